@@ -1,0 +1,9 @@
+/* Umbrella header of the retort core. */
+#ifndef RETORT_H
+#define RETORT_H
+#include "common.h"
+#include "tensor.h"
+#include "ops.h"
+#include "autograd.h"
+#include "random.h"
+#endif
