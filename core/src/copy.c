@@ -1,0 +1,271 @@
+/* Copies between layouts, dtypes and devices, and the in-place writes. */
+#include <math.h>
+#include <string.h>
+
+#include "grad_fns.h"
+
+enum rt_status rt__same_device(const char *op, const struct rt_tensor *a, const struct rt_tensor *b)
+{
+    if (a->storage->device != b->storage->device)
+        return rt_error(RT_ERR_DEVICE, "%s: tensors are on different devices (%s and %s)", op,
+                        rt_device_name(a->storage->device), rt_device_name(b->storage->device));
+    return RT_OK;
+}
+
+enum rt_status rt__broadcast_shape(const char *op, const struct rt_tensor *a, const struct rt_tensor *b, int *ndim,
+                                   int64_t *shape)
+{
+    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int i = 0; i < n; i++) {
+        int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
+        int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char x[RT_SHAPE_STR_MAX], y[RT_SHAPE_STR_MAX];
+            return rt_error(RT_ERR_SHAPE, "%s: shapes %s and %s cannot be broadcast (dim %d: %lld vs %lld)", op,
+                            rt_shape_str(a->ndim, a->shape, x, sizeof x), rt_shape_str(b->ndim, b->shape, y, sizeof y),
+                            i, (long long)sa, (long long)sb);
+        }
+        shape[i] = sa == 1 ? sb : sa;
+    }
+    *ndim = n;
+    return RT_OK;
+}
+
+enum rt_status rt__check_inplace(const char *op, struct rt_tensor *t)
+{
+    if (t->requires_grad && rt_grad_enabled())
+        return rt_error(RT_ERR_AUTOGRAD,
+                        "%s: in-place write to a tensor that requires grad; wrap it in noGrad "
+                        "or work on a detached copy",
+                        op);
+    return RT_OK;
+}
+
+/* dst (any strides) <- src of the same shape, converting dtype. */
+static enum rt_status copy_raw(struct rt_tensor *dst, struct rt_tensor *src)
+{
+    struct rt_strided d = rt__strided(dst), s = rt__strided(src);
+    return rt__backend(dst)->copy(&d, dst->dtype, &s, src->dtype);
+}
+
+static enum rt_status copy_as(struct rt_tensor *t, enum rt_dtype dt, struct rt_tensor **out)
+{
+    struct rt_tensor *c;
+    enum rt_status st = rt_tensor_empty(dt, t->storage->device, t->ndim, t->shape, &c);
+    if (st != RT_OK)
+        return st;
+    st = copy_raw(c, t);
+    if (st != RT_OK) {
+        rt_tensor_release(c);
+        return st;
+    }
+    *out = c;
+    return RT_OK;
+}
+
+enum rt_status rt__contig_raw(struct rt_tensor *t, struct rt_tensor **out)
+{
+    if (rt_tensor_is_contiguous(t)) {
+        rt_tensor_retain(t);
+        *out = t;
+        return RT_OK;
+    }
+    return copy_as(t, t->dtype, out);
+}
+
+static enum rt_status record_unary(struct rt_tensor *in, struct rt_tensor *out, const char *name, rt_vjp_fn vjp)
+{
+    if (!rt__needs_grad(1, &in))
+        return RT_OK;
+    return rt__record(out, name, vjp, 1, &in, NULL);
+}
+
+enum rt_status rt_contiguous(struct rt_tensor *t, struct rt_tensor **out)
+{
+    if (rt_tensor_is_contiguous(t)) {
+        rt_tensor_retain(t);
+        *out = t;
+        return RT_OK;
+    }
+    return rt_clone(t, out);
+}
+
+enum rt_status rt_clone(struct rt_tensor *t, struct rt_tensor **out)
+{
+    struct rt_tensor *c;
+    enum rt_status st = copy_as(t, t->dtype, &c);
+    if (st == RT_OK)
+        st = record_unary(t, c, "CloneBackward", rt__vjp_identity);
+    if (st != RT_OK) {
+        rt_tensor_release(c);
+        return st;
+    }
+    *out = c;
+    return RT_OK;
+}
+
+enum rt_status rt_to_dtype(struct rt_tensor *t, enum rt_dtype dt, struct rt_tensor **out)
+{
+    if ((unsigned)dt >= RT_DTYPE_COUNT)
+        return rt_error(RT_ERR_DTYPE, "rt_to_dtype: invalid dtype %d", (int)dt);
+    if (dt == t->dtype) {
+        rt_tensor_retain(t);
+        *out = t;
+        return RT_OK;
+    }
+    struct rt_tensor *c;
+    enum rt_status st = copy_as(t, dt, &c);
+    if (st != RT_OK)
+        return st;
+    if (rt_dtype_is_float(dt))
+        st = record_unary(t, c, "ToDtypeBackward", rt__vjp_to_dtype);
+    if (st != RT_OK) {
+        rt_tensor_release(c);
+        return st;
+    }
+    *out = c;
+    return RT_OK;
+}
+
+enum rt_status rt_to_device(struct rt_tensor *t, enum rt_device dev, struct rt_tensor **out)
+{
+    if (dev == t->storage->device) {
+        rt_tensor_retain(t);
+        *out = t;
+        return RT_OK;
+    }
+    if (!rt_backend_for(dev))
+        return rt_error(RT_ERR_DEVICE, "rt_to_device: retort was built without %s support", rt_device_name(dev));
+    /* Device transfers go through host memory of a contiguous copy. */
+    struct rt_tensor *c = NULL, *r = NULL;
+    enum rt_status st = rt__contig_raw(t, &c);
+    if (st == RT_OK)
+        st = rt_tensor_empty(t->dtype, dev, t->ndim, t->shape, &r);
+    if (st == RT_OK) {
+        size_t n = (size_t)rt_tensor_numel(c) * rt_dtype_size(c->dtype);
+        if (dev == RT_CPU)
+            st = rt__backend(c)->download(rt__ptr(r), rt__ptr(c), n);
+        else
+            st = rt__backend(r)->upload(rt__ptr(r), rt__ptr(c), n);
+    }
+    if (st == RT_OK)
+        st = record_unary(t, r, "ToDeviceBackward", rt__vjp_identity);
+    rt_tensor_release(c);
+    if (st != RT_OK) {
+        rt_tensor_release(r);
+        return st;
+    }
+    *out = r;
+    return RT_OK;
+}
+
+enum rt_status rt_detach(struct rt_tensor *t, struct rt_tensor **out)
+{
+    return rt__alias(t, t->ndim, t->shape, t->stride, t->offset, out);
+}
+
+enum rt_status rt_copy_(struct rt_tensor *dst, struct rt_tensor *src)
+{
+    enum rt_status st = rt__check_inplace("rt_copy_", dst);
+    if (st == RT_OK)
+        st = rt__same_device("rt_copy_", dst, src);
+    if (st != RT_OK)
+        return st;
+    struct rt_tensor *e = NULL;
+    if (!rt_tensor_same_shape(dst, src)) {
+        /* Broadcast src over dst without autograd. */
+        bool was = rt_grad_set_enabled(false);
+        st = rt_expand(src, dst->ndim, dst->shape, &e);
+        rt_grad_set_enabled(was);
+        if (st != RT_OK) {
+            rt_error_prefix("rt_copy_");
+            return st;
+        }
+    }
+    st = copy_raw(dst, e ? e : src);
+    rt_tensor_release(e);
+    if (st == RT_OK)
+        rt__bump_version(dst);
+    return st;
+}
+
+enum rt_status rt_fill_(struct rt_tensor *t, double value)
+{
+    enum rt_status st = rt__check_inplace("rt_fill_", t);
+    if (st != RT_OK)
+        return st;
+    if (rt_tensor_is_contiguous(t)) {
+        st = rt__backend(t)->fill(t->dtype, rt_tensor_numel(t), value, rt__ptr(t));
+    } else {
+        struct rt_tensor *s;
+        st = rt_tensor_full(t->dtype, t->storage->device, 0, NULL, value, &s);
+        if (st != RT_OK)
+            return st;
+        bool was = rt_grad_set_enabled(false);
+        st = rt_copy_(t, s);
+        rt_grad_set_enabled(was);
+        rt_tensor_release(s);
+    }
+    if (st == RT_OK)
+        rt__bump_version(t);
+    return st;
+}
+
+enum rt_status rt_zero_(struct rt_tensor *t) { return rt_fill_(t, 0.0); }
+
+/* Applies an out-of-place result back into t. */
+static enum rt_status assign_result(const char *op, struct rt_tensor *t, enum rt_status st, struct rt_tensor *r)
+{
+    if (st != RT_OK)
+        return st;
+    bool was = rt_grad_set_enabled(false);
+    st = rt_copy_(t, r);
+    rt_grad_set_enabled(was);
+    rt_tensor_release(r);
+    if (st != RT_OK)
+        rt_error_prefix(op);
+    return st;
+}
+
+enum rt_status rt_add_(struct rt_tensor *t, struct rt_tensor *other, double alpha)
+{
+    enum rt_status st = rt__check_inplace("rt_add_", t);
+    if (st != RT_OK)
+        return st;
+    struct rt_tensor *r = NULL, *scaled = NULL;
+    bool was = rt_grad_set_enabled(false);
+    if (alpha != 1.0)
+        st = rt__unary_raw(RT_UN_AFFINE, other, alpha, 0.0, &scaled);
+    if (st == RT_OK)
+        st = rt__binary_raw("rt_add_", RT_BIN_ADD, t, scaled ? scaled : other, &r);
+    rt_grad_set_enabled(was);
+    rt_tensor_release(scaled);
+    if (st == RT_OK && !rt_tensor_same_shape(r, t)) {
+        char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
+        st = rt_error(RT_ERR_SHAPE, "rt_add_: result shape %s differs from the tensor's %s",
+                      rt_shape_str(r->ndim, r->shape, a, sizeof a), rt_shape_str(t->ndim, t->shape, b, sizeof b));
+        rt_tensor_release(r);
+        return st;
+    }
+    return assign_result("rt_add_", t, st, r);
+}
+
+enum rt_status rt_mul_scalar_(struct rt_tensor *t, double s)
+{
+    enum rt_status st = rt__check_inplace("rt_mul_scalar_", t);
+    if (st != RT_OK)
+        return st;
+    struct rt_tensor *r = NULL;
+    st = rt__unary_raw(RT_UN_AFFINE, t, s, 0.0, &r);
+    return assign_result("rt_mul_scalar_", t, st, r);
+}
+
+enum rt_status rt_add_scalar_(struct rt_tensor *t, double s)
+{
+    enum rt_status st = rt__check_inplace("rt_add_scalar_", t);
+    if (st != RT_OK)
+        return st;
+    struct rt_tensor *r = NULL;
+    st = rt__unary_raw(RT_UN_AFFINE, t, 1.0, s, &r);
+    return assign_result("rt_add_scalar_", t, st, r);
+}

@@ -1,0 +1,80 @@
+/* Helpers shared by the op files of the core (not public API). */
+#ifndef RETORT_INTERNAL_H
+#define RETORT_INTERNAL_H
+
+#include "retort/retort.h"
+#include "backend/backend.h"
+
+#define RT_NODE_MAX_SAVED 4
+
+typedef enum rt_status (*rt_vjp_fn)(struct rt_node *n, struct rt_tensor *gout, struct rt_tensor **gin);
+
+/* A graph node: the VJP of one op that produced one tensor. */
+struct rt_node {
+    int32_t refcount;
+    const char *name;
+    rt_vjp_fn vjp;          /* NULL for a leaf's accumulate node */
+    int n_inputs;
+    struct rt_node **next;  /* per input: node that receives its gradient, or NULL (owned refs) */
+    int *in_ndim;           /* per input shape: gradients are summed back to it (broadcasting) */
+    int64_t (*in_shape)[RT_MAX_DIMS];
+    enum rt_dtype *in_dtype;
+    struct rt_tensor *saved[RT_NODE_MAX_SAVED];
+    uint64_t saved_version[RT_NODE_MAX_SAVED];
+    int n_saved;
+    bool released;          /* saved tensors dropped after a backward without retain_graph */
+    double s[4];            /* op parameters */
+    int64_t i[RT_MAX_DIMS + 2];
+    struct rt_tensor *leaf; /* accumulate nodes: the leaf (owned) */
+    /* engine scratch */
+    struct rt_tensor *pending;
+    int deps;
+    uint64_t mark;
+};
+
+/* --- tensor internals --- */
+struct rt_tensor *rt__tensor_struct(void);             /* zeroed struct, refcount 1, counted */
+enum rt_status rt__storage_new(enum rt_device dev, size_t nbytes, struct rt_storage **out);
+void rt__storage_release(struct rt_storage *s);
+/* A new tensor struct aliasing t's storage with the given geometry (no autograd). */
+enum rt_status rt__alias(const struct rt_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
+                         int64_t offset, struct rt_tensor **out);
+void rt__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+int64_t rt__numel(int ndim, const int64_t *shape);
+void *rt__ptr(const struct rt_tensor *t);              /* data + offset (any device) */
+struct rt_strided rt__strided(const struct rt_tensor *t);
+const struct rt_backend *rt__backend(const struct rt_tensor *t);
+/* Normalises a possibly negative dim against ndim; error names the op. */
+enum rt_status rt__dim(const char *op, int dim, int ndim, int *out);
+/* Contiguous version of t without recording autograd (new ref). */
+enum rt_status rt__contig_raw(struct rt_tensor *t, struct rt_tensor **out);
+/* Refuse in-place writes that autograd cannot see. */
+enum rt_status rt__check_inplace(const char *op, struct rt_tensor *t);
+static inline void rt__bump_version(struct rt_tensor *t) { t->storage->version++; }
+enum rt_status rt__same_device(const char *op, const struct rt_tensor *a, const struct rt_tensor *b);
+/* Broadcast shape of a and b; error message names op and both shapes. */
+enum rt_status rt__broadcast_shape(const char *op, const struct rt_tensor *a, const struct rt_tensor *b, int *ndim,
+                                   int64_t *shape);
+
+/* --- autograd recording --- */
+/* True when grad mode is on and any of the inputs requires grad. */
+bool rt__needs_grad(int n, struct rt_tensor *const *inputs);
+/* Attach a node computing out's VJP to out (sets out->requires_grad). node_out may be NULL. */
+enum rt_status rt__record(struct rt_tensor *out, const char *name, rt_vjp_fn vjp, int n,
+                          struct rt_tensor *const *inputs, struct rt_node **node_out);
+/* Save a tensor for backward (an alias sharing storage, with its current version). */
+enum rt_status rt__save(struct rt_node *n, struct rt_tensor *t);
+void rt__node_release(struct rt_node *n);
+
+/* Release a list of tensors (NULLs allowed). */
+void rt__release_all(int n, struct rt_tensor **ts);
+
+/* Elementwise/reduce kernels shared by several op files (no autograd). */
+enum rt_status rt__unary_raw(enum rt_unary_op op, struct rt_tensor *x, double a, double b, struct rt_tensor **out);
+enum rt_status rt__binary_raw(const char *name, enum rt_binary_op op, struct rt_tensor *a, struct rt_tensor *b,
+                              struct rt_tensor **out);
+enum rt_status rt__reduce_raw(const char *name, enum rt_reduce_op op, struct rt_tensor *x, int dim, bool keepdim,
+                              double p, struct rt_tensor **out, struct rt_tensor **idx);
+enum rt_status rt__gemm_2d(struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb, struct rt_tensor **out);
+
+#endif

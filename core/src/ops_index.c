@@ -1,0 +1,196 @@
+/* index_select, gather and scatter_add: index tensors are i64 and 0-based, checked here. */
+#include <string.h>
+
+#include "grad_fns.h"
+
+static enum rt_status check_index(const char *name, struct rt_tensor *x, struct rt_tensor *index, int64_t limit,
+                                  struct rt_tensor **contig)
+{
+    if (index->dtype != RT_I64)
+        return rt_error(RT_ERR_DTYPE, "%s: index must be an i64 tensor, got %s", name, rt_dtype_name(index->dtype));
+    enum rt_status st = rt__same_device(name, x, index);
+    if (st != RT_OK)
+        return st;
+    st = rt__contig_raw(index, contig);
+    if (st != RT_OK)
+        return st;
+    /* Bounds are checked on the host: cheap next to the op, and a bad label must never crash. */
+    int64_t n = rt_tensor_numel(*contig);
+    const int64_t *ix = rt_tensor_data(*contig);
+    struct rt_tensor *host = NULL;
+    if (!ix) {
+        st = rt_to_device(*contig, RT_CPU, &host);
+        if (st != RT_OK) {
+            rt_tensor_release(*contig);
+            return st;
+        }
+        ix = rt_tensor_data(host);
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (ix[i] < 0 || ix[i] >= limit) {
+            st = rt_error(RT_ERR_ARG, "%s: index %lld out of range for a dim of size %lld (position %lld)", name,
+                          (long long)ix[i], (long long)limit, (long long)i);
+            break;
+        }
+    rt_tensor_release(host);
+    if (st != RT_OK) {
+        rt_tensor_release(*contig);
+        *contig = NULL;
+    }
+    return st;
+}
+
+static void split(const struct rt_tensor *t, int d, int64_t *outer, int64_t *inner)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < d; i++)
+        *outer *= t->shape[i];
+    for (int i = d + 1; i < t->ndim; i++)
+        *inner *= t->shape[i];
+}
+
+static enum rt_status record_index_op(struct rt_tensor *y, const char *node_name, rt_vjp_fn vjp, int n,
+                                      struct rt_tensor **in, struct rt_tensor *index, int d)
+{
+    if (!rt__needs_grad(n, in))
+        return RT_OK;
+    struct rt_node *node;
+    enum rt_status st = rt__record(y, node_name, vjp, n, in, &node);
+    if (st == RT_OK) {
+        node->i[0] = d;
+        st = rt__save(node, index);
+    }
+    return st;
+}
+
+enum rt_status rt_index_select(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor **out)
+{
+    int d;
+    enum rt_status st = rt__dim("rt_index_select", dim, x->ndim, &d);
+    if (st != RT_OK)
+        return st;
+    if (x->ndim == 0 || index->ndim != 1)
+        return rt_error(RT_ERR_SHAPE, "rt_index_select: needs a tensor with dims and a 1-D index (got %d-D index)",
+                        index->ndim);
+    struct rt_tensor *ix = NULL, *c = NULL, *y = NULL;
+    st = check_index("rt_index_select", x, index, x->shape[d], &ix);
+    if (st == RT_OK)
+        st = rt__contig_raw(x, &c);
+    int64_t shape[RT_MAX_DIMS], outer, inner;
+    memcpy(shape, x->shape, sizeof shape);
+    shape[d] = index->shape[0];
+    if (st == RT_OK)
+        st = rt_tensor_empty(x->dtype, x->storage->device, x->ndim, shape, &y);
+    split(x, d, &outer, &inner);
+    if (st == RT_OK)
+        st = rt__backend(c)->index_select(x->dtype, outer, x->shape[d], inner, rt__ptr(ix), shape[d], rt__ptr(c),
+                                          rt__ptr(y));
+    if (st == RT_OK)
+        st = record_index_op(y, "IndexSelectBackward", rt__vjp_index_select, 1, &x, ix, d);
+    rt_tensor_release(c);
+    rt_tensor_release(ix);
+    if (st != RT_OK) {
+        rt_tensor_release(y);
+        return st;
+    }
+    *out = y;
+    return RT_OK;
+}
+
+/* index must have x's shape in every dim except d. */
+static enum rt_status check_gather_shape(const char *name, const struct rt_tensor *x, const struct rt_tensor *index,
+                                         int d)
+{
+    bool ok = index->ndim == x->ndim;
+    for (int i = 0; ok && i < x->ndim; i++)
+        ok = i == d || index->shape[i] == x->shape[i];
+    if (ok)
+        return RT_OK;
+    char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
+    return rt_error(RT_ERR_SHAPE, "%s: index shape %s must match input shape %s except in dim %d", name,
+                    rt_shape_str(index->ndim, index->shape, a, sizeof a), rt_shape_str(x->ndim, x->shape, b, sizeof b),
+                    d);
+}
+
+enum rt_status rt_gather(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor **out)
+{
+    int d;
+    enum rt_status st = rt__dim("rt_gather", dim, x->ndim, &d);
+    if (st == RT_OK && x->ndim == 0)
+        st = rt_error(RT_ERR_SHAPE, "rt_gather: cannot gather from a 0-dim tensor");
+    if (st == RT_OK)
+        st = check_gather_shape("rt_gather", x, index, d);
+    if (st != RT_OK)
+        return st;
+    struct rt_tensor *ix = NULL, *c = NULL, *y = NULL;
+    st = check_index("rt_gather", x, index, x->shape[d], &ix);
+    if (st == RT_OK)
+        st = rt__contig_raw(x, &c);
+    if (st == RT_OK)
+        st = rt_tensor_empty(x->dtype, x->storage->device, index->ndim, index->shape, &y);
+    int64_t outer, inner;
+    split(x, d, &outer, &inner);
+    if (st == RT_OK)
+        st = rt__backend(c)->gather(x->dtype, outer, x->shape[d], inner, index->shape[d], rt__ptr(ix), rt__ptr(c),
+                                    rt__ptr(y));
+    if (st == RT_OK)
+        st = record_index_op(y, "GatherBackward", rt__vjp_gather, 1, &x, ix, d);
+    rt_tensor_release(c);
+    rt_tensor_release(ix);
+    if (st != RT_OK) {
+        rt_tensor_release(y);
+        return st;
+    }
+    *out = y;
+    return RT_OK;
+}
+
+enum rt_status rt_scatter_add(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor *src,
+                              struct rt_tensor **out)
+{
+    int d;
+    enum rt_status st = rt__dim("rt_scatter_add", dim, x->ndim, &d);
+    if (st == RT_OK && x->ndim == 0)
+        st = rt_error(RT_ERR_SHAPE, "rt_scatter_add: cannot scatter into a 0-dim tensor");
+    if (st == RT_OK)
+        st = check_gather_shape("rt_scatter_add", x, index, d);
+    if (st == RT_OK && !rt_tensor_same_shape(index, src)) {
+        char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
+        st = rt_error(RT_ERR_SHAPE, "rt_scatter_add: src shape %s must equal index shape %s",
+                      rt_shape_str(src->ndim, src->shape, a, sizeof a),
+                      rt_shape_str(index->ndim, index->shape, b, sizeof b));
+    }
+    if (st == RT_OK && src->dtype != x->dtype)
+        st = rt_error(RT_ERR_DTYPE, "rt_scatter_add: src dtype %s differs from %s", rt_dtype_name(src->dtype),
+                      rt_dtype_name(x->dtype));
+    if (st == RT_OK)
+        st = rt__same_device("rt_scatter_add", x, src);
+    if (st != RT_OK)
+        return st;
+    struct rt_tensor *ix = NULL, *cs = NULL, *y = NULL;
+    st = check_index("rt_scatter_add", x, index, x->shape[d], &ix);
+    if (st == RT_OK)
+        st = rt__contig_raw(src, &cs);
+    if (st == RT_OK) {
+        bool was = rt_grad_set_enabled(false);
+        st = rt_clone(x, &y);
+        rt_grad_set_enabled(was);
+    }
+    int64_t outer, inner;
+    split(x, d, &outer, &inner);
+    if (st == RT_OK)
+        st = rt__backend(y)->scatter_add(x->dtype, outer, x->shape[d], inner, index->shape[d], rt__ptr(ix),
+                                         rt__ptr(cs), rt__ptr(y));
+    struct rt_tensor *in[2] = {x, src};
+    if (st == RT_OK)
+        st = record_index_op(y, "ScatterAddBackward", rt__vjp_scatter_add, 2, in, ix, d);
+    rt_tensor_release(cs);
+    rt_tensor_release(ix);
+    if (st != RT_OK) {
+        rt_tensor_release(y);
+        return st;
+    }
+    *out = y;
+    return RT_OK;
+}
