@@ -1,0 +1,81 @@
+/* luaopen_retort_core: the `retort.core` module table. It holds the constructors
+ * (bind_create.c), cat/stack/where (bind_ops.c), grad mode (bind_autograd.c), and here:
+ * isTensor, memoryInUse, setNumThreads/getNumThreads, version, and Tensor (the methods table
+ * shared by every tensor; Lua modules may add methods to it). */
+#include <string.h>
+
+#include "bind_internal.h"
+
+static int f_is_tensor(lua_State *L)
+{
+    struct rtb_tensor *u = luaL_testudata(L, 1, RTB_TENSOR_MT);
+    lua_pushboolean(L, u != NULL && u->t != NULL);
+    return 1;
+}
+
+/* memoryInUse([device]): bytes held by tensor storages ("cpu", "cuda"; default: all devices). */
+static int f_memory_in_use(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_pushinteger(L, (lua_Integer)rtb_memory_total());
+        return 1;
+    }
+    const char *d = luaL_checkstring(L, 1);
+    if (strcmp(d, "cpu") == 0)
+        lua_pushinteger(L, (lua_Integer)rt_memory_in_use(RT_CPU));
+    else if (strcmp(d, "cuda") == 0)
+        lua_pushinteger(L, (lua_Integer)rt_memory_in_use(RT_CUDA));
+    else
+        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown device '%s' (expected \"cpu\" or \"cuda\")", d));
+    return 1;
+}
+
+static int f_set_num_threads(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 0 || n > 4096)
+        return luaL_argerror(L, 1, "thread count must be in [0, 4096] (0: library default)");
+    rt_set_num_threads((int)n);
+    return 0;
+}
+
+static int f_get_num_threads(lua_State *L)
+{
+    lua_pushinteger(L, rt_get_num_threads());
+    return 1;
+}
+
+/* liveTensors(): number of core tensor structs alive (leak checks in tests). */
+static int f_live_tensors(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rt_tensor_live_count());
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {{"isTensor", f_is_tensor},
+                                 {"memoryInUse", f_memory_in_use},
+                                 {"setNumThreads", f_set_num_threads},
+                                 {"getNumThreads", f_get_num_threads},
+                                 {"liveTensors", f_live_tensors},
+                                 {NULL, NULL}};
+
+int luaopen_retort_core(lua_State *L)
+{
+    lua_newtable(L); /* module */
+    int module = lua_gettop(L);
+    /* Opening the module again (a second require after package.loaded was cleared) refills the
+     * same registry metatable with a fresh methods table; existing tensors pick it up. */
+    lua_newtable(L);
+    int methods = lua_gettop(L);
+    rtb_open_tensor(L, methods);
+    rtb_open_view(L, methods);
+    rtb_open_ops(L, methods, module);
+    rtb_open_create(L, module);
+    rtb_open_autograd(L, methods, module);
+    rtb_open_print(L, methods);
+    lua_setfield(L, module, "Tensor");
+    luaL_setfuncs(L, funcs, 0);
+    lua_pushliteral(L, RT_VERSION_STRING);
+    lua_setfield(L, module, "version");
+    return 1;
+}
