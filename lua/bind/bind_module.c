@@ -2,9 +2,26 @@
  * (bind_create.c), cat/stack/where (bind_ops.c), grad mode (bind_autograd.c), and here:
  * isTensor, memoryInUse, setNumThreads/getNumThreads, version, and Tensor (the methods table
  * shared by every tensor; Lua modules may add methods to it). */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE, RTLD_NOLOAD */
+#include <dlfcn.h>
 #include <string.h>
 
 #include "bind_internal.h"
+
+/* A plain lua5.4 dlcloses C modules in lua_close. The core runs OpenMP worker threads that live
+ * until the process exits; unloading the module (and with it libgomp) under them crashes at exit.
+ * So the module pins itself: once loaded it stays loaded. (In the `retort` host the binding is
+ * linked in statically and this finds nothing to pin.) */
+static void pin_module(void)
+{
+#if defined(RTLD_NODELETE) && defined(RTLD_NOLOAD)
+    Dl_info info;
+    if (dladdr((void *)&pin_module, &info) && info.dli_fname) {
+        void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        (void)h; /* the extra reference is never dropped, on purpose */
+    }
+#endif
+}
 
 static int f_is_tensor(lua_State *L)
 {
@@ -61,6 +78,7 @@ static const luaL_Reg funcs[] = {{"isTensor", f_is_tensor},
 
 int luaopen_retort_core(lua_State *L)
 {
+    pin_module();
     lua_newtable(L); /* module */
     int module = lua_gettop(L);
     /* Opening the module again (a second require after package.loaded was cleared) refills the

@@ -55,8 +55,20 @@ static struct rt_tensor *index_arg(lua_State *L, int arg, int64_t size)
     return *slot;
 }
 
-/* Adds 1 to a fresh i64 index tensor (0-based core result -> 1-based Lua view of it). */
-static void one_based(lua_State *L, struct rt_tensor *idx) { RTB_CALL(L, rt_add_scalar_(idx, 1)); }
+/* Replaces the i64 index tensor in slot (0-based, from the core) by a 1-based copy. A copy, not
+ * an in-place add: the core may have saved the indices for backward (MaxBackward does). */
+static void one_based(lua_State *L, struct rt_tensor **slot)
+{
+    struct rt_tensor *c = NULL;
+    RTB_CALL(L, rt_clone(*slot, &c));
+    if (rt_add_scalar_(c, 1) != RT_OK) {
+        rt_tensor_release(c);
+        rtb_core_error(L);
+    }
+    struct rt_tensor *old = *slot;
+    *slot = c;
+    rt_tensor_release(old);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* arithmetic: methods and metamethods share these */
@@ -253,7 +265,7 @@ static int minmax(lua_State *L, int is_max)
     struct rt_tensor **vals = rtb_slot(L);
     struct rt_tensor **idx = rtb_slot(L);
     RTB_CALL(L, is_max ? rt_max(t, dim, keep, vals, idx) : rt_min(t, dim, keep, vals, idx));
-    one_based(L, *idx);
+    one_based(L, idx);
     return 2;
 }
 
@@ -280,7 +292,7 @@ static int argminmax(lua_State *L, int is_max)
     }
     struct rt_tensor **out = rtb_slot(L);
     RTB_CALL(L, is_max ? rt_argmax(src, dim, keep, out) : rt_argmin(src, dim, keep, out));
-    one_based(L, *out);
+    one_based(L, out);
     return 1;
 }
 
@@ -487,6 +499,7 @@ static struct rt_tensor **tensor_list(lua_State *L, int arg, int *n_out)
 static int f_cat(lua_State *L)
 {
     int n;
+    lua_settop(L, 2); /* the list's pointer buffer goes above the arguments */
     struct rt_tensor **xs = tensor_list(L, 1, &n);
     int dim = rtb_opt_dim(L, 2, xs[0]->ndim, 0);
     struct rt_tensor **out = rtb_slot(L);
@@ -498,6 +511,7 @@ static int f_cat(lua_State *L)
 static int f_stack(lua_State *L)
 {
     int n;
+    lua_settop(L, 2); /* the list's pointer buffer goes above the arguments */
     struct rt_tensor **xs = tensor_list(L, 1, &n);
     int dim = rtb_opt_dim(L, 2, xs[0]->ndim + 1, 0);
     struct rt_tensor **out = rtb_slot(L);

@@ -85,11 +85,27 @@ static int m_t(lua_State *L)
 static int m_permute(lua_State *L)
 {
     struct rt_tensor *t = rtb_check(L, 1);
-    int n;
-    int64_t d1[RT_MAX_DIMS];
-    rtb_check_sizes(L, 2, &n, d1, 0);
-    if (n != t->ndim)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "a %d-D tensor needs %d dims, got %d", t->ndim, t->ndim, n));
+    int n = 0;
+    lua_Integer d1[RT_MAX_DIMS];
+    if (lua_istable(L, 2)) { /* permute{3, 1, 2} */
+        lua_Integer len = luaL_len(L, 2);
+        if (len != t->ndim)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "a %d-D tensor needs %d dims, got %I", t->ndim, t->ndim, len));
+        for (n = 0; n < (int)len; n++) {
+            lua_geti(L, 2, n + 1);
+            int ok;
+            d1[n] = lua_tointegerx(L, -1, &ok);
+            if (!ok)
+                return luaL_argerror(L, 2, "dims must be integers");
+            lua_pop(L, 1);
+        }
+    } else { /* permute(3, 1, 2) */
+        n = lua_gettop(L) - 1;
+        if (n != t->ndim)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "a %d-D tensor needs %d dims, got %d", t->ndim, t->ndim, n));
+        for (int i = 0; i < n; i++)
+            d1[i] = luaL_checkinteger(L, 2 + i);
+    }
     int dims[RT_MAX_DIMS];
     int seen[RT_MAX_DIMS] = {0};
     for (int i = 0; i < n; i++) {
