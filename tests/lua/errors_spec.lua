@@ -134,7 +134,10 @@ describe("closed tensors", function()
 end)
 
 describe("odd arguments", function()
-   it("never crash any method", function()
+   it("never crash any method, and leak no tensors when they fail", function()
+      collectgarbage()
+      collectgarbage()
+      local live_before = retort.liveTensors()
       local samples = {
          function() return retort.zeros(2, 3) end,
          function() return retort.tensor({1, 2, 3}, "i64") end,
@@ -178,5 +181,9 @@ describe("odd arguments", function()
          end
       end
       assert.is_true(retort.isGradEnabled())
+      samples, args, small = nil, nil, nil -- luacheck: ignore
+      collectgarbage()
+      collectgarbage()
+      assert.are.equal(live_before, retort.liveTensors())
    end)
 end)
