@@ -1,0 +1,413 @@
+/* Element-wise CPU kernels: strided copy with dtype conversion, fill, unary, broadcast binary, where.
+ * Typed inner loops are macro templates instantiated per dtype; parallel loops are written once
+ * over chunks/rows and call the typed loop through a function pointer (per chunk, not per element). */
+#include <tgmath.h> /* exp(float) -> expf etc., so f32 stays in single precision */
+
+#include "backend/cpu/cpu_internal.h"
+
+/* ---- dimension coalescing ---- */
+
+/* Drops size-1 dims and merges neighbours that are contiguous with each other in every one of the
+ * k stride arrays, so most broadcasts and copies reduce to 1-2 dims with a long inner loop.
+ * Returns the new ndim (>= 1). numel must be > 0. */
+static int coalesce(int nd, const int64_t *shape, int k, const int64_t *const *strides, int64_t *oshape,
+                    int64_t (*ostrides)[RT_MAX_DIMS])
+{
+    int o = 0;
+    for (int d = 0; d < nd; d++) {
+        if (shape[d] == 1)
+            continue;
+        bool merge = o > 0;
+        for (int s = 0; s < k && merge; s++)
+            merge = ostrides[s][o - 1] == strides[s][d] * shape[d];
+        if (merge) {
+            oshape[o - 1] *= shape[d];
+            for (int s = 0; s < k; s++)
+                ostrides[s][o - 1] = strides[s][d];
+        } else {
+            oshape[o] = shape[d];
+            for (int s = 0; s < k; s++)
+                ostrides[s][o] = strides[s][d];
+            o++;
+        }
+    }
+    if (o == 0) { /* all dims size 1: one element */
+        oshape[0] = 1;
+        for (int s = 0; s < k; s++)
+            ostrides[s][0] = 1;
+        o = 1;
+    }
+    return o;
+}
+
+static int64_t numel_of(int nd, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < nd; d++)
+        n *= shape[d];
+    return n;
+}
+
+/* Element offsets (per stride array) of the start of task t, where tasks are (row, chunk) pairs:
+ * rows enumerate all dims but the last, chunks split the last dim. Returns the chunk's length. */
+static int64_t task_offsets(int64_t t, int nd, const int64_t *shape, int k, int64_t (*strides)[RT_MAX_DIMS],
+                            int64_t nchunks, int64_t *off)
+{
+    int64_t row = t / nchunks, c = t % nchunks, len = shape[nd - 1];
+    int64_t start = c * RT_CPU_CHUNK;
+    for (int s = 0; s < k; s++)
+        off[s] = start * strides[s][nd - 1];
+    for (int d = nd - 2; d >= 0; d--) {
+        int64_t q = row % shape[d];
+        row /= shape[d];
+        for (int s = 0; s < k; s++)
+            off[s] += q * strides[s][d];
+    }
+    return len - start < RT_CPU_CHUNK ? len - start : RT_CPU_CHUNK;
+}
+
+static size_t esize(enum rt_dtype dt)
+{
+    static const size_t sz[RT_DTYPE_COUNT] = {4, 8, 8, 1};
+    return (unsigned)dt < RT_DTYPE_COUNT ? sz[dt] : 0;
+}
+
+static enum rt_status bad_dtype(const char *what, enum rt_dtype dt)
+{
+    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
+}
+
+/* ---- copy ---- */
+
+typedef void (*copy_row_fn)(void *dst, int64_t ds, const void *src, int64_t ss, int64_t len);
+
+#define DEF_COPY_ROW(DN, D, SN, S)                                                                                \
+    static void copy_##DN##_##SN(void *dv, int64_t ds, const void *sv, int64_t ss, int64_t len)                 \
+    {                                                                                                             \
+        D *dp = dv;                                                                                               \
+        const S *sp = sv;                                                                                         \
+        if (ds == 1 && ss == 1)                                                                                   \
+            for (int64_t i = 0; i < len; i++)                                                                     \
+                dp[i] = RT_CPU_CVT(D, sp[i]);                                                                     \
+        else if (ds == 1)                                                                                         \
+            for (int64_t i = 0; i < len; i++)                                                                     \
+                dp[i] = RT_CPU_CVT(D, sp[i * ss]);                                                                \
+        else                                                                                                      \
+            for (int64_t i = 0; i < len; i++)                                                                     \
+                dp[i * ds] = RT_CPU_CVT(D, sp[i * ss]);                                                           \
+    }
+#define DEF_COPY_FROM(DN, D)                                                                                      \
+    DEF_COPY_ROW(DN, D, f32, float) DEF_COPY_ROW(DN, D, f64, double) DEF_COPY_ROW(DN, D, i64, int64_t)           \
+    DEF_COPY_ROW(DN, D, u8, uint8_t)
+RT_CPU_FOR_EACH_DTYPE(DEF_COPY_FROM)
+
+static const copy_row_fn copy_rows[RT_DTYPE_COUNT][RT_DTYPE_COUNT] = {
+    [RT_F32] = {copy_f32_f32, copy_f32_f64, copy_f32_i64, copy_f32_u8},
+    [RT_F64] = {copy_f64_f32, copy_f64_f64, copy_f64_i64, copy_f64_u8},
+    [RT_I64] = {copy_i64_f32, copy_i64_f64, copy_i64_i64, copy_i64_u8},
+    [RT_U8] = {copy_u8_f32, copy_u8_f64, copy_u8_i64, copy_u8_u8},
+};
+
+enum rt_status rt_cpu_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
+                           enum rt_dtype src_dt)
+{
+    if ((unsigned)dst_dt >= RT_DTYPE_COUNT)
+        return bad_dtype("copy", dst_dt);
+    if ((unsigned)src_dt >= RT_DTYPE_COUNT)
+        return bad_dtype("copy", src_dt);
+    if (dst->ndim != src->ndim)
+        return rt_error(RT_ERR_INTERNAL, "copy: views have %d and %d dims", dst->ndim, src->ndim);
+    int64_t n = numel_of(dst->ndim, dst->shape);
+    if (n <= 0)
+        return RT_OK;
+    int64_t shape[RT_MAX_DIMS], st[2][RT_MAX_DIMS];
+    const int64_t *in[2] = {dst->stride, src->stride};
+    int nd = coalesce(dst->ndim, dst->shape, 2, in, shape, st);
+    if (nd == 1 && st[0][0] == 1 && st[1][0] == 1 && dst_dt == src_dt) {
+        memmove(dst->data, src->data, (size_t)n * esize(dst_dt)); /* memmove: self-copies are harmless */
+        return RT_OK;
+    }
+    copy_row_fn fn = copy_rows[dst_dt][src_dt];
+    size_t dsz = esize(dst_dt), ssz = esize(src_dt);
+    int64_t nchunks = (shape[nd - 1] + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK, ntasks = n / shape[nd - 1] * nchunks;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+    for (int64_t t = 0; t < ntasks; t++) {
+        int64_t off[2];
+        int64_t len = task_offsets(t, nd, shape, 2, st, nchunks, off);
+        fn((char *)dst->data + off[0] * (int64_t)dsz, st[0][nd - 1], (const char *)src->data + off[1] * (int64_t)ssz,
+           st[1][nd - 1], len);
+    }
+    return RT_OK;
+}
+
+/* ---- fill ---- */
+
+enum rt_status rt_cpu_fill(enum rt_dtype dt, int64_t n, double value, void *dst)
+{
+    /* Fill by bit pattern of the element size, so one loop serves every dtype. */
+    union {
+        float f;
+        double d;
+        int64_t i;
+        uint8_t u;
+        uint32_t b32;
+        uint64_t b64;
+    } v;
+    switch (dt) {
+    case RT_F32: v.f = (float)value; break;
+    case RT_F64: v.d = value; break;
+    case RT_I64: v.i = RT_CPU_TO_I64(value); break;
+    case RT_U8: v.u = RT_CPU_TO_U8(value); break;
+    default: return bad_dtype("fill", dt);
+    }
+    if (n <= 0)
+        return RT_OK;
+    if (dt == RT_U8) {
+        memset(dst, v.u, (size_t)n);
+    } else if (dt == RT_F32) {
+        uint32_t b = v.b32, *p = dst;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            p[i] = b;
+    } else {
+        uint64_t b = v.b64, *p = dst;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            p[i] = b;
+    }
+    return RT_OK;
+}
+
+/* ---- unary ---- */
+
+static const char *unary_name(enum rt_unary_op op)
+{
+    static const char *names[] = {"neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "reciprocal",
+                                  "sign", "pow", "clamp", "affine", "eq", "ne", "lt", "le", "gt", "ge"};
+    return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "unary";
+}
+
+static bool unary_float_only(enum rt_unary_op op)
+{
+    switch (op) {
+    case RT_UN_EXP: case RT_UN_LOG: case RT_UN_SQRT: case RT_UN_SIGMOID: case RT_UN_TANH:
+    case RT_UN_RECIPROCAL: case RT_UN_POW:
+        return true;
+    default:
+        return false;
+    }
+}
+
+typedef void (*unary_fn)(enum rt_unary_op op, int64_t n, const void *x, void *y, double a, double b);
+
+#define UN_LOOP(OT, EXPR)                                                                                         \
+    do {                                                                                                          \
+        OT *yo = yv;                                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                                                         \
+            elem v = x[i];                                                                                        \
+            yo[i] = (OT)(EXPR);                                                                                   \
+        }                                                                                                         \
+    } while (0)
+
+/* Float-only cases also compile for integer T (tgmath promotes to double) but are refused before
+ * they can run. Integer results of double expressions go through RT_CPU_CVT (no UB on overflow). */
+#define DEF_UNARY(SUF, T)                                                                                         \
+    static void unary_##SUF(enum rt_unary_op op, int64_t n, const void *xv, void *yv, double a, double b)       \
+    {                                                                                                             \
+        typedef T elem; /* the loop macros name the element type elem */                                         \
+        const T *x = xv;                                                                                          \
+        const bool flt = RT_CPU_IS_FLOAT(T);                                                                      \
+        switch (op) {                                                                                             \
+        case RT_UN_NEG: UN_LOOP(T, RT_CPU_WSUB((T)0, v)); break;                                                  \
+        case RT_UN_EXP: UN_LOOP(T, exp(v)); break;                                                                \
+        case RT_UN_LOG: UN_LOOP(T, log(v)); break;                                                                \
+        case RT_UN_SQRT: UN_LOOP(T, sqrt(v)); break;                                                              \
+        case RT_UN_ABS: UN_LOOP(T, flt ? (T)fabs(v) : (T)(RT_CPU_LT0(v) ? RT_CPU_WSUB((T)0, v) : v)); break;             \
+        case RT_UN_RELU: UN_LOOP(T, v > 0 ? v : (T)0); break;                                                     \
+        /* sigmoid never exponentiates a positive number, so large |x| cannot overflow */                         \
+        case RT_UN_SIGMOID: UN_LOOP(T, !RT_CPU_LT0(v) ? (T)1 / ((T)1 + exp(-v)) : exp(v) / ((T)1 + exp(v))); break;      \
+        case RT_UN_TANH: UN_LOOP(T, tanh(v)); break;                                                              \
+        case RT_UN_RECIPROCAL: UN_LOOP(T, (T)1 / v); break;                                                       \
+        case RT_UN_SIGN: UN_LOOP(T, v != v ? v : (T)((v > 0) - RT_CPU_LT0(v))); break; /* NaN stays NaN */             \
+        case RT_UN_POW:                                                                                           \
+            if (a == 2)                                                                                           \
+                UN_LOOP(T, v * v);                                                                                \
+            else if (a == 0.5)                                                                                    \
+                UN_LOOP(T, sqrt(v));                                                                              \
+            else if (a == 1)                                                                                      \
+                UN_LOOP(T, v);                                                                                    \
+            else                                                                                                  \
+                UN_LOOP(T, pow(v, (T)a));                                                                         \
+            break;                                                                                                \
+        case RT_UN_CLAMP: /* NaN passes through; bounds compared in double so +-inf work on integers */          \
+            if (flt)                                                                                              \
+                UN_LOOP(T, v < (T)a ? (T)a : (v > (T)b ? (T)b : v));                                              \
+            else                                                                                                  \
+                UN_LOOP(T, (double)v < a ? RT_CPU_CVT(T, ceil(a)) : ((double)v > b ? RT_CPU_CVT(T, floor(b)) : v));\
+            break;                                                                                                \
+        case RT_UN_AFFINE:                                                                                        \
+            if (flt)                                                                                              \
+                UN_LOOP(T, v * (T)a + (T)b);                                                                      \
+            else                                                                                                  \
+                UN_LOOP(T, RT_CPU_CVT(T, (double)v * a + b));                                                     \
+            break;                                                                                                \
+        case RT_UN_CMP_EQ: UN_LOOP(uint8_t, (double)v == a); break;                                               \
+        case RT_UN_CMP_NE: UN_LOOP(uint8_t, (double)v != a); break;                                               \
+        case RT_UN_CMP_LT: UN_LOOP(uint8_t, (double)v < a); break;                                                \
+        case RT_UN_CMP_LE: UN_LOOP(uint8_t, (double)v <= a); break;                                               \
+        case RT_UN_CMP_GT: UN_LOOP(uint8_t, (double)v > a); break;                                                \
+        case RT_UN_CMP_GE: UN_LOOP(uint8_t, (double)v >= a); break;                                               \
+        }                                                                                                         \
+    }
+RT_CPU_FOR_EACH_DTYPE(DEF_UNARY)
+
+static const unary_fn unary_fns[RT_DTYPE_COUNT] = {unary_f32, unary_f64, unary_i64, unary_u8};
+
+static bool unary_is_compare(enum rt_unary_op op) { return op >= RT_UN_CMP_EQ && op <= RT_UN_CMP_GE; }
+
+enum rt_status rt_cpu_unary(enum rt_unary_op op, enum rt_dtype dt, int64_t n, const void *x, void *y, double a,
+                            double b)
+{
+    if ((unsigned)dt >= RT_DTYPE_COUNT)
+        return bad_dtype(unary_name(op), dt);
+    if ((unsigned)op > RT_UN_CMP_GE)
+        return rt_error(RT_ERR_INTERNAL, "unary: unknown op %d", (int)op);
+    if (unary_float_only(op) && (dt == RT_I64 || dt == RT_U8))
+        return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", unary_name(op),
+                        rt_dtype_name(dt));
+    if (n <= 0)
+        return RT_OK;
+    unary_fn fn = unary_fns[dt];
+    size_t xs = esize(dt), ys = unary_is_compare(op) ? 1 : xs;
+    int64_t nchunks = (n + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+    for (int64_t c = 0; c < nchunks; c++) {
+        int64_t start = c * RT_CPU_CHUNK, len = n - start < RT_CPU_CHUNK ? n - start : RT_CPU_CHUNK;
+        fn(op, len, (const char *)x + start * (int64_t)xs, (char *)y + start * (int64_t)ys, a, b);
+    }
+    return RT_OK;
+}
+
+/* ---- binary ---- */
+
+typedef void (*binary_fn)(enum rt_binary_op op, int64_t n, const void *a, int64_t as, const void *b, int64_t bs,
+                          void *out);
+
+/* One loop per operand layout so the common ones (both contiguous, b or a a scalar) vectorise. */
+#define BIN_LOOP(OT, EXPR)                                                                                        \
+    do {                                                                                                          \
+        OT *o = outv;                                                                                             \
+        if (as == 1 && bs == 1)                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                                     \
+                elem x = a[i], y = b[i];                                                                          \
+                o[i] = (OT)(EXPR);                                                                                \
+            }                                                                                                     \
+        else if (as == 1 && bs == 0) {                                                                            \
+            const elem y = b[0];                                                                                  \
+            for (int64_t i = 0; i < n; i++) {                                                                     \
+                elem x = a[i];                                                                                    \
+                o[i] = (OT)(EXPR);                                                                                \
+            }                                                                                                     \
+        } else if (as == 0 && bs == 1) {                                                                          \
+            const elem x = a[0];                                                                                  \
+            for (int64_t i = 0; i < n; i++) {                                                                     \
+                elem y = b[i];                                                                                    \
+                o[i] = (OT)(EXPR);                                                                                \
+            }                                                                                                     \
+        } else                                                                                                    \
+            for (int64_t i = 0; i < n; i++) {                                                                     \
+                elem x = a[i * as], y = b[i * bs];                                                                \
+                o[i] = (OT)(EXPR);                                                                                \
+            }                                                                                                     \
+    } while (0)
+
+/* Integer division: C truncation, with x/0 -> 0 and INT64_MIN/-1 -> INT64_MIN instead of a trap. */
+static inline int64_t idiv_i64(int64_t x, int64_t y)
+{
+    return y == 0 ? 0 : (y == -1 ? RT_CPU_WSUB((int64_t)0, x) : x / y);
+}
+#define SAFE_DIV(x, y)                                                                                            \
+    _Generic((x), int64_t: idiv_i64((int64_t)(x), (int64_t)(y)), uint8_t: ((y) ? (x) / (y) : 0), default: (x) / (y))
+
+#define DEF_BINARY(SUF, T)                                                                                        \
+    static void binary_##SUF(enum rt_binary_op op, int64_t n, const void *av, int64_t as, const void *bv,        \
+                             int64_t bs, void *outv)                                                              \
+    {                                                                                                             \
+        typedef T elem;                                                                                           \
+        const T *a = av, *b = bv;                                                                                 \
+        switch (op) {                                                                                             \
+        case RT_BIN_ADD: BIN_LOOP(T, RT_CPU_WADD(x, y)); break;                                                   \
+        case RT_BIN_SUB: BIN_LOOP(T, RT_CPU_WSUB(x, y)); break;                                                   \
+        case RT_BIN_MUL: BIN_LOOP(T, RT_CPU_WMUL(x, y)); break;                                                   \
+        case RT_BIN_DIV: BIN_LOOP(T, SAFE_DIV(x, y)); break;                                                      \
+        case RT_BIN_MAX: BIN_LOOP(T, (x != x || x > y) ? x : y); break; /* NaN propagates from either side */  \
+        case RT_BIN_MIN: BIN_LOOP(T, (x != x || x < y) ? x : y); break;                                           \
+        case RT_BIN_CMP_EQ: BIN_LOOP(uint8_t, x == y); break;                                                     \
+        case RT_BIN_CMP_NE: BIN_LOOP(uint8_t, x != y); break;                                                     \
+        case RT_BIN_CMP_LT: BIN_LOOP(uint8_t, x < y); break;                                                      \
+        case RT_BIN_CMP_LE: BIN_LOOP(uint8_t, x <= y); break;                                                     \
+        case RT_BIN_CMP_GT: BIN_LOOP(uint8_t, x > y); break;                                                      \
+        case RT_BIN_CMP_GE: BIN_LOOP(uint8_t, x >= y); break;                                                     \
+        case RT_BIN_RELU_BW: BIN_LOOP(T, y > 0 ? x : (T)0); break;                                                \
+        case RT_BIN_SIGMOID_BW: BIN_LOOP(T, x * y * ((T)1 - y)); break;                                           \
+        case RT_BIN_TANH_BW: BIN_LOOP(T, x * ((T)1 - y * y)); break;                                              \
+        case RT_BIN_ABS_BW: BIN_LOOP(T, y > 0 ? x : (RT_CPU_LT0(y) ? RT_CPU_WSUB((T)0, x) : (T)0)); break;              \
+        }                                                                                                         \
+    }
+RT_CPU_FOR_EACH_DTYPE(DEF_BINARY)
+
+static const binary_fn binary_fns[RT_DTYPE_COUNT] = {binary_f32, binary_f64, binary_i64, binary_u8};
+
+enum rt_status rt_cpu_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape, const void *a,
+                             const int64_t *astride, const void *b, const int64_t *bstride, void *out)
+{
+    if ((unsigned)dt >= RT_DTYPE_COUNT)
+        return bad_dtype("binary", dt);
+    if ((unsigned)op > RT_BIN_ABS_BW)
+        return rt_error(RT_ERR_INTERNAL, "binary: unknown op %d", (int)op);
+    int64_t n = numel_of(ndim, shape);
+    if (n <= 0)
+        return RT_OK;
+    /* out is contiguous: give it its strides and coalesce all three views together. */
+    int64_t ostride[RT_MAX_DIMS], cshape[RT_MAX_DIMS], st[3][RT_MAX_DIMS];
+    for (int d = ndim - 1; d >= 0; d--)
+        ostride[d] = d == ndim - 1 ? 1 : ostride[d + 1] * shape[d + 1];
+    const int64_t *in[3] = {ostride, astride, bstride};
+    int nd = coalesce(ndim, shape, 3, in, cshape, st);
+    bool cmp = op >= RT_BIN_CMP_EQ && op <= RT_BIN_CMP_GE;
+    size_t es = esize(dt), os = cmp ? 1 : es;
+    binary_fn fn = binary_fns[dt];
+    int64_t nchunks = (cshape[nd - 1] + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK, ntasks = n / cshape[nd - 1] * nchunks;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+    for (int64_t t = 0; t < ntasks; t++) {
+        int64_t off[3];
+        int64_t len = task_offsets(t, nd, cshape, 3, st, nchunks, off);
+        fn(op, len, (const char *)a + off[1] * (int64_t)es, st[1][nd - 1], (const char *)b + off[2] * (int64_t)es,
+           st[2][nd - 1], (char *)out + off[0] * (int64_t)os);
+    }
+    return RT_OK;
+}
+
+/* ---- where ---- */
+
+#define WHERE_LOOP(U)                                                                                             \
+    do {                                                                                                          \
+        const U *pa = a, *pb = b;                                                                                 \
+        U *po = out;                                                                                              \
+        _Pragma("omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)")                               \
+        for (int64_t i = 0; i < n; i++)                                                                           \
+            po[i] = cond[i] ? pa[i] : pb[i];                                                                      \
+    } while (0)
+
+enum rt_status rt_cpu_where(enum rt_dtype dt, int64_t n, const uint8_t *cond, const void *a, const void *b,
+                            void *out)
+{
+    /* Selection only moves bits, so dispatch on element size, not dtype. */
+    switch (esize(dt)) {
+    case 1: WHERE_LOOP(uint8_t); break;
+    case 4: WHERE_LOOP(uint32_t); break;
+    case 8: WHERE_LOOP(uint64_t); break;
+    default: return bad_dtype("where", dt);
+    }
+    return RT_OK;
+}

@@ -1,0 +1,74 @@
+/* Random fills. Counter-based: element i is a pure function of (seed, base + i) through
+ * rt_rng_bits, so the values never depend on thread count, chunking or device. */
+#include "backend/cpu/cpu_internal.h"
+#include "retort/random.h"
+
+#define TWO_PI 6.283185307179586476925286766559
+
+static enum rt_status rng_check(const char *what, enum rt_dtype dt)
+{
+    if (dt == RT_F32 || dt == RT_F64)
+        return RT_OK;
+    if ((unsigned)dt < RT_DTYPE_COUNT)
+        return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what, rt_dtype_name(dt));
+    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
+}
+
+/* U[lo, hi) from the top 24 (f32) or 53 (f64) bits: exactly representable steps in [0, 1). */
+enum rt_status rt_cpu_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double lo, double hi,
+                              void *out)
+{
+    enum rt_status st = rng_check("uniform", dt);
+    if (st != RT_OK)
+        return st;
+    double span = hi - lo;
+    if (dt == RT_F32) {
+        float *p = out, flo = (float)lo, fhi = (float)hi;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            double u = (double)(rt_rng_bits(seed, base + (uint64_t)i) >> 40) * 0x1p-24;
+            float v = (float)(lo + span * u);
+            /* rounding to float may land on hi; keep the interval half-open */
+            p[i] = v >= fhi && fhi > flo ? nextafterf(fhi, flo) : v;
+        }
+    } else {
+        double *p = out;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            double u = (double)(rt_rng_bits(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
+            double v = lo + span * u;
+            p[i] = v >= hi && hi > lo ? nextafter(hi, lo) : v;
+        }
+    }
+    return RT_OK;
+}
+
+/* Box-Muller from one 64-bit draw per element (no pairing between elements): u1 in (0, 1] from
+ * bits 40..63 (+1 so log never sees 0), u2 in [0, 1) from bits 0..23. */
+static inline double normal_at(uint64_t seed, uint64_t c)
+{
+    uint64_t r = rt_rng_bits(seed, c);
+    double u1 = (double)((r >> 40) + 1) * 0x1p-24;
+    double u2 = (double)(r & 0xFFFFFF) * 0x1p-24;
+    return sqrt(-2.0 * log(u1)) * cos(TWO_PI * u2);
+}
+
+enum rt_status rt_cpu_normal(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std,
+                             void *out)
+{
+    enum rt_status st = rng_check("normal", dt);
+    if (st != RT_OK)
+        return st;
+    if (dt == RT_F32) {
+        float *p = out;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            p[i] = (float)(mean + std * normal_at(seed, base + (uint64_t)i));
+    } else {
+        double *p = out;
+#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            p[i] = mean + std * normal_at(seed, base + (uint64_t)i);
+    }
+    return RT_OK;
+}
