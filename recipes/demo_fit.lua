@@ -2,7 +2,7 @@
 -- Run: retort run recipes/demo_fit.lua [--steps=N] [--seed=N]
 local retort = require "retort"
 
-local opts = {steps = 300, seed = 7, lr = 0.5, hidden = 32}
+local opts = {steps = 300, seed = 7, lr = 0.05, hidden = 32}
 for _, a in ipairs({...}) do
    local k, v = a:match("^%-%-(%w+)=(.+)$")
    if not k or opts[k] == nil then

@@ -391,7 +391,7 @@ enum rt_status rt_backward(struct rt_tensor *root, struct rt_tensor *grad, bool 
             return st;
     }
     bool was = rt_grad_set_enabled(false);
-    struct rt_node *start;
+    struct rt_node *start = NULL;
     st = grad_target(root, &start); /* holds a ref for the duration */
     if (st != RT_OK) {
         rt_grad_set_enabled(was);

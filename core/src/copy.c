@@ -92,7 +92,7 @@ enum rt_status rt_contiguous(struct rt_tensor *t, struct rt_tensor **out)
 
 enum rt_status rt_clone(struct rt_tensor *t, struct rt_tensor **out)
 {
-    struct rt_tensor *c;
+    struct rt_tensor *c = NULL;
     enum rt_status st = copy_as(t, t->dtype, &c);
     if (st == RT_OK)
         st = record_unary(t, c, "CloneBackward", rt__vjp_identity);

@@ -281,7 +281,7 @@ static void store_double(enum rt_dtype dt, void *p, double v)
 
 enum rt_status rt_tensor_get(const struct rt_tensor *t, const int64_t *index, double *out)
 {
-    int64_t off;
+    int64_t off = 0;
     enum rt_status st = element_offset("rt_tensor_get", t, index, &off);
     if (st != RT_OK)
         return st;
@@ -296,7 +296,7 @@ enum rt_status rt_tensor_get(const struct rt_tensor *t, const int64_t *index, do
 
 enum rt_status rt_tensor_set(struct rt_tensor *t, const int64_t *index, double value)
 {
-    int64_t off;
+    int64_t off = 0;
     enum rt_status st = element_offset("rt_tensor_set", t, index, &off);
     if (st != RT_OK)
         return st;
