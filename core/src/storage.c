@@ -34,6 +34,6 @@ void rt__storage_release(struct rt_storage *s)
     if (!s || --s->refcount > 0)
         return;
     memory_in_use[s->device] -= s->nbytes;
-    s->backend->free(s->data);
+    s->backend->free(s->data, s->nbytes);
     free(s);
 }

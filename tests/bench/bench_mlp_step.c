@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "retort/retort.h"
 
@@ -100,6 +101,11 @@ static void sgemm_step(float **w, float **act, float **gact, float **gw)
 
 int main(int argc, char **argv)
 {
+    /* libgomp reads its wait policy when it loads: set it, then start again (as the retort host does). */
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        execv("/proc/self/exe", argv);
+    }
     int threads = argc > 1 ? atoi(argv[1]) : 2, iters = argc > 2 ? atoi(argv[2]) : 200;
     rt_set_num_threads(threads);
     rt_manual_seed(1);

@@ -39,7 +39,7 @@ struct rt_backend {
     const char *name;
     enum rt_device device;
     enum rt_status (*alloc)(size_t nbytes, void **out);
-    void (*free)(void *p);
+    void (*free)(void *p, size_t nbytes); /* nbytes as given to alloc: lets allocators cache by size */
     /* host <-> device byte copies (CPU: memcpy) */
     enum rt_status (*upload)(void *dst, const void *host_src, size_t nbytes);
     enum rt_status (*download)(void *host_dst, const void *src, size_t nbytes);

@@ -1,28 +1,9 @@
-/* The CPU backend table, plus memory: host memory is the device memory, so upload/download are
- * plain copies. */
+/* The CPU backend table. Host memory is the device memory, so upload/download are plain copies;
+ * allocation goes through the block cache in cpu_cache.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_internal.h"
-
-/* 64-byte alignment: a cache line and a full AVX-512 vector, what OpenBLAS and vector loops like. */
-#define RT_CPU_ALIGN ((size_t)64)
-
-static enum rt_status cpu_alloc(size_t nbytes, void **out)
-{
-    /* aligned_alloc needs a multiple of the alignment; size 0 still gets a real block so callers
-     * can treat every storage pointer as valid. */
-    if (nbytes > SIZE_MAX - RT_CPU_ALIGN)
-        return rt_error(RT_ERR_OOM, "cpu alloc: out of memory allocating %zu bytes", nbytes);
-    size_t rounded = nbytes == 0 ? RT_CPU_ALIGN : (nbytes + RT_CPU_ALIGN - 1) & ~(RT_CPU_ALIGN - 1);
-    void *p = aligned_alloc(RT_CPU_ALIGN, rounded);
-    if (!p)
-        return rt_error(RT_ERR_OOM, "cpu alloc: out of memory allocating %zu bytes", nbytes);
-    *out = p;
-    return RT_OK;
-}
-
-static void cpu_free(void *p) { free(p); }
 
 static enum rt_status cpu_upload(void *dst, const void *host_src, size_t nbytes)
 {
@@ -41,8 +22,8 @@ static enum rt_status cpu_download(void *host_dst, const void *src, size_t nbyte
 static const struct rt_backend cpu_backend = {
     .name = "cpu",
     .device = RT_CPU,
-    .alloc = cpu_alloc,
-    .free = cpu_free,
+    .alloc = rt_cpu_alloc,
+    .free = rt_cpu_free,
     .upload = cpu_upload,
     .download = cpu_download,
     .copy = rt_cpu_copy,

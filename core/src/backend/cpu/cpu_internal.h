@@ -71,6 +71,11 @@ static inline bool rt_cpu_lt0_u8(uint8_t v) { return (void)v, false; }
 
 
 /* The kernels behind the CPU vtable (signatures exactly as in struct rt_backend). */
+/* host memory with a per-size block cache (cpu_cache.c) */
+enum rt_status rt_cpu_alloc(size_t nbytes, void **out);
+void rt_cpu_free(void *p, size_t nbytes);
+void rt_cpu_cache_flush(void);
+
 enum rt_status rt_cpu_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                            enum rt_dtype src_dt);
 enum rt_status rt_cpu_fill(enum rt_dtype dt, int64_t n, double value, void *dst);
