@@ -21,9 +21,9 @@ enum rt_status rt__broadcast_shape(const char *op, const struct rt_tensor *a, co
         int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
         if (sa != sb && sa != 1 && sb != 1) {
             char x[RT_SHAPE_STR_MAX], y[RT_SHAPE_STR_MAX];
-            return rt_error(RT_ERR_SHAPE, "%s: shapes %s and %s cannot be broadcast (dim %d: %lld vs %lld)", op,
+            return rt_error(RT_ERR_SHAPE, "%s: shapes %s and %s cannot be broadcast (sizes %lld and %lld meet)", op,
                             rt_shape_str(a->ndim, a->shape, x, sizeof x), rt_shape_str(b->ndim, b->shape, y, sizeof y),
-                            i, (long long)sa, (long long)sb);
+                            (long long)sa, (long long)sb);
         }
         shape[i] = sa == 1 ? sb : sa;
     }

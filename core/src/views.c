@@ -265,9 +265,9 @@ enum rt_status rt_expand(struct rt_tensor *t, int ndim, const int64_t *shape, st
             ns[i] = want;
             nst[i] = 0;
         } else {
-            return rt_error(RT_ERR_SHAPE, "rt_expand: cannot expand shape %s to %s (dim %d has size %lld, not 1)",
+            return rt_error(RT_ERR_SHAPE, "rt_expand: cannot expand shape %s to %s (only sizes of 1 can grow, found %lld)",
                             rt_shape_str(t->ndim, t->shape, a, sizeof a), rt_shape_str(ndim, shape, b, sizeof b),
-                            i, (long long)have);
+                            (long long)have);
         }
     }
     struct rt_tensor *v;
