@@ -162,7 +162,7 @@ bool fx_load(const char *path, struct fx_file *f)
                 ok = h_fail(path, lineno, "fixture: misplaced '%s' line", tag);
                 break;
             }
-            struct rt_tensor *t;
+            struct rt_tensor *t = NULL;
             if (!fx_parse_tensor(rest, &t, path, lineno)) {
                 ok = false;
                 break;

@@ -290,3 +290,9 @@ void h_release(int n, ...)
         rt_tensor_release(va_arg(ap, struct rt_tensor *));
     va_end(ap);
 }
+
+void h_release_array(struct rt_tensor *const *ts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rt_tensor_release(ts[i]);
+}

@@ -108,5 +108,10 @@ double h_elem(const struct rt_tensor *t, int64_t flat);
 double h_uniform(uint64_t *state);
 /* Release a list of tensors (NULL entries fine). */
 void h_release(int n, ...);
+void h_release_array(struct rt_tensor *const *ts, size_t n);
+/* RELEASE(a, b, c): release every listed tensor (the count is computed). */
+#define RELEASE(...)                                                                                              \
+    h_release_array((struct rt_tensor *const[]){__VA_ARGS__},                                                     \
+                    sizeof((struct rt_tensor *const[]){__VA_ARGS__}) / sizeof(struct rt_tensor *))
 
 #endif
