@@ -47,6 +47,11 @@ const char *h_current_test(void);
 /* Skip the rest of the test with a note (counts as passed). */
 void h_note(const char *fmt, ...) H_PRINTF(1, 2);
 
+/* Self-tests of the checkers: between these calls failures are printed as "expected failure" and
+ * not counted against the test; the end call returns how many there were. */
+void h_expect_failures_begin(void);
+int h_expect_failures_end(void);
+
 /* --- checks (each returns true on success; failures print file:line and count against the test) --- */
 bool h_fail(const char *file, int line, const char *fmt, ...) H_PRINTF(3, 4); /* always returns false */
 bool h_pass(void);                                                         /* counts a check; true */
