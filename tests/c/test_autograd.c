@@ -848,6 +848,102 @@ static void test_interrupt_backward(void)
     RELEASE(x, y, s);
 }
 
+/* Gradients at kinks, ties and -inf follow PyTorch 1.13 (values checked there). */
+static void grad_of(struct rt_tensor *x, enum rt_status (*build)(struct rt_tensor *, struct rt_tensor **),
+                    const double *want, const char *what)
+{
+    struct rt_tensor *y = NULL, *s = NULL;
+    rt_tensor_zero_grad(x);
+    if (CHECK_OK(build(x, &y)) && CHECK_OK(rt_sum_all(y, &s)) && CHECK_OK(rt_backward(s, NULL, false))) {
+        if (CHECK(x->grad != NULL, "%s: no grad", what))
+            h_tensor_values(x->grad, want, rt_tensor_numel(x), 1e-6, 1e-7, what, __FILE__, __LINE__);
+    }
+    RELEASE(y, s);
+}
+static enum rt_status b_norm2(struct rt_tensor *x, struct rt_tensor **o) { return rt_norm_all(x, 2, o); }
+static enum rt_status b_norm1(struct rt_tensor *x, struct rt_tensor **o) { return rt_norm_all(x, 1, o); }
+static enum rt_status b_norm2d(struct rt_tensor *x, struct rt_tensor **o) { return rt_norm(x, 2, 0, false, o); }
+static enum rt_status b_clamp01(struct rt_tensor *x, struct rt_tensor **o) { return rt_clamp(x, 0, 1, o); }
+static enum rt_status b_lse(struct rt_tensor *x, struct rt_tensor **o) { return rt_logsumexp(x, 0, false, o); }
+static enum rt_status b_softmax_w(struct rt_tensor *x, struct rt_tensor **o)
+{
+    struct rt_tensor *sm = NULL, *w = h_tensor(RT_F64, 1, H_SHAPE(3), H_VALS(1, 2, 3));
+    enum rt_status st = rt_softmax(x, 0, 1, &sm);
+    if (st == RT_OK)
+        st = rt_mul(sm, w, o);
+    RELEASE(sm, w);
+    return st;
+}
+static enum rt_status b_log_softmax_w(struct rt_tensor *x, struct rt_tensor **o)
+{
+    struct rt_tensor *sm = NULL, *w = h_tensor(RT_F64, 1, H_SHAPE(3), H_VALS(1, 2, 3));
+    enum rt_status st = rt_log_softmax(x, 0, 1, &sm);
+    /* the -inf entry times a weight stays -inf in the sum; take only the finite part via narrow */
+    struct rt_tensor *fin = NULL, *wn = NULL;
+    if (st == RT_OK)
+        st = rt_narrow(sm, 0, 1, 2, &fin);
+    if (st == RT_OK)
+        st = rt_narrow(w, 0, 1, 2, &wn);
+    if (st == RT_OK)
+        st = rt_mul(fin, wn, o);
+    RELEASE(sm, w, fin, wn);
+    return st;
+}
+static enum rt_status b_max_dim(struct rt_tensor *x, struct rt_tensor **o) { return rt_max(x, 0, false, o, NULL); }
+static enum rt_status b_maximum_tie(struct rt_tensor *x, struct rt_tensor **o)
+{
+    struct rt_tensor *b = h_tensor(RT_F64, 1, H_SHAPE(3), H_VALS(2, 0, 1));
+    enum rt_status st = rt_maximum(x, b, o);
+    rt_tensor_release(b);
+    return st;
+}
+
+static void test_subgradients_match_torch(void)
+{
+    struct rt_tensor *z = h_tensor(RT_F64, 1, H_SHAPE(3), H_VALS(0, 0, 0));
+    REQUIRE_OK(rt_requires_grad_(z, true));
+    grad_of(z, b_norm2, H_VALS(0, 0, 0), "norm2 at 0");
+    grad_of(z, b_norm2d, H_VALS(0, 0, 0), "norm2 along dim at 0");
+    grad_of(z, b_norm1, H_VALS(0, 0, 0), "norm1 at 0");
+    grad_of(z, rt_relu, H_VALS(0, 0, 0), "relu at 0");
+    grad_of(z, rt_abs, H_VALS(0, 0, 0), "abs at 0");
+    grad_of(z, b_clamp01, H_VALS(1, 1, 1), "clamp at its lower bound");
+    struct rt_tensor *m = h_tensor(RT_F64, 1, H_SHAPE(3), H_VALS(-INFINITY, 0, 1));
+    REQUIRE_OK(rt_requires_grad_(m, true));
+    grad_of(m, b_lse, H_VALS(0, 0.2689414213699951, 0.7310585786300049), "logsumexp with -inf");
+    grad_of(m, b_softmax_w, H_VALS(0, -0.19661193324148185, 0.19661193324148185), "softmax with -inf");
+    grad_of(m, b_log_softmax_w, H_VALS(0, 2 - 5 * 0.2689414213699951, 3 - 5 * 0.7310585786300049),
+            "log_softmax with -inf");
+    struct rt_tensor *t = h_tensor(RT_F64, 1, H_SHAPE(3), H_VALS(2, 2, 1));
+    REQUIRE_OK(rt_requires_grad_(t, true));
+    grad_of(t, rt_max_all, H_VALS(0.5, 0.5, 0), "max_all with a tie (evenly split)");
+    grad_of(t, b_max_dim, H_VALS(1, 0, 0), "max along a dim with a tie (to the returned index)");
+    grad_of(t, b_maximum_tie, H_VALS(0.5, 1, 0.5), "maximum with a tie (halved)");
+    struct rt_tensor *ix, *v;
+    REQUIRE_OK(rt_max(t, 0, false, &v, &ix));
+    CHECK_TENSOR_VALUES(ix, H_VALS(0), 1, 0, 0);
+    RELEASE(z, m, t, ix, v);
+}
+
+static void test_requires_grad_rules(void)
+{
+    struct rt_tensor *a = leaf(1, H_SHAPE(2), 250), *y;
+    REQUIRE_OK(rt_exp(a, &y));
+    CHECK_STATUS(rt_requires_grad_(y, false), RT_ERR_AUTOGRAD, "non-leaf");
+    CHECK_OK(rt_requires_grad_(a, false));
+    CHECK(!a->requires_grad, "turned off on a leaf");
+    /* a leaf that is a view of a plain tensor */
+    struct rt_tensor *base = h_rand(RT_F64, 2, H_SHAPE(3, 4), -1, 1, 251), *v, *s;
+    REQUIRE_OK(rt_transpose(base, 0, 1, &v));
+    REQUIRE_OK(rt_requires_grad_(v, true));
+    REQUIRE_OK(rt_sum_all(v, &s));
+    REQUIRE_OK(rt_backward(s, NULL, false));
+    REQUIRE(v->grad, "grad of a view leaf");
+    CHECK_SHAPE(v->grad, 2, 4, 3);
+    CHECK(base->grad == NULL, "the base does not get it");
+    RELEASE(a, y, base, v, s);
+}
+
 int main(void)
 {
     RUN(test_gradcheck_catches_errors);
@@ -872,5 +968,7 @@ int main(void)
     RUN(test_deep_graph_dropped);
     RUN(test_no_leaks);
     RUN(test_interrupt_backward);
+    RUN(test_subgradients_match_torch);
+    RUN(test_requires_grad_rules);
     return h_finish();
 }
