@@ -551,6 +551,16 @@ static void test_matmul_batched_and_vectors(void)
         struct rt_tensor *w = h_rand(dt, 2, H_SHAPE(5, 2), -1, 1, 63);
         struct rt_tensor *c, *c2, *cw, *bs = fx_strided_copy(b);
         REQUIRE_OK(rt_bmm(a, b, &c));
+        /* batched operands with transposed matrices and a permuted (non-leading-stride) batch dim */
+        struct rt_tensor *as = fx_strided_copy(a), *ap0, *ap, *c3, *c4;
+        REQUIRE_OK(rt_tensor_new(dt, RT_CPU, 3, H_SHAPE(4, 3, 5), &ap0));
+        REQUIRE_OK(rt_permute(ap0, (const int[]){1, 0, 2}, &ap));
+        REQUIRE_OK(rt_copy_(ap, a));
+        REQUIRE_OK(rt_matmul(as, bs, &c3));
+        REQUIRE_OK(rt_bmm(ap, bs, &c4));
+        CHECK_TENSOR_CLOSE(c3, c, tol, tol);
+        CHECK_TENSOR_CLOSE(c4, c, tol, tol);
+        RELEASE(as, ap0, ap, c3, c4);
         REQUIRE_OK(rt_matmul(a, bs, &c2));
         REQUIRE_OK(rt_matmul(a, w, &cw));
         CHECK_SHAPE(c, 3, 3, 4, 2);
@@ -1054,6 +1064,163 @@ static void test_empty_tensors(void)
     h_release(4, e, y, k, z);
 }
 
+/* Sizes above any OpenMP threshold, with odd outer/inner splits, against naive double loops. */
+static void test_large_parallel_paths(void)
+{
+    int saved = rt_get_num_threads();
+    rt_set_num_threads(2);
+    const int64_t R = 1001, C = 1503;
+    struct rt_tensor *x = h_rand(RT_F32, 2, H_SHAPE(R, C), -2, 2, 300);
+    double *xv = h_values(x);
+    double *rs = calloc((size_t)R, sizeof(double)), *cs = calloc((size_t)C, sizeof(double));
+    double *rmax = malloc(sizeof(double) * (size_t)R), *rlse = calloc((size_t)R, sizeof(double));
+    for (int64_t i = 0; i < R; i++) {
+        rmax[i] = -INFINITY;
+        for (int64_t j = 0; j < C; j++) {
+            rs[i] += xv[i * C + j];
+            cs[j] += xv[i * C + j];
+            rmax[i] = fmax(rmax[i], xv[i * C + j]);
+        }
+        for (int64_t j = 0; j < C; j++)
+            rlse[i] += exp(xv[i * C + j] - rmax[i]);
+        rlse[i] = rmax[i] + log(rlse[i]);
+    }
+    struct rt_tensor *y;
+    REQUIRE_OK(rt_sum(x, 1, false, &y));
+    CHECK_TENSOR_VALUES(y, rs, R, 1e-5, 1e-3);
+    rt_tensor_release(y);
+    REQUIRE_OK(rt_sum(x, 0, true, &y));
+    CHECK_SHAPE(y, 2, 1, C);
+    CHECK_TENSOR_VALUES(y, cs, C, 1e-5, 1e-3);
+    rt_tensor_release(y);
+    REQUIRE_OK(rt_max(x, 1, false, &y, NULL));
+    CHECK_TENSOR_VALUES(y, rmax, R, 0, 0);
+    rt_tensor_release(y);
+    REQUIRE_OK(rt_logsumexp(x, -1, false, &y));
+    CHECK_TENSOR_VALUES(y, rlse, R, 1e-5, 1e-5);
+    rt_tensor_release(y);
+    /* softmax rows sum to one and match exp(x - lse) */
+    REQUIRE_OK(rt_softmax(x, 1, 1.0, &y));
+    {
+        double *sv = h_values(y), worst = 0, worst_v = 0;
+        for (int64_t i = 0; i < R; i++) {
+            double acc = 0;
+            for (int64_t j = 0; j < C; j++) {
+                acc += sv[i * C + j];
+                worst_v = fmax(worst_v, fabs(sv[i * C + j] - exp(xv[i * C + j] - rlse[i])) / exp(xv[i * C + j] - rlse[i]));
+            }
+            worst = fmax(worst, fabs(acc - 1));
+        }
+        CHECK(worst < 1e-4, "large softmax rows sum to 1 (worst %g)", worst);
+        CHECK(worst_v < 1e-5, "large softmax values (worst rel %g)", worst_v);
+        free(sv);
+    }
+    rt_tensor_release(y);
+    /* transposed copy and element-wise on a strided large tensor */
+    struct rt_tensor *t, *tc, *e;
+    REQUIRE_OK(rt_transpose(x, 0, 1, &t));
+    REQUIRE_OK(rt_contiguous(t, &tc));
+    {
+        bool ok = true;
+        for (int64_t i = 0; i < R && ok; i += 7)
+            for (int64_t j = 0; j < C && ok; j += 5)
+                ok = h_elem(tc, j * R + i) == xv[i * C + j];
+        CHECK(ok, "large transposed contiguous copy");
+    }
+    REQUIRE_OK(rt_affine(t, 2, 1, &e));
+    {
+        bool ok = true;
+        for (int64_t i = 0; i < R && ok; i += 3)
+            for (int64_t j = 0; j < C && ok; j += 11)
+                ok = h_elem(e, j * R + i) == (double)(float)(xv[i * C + j] * 2 + 1);
+        CHECK(ok, "large strided affine");
+    }
+    struct rt_tensor *row = h_rand(RT_F32, 1, H_SHAPE(R), -1, 1, 301), *bc;
+    REQUIRE_OK(rt_mul(t, row, &bc)); /* (C,R) * (R) */
+    {
+        bool ok = true;
+        for (int64_t j = 0; j < C && ok; j += 13)
+            for (int64_t i = 0; i < R && ok; i += 7)
+                ok = h_elem(bc, j * R + i) == (double)((float)xv[i * C + j] * (float)h_elem(row, i));
+        CHECK(ok, "large broadcast multiply on a transposed operand");
+    }
+    rt_set_num_threads(saved);
+    free(xv);
+    free(rs);
+    free(cs);
+    free(rmax);
+    free(rlse);
+    RELEASE(x, t, tc, e, row, bc);
+}
+
+/* Index tensors and conditions that are themselves strided views. */
+static void test_strided_index_tensors(void)
+{
+    struct rt_tensor *x = h_iota(RT_F64, 2, H_SHAPE(4, 5));
+    /* idx2 (3,2) = [[3,9],[0,9],[2,9]]: column 0 is a stride-2 index vector */
+    struct rt_tensor *idx2 = h_tensor(RT_I64, 2, H_SHAPE(3, 2), H_VALS(3, 9, 0, 9, 2, 9)), *idx, *y;
+    REQUIRE_OK(rt_select(idx2, 1, 0, &idx));
+    CHECK(!rt_tensor_is_contiguous(idx), "index is strided");
+    REQUIRE_OK(rt_index_select(x, 0, idx, &y));
+    CHECK_TENSOR_VALUES(y, H_VALS(15, 16, 17, 18, 19, 0, 1, 2, 3, 4, 10, 11, 12, 13, 14), 15, 0, 0);
+    rt_tensor_release(y);
+    /* gather with a transposed index: gi = giT^T, giT (2,4) */
+    struct rt_tensor *giT = h_tensor(RT_I64, 2, H_SHAPE(2, 4), H_VALS(0, 1, 2, 3, 4, 3, 2, 1)), *gi;
+    REQUIRE_OK(rt_transpose(giT, 0, 1, &gi)); /* (4,2): rows [0,4],[1,3],[2,2],[3,1] */
+    REQUIRE_OK(rt_gather(x, 1, gi, &y));
+    CHECK_TENSOR_VALUES(y, H_VALS(0, 4, 6, 8, 12, 12, 18, 16), 8, 0, 0);
+    rt_tensor_release(y);
+    struct rt_tensor *srcT = h_tensor(RT_F64, 2, H_SHAPE(2, 4), H_VALS(1, 2, 3, 4, 10, 20, 30, 40)), *src;
+    REQUIRE_OK(rt_transpose(srcT, 0, 1, &src)); /* (4,2): [1,10],[2,20],[3,30],[4,40] */
+    REQUIRE_OK(rt_scatter_add(x, 1, gi, src, &y));
+    {
+        double *w = h_values(x);
+        w[0 * 5 + 0] += 1, w[0 * 5 + 4] += 10, w[1 * 5 + 1] += 2, w[1 * 5 + 3] += 20;
+        w[2 * 5 + 2] += 3 + 30, w[3 * 5 + 3] += 4, w[3 * 5 + 1] += 40;
+        CHECK_TENSOR_VALUES(y, w, 20, 0, 0);
+        free(w);
+    }
+    rt_tensor_release(y);
+    /* a strided u8 condition */
+    struct rt_tensor *c2 = h_tensor(RT_U8, 2, H_SHAPE(5, 4), H_VALS(1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1));
+    struct rt_tensor *c, *z;
+    REQUIRE_OK(rt_transpose(c2, 0, 1, &c)); /* (4,5) */
+    REQUIRE_OK(rt_tensor_full(RT_F64, RT_CPU, 0, NULL, -1, &z));
+    REQUIRE_OK(rt_where(c, x, z, &y));
+    CHECK_TENSOR_VALUES(y, H_VALS(0, -1, -1, -1, 4, -1, 6, -1, -1, 9, -1, -1, 12, -1, 14, -1, -1, -1, 18, 19), 20, 0, 0);
+    RELEASE(x, idx2, idx, y, giT, gi, srcT, src, c2, c, z);
+}
+
+static void test_element_access_on_views(void)
+{
+    struct rt_tensor *x = h_iota(RT_F32, 3, H_SHAPE(2, 3, 4)), *a, *b, *t, *e;
+    REQUIRE_OK(rt_select(x, 0, 1, &a)); /* offset 12 */
+    REQUIRE_OK(rt_select(a, 1, 2, &b)); /* (3): 14, 18, 22 */
+    struct rt_tensor *one;
+    REQUIRE_OK(rt_select(b, 0, 2, &one)); /* 0-dim, offset 22 */
+    double v;
+    CHECK_OK(rt_tensor_item(one, &v));
+    CHECK(v == 22, "item of an offset 0-dim view: %g", v);
+    float host[3];
+    CHECK_OK(rt_tensor_to_host(b, RT_F32, host));
+    CHECK(host[0] == 14 && host[1] == 18 && host[2] == 22, "to_host of a strided view: %g %g %g", host[0], host[1],
+          host[2]);
+    REQUIRE_OK(rt_transpose(a, 0, 1, &t)); /* (4,3) */
+    double hd[12];
+    CHECK_OK(rt_tensor_to_host(t, RT_F64, hd));
+    CHECK(hd[0] == 12 && hd[1] == 16 && hd[2] == 20 && hd[3] == 13, "to_host of a transposed view");
+    struct rt_tensor *s1;
+    REQUIRE_OK(rt_narrow(b, 0, 1, 1, &s1));
+    REQUIRE_OK(rt_expand(s1, 2, H_SHAPE(2, 3), &e));
+    int64_t idx[2] = {1, 2};
+    CHECK_OK(rt_tensor_get(e, idx, &v));
+    CHECK(v == 18, "get on an expanded view: %g", v);
+    int64_t hi[6];
+    CHECK_OK(rt_tensor_to_host(e, RT_I64, hi));
+    CHECK(hi[0] == 18 && hi[5] == 18, "to_host of an expanded view");
+    RELEASE(x, a, b, one, t, s1, e);
+}
+
 int main(void)
 {
     RUN(test_fixtures_load);
@@ -1075,5 +1242,8 @@ int main(void)
     RUN(test_thread_count_independence);
     RUN(test_op_errors);
     RUN(test_empty_tensors);
+    RUN(test_large_parallel_paths);
+    RUN(test_strided_index_tensors);
+    RUN(test_element_access_on_views);
     return h_finish();
 }
