@@ -476,6 +476,10 @@ static fx_op_fn fx_lookup(const char *op)
 
 bool fx_known_op(const char *op) { return fx_lookup(op) != NULL; }
 
+int fx_op_count(void) { return (int)(sizeof fx_ops / sizeof fx_ops[0]); }
+
+const char *fx_op_name(int i) { return fx_ops[i].name; }
+
 bool fx_run_case(const struct fx_case *c, struct rt_tensor *const *inputs)
 {
     fx_op_fn fn = fx_lookup(c->op);

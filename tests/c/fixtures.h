@@ -1,8 +1,5 @@
 /* Reader and runner for tests/fixtures/ops.txt (reference values computed with PyTorch).
- * The format is documented in tests/README.md and at the top of tests/fixtures/gen_fixtures.py.
- *
- * The build links each tests/c/test_*.c with harness.c only, so a test that uses this includes
- * the implementation once:  #include "fixtures.c"   (it includes gradcheck-free code only). */
+ * The format is documented in tests/README.md and at the top of tests/fixtures/gen_fixtures.py. */
 #ifndef RETORT_TEST_FIXTURES_H
 #define RETORT_TEST_FIXTURES_H
 
@@ -41,6 +38,9 @@ int fx_list(const struct fx_case *c, const char *key, int64_t *out, int max); /*
 
 /* Does the runner know this op? */
 bool fx_known_op(const char *op);
+/* The ops the runner knows, by position (0 .. fx_op_count()-1). */
+int fx_op_count(void);
+const char *fx_op_name(int i);
 /* Run one case on the given inputs (the case's own, or re-laid-out copies) and compare every output
  * with the expected one (f32: 1e-6 + 1e-5|e|; f64: 1e-12 + 1e-12|e|; integers exact). */
 bool fx_run_case(const struct fx_case *c, struct rt_tensor *const *inputs);

@@ -1,8 +1,5 @@
 /* Finite-difference gradient checks in f64.
  *
- * The build links each tests/c/test_*.c with harness.c only, so a test that uses these helpers
- * includes the implementation once:  #include "gradcheck.c"
- *
  * A check takes a function that builds an output (any shape) from input tensors, and the inputs.
  * Every f64 input is differentiated; other dtypes (i64 indices, u8 conditions) are passed through.
  * The scalar checked is L = sum(out * W) for fixed pseudo-random weights W (so every output element

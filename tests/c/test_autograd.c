@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "gradcheck.c"
+#include "gradcheck.h"
 
 typedef enum rt_status (*unary_fn)(struct rt_tensor *, struct rt_tensor **);
 typedef enum rt_status (*binary_fn)(struct rt_tensor *, struct rt_tensor *, struct rt_tensor **);
