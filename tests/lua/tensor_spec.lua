@@ -571,7 +571,9 @@ describe("plain lua5.4", function()
    local f = io.open(so, "rb")
    local have = f ~= nil
    if f then f:close() end
-   local lua = "lua5.4"
+   -- A sanitizer build's module needs the ASan runtime loaded first (CMake passes its path).
+   local preload = os.getenv("RETORT_ASAN_RUNTIME")
+   local lua = preload and ("LD_PRELOAD='%s' lua5.4"):format(preload) or "lua5.4"
 
    local function run(code)
       local out = os.tmpname()
