@@ -219,8 +219,8 @@ static int t_tostring(lua_State *L)
     return 1;
 }
 
-/* x[i]: 1-based select along dim 1 (a number for 1-D tensors, a view otherwise). */
-static int index_number(lua_State *L, struct rt_tensor *t)
+/* The 1-based row index at stack slot 2 of x[i] (negative counts from the end), checked. */
+static lua_Integer check_row_index(lua_State *L, struct rt_tensor *t)
 {
     if (t->ndim == 0)
         return luaL_error(L, "retort.Tensor: cannot index a 0-dim tensor (use x:item())");
@@ -233,6 +233,13 @@ static int index_number(lua_State *L, struct rt_tensor *t)
     if (i < 1 || i > t->shape[0])
         return luaL_error(L, "retort.Tensor: index %I out of range [1, %I]", (lua_Integer)i,
                           (lua_Integer)t->shape[0]);
+    return i;
+}
+
+/* x[i]: 1-based select along dim 1 (a number for 1-D tensors, a view otherwise). */
+static int index_number(lua_State *L, struct rt_tensor *t)
+{
+    lua_Integer i = check_row_index(L, t);
     if (t->ndim == 1) {
         int64_t idx = i - 1;
         double v;
@@ -284,17 +291,7 @@ static int t_newindex(lua_State *L)
     }
     if (lua_type(L, 2) == LUA_TNUMBER) {
         /* x[i] = v: fills (number) or copies into (tensor) the slice x:select(1, i). */
-        if (t->ndim == 0)
-            return luaL_error(L, "retort.Tensor: cannot index a 0-dim tensor");
-        int isint = 0;
-        lua_Integer i = lua_tointegerx(L, 2, &isint);
-        if (!isint)
-            return luaL_error(L, "retort.Tensor: index must be an integer");
-        if (i < 0)
-            i += t->shape[0] + 1;
-        if (i < 1 || i > t->shape[0])
-            return luaL_error(L, "retort.Tensor: index %I out of range [1, %I]", (lua_Integer)i,
-                              (lua_Integer)t->shape[0]);
+        lua_Integer i = check_row_index(L, t);
         struct rt_tensor *src = rtb_test(L, 3);
         if (!src && lua_type(L, 3) != LUA_TNUMBER)
             return luaL_error(L, "retort.Tensor: x[i] = v needs a number or a tensor, got %s", luaL_typename(L, 3));
