@@ -2,17 +2,7 @@
 -- Run: retort run recipes/demo_fit.lua [--steps=N] [--seed=N]
 local retort = require "retort"
 
-local opts = {steps = 300, seed = 7, lr = 0.05, hidden = 32}
-for _, a in ipairs({...}) do
-   local k, v = a:match("^%-%-(%w+)=(.+)$")
-   if not k or opts[k] == nil then
-      local known = {}
-      for name in pairs(opts) do known[#known + 1] = "--" .. name end
-      table.sort(known)
-      error(("unknown option '%s' (known: %s)"):format(a, table.concat(known, ", ")), 0)
-   end
-   opts[k] = tonumber(v) or error(("option --%s expects a number, got '%s'"):format(k, v), 0)
-end
+local opts = require("retort.recipe").options({steps = 300, seed = 7, lr = 0.05, hidden = 32}, {...})
 
 retort.manualSeed(opts.seed)
 local n = 256

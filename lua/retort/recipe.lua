@@ -1,0 +1,66 @@
+-- Recipe options from the command line: `retort run recipes/x.lua --epochs=3 --T=4`.
+--
+--   local opts = require("retort.recipe").options({epochs = 10, lr = 0.1, name = "mlp"}, {...})
+--
+-- Each `--key=value` overrides the default of the same name and takes its type (numbers parse
+-- as numbers, booleans accept true/false/1/0/yes/no, strings stay strings); a bare `--flag`
+-- sets a boolean default to true. An unknown option, or a value of the wrong type, is an error
+-- that lists the known options with their defaults. `--help` prints them and exits.
+local recipe = {}
+
+local function known_list(defaults)
+   local names = {}
+   for k in pairs(defaults) do names[#names + 1] = k end
+   table.sort(names)
+   local parts = {}
+   for _, k in ipairs(names) do parts[#parts + 1] = ("--%s=%s"):format(k, tostring(defaults[k])) end
+   return table.concat(parts, " ")
+end
+
+local booleans = {["true"] = true, ["1"] = true, yes = true, ["false"] = false, ["0"] = false, no = false}
+
+local function convert(name, default, text)
+   local kind = type(default)
+   if kind == "number" then
+      local v = tonumber(text)
+      if not v then return nil, ("option --%s expects a number, got '%s'"):format(name, text) end
+      return v
+   elseif kind == "boolean" then
+      local v = booleans[text:lower()]
+      if v == nil then return nil, ("option --%s expects true or false, got '%s'"):format(name, text) end
+      return v
+   end
+   return text
+end
+
+--- Merge command-line arguments (a list of strings) into a copy of defaults.
+function recipe.options(defaults, args)
+   if type(defaults) ~= "table" then
+      error(("bad argument #1 to 'options' (table of defaults expected, got %s)"):format(type(defaults)), 2)
+   end
+   local opts = {}
+   for k, v in pairs(defaults) do opts[k] = v end
+   for _, a in ipairs(args or {}) do
+      if a == "--help" or a == "-h" then
+         io.write("options (with defaults): ", known_list(defaults), "\n")
+         os.exit(0)
+      end
+      local key, value = a:match("^%-%-([%w_%.%-]+)=(.*)$")
+      if not key then
+         key = a:match("^%-%-([%w_%.%-]+)$")
+         if key and type(defaults[key]) == "boolean" then value = "true" end
+      end
+      if not key or defaults[key] == nil then
+         error(("unknown option '%s' (known: %s)"):format(a, known_list(defaults)), 0)
+      end
+      if value == nil then
+         error(("option --%s needs a value: --%s=%s"):format(key, key, tostring(defaults[key])), 0)
+      end
+      local v, err = convert(key, defaults[key], value)
+      if err then error(err, 0) end
+      opts[key] = v
+   end
+   return opts
+end
+
+return recipe
