@@ -1,0 +1,298 @@
+-- The optimizer base: parameter groups, schedules for any number option, progress, state dicts.
+--
+--   local opt = optim.SGD(params_or_groups, {lr = 0.1, momentum = 0.9})
+--   groups: {{params = {...}, lr = 0.01}, {params = {...}}}  -- a group's options override opts
+--   opt:zeroGrad(); loss:backward(); opt:step()
+--   opt:setProgress{epoch = e, step = s, epochs = E, stepsPerEpoch = S}; opt:setEpoch(e)
+--   opt:currentLr([group]) -> the learning rate the next step uses
+--   opt:stateDict() / opt:loadStateDict(sd)
+--
+-- Any number option (lr, momentum, weightDecay, betas' entries, ...) may be a schedule
+-- (retort.schedule); it is evaluated at every step from the optimizer's progress. Without
+-- setProgress, step-based schedules count the optimizer's own steps (progress.iteration).
+-- Updates run under noGrad with in-place tensor methods (add_, mul_, copy_): no Lua loop over
+-- elements. A parameter whose grad is nil is skipped (its state does not advance).
+--
+-- stateDict() = {iteration = n, progress = {epoch, step, ...}, groups = {{<numeric options>}, ...},
+--                state = {[i] = {step = n, <buffer name> = tensor, ...}, ...}}  -- i: parameter index
+-- over all groups in order. It holds numbers and tensors only (schedules stay in the code), so a
+-- checkpoint can store it; loadStateDict checks counts and shapes and copies the buffers.
+local retort = require "retort"
+local schedule = require "retort.schedule"
+
+local Optimizer = {}
+Optimizer.__index = Optimizer
+
+local function class(name, defaults)
+   local cls = setmetatable({}, {__index = Optimizer})
+   cls.__index = cls
+   cls.__name = "retort.optim." .. name
+   cls.name = name
+   cls.defaults = defaults
+   cls.__tostring = Optimizer.__tostring
+   setmetatable(cls, {
+      __index = Optimizer,
+      __call = function(c, params, opts) return Optimizer.new(c, params, opts, 2) end,
+      __tostring = function() return "optim." .. name .. " (class)" end,
+   })
+   return cls
+end
+
+local function is_param_list(t)
+   return type(t) == "table" and (t[1] == nil or retort.isTensor(t[1]))
+end
+
+function Optimizer.new(cls, params, opts, level)
+   level = (level or 1) + 1
+   opts = opts or {}
+   if type(opts) ~= "table" then error(("optim.%s: options must be a table"):format(cls.name), level) end
+   for k in pairs(opts) do
+      if cls.defaults[k] == nil then
+         local known = {}
+         for name in pairs(cls.defaults) do known[#known + 1] = name end
+         table.sort(known)
+         error(("optim.%s: unknown option '%s'; known: %s"):format(cls.name, tostring(k), table.concat(known, ", ")), level)
+      end
+   end
+   if type(params) ~= "table" then error(("optim.%s: a list of parameters or of groups is expected"):format(cls.name), level) end
+   local groups = {}
+   if is_param_list(params) then
+      groups[1] = {params = params}
+   else
+      for i, g in ipairs(params) do
+         if type(g) ~= "table" or not is_param_list(g.params) then
+            error(("optim.%s: group %d needs params = {tensors...}"):format(cls.name, i), level)
+         end
+         groups[i] = g
+      end
+   end
+   local self = setmetatable({paramGroups = {}, state = {}, iteration = 0, progress = {epoch = 1, step = 0}}, cls)
+   local seen = {}
+   local n = 0
+   for gi, g in ipairs(groups) do
+      local group = {params = {}}
+      for k, v in pairs(g) do
+         if k ~= "params" then
+            if cls.defaults[k] == nil then
+               error(("optim.%s: group %d: unknown option '%s'"):format(cls.name, gi, tostring(k)), level)
+            end
+            group[k] = v
+         end
+      end
+      for k, v in pairs(cls.defaults) do
+         if group[k] == nil then
+            if opts[k] ~= nil then group[k] = opts[k]
+            elseif v == "required" then
+               error(("optim.%s: option '%s' is required"):format(cls.name, k), level)
+            else group[k] = v end
+         end
+      end
+      for pi, p in ipairs(g.params) do
+         if not retort.isTensor(p) then
+            error(("optim.%s: group %d, parameter %d is not a tensor"):format(cls.name, gi, pi), level)
+         end
+         if not p:needsGrad() then
+            error(("optim.%s: group %d, parameter %d does not require grad"):format(cls.name, gi, pi), level)
+         end
+         if seen[p] then
+            error(("optim.%s: group %d, parameter %d appears more than once"):format(cls.name, gi, pi), level)
+         end
+         seen[p] = true
+         n = n + 1
+         group.params[pi] = p
+      end
+      self.paramGroups[gi] = group
+   end
+   if cls.check then
+      for gi, g in ipairs(self.paramGroups) do
+         local err = cls.check(g)
+         if err then error(("optim.%s: %s%s"):format(cls.name, #self.paramGroups > 1 and ("group " .. gi .. ": ") or "", err), level) end
+      end
+   end
+   return self
+end
+
+--- the progress handed to schedules
+function Optimizer:currentProgress()
+   local p = {}
+   for k, v in pairs(self.progress) do p[k] = v end
+   p.iteration = self.iteration
+   return p
+end
+
+--- setProgress{epoch, step, epochs, stepsPerEpoch}: fields given replace the current ones.
+function Optimizer:setProgress(p)
+   for k, v in pairs(p) do self.progress[k] = v end
+   return self
+end
+
+function Optimizer:setEpoch(epoch)
+   self.progress.epoch = epoch
+   self.progress.step = 0
+   return self
+end
+
+--- options(group): the group's options with schedules evaluated at the current progress.
+function Optimizer:options(group)
+   local p = self:currentProgress()
+   local o = {}
+   for k, v in pairs(group) do
+      if k ~= "params" then
+         if type(v) == "table" and not schedule.isSchedule(v) and getmetatable(v) == nil then
+            local t = {}
+            for i, x in ipairs(v) do t[i] = schedule.value(x, p) end
+            o[k] = t
+         elseif type(v) == "boolean" or type(v) == "string" then
+            o[k] = v
+         else
+            o[k] = schedule.value(v, p)
+         end
+      end
+   end
+   return o
+end
+
+function Optimizer:currentLr(gi)
+   return self:options(self.paramGroups[gi or 1]).lr
+end
+
+function Optimizer:zeroGrad()
+   for _, g in ipairs(self.paramGroups) do
+      for _, p in ipairs(g.params) do p:zeroGrad() end
+   end
+   return self
+end
+
+--- step(): one update of every parameter that has a gradient.
+function Optimizer:step()
+   retort.noGrad(function()
+      local index = 0
+      for _, group in ipairs(self.paramGroups) do
+         local o = self:options(group)
+         for _, p in ipairs(group.params) do
+            index = index + 1
+            local g = p.grad
+            if g ~= nil then
+               local st = self.state[index]
+               if st == nil then st = {step = 0}; self.state[index] = st end
+               st.step = st.step + 1
+               self:update(p, g, st, o)
+            end
+         end
+      end
+   end)
+   self.iteration = self.iteration + 1
+   return self
+end
+
+local function copy_numbers(t)
+   local out = {}
+   for k, v in pairs(t) do
+      if type(v) == "number" or type(v) == "boolean" then out[k] = v
+      elseif type(v) == "table" and getmetatable(v) == nil and k ~= "params" then
+         local all = true
+         for _, x in ipairs(v) do all = all and type(x) == "number" end
+         if all then out[k] = {table.unpack(v)} end
+      end
+   end
+   return out
+end
+
+function Optimizer:numParams()
+   local n = 0
+   for _, g in ipairs(self.paramGroups) do n = n + #g.params end
+   return n
+end
+
+function Optimizer:stateDict()
+   local state = {}
+   for i = 1, self:numParams() do
+      local st = self.state[i]
+      local e = {}
+      if st then for k, v in pairs(st) do e[k] = retort.isTensor(v) and v:clone() or v end end
+      state[i] = e
+   end
+   local groups = {}
+   for gi, g in ipairs(self.paramGroups) do
+      groups[gi] = copy_numbers(g)
+      groups[gi].numParams = #g.params
+   end
+   return {iteration = self.iteration, progress = copy_numbers(self.progress), groups = groups, state = state}
+end
+
+local function shape_str(t) return "(" .. table.concat(t:shape(), "x") .. ")" end
+
+function Optimizer:loadStateDict(sd)
+   if type(sd) ~= "table" or type(sd.state) ~= "table" then
+      error(("optim.%s:loadStateDict: expected a table from stateDict()"):format(self.name), 2)
+   end
+   local n = self:numParams()
+   if #sd.state ~= n then
+      error(("optim.%s:loadStateDict: the state has %d parameters, this optimizer %d"):format(self.name, #sd.state, n), 2)
+   end
+   if sd.groups and #sd.groups ~= #self.paramGroups then
+      error(("optim.%s:loadStateDict: the state has %d parameter groups, this optimizer %d"):format(self.name,
+         #sd.groups, #self.paramGroups), 2)
+   end
+   local params = {}
+   for gi, g in ipairs(self.paramGroups) do
+      if sd.groups and sd.groups[gi].numParams and sd.groups[gi].numParams ~= #g.params then
+         error(("optim.%s:loadStateDict: group %d has %d parameters in the state, %d here"):format(self.name, gi,
+            sd.groups[gi].numParams, #g.params), 2)
+      end
+      for _, p in ipairs(g.params) do params[#params + 1] = p end
+   end
+   local problems = {}
+   for i, e in pairs(sd.state) do
+      for k, v in pairs(e) do
+         if retort.isTensor(v) then
+            local ps, vs = shape_str(params[i]), shape_str(v)
+            if ps ~= vs then problems[#problems + 1] = ("parameter %d %s: %s is %s"):format(i, ps, k, vs) end
+         end
+      end
+   end
+   table.sort(problems)
+   if #problems > 0 then
+      error(("optim.%s:loadStateDict: shape mismatch: %s"):format(self.name, table.concat(problems, "; ")), 2)
+   end
+   local state = {}
+   for i, e in ipairs(sd.state) do
+      if next(e) ~= nil then
+         local st = {}
+         for k, v in pairs(e) do
+            st[k] = retort.isTensor(v) and retort.noGrad(function() return v:to(params[i]):clone() end) or v
+         end
+         state[i] = st
+      end
+   end
+   self.state = state
+   -- numeric options that are plain numbers here follow the checkpoint; schedules stay
+   if sd.groups then
+      for gi, g in ipairs(self.paramGroups) do
+         for k, v in pairs(sd.groups[gi]) do
+            if k ~= "numParams" and (type(g[k]) == "number" or type(g[k]) == "boolean") then g[k] = v end
+         end
+      end
+   end
+   self.iteration = sd.iteration or 0
+   if sd.progress then for k, v in pairs(sd.progress) do self.progress[k] = v end end
+   return self
+end
+
+function Optimizer:__tostring()
+   local parts = {}
+   local o = self:options(self.paramGroups[1])
+   local keys = {}
+   for k in pairs(o) do keys[#keys + 1] = k end
+   table.sort(keys)
+   for _, k in ipairs(keys) do
+      local v = o[k]
+      if type(v) == "table" then v = "{" .. table.concat(v, ", ") .. "}" end
+      parts[#parts + 1] = k .. "=" .. tostring(v)
+   end
+   return ("optim.%s(%d parameters in %d group%s; %s)"):format(self.name, self:numParams(), #self.paramGroups,
+      #self.paramGroups == 1 and "" or "s", table.concat(parts, ", "))
+end
+
+Optimizer.class = class
+return Optimizer

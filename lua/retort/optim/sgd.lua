@@ -1,0 +1,33 @@
+-- optim.SGD: stochastic gradient descent with momentum (PyTorch's torch.optim.SGD, exactly).
+--   d = g + weightDecay * p
+--   momentum ~= 0:  buf = d (first step), else buf = momentum * buf + (1 - dampening) * d
+--                   d = nesterov and (d + momentum * buf) or buf
+--   p = p - lr * d
+-- Options: lr (required), momentum = 0, dampening = 0, nesterov = false, weightDecay = 0.
+local Optimizer = require "retort.optim.Optimizer"
+
+local SGD = Optimizer.class("SGD", {lr = "required", momentum = 0, dampening = 0, nesterov = false, weightDecay = 0})
+
+function SGD.check(g)
+   if g.nesterov and (type(g.momentum) ~= "number" or g.momentum <= 0 or g.dampening ~= 0) then
+      return "nesterov needs momentum > 0 and dampening = 0"
+   end
+end
+
+function SGD:update(p, g, st, o)
+   local d = g
+   if o.weightDecay ~= 0 then d = g + p * o.weightDecay end
+   if o.momentum ~= 0 then
+      local buf = st.momentumBuffer
+      if buf == nil then
+         buf = d:clone()
+         st.momentumBuffer = buf
+      else
+         buf:mul_(o.momentum):add_(d, 1 - o.dampening)
+      end
+      if o.nesterov then d = d + buf * o.momentum else d = buf end
+   end
+   p:add_(d, -o.lr)
+end
+
+return SGD
