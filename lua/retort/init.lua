@@ -19,7 +19,7 @@ retort.core = core
 
 -- Submodules that `retort.<name>` loads lazily (lua/retort/<name>.lua or <name>/init.lua).
 local lazy = {
-   nn = true, optim = true, distill = true, data = true, train = true, loss = true,
+   nn = true, optim = true, distill = true, data = true, train = true, loss = true, models = true,
    cache = true, curriculum = true, schedule = true, recipe = true, repl = true,
    progress = true, plot = true, h5 = true, checkpoint = true,
 }
