@@ -1,0 +1,227 @@
+-- The training loop: epochs, evaluation, progress, metrics files, best/last checkpoints,
+-- exact resume, a stop on non-finite loss, and Ctrl-C that saves before it exits.
+--
+--   local result = retort.train.fit{
+--      model = net, optimizer = opt, train = trainLoader, test = testLoader,
+--      epochs = 10, dir = "runs/mlp",            -- metrics.csv, last.h5, best.h5 go here
+--      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy
+--      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
+--   }
+--   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
+--
+-- Determinism: the loaders shuffle and augment from (seed, epoch), dropout draws from the
+-- default generator whose state is saved in every checkpoint, so the same seed and thread
+-- count give the same metrics, and a resumed run continues exactly as if never stopped.
+-- A checkpoint taken mid-epoch (Ctrl-C) records how many batches were done; resuming skips them.
+local retort = require "retort"
+local progress = require "retort.progress"
+local metrics = require "retort.train.metrics"
+
+local train = {}
+
+local COLUMNS = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "test_top5", "lr", "seconds",
+                 "examples_per_s"}
+
+local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+-- Iterate a loader's batches for one epoch: `loader:batches()` returns an iterator of (x, y).
+local function batches(loader)
+   if type(loader.batches) ~= "function" then
+      error("train: the data loader needs a batches() method returning an iterator of (x, y)", 3)
+   end
+   return loader:batches()
+end
+
+local function num_examples(loader)
+   if loader.numExamples then return loader:numExamples() end
+   if loader.size then return loader:size() end
+   return nil
+end
+
+-- Name the first parameter or gradient that is not finite (for the NaN/Inf message).
+local function find_non_finite(model)
+   for _, p in ipairs(model:namedParameters()) do
+      local name, t = p[1], p[2]
+      local s = retort.noGrad(function() return t:sum():item() end)
+      if not finite(s) then return ("parameter '%s'"):format(name) end
+      if t.grad then
+         local g = retort.noGrad(function() return t.grad:sum():item() end)
+         if not finite(g) then return ("gradient of '%s'"):format(name) end
+      end
+   end
+   return nil
+end
+
+local function default_loss(logits, y) return retort.loss.crossEntropy(logits, y) end
+
+--- Loss, accuracy and top-k accuracy of model over a loader, without recording a graph.
+function train.evaluate(model, loader, opts)
+   opts = opts or {}
+   local loss_fn = opts.loss or default_loss
+   local k = opts.topk or 5
+   local was_training = model:isTraining()
+   model:evaluate()
+   local n, loss_sum, correct, correct_k = 0, 0, 0, 0
+   retort.noGrad(function()
+      for x, y in batches(loader) do
+         local logits = model:forward(x)
+         local b = y:size(1)
+         loss_sum = loss_sum + loss_fn(logits, y, {evaluating = true}):item() * b
+         correct = correct + retort.loss.accuracy(logits, y) * b
+         if logits:size(2) > k then correct_k = correct_k + retort.loss.topk(logits, y, k) * b end
+         n = n + b
+      end
+   end)
+   if was_training then model:training() end
+   if n == 0 then error("train.evaluate: the loader produced no batches", 2) end
+   return {loss = loss_sum / n, acc = correct / n, topk = correct_k / n, n = n}
+end
+
+local function checkpoint_path(dir, name) return dir and (dir .. "/" .. name) end
+
+local function save_checkpoint(path, o, state)
+   retort.save(path, {model = o.model, optim = o.optimizer, rng = retort.getRngState(), train = state,
+                      options = o.options})
+end
+
+local function mkdir(dir)
+   local ok = os.execute(("mkdir -p '%s'"):format(dir:gsub("'", "'\\''")))
+   if not ok then error(("train: cannot create run directory %s"):format(dir), 3) end
+end
+
+local function current_lr(optimizer)
+   if optimizer.currentLr then return optimizer:currentLr() end
+   local g = optimizer.paramGroups and optimizer.paramGroups[1]
+   return g and type(g.lr) == "number" and g.lr or nil
+end
+
+--- Train a model; see the header of this file for the options.
+function train.fit(o)
+   assert(type(o) == "table", "train.fit: a table of options is expected")
+   for _, key in ipairs{"model", "optimizer", "train"} do
+      if o[key] == nil then error(("train.fit: option '%s' is required"):format(key), 2) end
+   end
+   local epochs = o.epochs or 1
+   local loss_fn = o.loss or default_loss
+   local log = o.log or io.stderr
+   local dir = o.dir
+   if dir then mkdir(dir) end
+
+   -- state carried across epochs; it is what a checkpoint stores besides weights and optimizer
+   local state = {epoch = 1, step = 0, best_acc = -1, best_epoch = 0, loss_sum = 0, correct = 0, seen = 0}
+   local resume = o.resume
+   if resume == true then
+      resume = checkpoint_path(dir, "last.h5")
+      local f = resume and io.open(resume, "rb")
+      if f then f:close() else resume = nil end
+   end
+   if resume then
+      local ck = retort.load(resume)
+      o.model:loadStateDict(ck.model)
+      o.optimizer:loadStateDict(ck.optim)
+      retort.setRngState(ck.rng)
+      for k, v in pairs(ck.train) do state[k] = v end
+      log:write(("resuming from %s at epoch %d, batch %d\n"):format(resume, state.epoch, state.step))
+   end
+   local writer = dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
+      {columns = COLUMNS, append = resume ~= nil}) or nil
+   local history = {}
+   local total = num_examples(o.train)
+   local steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil
+
+   local function run_epoch(epoch)
+      o.model:training()
+      if o.train.setEpoch then o.train:setEpoch(epoch) end
+      if o.optimizer.setProgress then
+         o.optimizer:setProgress{epoch = epoch, step = state.step, epochs = epochs, stepsPerEpoch = steps_per_epoch}
+      end
+      local bar = progress.new{total = total, label = ("epoch %d/%d"):format(epoch, epochs), stream = log,
+                               order = {"loss", "acc"}}
+      local t0 = retort.clock()
+      local skip = state.step
+      local step = 0
+      for x, y in batches(o.train) do
+         step = step + 1
+         local b = y:size(1)
+         if step > skip then
+            if o.optimizer.setProgress then -- step counts the batches completed in this epoch
+               o.optimizer:setProgress{epoch = epoch, step = step - 1, epochs = epochs, stepsPerEpoch = steps_per_epoch}
+            end
+            local logits = o.model:forward(x)
+            local loss = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs})
+            local v = loss:item()
+            if not finite(v) then
+               error(("train: loss is %s at epoch %d, batch %d (tensor 'loss'); stopping"):format(
+                  tostring(v), epoch, step), 0)
+            end
+            o.optimizer:zeroGrad()
+            loss:backward()
+            o.optimizer:step()
+            if o.checkFinite ~= false and step % 50 == 0 then
+               local bad = find_non_finite(o.model)
+               if bad then
+                  error(("train: %s is not finite at epoch %d, batch %d; stopping"):format(bad, epoch, step), 0)
+               end
+            end
+            state.loss_sum = state.loss_sum + v * b
+            state.correct = state.correct + retort.loss.accuracy(logits, y) * b
+            state.seen = state.seen + b
+            state.step = step
+            bar:update(b, {loss = state.loss_sum / state.seen, acc = state.correct / state.seen})
+         elseif bar.total then
+            bar.total = bar.total - b -- skipped batches do not count towards the rate
+         end
+      end
+      local seconds = retort.clock() - t0
+      local row = {epoch = epoch, train_loss = state.loss_sum / math.max(state.seen, 1),
+                   train_acc = state.correct / math.max(state.seen, 1), lr = current_lr(o.optimizer),
+                   seconds = seconds, examples_per_s = (state.seen) / seconds}
+      bar:finish{loss = row.train_loss, acc = row.train_acc}
+      if o.test then
+         local ev = train.evaluate(o.model, o.test, {loss = o.evalLoss or loss_fn})
+         row.test_loss, row.test_acc, row.test_top5 = ev.loss, ev.acc, ev.topk
+         log:write(("epoch %d/%d  test loss %.4f  acc %.4f\n"):format(epoch, epochs, ev.loss, ev.acc))
+      end
+      return row
+   end
+
+   local interrupted = false
+   local ok, err = pcall(function()
+      for epoch = state.epoch, epochs do
+         state.epoch = epoch
+         local row = run_epoch(epoch)
+         history[#history + 1] = row
+         if writer then writer:write(row) end
+         -- the epoch is complete: the next run starts at the next epoch with fresh sums
+         state.epoch, state.step, state.loss_sum, state.correct, state.seen = epoch + 1, 0, 0, 0, 0
+         local acc = row.test_acc or row.train_acc
+         local improved = acc > state.best_acc
+         if improved then state.best_acc, state.best_epoch = acc, epoch end
+         if dir then
+            save_checkpoint(checkpoint_path(dir, "last.h5"), o, state)
+            if improved then save_checkpoint(checkpoint_path(dir, "best.h5"), o, state) end
+         end
+         if o.onEpoch then o.onEpoch(row) end
+      end
+   end)
+   if not ok then
+      if tostring(err):find("interrupted!", 1, true) then
+         interrupted = true
+         if dir then
+            save_checkpoint(checkpoint_path(dir, "last.h5"), o, state)
+            log:write(("\ninterrupted: checkpoint saved to %s (epoch %d, batch %d); resume with resume = true\n"):format(
+               checkpoint_path(dir, "last.h5"), state.epoch, state.step))
+         else
+            log:write("\ninterrupted\n")
+         end
+      else
+         if writer then writer:close() end
+         error(err, 0)
+      end
+   end
+   if writer then writer:close() end
+   return {history = history, best_acc = state.best_acc, best_epoch = state.best_epoch, interrupted = interrupted,
+           dir = dir}
+end
+
+return train

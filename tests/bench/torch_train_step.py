@@ -1,0 +1,63 @@
+"""PyTorch reference for tests/bench/bench_train.lua: examples/s of a training step (forward,
+cross-entropy, backward, SGD with momentum) at a given batch size, for the MLPs and the small
+CNN. Run by the Lua benchmark in the same session so both see the same machine; DESIGN.md §6
+asks for PyTorch's best thread set-up: 1 torch thread with OpenBLAS on 2 threads for MLPs, 2
+torch threads with OMP_WAIT_POLICY=PASSIVE for CNNs (the caller sets the environment).
+
+    /usr/bin/python3 tests/bench/torch_train_step.py mlp 784,1200,1200,10 128 200 1
+    /usr/bin/python3 tests/bench/torch_train_step.py cnn 32,64,128 128 30 2
+prints one line: examples_per_s=<float>
+"""
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+
+def build(kind, spec):
+    sizes = [int(s) for s in spec.split(",")]
+    if kind == "mlp":
+        layers = []
+        for i in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+            if i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers), (sizes[0],)
+    c1, c2, fc = sizes  # small CNN: conv-relu-pool x2, fc, fc
+    net = nn.Sequential(
+        nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c2 * 7 * 7, fc), nn.ReLU(), nn.Linear(fc, 10))
+    return net, (1, 28, 28)
+
+
+def main():
+    kind, spec, batch, iters, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net, shape = build(kind, spec)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, 10, (batch,))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(max(3, iters // 10)):
+        step()
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            step()
+        best = min(best, time.perf_counter() - t0)
+    print(f"examples_per_s={batch * iters / best:.1f}")
+
+
+if __name__ == "__main__":
+    main()
