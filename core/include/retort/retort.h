@@ -6,4 +6,5 @@
 #include "ops.h"
 #include "autograd.h"
 #include "random.h"
+#include "nn_ops.h"
 #endif

@@ -35,6 +35,16 @@ struct rt_strided {
     int64_t stride[RT_MAX_DIMS];
 };
 
+/* Geometry of a 2-D convolution or pooling window over n images (or planes) of c channels of h x w.
+ * For im2col/col2im image i of a chunk begins img_stride elements after image 0, and the kernel
+ * sees channels [0, c) of each image (a group's channels when x points at its first channel). */
+struct rt_conv_geom {
+    int64_t n, c, h, w;    /* images in the chunk, channels, input height and width */
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t oh, ow;        /* output height and width */
+    int64_t img_stride;    /* elements between consecutive images in x */
+};
+
 struct rt_backend {
     const char *name;
     enum rt_device device;
@@ -89,7 +99,52 @@ struct rt_backend {
     enum rt_status (*uniform)(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double lo, double hi,
                               void *out);
     enum rt_status (*normal)(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std,
-                             void *out);
+                                 void *out);
+    /* --- neural-network kernels (ops_conv.c, ops_pool.c, ops_norm.c, ops_loss.c, ops_activation.c) --- */
+    /* col (c*kh*kw, n*oh*ow) from x: row (ci, ki, kj), column (image, oy, ox); zero outside the image */
+    enum rt_status (*im2col)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col);
+    /* the adjoint: x[...] += col entries (x is accumulated into, not overwritten) */
+    enum rt_status (*col2im)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x);
+    /* pooling over planes (g->n planes of h x w, contiguous; g->c unused): max writes idx (i64 h*w+w
+     * within the plane); avg divides by the window clipped to the padded input (count_include_pad) or
+     * by the real elements in it */
+    enum rt_status (*max_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y,
+                                 int64_t *idx);
+    enum rt_status (*max_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, const int64_t *idx,
+                                          const void *gy, void *gx); /* gx zeroed by the caller */
+    enum rt_status (*avg_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,
+                                 const void *x, void *y);
+    enum rt_status (*avg_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,
+                                          const void *gy, void *gx); /* gx zeroed by the caller */
+    /* adaptive average pooling of g->n planes h x w to oh x ow (PyTorch bins) and its backward */
+    enum rt_status (*adaptive_avg_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y);
+    enum rt_status (*adaptive_avg_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *gy,
+                                                   void *gx); /* gx zeroed by the caller */
+    /* batch norm over x (n, c, s): per-channel mean and biased variance (dt arrays of c) */
+    enum rt_status (*batch_norm_stats)(enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x, void *mean,
+                                       void *var);
+    /* y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]; weight/bias may be NULL (1, 0) */
+    enum rt_status (*batch_norm_apply)(enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x,
+                                       const void *mean, const void *invstd, const void *weight, const void *bias,
+                                       void *y);
+    /* gradients (any of gx, gw, gb may be NULL). training: mean/invstd are batch statistics and gx takes
+     * the fused formula w*invstd*(gy - mean(gy) - xhat*mean(gy*xhat)); else gx = gy*w*invstd */
+    enum rt_status (*batch_norm_backward)(enum rt_dtype dt, bool training, int64_t n, int64_t c, int64_t s,
+                                          const void *x, const void *gy, const void *mean, const void *invstd,
+                                          const void *weight, void *gx, void *gw, void *gb);
+    /* cross entropy over logits (n, c), labels (n) i64 checked beforehand (in [0, c) or == ignore);
+     * weights (c) or NULL: loss (n) per sample (0 when ignored) and lse (n) the log-normalisers */
+    enum rt_status (*cross_entropy)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
+                                    const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
+                                    void *loss, void *lse);
+    /* gx (n, c) = gloss[i] * d loss_i / d logits[i, :] */
+    enum rt_status (*cross_entropy_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
+                                             const int64_t *labels, const void *weights, int64_t ignore,
+                                             double smoothing, const void *lse, const void *gloss, void *gx);
+    /* y = x > 0 ? x : slope * x; backward gx = gy * (x > 0 ? 1 : slope) */
+    enum rt_status (*leaky_relu)(enum rt_dtype dt, int64_t n, double slope, const void *x, void *y);
+    enum rt_status (*leaky_relu_backward)(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,
+                                          void *gx);
 };
 
 const struct rt_backend *rt_backend_for(enum rt_device d); /* NULL when not built */

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu/cpu_internal.h"
+#include "backend/cpu/cpu_nn.h"
 
 static enum rt_status cpu_upload(void *dst, const void *host_src, size_t nbytes)
 {
@@ -41,6 +41,21 @@ static const struct rt_backend cpu_backend = {
     .index_add = rt_cpu_index_add,
     .uniform = rt_cpu_uniform,
     .normal = rt_cpu_normal,
+    .im2col = rt_cpu_im2col,
+    .col2im = rt_cpu_col2im,
+    .max_pool2d = rt_cpu_max_pool2d,
+    .max_pool2d_backward = rt_cpu_max_pool2d_backward,
+    .avg_pool2d = rt_cpu_avg_pool2d,
+    .avg_pool2d_backward = rt_cpu_avg_pool2d_backward,
+    .adaptive_avg_pool2d = rt_cpu_adaptive_avg_pool2d,
+    .adaptive_avg_pool2d_backward = rt_cpu_adaptive_avg_pool2d_backward,
+    .batch_norm_stats = rt_cpu_batch_norm_stats,
+    .batch_norm_apply = rt_cpu_batch_norm_apply,
+    .batch_norm_backward = rt_cpu_batch_norm_backward,
+    .cross_entropy = rt_cpu_cross_entropy,
+    .cross_entropy_backward = rt_cpu_cross_entropy_backward,
+    .leaky_relu = rt_cpu_leaky_relu,
+    .leaky_relu_backward = rt_cpu_leaky_relu_backward,
 };
 
 const struct rt_backend *rt_backend_cpu(void) { return &cpu_backend; }

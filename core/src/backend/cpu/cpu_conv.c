@@ -1,0 +1,89 @@
+/* im2col / col2im for 2-D convolution. col is (c*kh*kw, n*oh*ow): row (ci, ki, kj), column
+ * (image, oy, ox), so one GEMM covers every image of a chunk. Rows are independent in im2col and
+ * channels are independent in col2im, which is what the OpenMP loops split. */
+#include "backend/cpu/cpu_nn.h"
+
+#define DEF_IM2COL(SUF, T)                                                                                        \
+    static void im2col_##SUF(const struct rt_conv_geom *g, const T *x, T *col)                                    \
+    {                                                                                                             \
+        int64_t L = g->oh * g->ow, rows = g->c * g->kh * g->kw, cols = g->n * L;                                  \
+        _Pragma("omp parallel for if (rows * cols >= RT_CPU_PARALLEL_MIN) schedule(static)")                     \
+        for (int64_t r = 0; r < rows; r++) {                                                                      \
+            int64_t ci = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;                             \
+            T *dst = col + r * cols;                                                                              \
+            for (int64_t im = 0; im < g->n; im++) {                                                               \
+                const T *src = x + im * g->img_stride + ci * g->h * g->w;                                         \
+                for (int64_t oy = 0; oy < g->oh; oy++) {                                                          \
+                    int64_t iy = oy * g->sh - g->ph + ki * g->dh;                                                 \
+                    T *d = dst + im * L + oy * g->ow;                                                             \
+                    if (iy < 0 || iy >= g->h) {                                                                   \
+                        for (int64_t ox = 0; ox < g->ow; ox++)                                                    \
+                            d[ox] = 0;                                                                            \
+                        continue;                                                                                 \
+                    }                                                                                             \
+                    const T *srow = src + iy * g->w;                                                              \
+                    int64_t x0 = kj * g->dw - g->pw;                                                              \
+                    if (g->sw == 1 && x0 >= 0 && x0 + g->ow <= g->w) {                                            \
+                        memcpy(d, srow + x0, (size_t)g->ow * sizeof(T));                                          \
+                        continue;                                                                                 \
+                    }                                                                                             \
+                    for (int64_t ox = 0; ox < g->ow; ox++) {                                                      \
+                        int64_t ix = x0 + ox * g->sw;                                                             \
+                        d[ox] = ix >= 0 && ix < g->w ? srow[ix] : (T)0;                                           \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+    }                                                                                                             \
+    static void col2im_##SUF(const struct rt_conv_geom *g, const T *col, T *x)                                    \
+    {                                                                                                             \
+        int64_t L = g->oh * g->ow, cols = g->n * L, kk = g->kh * g->kw;                                           \
+        _Pragma("omp parallel for if (g->c * kk * cols >= RT_CPU_PARALLEL_MIN) schedule(static)")                \
+        for (int64_t ci = 0; ci < g->c; ci++)                                                                     \
+            for (int64_t k = 0; k < kk; k++) {                                                                    \
+                int64_t ki = k / g->kw, kj = k % g->kw;                                                           \
+                const T *srcr = col + (ci * kk + k) * cols;                                                       \
+                for (int64_t im = 0; im < g->n; im++) {                                                           \
+                    T *dst = x + im * g->img_stride + ci * g->h * g->w;                                           \
+                    for (int64_t oy = 0; oy < g->oh; oy++) {                                                      \
+                        int64_t iy = oy * g->sh - g->ph + ki * g->dh;                                             \
+                        if (iy < 0 || iy >= g->h)                                                                 \
+                            continue;                                                                             \
+                        const T *s = srcr + im * L + oy * g->ow;                                                  \
+                        T *drow = dst + iy * g->w;                                                                \
+                        int64_t x0 = kj * g->dw - g->pw;                                                          \
+                        for (int64_t ox = 0; ox < g->ow; ox++) {                                                  \
+                            int64_t ix = x0 + ox * g->sw;                                                         \
+                            if (ix >= 0 && ix < g->w)                                                             \
+                                drow[ix] += s[ox];                                                                \
+                        }                                                                                         \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+    }
+DEF_IM2COL(f32, float)
+DEF_IM2COL(f64, double)
+
+enum rt_status rt_cpu_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col)
+{
+    enum rt_status st = rt_cpu_nn_float_only("im2col", dt);
+    if (st != RT_OK)
+        return st;
+    if (dt == RT_F32)
+        im2col_f32(g, x, col);
+    else
+        im2col_f64(g, x, col);
+    return RT_OK;
+}
+
+enum rt_status rt_cpu_col2im(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x)
+{
+    enum rt_status st = rt_cpu_nn_float_only("col2im", dt);
+    if (st != RT_OK)
+        return st;
+    if (dt == RT_F32)
+        col2im_f32(g, col, x);
+    else
+        col2im_f64(g, col, x);
+    return RT_OK;
+}

@@ -1,0 +1,85 @@
+/* Fused cross entropy (log-softmax + NLL, optional class weights, ignore index and label
+ * smoothing as PyTorch 1.13) over rows of logits (n, c), and its backward. One row per iteration,
+ * sums in double; rows are split across threads. */
+#include "backend/cpu/cpu_nn.h"
+
+#define DEF_CE(SUF, T)                                                                                            \
+    static void ce_fwd_##SUF(int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w, int64_t ignore,    \
+                             double eps, T *loss, T *lse)                                                         \
+    {                                                                                                             \
+        _Pragma("omp parallel for if (n * c >= RT_CPU_PARALLEL_MIN) schedule(static)")                           \
+        for (int64_t i = 0; i < n; i++) {                                                                         \
+            const T *r = x + i * c;                                                                               \
+            double m = -INFINITY, s = 0;                                                                          \
+            for (int64_t j = 0; j < c; j++)                                                                       \
+                m = (double)r[j] > m ? (double)r[j] : m;                                                          \
+            for (int64_t j = 0; j < c; j++)                                                                       \
+                s += exp((double)r[j] - m);                                                                       \
+            double z = m + log(s);                                                                                \
+            lse[i] = (T)z;                                                                                        \
+            if (lab[i] == ignore) {                                                                               \
+                loss[i] = 0;                                                                                      \
+                continue;                                                                                         \
+            }                                                                                                     \
+            int64_t y = lab[i];                                                                                   \
+            double l = (1 - eps) * (w ? (double)w[y] : 1.0) * (z - (double)r[y]);                                 \
+            if (eps != 0) {                                                                                       \
+                double sm = 0;                                                                                    \
+                for (int64_t j = 0; j < c; j++)                                                                   \
+                    sm += (w ? (double)w[j] : 1.0) * (z - (double)r[j]);                                          \
+                l += eps / (double)c * sm;                                                                        \
+            }                                                                                                     \
+            loss[i] = (T)l;                                                                                       \
+        }                                                                                                         \
+    }                                                                                                             \
+    /* d loss_i / d x_ij = p_j ((1-e) w_y + e/C W) - (1-e) w_y [j == y] - e/C w_j,  W = sum_k w_k */            \
+    static void ce_bwd_##SUF(int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w, int64_t ignore,    \
+                             double eps, const T *lse, const T *gl, T *gx)                                        \
+    {                                                                                                             \
+        double W = 0;                                                                                             \
+        for (int64_t j = 0; j < c; j++)                                                                           \
+            W += w ? (double)w[j] : 1.0;                                                                          \
+        _Pragma("omp parallel for if (n * c >= RT_CPU_PARALLEL_MIN) schedule(static)")                           \
+        for (int64_t i = 0; i < n; i++) {                                                                         \
+            const T *r = x + i * c;                                                                               \
+            T *o = gx + i * c;                                                                                    \
+            if (lab[i] == ignore) {                                                                               \
+                for (int64_t j = 0; j < c; j++)                                                                   \
+                    o[j] = 0;                                                                                     \
+                continue;                                                                                         \
+            }                                                                                                     \
+            int64_t y = lab[i];                                                                                   \
+            double g = (double)gl[i], z = (double)lse[i], wy = (1 - eps) * (w ? (double)w[y] : 1.0);              \
+            double a = wy + eps / (double)c * W;                                                                  \
+            for (int64_t j = 0; j < c; j++) {                                                                     \
+                double p = exp((double)r[j] - z);                                                                 \
+                double d = p * a - eps / (double)c * (w ? (double)w[j] : 1.0) - (j == y ? wy : 0.0);              \
+                o[j] = (T)(g * d);                                                                                \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+DEF_CE(f32, float)
+DEF_CE(f64, double)
+
+enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits, const int64_t *labels,
+                                    const void *weights, int64_t ignore, double smoothing, void *loss, void *lse)
+{
+    enum rt_status st = rt_cpu_nn_float_only("cross_entropy", dt);
+    if (st == RT_OK && dt == RT_F32)
+        ce_fwd_f32(n, c, logits, labels, weights, ignore, smoothing, loss, lse);
+    else if (st == RT_OK)
+        ce_fwd_f64(n, c, logits, labels, weights, ignore, smoothing, loss, lse);
+    return st;
+}
+
+enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
+                                             const int64_t *labels, const void *weights, int64_t ignore,
+                                             double smoothing, const void *lse, const void *gloss, void *gx)
+{
+    enum rt_status st = rt_cpu_nn_float_only("cross_entropy backward", dt);
+    if (st == RT_OK && dt == RT_F32)
+        ce_bwd_f32(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gx);
+    else if (st == RT_OK)
+        ce_bwd_f64(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gx);
+    return st;
+}

@@ -1,0 +1,47 @@
+/* The CPU kernels of the neural-network ops (cpu_conv.c, cpu_pool.c, cpu_norm.c, cpu_loss.c,
+ * cpu_activation.c); signatures exactly as in struct rt_backend. Float dtypes only. */
+#ifndef RETORT_CPU_NN_H
+#define RETORT_CPU_NN_H
+
+#include "backend/cpu/cpu_internal.h"
+
+/* RT_OK for f32/f64, else an RT_ERR_DTYPE naming the kernel. */
+static inline enum rt_status rt_cpu_nn_float_only(const char *what, enum rt_dtype dt)
+{
+    if (dt == RT_F32 || dt == RT_F64)
+        return RT_OK;
+    return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what,
+                    (unsigned)dt < RT_DTYPE_COUNT ? rt_dtype_name(dt) : "?");
+}
+
+enum rt_status rt_cpu_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col);
+enum rt_status rt_cpu_col2im(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x);
+enum rt_status rt_cpu_max_pool2d(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y,
+                                 int64_t *idx);
+enum rt_status rt_cpu_max_pool2d_backward(enum rt_dtype dt, const struct rt_conv_geom *g, const int64_t *idx,
+                                          const void *gy, void *gx);
+enum rt_status rt_cpu_avg_pool2d(enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,
+                                 const void *x, void *y);
+enum rt_status rt_cpu_avg_pool2d_backward(enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,
+                                          const void *gy, void *gx);
+enum rt_status rt_cpu_adaptive_avg_pool2d(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y);
+enum rt_status rt_cpu_adaptive_avg_pool2d_backward(enum rt_dtype dt, const struct rt_conv_geom *g, const void *gy,
+                                                   void *gx);
+enum rt_status rt_cpu_batch_norm_stats(enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x, void *mean,
+                                       void *var);
+enum rt_status rt_cpu_batch_norm_apply(enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x,
+                                       const void *mean, const void *invstd, const void *weight, const void *bias,
+                                       void *y);
+enum rt_status rt_cpu_batch_norm_backward(enum rt_dtype dt, bool training, int64_t n, int64_t c, int64_t s,
+                                          const void *x, const void *gy, const void *mean, const void *invstd,
+                                          const void *weight, void *gx, void *gw, void *gb);
+enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits, const int64_t *labels,
+                                    const void *weights, int64_t ignore, double smoothing, void *loss, void *lse);
+enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
+                                             const int64_t *labels, const void *weights, int64_t ignore,
+                                             double smoothing, const void *lse, const void *gloss, void *gx);
+enum rt_status rt_cpu_leaky_relu(enum rt_dtype dt, int64_t n, double slope, const void *x, void *y);
+enum rt_status rt_cpu_leaky_relu_backward(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,
+                                          void *gx);
+
+#endif

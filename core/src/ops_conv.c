@@ -1,0 +1,256 @@
+/* 2-D convolution by im2col + GEMM. Images are processed in chunks whose column buffer stays under
+ * RT_CONV_CHUNK_BYTES: per chunk and group, im2col writes col (K, b*L) (K = C/groups*kh*kw,
+ * L = OH*OW, b images) and one GEMM W_g (O/groups, K) @ col gives every output pixel of the chunk.
+ * Backward per chunk and group: dW_g += gy_g (Og, b*L) @ col^T, dcol = W_g^T @ gy_g, col2im(dcol)
+ * into dx; db sums gy over images and pixels. im2col/col2im use OpenMP and the GEMM uses OpenBLAS
+ * in separate phases, so the two pools never spin at the same time (with OMP_WAIT_POLICY=PASSIVE). */
+#include "nn_internal.h"
+
+struct conv {
+    int64_t N, C, H, W, O, G, Cg, Og, kh, kw, OH, OW, K, L, nb;
+    struct rt_conv_geom geom; /* n filled per chunk */
+};
+
+static enum rt_status conv_setup(struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias,
+                                 const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2],
+                                 int64_t groups, struct conv *c)
+{
+    static const char *op = "rt_conv2d";
+    char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
+    if (!stride || !padding || !dilation)
+        return rt_error(RT_ERR_ARG, "%s: stride, padding and dilation must not be NULL", op);
+    if (x->ndim != 4)
+        return rt_error(RT_ERR_SHAPE, "%s: input must be (N,C,H,W), got %s", op, rt_shape_str(x->ndim, x->shape, a, sizeof a));
+    if (w->ndim != 4)
+        return rt_error(RT_ERR_SHAPE, "%s: weight must be (O,C/groups,kh,kw), got %s", op,
+                        rt_shape_str(w->ndim, w->shape, a, sizeof a));
+    enum rt_status st = rt__nn_float(op, "input", x);
+    if (st == RT_OK)
+        st = rt__nn_like(op, "weight", w, x);
+    if (st == RT_OK)
+        st = rt__nn_like(op, "bias", bias, x);
+    if (st != RT_OK)
+        return st;
+    for (int i = 0; i < 2; i++) {
+        if (stride[i] < 1 || dilation[i] < 1 || padding[i] < 0)
+            return rt_error(RT_ERR_ARG, "%s: stride (%lld,%lld) and dilation (%lld,%lld) must be >= 1, padding (%lld,%lld) >= 0",
+                            op, (long long)stride[0], (long long)stride[1], (long long)dilation[0],
+                            (long long)dilation[1], (long long)padding[0], (long long)padding[1]);
+    }
+    memset(c, 0, sizeof *c);
+    c->N = x->shape[0], c->C = x->shape[1], c->H = x->shape[2], c->W = x->shape[3];
+    c->O = w->shape[0], c->kh = w->shape[2], c->kw = w->shape[3], c->G = groups;
+    if (groups < 1)
+        return rt_error(RT_ERR_ARG, "%s: groups must be >= 1, got %lld", op, (long long)groups);
+    if (c->C % groups || c->O % groups)
+        return rt_error(RT_ERR_ARG, "%s: groups=%lld must divide the input channels (%lld) and output channels (%lld)",
+                        op, (long long)groups, (long long)c->C, (long long)c->O);
+    if (w->shape[1] * groups != c->C)
+        return rt_error(RT_ERR_SHAPE, "%s: channel mismatch: input %s has %lld channels, weight %s expects %lld "
+                        "(%lld per group x %lld groups)", op, rt_shape_str(x->ndim, x->shape, a, sizeof a),
+                        (long long)c->C, rt_shape_str(w->ndim, w->shape, b, sizeof b),
+                        (long long)(w->shape[1] * groups), (long long)w->shape[1], (long long)groups);
+    if (c->kh < 1 || c->kw < 1)
+        return rt_error(RT_ERR_SHAPE, "%s: empty kernel in weight %s", op, rt_shape_str(w->ndim, w->shape, a, sizeof a));
+    st = rt__nn_vec(op, "bias", bias, c->O);
+    if (st != RT_OK)
+        return st;
+    int64_t eh = dilation[0] * (c->kh - 1) + 1, ew = dilation[1] * (c->kw - 1) + 1;
+    int64_t ph = c->H + 2 * padding[0], pw = c->W + 2 * padding[1];
+    if (eh > ph || ew > pw)
+        return rt_error(RT_ERR_SHAPE, "%s: kernel (%lld,%lld) with dilation (%lld,%lld) spans (%lld,%lld), larger than "
+                        "the padded input (%lld,%lld) of %s", op, (long long)c->kh, (long long)c->kw,
+                        (long long)dilation[0], (long long)dilation[1], (long long)eh, (long long)ew, (long long)ph,
+                        (long long)pw, rt_shape_str(x->ndim, x->shape, a, sizeof a));
+    c->OH = (ph - eh) / stride[0] + 1, c->OW = (pw - ew) / stride[1] + 1;
+    c->Cg = c->C / groups, c->Og = c->O / groups;
+    c->K = c->Cg * c->kh * c->kw, c->L = c->OH * c->OW;
+    int64_t per = c->K * c->L * (int64_t)rt_dtype_size(x->dtype);
+    c->nb = per > 0 ? (int64_t)(RT_CONV_CHUNK_BYTES / (size_t)per) : c->N;
+    c->nb = c->nb < 1 ? 1 : c->nb > c->N ? c->N : c->nb;
+    c->geom = (struct rt_conv_geom){.c = c->Cg, .h = c->H, .w = c->W, .kh = c->kh, .kw = c->kw, .sh = stride[0],
+                                    .sw = stride[1], .ph = padding[0], .pw = padding[1], .dh = dilation[0],
+                                    .dw = dilation[1], .oh = c->OH, .ow = c->OW, .img_stride = c->C * c->H * c->W};
+    return rt__nn_kernel(op, x, rt__backend(x)->im2col);
+}
+
+/* gy (N, O, L) slice [n0, n0+b) x group g <-> contiguous (Og, b*L) */
+static enum rt_status group_copy(const struct rt_backend *be, enum rt_dtype dt, const struct conv *c, int64_t n0,
+                                 int64_t b, int64_t g, void *nchw, void *og_bl, bool to_nchw)
+{
+    int64_t shape[3] = {c->Og, b, c->L}, s_nchw[3] = {c->L, c->O * c->L, 1}, s_t[3] = {b * c->L, c->L, 1};
+    void *p = rt__nn_at(nchw, dt, (n0 * c->O + g * c->Og) * c->L);
+    return to_nchw ? rt__nn_copy(be, dt, 3, shape, p, s_nchw, og_bl, s_t) : rt__nn_copy(be, dt, 3, shape, og_bl, s_t, p, s_nchw);
+}
+
+static enum rt_status scratch(const struct rt_tensor *like, int64_t n, struct rt_tensor **out)
+{
+    return rt_tensor_empty(like->dtype, rt_tensor_device(like), 1, &n, out);
+}
+
+static enum rt_status gemm1(const struct rt_backend *be, enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+                            int64_t k, const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                            int64_t ldc)
+{
+    return be->gemm(dt, ta, tb, m, n, k, 1.0, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+}
+
+static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin);
+
+enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias, const int64_t stride[2],
+                         const int64_t padding[2], const int64_t dilation[2], int64_t groups, struct rt_tensor **out)
+{
+    struct conv c;
+    enum rt_status st = conv_setup(x, w, bias, stride, padding, dilation, groups, &c);
+    if (st != RT_OK)
+        return st;
+    enum rt_dtype dt = x->dtype;
+    const struct rt_backend *be = rt__backend(x);
+    struct rt_tensor *xc = NULL, *wc = NULL, *y = NULL, *col = NULL, *tmp = NULL;
+    int64_t yshape[4] = {c.N, c.O, c.OH, c.OW};
+    NN_TRY(rt__contig_raw(x, &xc));
+    NN_TRY(rt__contig_raw(w, &wc));
+    NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 4, yshape, &y));
+    if (c.N * c.O * c.L > 0) {
+        NN_TRY(scratch(x, c.K * c.nb * c.L, &col));
+        if (c.nb > 1)
+            NN_TRY(scratch(x, c.Og * c.nb * c.L, &tmp));
+        for (int64_t n0 = 0; n0 < c.N; n0 += c.nb) {
+            if (rt_interrupt_pending()) {
+                st = rt_error(RT_ERR_INTERRUPTED, "rt_conv2d: interrupted");
+                goto done;
+            }
+            int64_t b = c.N - n0 < c.nb ? c.N - n0 : c.nb;
+            struct rt_conv_geom geom = c.geom;
+            geom.n = b;
+            for (int64_t gi = 0; gi < c.G; gi++) {
+                NN_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W),
+                                  rt__ptr(col)));
+                const void *wg = rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K);
+                if (b == 1) /* straight into the output rows of this image and group */
+                    NN_TRY(gemm1(be, dt, false, false, c.Og, c.L, c.K, wg, c.K, rt__ptr(col), c.L, 0.0,
+                                 rt__nn_at(rt__ptr(y), dt, (n0 * c.O + gi * c.Og) * c.L), c.L));
+                else {
+                    NN_TRY(gemm1(be, dt, false, false, c.Og, b * c.L, c.K, wg, c.K, rt__ptr(col), b * c.L, 0.0,
+                                 rt__ptr(tmp), b * c.L));
+                    NN_TRY(group_copy(be, dt, &c, n0, b, gi, rt__ptr(y), rt__ptr(tmp), true));
+                }
+            }
+        }
+    }
+    if (bias) {
+        struct rt_tensor *bv = NULL, *yb = NULL;
+        int64_t bs[3] = {c.O, 1, 1};
+        NN_TRY(rt_view(bias, 3, bs, &bv)); /* (O,1,1) broadcasts over (N,O,OH,OW) */
+        st = rt__binary_raw("rt_conv2d", RT_BIN_ADD, y, bv, &yb);
+        rt_tensor_release(bv);
+        if (st != RT_OK)
+            goto done;
+        rt_tensor_release(y);
+        y = yb;
+    }
+    struct rt_tensor *in[3] = {x, w, bias};
+    if (rt__needs_grad(bias ? 3 : 2, in)) {
+        struct rt_node *node;
+        NN_TRY(rt__record(y, "Conv2dBackward", vjp_conv2d, bias ? 3 : 2, in, &node));
+        node->i[0] = stride[0], node->i[1] = stride[1], node->i[2] = padding[0], node->i[3] = padding[1];
+        node->i[4] = dilation[0], node->i[5] = dilation[1], node->i[6] = groups;
+        NN_TRY(rt__save(node, x));
+        NN_TRY(rt__save(node, w));
+    }
+done:
+    rt_tensor_release(xc);
+    rt_tensor_release(wc);
+    rt_tensor_release(col);
+    rt_tensor_release(tmp);
+    if (st != RT_OK) {
+        rt_tensor_release(y);
+        return st;
+    }
+    *out = y;
+    return RT_OK;
+}
+
+static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
+{
+    struct rt_tensor *x = n->saved[0], *w = n->saved[1];
+    int64_t stride[2] = {n->i[0], n->i[1]}, padding[2] = {n->i[2], n->i[3]}, dilation[2] = {n->i[4], n->i[5]};
+    struct conv c;
+    enum rt_status st = conv_setup(x, w, NULL, stride, padding, dilation, n->i[6], &c);
+    if (st != RT_OK)
+        return st;
+    enum rt_dtype dt = x->dtype;
+    const struct rt_backend *be = rt__backend(x);
+    bool need_x = n->next[0] != NULL, need_w = n->next[1] != NULL, need_b = n->n_inputs == 3 && n->next[2];
+    struct rt_tensor *gc = NULL, *xc = NULL, *wc = NULL, *dx = NULL, *dw = NULL, *col = NULL, *gt = NULL, *dcol = NULL;
+    NN_TRY(rt__contig_raw(g, &gc));
+    if (need_b) {
+        struct rt_tensor *v = NULL, *s1 = NULL;
+        int64_t vs[3] = {c.N, c.O, c.L};
+        NN_TRY(rt_view(gc, 3, vs, &v));
+        st = rt__reduce_raw("Conv2dBackward", RT_RED_SUM, v, 2, false, 0, &s1, NULL);
+        if (st == RT_OK)
+            st = rt__reduce_raw("Conv2dBackward", RT_RED_SUM, s1, 0, false, 0, &gin[2], NULL);
+        rt_tensor_release(v);
+        rt_tensor_release(s1);
+        if (st != RT_OK)
+            goto done;
+    }
+    if (!need_x && !need_w)
+        goto done;
+    NN_TRY(rt__contig_raw(x, &xc));
+    NN_TRY(rt__contig_raw(w, &wc));
+    if (need_x)
+        NN_TRY(rt_tensor_new(dt, rt_tensor_device(x), 4, x->shape, &dx));
+    if (need_w)
+        NN_TRY(rt_tensor_new(dt, rt_tensor_device(x), 4, w->shape, &dw));
+    if (c.N * c.O * c.L > 0 && c.K > 0) {
+        if (need_w)
+            NN_TRY(scratch(x, c.K * c.nb * c.L, &col));
+        if (need_x)
+            NN_TRY(scratch(x, c.K * c.nb * c.L, &dcol));
+        if (c.nb > 1)
+            NN_TRY(scratch(x, c.Og * c.nb * c.L, &gt));
+        for (int64_t n0 = 0; n0 < c.N; n0 += c.nb) {
+            if (rt_interrupt_pending()) {
+                st = rt_error(RT_ERR_INTERRUPTED, "Conv2dBackward: interrupted");
+                goto done;
+            }
+            int64_t b = c.N - n0 < c.nb ? c.N - n0 : c.nb, bl = b * c.L;
+            struct rt_conv_geom geom = c.geom;
+            geom.n = b;
+            for (int64_t gi = 0; gi < c.G; gi++) {
+                const void *gyg; /* (Og, b*L) */
+                if (b == 1)
+                    gyg = rt__nn_at(rt__ptr(gc), dt, (n0 * c.O + gi * c.Og) * c.L);
+                else {
+                    NN_TRY(group_copy(be, dt, &c, n0, b, gi, rt__ptr(gc), rt__ptr(gt), false));
+                    gyg = rt__ptr(gt);
+                }
+                int64_t xoff = n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W;
+                if (need_w) {
+                    NN_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, xoff), rt__ptr(col)));
+                    NN_TRY(gemm1(be, dt, false, true, c.Og, c.K, bl, gyg, bl, rt__ptr(col), bl, 1.0,
+                                 rt__nn_at(rt__ptr(dw), dt, gi * c.Og * c.K), c.K));
+                }
+                if (need_x) {
+                    NN_TRY(gemm1(be, dt, true, false, c.K, bl, c.Og, rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K), c.K,
+                                 gyg, bl, 0.0, rt__ptr(dcol), bl));
+                    NN_TRY(be->col2im(dt, &geom, rt__ptr(dcol), rt__nn_at(rt__ptr(dx), dt, xoff)));
+                }
+            }
+        }
+    }
+    gin[0] = dx, dx = NULL;
+    gin[1] = dw, dw = NULL;
+done:
+    rt_tensor_release(gc);
+    rt_tensor_release(xc);
+    rt_tensor_release(wc);
+    rt_tensor_release(dx);
+    rt_tensor_release(dw);
+    rt_tensor_release(col);
+    rt_tensor_release(gt);
+    rt_tensor_release(dcol);
+    return st;
+}
