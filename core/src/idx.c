@@ -1,0 +1,120 @@
+/* IDX reader (MNIST / Fashion-MNIST), plain or gzip-compressed (see retort/data.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "internal.h"
+#include "retort/data.h"
+
+/* Reads exactly n bytes unless the file ends; returns the count read or -1 on a zlib error. */
+static int64_t read_full(gzFile g, void *buf, int64_t n)
+{
+    int64_t got = 0;
+    while (got < n) {
+        unsigned chunk = (unsigned)((n - got) > (1 << 30) ? (1 << 30) : (n - got));
+        int r = gzread(g, (char *)buf + got, chunk);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += r;
+    }
+    return got;
+}
+
+static const char *gz_msg(gzFile g)
+{
+    int err = 0;
+    const char *m = gzerror(g, &err);
+    return err == Z_ERRNO ? strerror(errno) : (m && m[0] ? m : "read error");
+}
+
+enum rt_status rt_idx_read(const char *path, struct rt_tensor **out)
+{
+    *out = NULL;
+    if (!path)
+        return rt_error(RT_ERR_ARG, "rt_idx_read: path is NULL");
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        return rt_error(RT_ERR_IO, "rt_idx_read: cannot open %s: %s", path, strerror(errno));
+    fclose(probe);
+    gzFile g = gzopen(path, "rb");
+    if (!g)
+        return rt_error(RT_ERR_IO, "rt_idx_read: cannot open %s: %s", path, strerror(errno));
+    gzbuffer(g, 1 << 17);
+    enum rt_status st = RT_OK;
+    struct rt_tensor *t = NULL;
+    unsigned char hdr[4];
+    int64_t r = read_full(g, hdr, 4);
+    if (r < 0) {
+        st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s: %s", path, gz_msg(g));
+        goto done;
+    }
+    if (r < 4) {
+        st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s is not an IDX file: only %lld bytes, a header needs 4",
+                      path, (long long)r);
+        goto done;
+    }
+    if (hdr[0] != 0 || hdr[1] != 0) {
+        st = rt_error(RT_ERR_FORMAT,
+                      "rt_idx_read: %s is not an IDX file: bad magic %02x %02x %02x %02x (expected 00 00 <type> <ndims>)",
+                      path, hdr[0], hdr[1], hdr[2], hdr[3]);
+        goto done;
+    }
+    if (hdr[2] != 0x08) {
+        st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s: unsupported IDX type code 0x%02x (only 0x08, unsigned byte)",
+                      path, hdr[2]);
+        goto done;
+    }
+    int ndim = hdr[3];
+    if (ndim < 1 || ndim > RT_MAX_DIMS) {
+        st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s: %d dims in the header (expected 1..%d)", path, ndim,
+                      RT_MAX_DIMS);
+        goto done;
+    }
+    unsigned char dims[4 * RT_MAX_DIMS];
+    r = read_full(g, dims, 4 * ndim);
+    if (r != 4 * ndim) {
+        st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s is truncated: the header declares %d dims but ends after %lld of %d bytes",
+                      path, ndim, (long long)(r < 0 ? 0 : r), 4 * ndim);
+        goto done;
+    }
+    int64_t shape[RT_MAX_DIMS], numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        const unsigned char *p = dims + 4 * i;
+        shape[i] = ((int64_t)p[0] << 24) | ((int64_t)p[1] << 16) | ((int64_t)p[2] << 8) | (int64_t)p[3];
+        if (shape[i] > 0 && numel > ((int64_t)1 << 40) / shape[i]) {
+            st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s: dims in the header are implausibly large", path);
+            goto done;
+        }
+        numel *= shape[i];
+    }
+    if ((st = rt_tensor_empty(RT_U8, RT_CPU, ndim, shape, &t)) != RT_OK)
+        goto done;
+    r = read_full(g, rt_tensor_data(t), numel);
+    char sbuf[RT_SHAPE_STR_MAX];
+    if (r < 0) {
+        st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s: %s", path, gz_msg(g));
+        goto done;
+    }
+    if (r < numel) {
+        st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s is truncated: the header says %s = %lld bytes of data, the file has %lld",
+                      path, rt_shape_str(ndim, shape, sbuf, sizeof sbuf), (long long)numel, (long long)r);
+        goto done;
+    }
+    unsigned char extra;
+    r = read_full(g, &extra, 1);
+    if (r != 0) {
+        st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s: %s", path,
+                      r < 0 ? gz_msg(g) : "more data than the header's dims declare (corrupt or wrong header)");
+        goto done;
+    }
+done:
+    gzclose(g);
+    if (st != RT_OK)
+        rt_tensor_release(t);
+    else
+        *out = t;
+    return st;
+}
