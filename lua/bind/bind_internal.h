@@ -75,6 +75,7 @@ void rtb_open_create(lua_State *L, int module);
 void rtb_open_autograd(lua_State *L, int methods, int module);
 void rtb_open_print(lua_State *L, int methods);
 void rtb_open_sys(lua_State *L, int module); /* clock, isatty */
+void rtb_open_nn(lua_State *L, int methods, int module); /* conv2d, pools, batchNorm, ..., losses */
 /* tostring of a tensor (pushes the string). */
 void rtb_push_tostring(lua_State *L, struct rt_tensor *t);
 

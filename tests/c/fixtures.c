@@ -446,6 +446,71 @@ static enum rt_status fx_to_dtype(const struct fx_case *c, struct rt_tensor *con
     return rt_to_dtype(in[0], c->out[0]->dtype, &out[0]);
 }
 
+/* --- neural-network ops --- */
+static void fx_pair(const struct fx_case *c, const char *key, int64_t def, int64_t out[2])
+{
+    if (fx_list(c, key, out, 2) != 2)
+        out[0] = out[1] = def;
+}
+static enum rt_status fx_conv2d(const struct fx_case *c, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    int64_t st[2], pd[2], dl[2];
+    fx_pair(c, "stride", 1, st);
+    fx_pair(c, "padding", 0, pd);
+    fx_pair(c, "dilation", 1, dl);
+    return rt_conv2d(in[0], in[1], c->n_in > 2 ? in[2] : NULL, st, pd, dl, fx_int(c, "groups", 1), &out[0]);
+}
+static enum rt_status fx_max_pool2d(const struct fx_case *c, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    int64_t k[2], st[2], pd[2];
+    fx_pair(c, "kernel", 1, k);
+    fx_pair(c, "stride", 1, st);
+    fx_pair(c, "padding", 0, pd);
+    return rt_max_pool2d(in[0], k, st, pd, &out[0], &out[1]);
+}
+static enum rt_status fx_avg_pool2d(const struct fx_case *c, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    int64_t k[2], st[2], pd[2];
+    fx_pair(c, "kernel", 1, k);
+    fx_pair(c, "stride", 1, st);
+    fx_pair(c, "padding", 0, pd);
+    return rt_avg_pool2d(in[0], k, st, pd, fx_int(c, "cip", 1) != 0, &out[0]);
+}
+static enum rt_status fx_adaptive_avg_pool2d(const struct fx_case *c, struct rt_tensor *const *in,
+                                             struct rt_tensor **out)
+{
+    return rt_adaptive_avg_pool2d(in[0], fx_int(c, "oh", 1), fx_int(c, "ow", 1), &out[0]);
+}
+/* running statistics are cloned first (the case's inputs are reused) and returned as outputs 1, 2 */
+static enum rt_status fx_batch_norm(const struct fx_case *c, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    enum rt_status st = rt_clone(in[1], &out[1]);
+    if (st == RT_OK)
+        st = rt_clone(in[2], &out[2]);
+    if (st == RT_OK)
+        st = rt_batch_norm(in[0], out[1], out[2], in[3], in[4], fx_int(c, "training", 1) != 0,
+                           fx_real(c, "momentum", 0.1), fx_real(c, "eps", 1e-5), &out[0]);
+    return st;
+}
+static enum rt_status fx_leaky_relu(const struct fx_case *c, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    return rt_leaky_relu(in[0], fx_real(c, "slope", 0.01), &out[0]);
+}
+static enum rt_status fx_cross_entropy(const struct fx_case *c, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    return rt_cross_entropy(in[0], in[1], c->n_in > 2 ? in[2] : NULL, fx_int(c, "ignore", RT_NO_IGNORE),
+                            fx_real(c, "smoothing", 0), (enum rt_reduction)fx_int(c, "reduction", 0), &out[0]);
+}
+static enum rt_status fx_nll_loss(const struct fx_case *c, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    return rt_nll_loss(in[0], in[1], c->n_in > 2 ? in[2] : NULL, fx_int(c, "ignore", RT_NO_IGNORE),
+                       (enum rt_reduction)fx_int(c, "reduction", 0), &out[0]);
+}
+static enum rt_status fx_mse_loss(const struct fx_case *c, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    return rt_mse_loss(in[0], in[1], (enum rt_reduction)fx_int(c, "reduction", 0), &out[0]);
+}
+
 static const struct {
     const char *name;
     fx_op_fn fn;
@@ -464,6 +529,9 @@ static const struct {
     {"view", fx_view}, {"reshape", fx_reshape}, {"expand", fx_expand}, {"narrow", fx_narrow},
     {"select", fx_select}, {"transpose", fx_transpose}, {"permute", fx_permute}, {"unsqueeze", fx_unsqueeze},
     {"squeeze", fx_squeeze}, {"flatten", fx_flatten}, {"to_dtype", fx_to_dtype},
+    {"conv2d", fx_conv2d}, {"max_pool2d", fx_max_pool2d}, {"avg_pool2d", fx_avg_pool2d},
+    {"adaptive_avg_pool2d", fx_adaptive_avg_pool2d}, {"batch_norm", fx_batch_norm}, {"leaky_relu", fx_leaky_relu},
+    {"cross_entropy", fx_cross_entropy}, {"nll_loss", fx_nll_loss}, {"mse_loss", fx_mse_loss},
 };
 
 static fx_op_fn fx_lookup(const char *op)
