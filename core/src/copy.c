@@ -232,6 +232,15 @@ enum rt_status rt_add_(struct rt_tensor *t, struct rt_tensor *other, double alph
     enum rt_status st = rt__check_inplace("rt_add_", t);
     if (st != RT_OK)
         return st;
+    if (rt_dtype_is_float(t->dtype) && other->dtype == t->dtype && rt_tensor_same_shape(t, other) &&
+        rt_tensor_is_contiguous(t) && rt_tensor_is_contiguous(other) &&
+        t->storage->device == other->storage->device) {
+        /* the common case (optimizer updates): one pass, no temporary */
+        st = rt__backend(t)->axpy(t->dtype, rt_tensor_numel(t), alpha, rt__ptr(other), rt__ptr(t));
+        if (st == RT_OK)
+            rt__bump_version(t);
+        return st;
+    }
     struct rt_tensor *r = NULL, *scaled = NULL;
     bool was = rt_grad_set_enabled(false);
     if (alpha != 1.0)
@@ -250,22 +259,23 @@ enum rt_status rt_add_(struct rt_tensor *t, struct rt_tensor *other, double alph
     return assign_result("rt_add_", t, st, r);
 }
 
-enum rt_status rt_mul_scalar_(struct rt_tensor *t, double s)
+/* t = t * mul + add in place: one pass over contiguous data, else through a temporary. */
+static enum rt_status affine_(const char *op, struct rt_tensor *t, double mul, double add)
 {
-    enum rt_status st = rt__check_inplace("rt_mul_scalar_", t);
+    enum rt_status st = rt__check_inplace(op, t);
     if (st != RT_OK)
         return st;
+    if (rt_tensor_is_contiguous(t)) {
+        st = rt__backend(t)->unary(RT_UN_AFFINE, t->dtype, rt_tensor_numel(t), rt__ptr(t), rt__ptr(t), mul, add);
+        if (st == RT_OK)
+            rt__bump_version(t);
+        return st;
+    }
     struct rt_tensor *r = NULL;
-    st = rt__unary_raw(RT_UN_AFFINE, t, s, 0.0, &r);
-    return assign_result("rt_mul_scalar_", t, st, r);
+    st = rt__unary_raw(RT_UN_AFFINE, t, mul, add, &r);
+    return assign_result(op, t, st, r);
 }
 
-enum rt_status rt_add_scalar_(struct rt_tensor *t, double s)
-{
-    enum rt_status st = rt__check_inplace("rt_add_scalar_", t);
-    if (st != RT_OK)
-        return st;
-    struct rt_tensor *r = NULL;
-    st = rt__unary_raw(RT_UN_AFFINE, t, 1.0, s, &r);
-    return assign_result("rt_add_scalar_", t, st, r);
-}
+enum rt_status rt_mul_scalar_(struct rt_tensor *t, double s) { return affine_("rt_mul_scalar_", t, s, 0.0); }
+
+enum rt_status rt_add_scalar_(struct rt_tensor *t, double s) { return affine_("rt_add_scalar_", t, 1.0, s); }

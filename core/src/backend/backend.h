@@ -58,7 +58,7 @@ struct rt_backend {
     enum rt_status (*copy)(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                            enum rt_dtype src_dt);
     enum rt_status (*fill)(enum rt_dtype dt, int64_t n, double value, void *dst);
-    /* y = op(x, a, b); comparisons write u8 */
+    /* y = op(x, a, b); comparisons write u8; y may be x (in-place updates) */
     enum rt_status (*unary)(enum rt_unary_op op, enum rt_dtype dt, int64_t n, const void *x, void *y,
                             double a, double b);
     /* out (contiguous, shape) = op(a, b); a and b contiguous with broadcast strides (0 on expanded dims) */
@@ -145,6 +145,8 @@ struct rt_backend {
     enum rt_status (*leaky_relu)(enum rt_dtype dt, int64_t n, double slope, const void *x, void *y);
     enum rt_status (*leaky_relu_backward)(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,
                                           void *gx);
+    /* y[i] += alpha * x[i] over n contiguous elements (in-place updates: optimizers, gradient sums) */
+    enum rt_status (*axpy)(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
 };
 
 const struct rt_backend *rt_backend_for(enum rt_device d); /* NULL when not built */

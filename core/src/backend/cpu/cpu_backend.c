@@ -56,6 +56,7 @@ static const struct rt_backend cpu_backend = {
     .cross_entropy_backward = rt_cpu_cross_entropy_backward,
     .leaky_relu = rt_cpu_leaky_relu,
     .leaky_relu_backward = rt_cpu_leaky_relu_backward,
+    .axpy = rt_cpu_axpy,
 };
 
 const struct rt_backend *rt_backend_cpu(void) { return &cpu_backend; }

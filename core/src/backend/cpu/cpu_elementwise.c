@@ -411,3 +411,22 @@ enum rt_status rt_cpu_where(enum rt_dtype dt, int64_t n, const uint8_t *cond, co
     }
     return RT_OK;
 }
+
+/* ---- axpy: y += alpha * x (float types; integer tensors go through the generic path) ---- */
+#define RT_AXPY(NAME, T)                                                                                            \
+    static void axpy_##NAME(int64_t n, T alpha, const T *x, T *y)                                                \
+    {                                                                                                               \
+        _Pragma("omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)") for (int64_t i = 0; i < n; i++) \
+            y[i] += alpha * x[i];                                                                                   \
+    }
+RT_AXPY(f32, float)
+RT_AXPY(f64, double)
+
+enum rt_status rt_cpu_axpy(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y)
+{
+    switch (dt) {
+    case RT_F32: axpy_f32(n, (float)alpha, x, y); return RT_OK;
+    case RT_F64: axpy_f64(n, alpha, x, y); return RT_OK;
+    default: return rt_error(RT_ERR_DTYPE, "axpy: dtype %s not supported (needs a float tensor)", rt_dtype_name(dt));
+    }
+}

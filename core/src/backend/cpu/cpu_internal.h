@@ -71,6 +71,8 @@ static inline bool rt_cpu_lt0_u8(uint8_t v) { return (void)v, false; }
 
 
 /* The kernels behind the CPU vtable (signatures exactly as in struct rt_backend). */
+/* y += alpha * x, contiguous (cpu_elementwise.c) */
+enum rt_status rt_cpu_axpy(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
 /* host memory with a per-size block cache (cpu_cache.c) */
 enum rt_status rt_cpu_alloc(size_t nbytes, void **out);
 void rt_cpu_free(void *p, size_t nbytes);

@@ -1,0 +1,80 @@
+-- Benchmark: examples/s of a full training step (forward, cross-entropy, backward, SGD with
+-- momentum) through retort's nn + optim, against PyTorch on the same model and batch in the same
+-- run (tests/bench/torch_train_step.py with Debian's /usr/bin/python3, given its best thread
+-- set-up per DESIGN.md §6). Prints the ratio retort / PyTorch; asserts nothing.
+--
+--   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn] [--batch=128] [--iters=100]
+local retort = require "retort"
+local opts = retort.recipe.options({model = "all", batch = 128, iters = 100, threads = 2}, {...})
+retort.setNumThreads(opts.threads)
+
+local cases = {
+   teacher = {kind = "mlp", spec = "784,1200,1200,10", shape = {784}, torch_threads = 1},
+   student = {kind = "mlp", spec = "784,800,800,10", shape = {784}, torch_threads = 1},
+   cnn = {kind = "cnn", spec = "32,64,128", shape = {1, 28, 28}, torch_threads = 2},
+}
+
+local function build(case)
+   local nn = retort.nn
+   local sizes = {}
+   for s in case.spec:gmatch("%d+") do sizes[#sizes + 1] = tonumber(s) end
+   if case.kind == "mlp" then return retort.models.mlp{sizes = sizes} end
+   local c1, c2, fc = sizes[1], sizes[2], sizes[3]
+   return nn.Sequential()
+      :add("conv1", nn.Conv2d(1, c1, 3, {padding = 1})):add("relu1", nn.ReLU()):add("pool1", nn.MaxPool2d(2))
+      :add("conv2", nn.Conv2d(c1, c2, 3, {padding = 1})):add("relu2", nn.ReLU()):add("pool2", nn.MaxPool2d(2))
+      :add("flatten", nn.Flatten()):add("fc1", nn.Linear(c2 * 7 * 7, fc)):add("relu3", nn.ReLU())
+      :add("fc2", nn.Linear(fc, 10))
+end
+
+local function retort_rate(case, iters)
+   retort.manualSeed(0)
+   local net = build(case)
+   local opt = retort.optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
+   local shape = {opts.batch, table.unpack(case.shape)}
+   local x = retort.randn(shape)
+   local y = retort.randint(1, 10, opts.batch)
+   local function step()
+      opt:zeroGrad()
+      local loss = retort.loss.crossEntropy(net:forward(x), y)
+      loss:backward()
+      opt:step()
+   end
+   for _ = 1, math.max(3, iters // 10) do step() end
+   local best = math.huge
+   for _ = 1, 3 do
+      collectgarbage()
+      local t0 = retort.clock()
+      for _ = 1, iters do step() end
+      best = math.min(best, retort.clock() - t0)
+   end
+   return opts.batch * iters / best
+end
+
+local function torch_rate(case, iters)
+   local env = case.kind == "mlp" and "OPENBLAS_NUM_THREADS=2" or "OMP_WAIT_POLICY=PASSIVE"
+   local cmd = ("%s /usr/bin/python3 tests/bench/torch_train_step.py %s %s %d %d %d 2>/dev/null"):format(
+      env, case.kind, case.spec, opts.batch, iters, case.torch_threads)
+   local p = io.popen(cmd)
+   local out = p and p:read("a") or ""
+   if p then p:close() end
+   return tonumber(out:match("examples_per_s=([%d%.]+)"))
+end
+
+local names = opts.model == "all" and {"teacher", "student", "cnn"} or {opts.model}
+print(("training step, batch %d, %d threads (examples/s)"):format(opts.batch, opts.threads))
+for _, name in ipairs(names) do
+   local case = cases[name] or error(("unknown model '%s' (teacher, student, cnn, all)"):format(name), 0)
+   if case.kind == "cnn" and not retort.Tensor.conv2d then
+      print(("  %-8s skipped: Conv2d is not available in this build"):format(name))
+   else
+      local iters = case.kind == "cnn" and math.max(5, opts.iters // 5) or opts.iters
+      local r = retort_rate(case, iters)
+      local t = torch_rate(case, iters)
+      if t then
+         print(("  %-8s retort %8.0f   pytorch %8.0f   ratio %.2f"):format(name, r, t, r / t))
+      else
+         print(("  %-8s retort %8.0f   pytorch: not available (/usr/bin/python3 with torch)"):format(name, r))
+      end
+   end
+end
