@@ -770,12 +770,16 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
-    /* libgomp reads OMP_WAIT_POLICY once, when it is loaded, before main() runs; its default
-     * lets idle OpenMP threads busy-wait, and spinning OpenMP threads contend with OpenBLAS's
-     * own thread pool (2 cores here: a step runs 3-4x slower). So set PASSIVE and re-exec once
-     * so the loader sees it; an explicit user setting is respected. If exec fails, go on. */
-    if (getenv("OMP_WAIT_POLICY") == NULL) {
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    /* libgomp and OpenBLAS read their thread settings once, when they are loaded, before main()
+     * runs. Their defaults let idle workers spin (OpenMP) or spin-yield for ~0.1 s (OpenBLAS),
+     * and on a small machine the two pools then steal each other's cores: a CNN step, which
+     * alternates OpenMP loops and GEMMs, ran 30% slower. So make idle OpenMP threads sleep
+     * (OMP_WAIT_POLICY=PASSIVE) and OpenBLAS threads sleep soon after a GEMM
+     * (OPENBLAS_THREAD_TIMEOUT=4, the smallest), then re-exec once so the loader sees them.
+     * A value the user set is respected; if exec fails, go on. */
+    if (getenv("OMP_WAIT_POLICY") == NULL || getenv("OPENBLAS_THREAD_TIMEOUT") == NULL) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
         execv("/proc/self/exe", argv);
     }
     lua_State *L = luaL_newstate();

@@ -101,9 +101,11 @@ static void sgemm_step(float **w, float **act, float **gact, float **gw)
 
 int main(int argc, char **argv)
 {
-    /* libgomp reads its wait policy when it loads: set it, then start again (as the retort host does). */
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    /* libgomp and OpenBLAS read their thread settings when they load: set them, then start again
+     * (as the retort host does; see lua/host/main.c for why). */
+    if (!getenv("OMP_WAIT_POLICY") || !getenv("OPENBLAS_THREAD_TIMEOUT")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
         execv("/proc/self/exe", argv);
     }
     int threads = argc > 1 ? atoi(argv[1]) : 2, iters = argc > 2 ? atoi(argv[2]) : 200;
