@@ -24,6 +24,10 @@ local lazy = {
    progress = true, plot = true, h5 = true, checkpoint = true,
 }
 
+-- Checkpoints (retort/checkpoint.lua, loaded on first use).
+function retort.save(path, tbl) return require("retort.checkpoint").save(path, tbl) end
+function retort.load(path) return require("retort.checkpoint").load(path) end
+
 return setmetatable(retort, {
    __index = function(self, name)
       if lazy[name] then

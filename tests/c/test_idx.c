@@ -94,7 +94,7 @@ static void test_idx_errors(void)
     fwrite("\0\0", 1, 2, f);
     fclose(f);
     CHECK_STATUS(rt_idx_read(p, &t), RT_ERR_FORMAT, "only 2 bytes");
-    write_idx(p, false, 0, 0, 0x08, 3, (const uint32_t[]){2}, 0); /* header cut inside the dims */
+    write_idx(p, false, 0, 0, 0x08, 3, (const uint32_t[]){2, 2, 2}, 0); /* header cut inside the dims */
     f = fopen(p, "r+b");
     CHECK(ftruncate(fileno(f), 8) == 0, "truncate");
     fclose(f);

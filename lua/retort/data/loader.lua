@@ -1,0 +1,163 @@
+-- Loader: batches of a dataset, shuffled and augmented reproducibly per (seed, epoch).
+--
+--   local loader = retort.data.Loader(ds, {batchSize = 128, shuffle = true, seed = 1, dropLast = false,
+--                                          normalize = {mean = 0.286, std = 0.353},
+--                                          augment = {crop = 2, flip = true}})
+--   loader:setEpoch(e)                      -- the epoch picks the shuffle and the augmentation
+--   for x, y in loader:batches() do ... end -- x float (B,C,H,W) or (B,D); y i64 (B), classes 1..C
+--
+-- Options (defaults): batchSize (128), shuffle (false), seed (1), dropLast (false: the last batch
+-- may be short), epoch (1), normalize (none; {mean, std} or {mean = , std = }, numbers or one
+-- per channel), augment (none; {crop = pad, flip = true}: random crop with `pad` zeros on each
+-- side and a horizontal flip, for (N,C,H,W) inputs), dtype ("f32"; "f64" for gradient checks).
+--
+-- Inputs: u8 data is scaled to [0, 1] (value / 255) before normalisation, as torchvision's
+-- ToTensor does; float data is used as it is. normalize computes (x - mean) / std.
+--
+-- Determinism: the order of epoch e is a permutation drawn from (seed, e) alone, and an example's
+-- crop and flip come from (seed, e, example index) alone (the core's counter-based generator), so
+-- the same seed and epoch give the same batches on any thread count, and a resumed run replays
+-- them. The default generator is neither used nor advanced. The epoch does not advance by
+-- itself: call setEpoch(e) (the training loop does), or pass it: loader:batches(e).
+--
+-- Batches are gathered with indexSelect from the dataset's x and y tensors, never per example.
+local core = require "retort.core"
+
+local Loader = {}
+Loader.__index = Loader
+Loader.__name = "retort.data.Loader"
+
+local AUGMENT_SALT = 0x6175676d656e74 -- "augment": crops do not reuse the shuffle's random stream
+
+local function per_channel(v, what, x)
+   if type(v) == "number" then return v end
+   if type(v) ~= "table" or #v == 0 then
+      error(("Loader: normalize.%s must be a number or a table of per-channel numbers"):format(what), 4)
+   end
+   local c = x:dim() >= 2 and x:size(2) or 1
+   if #v ~= c then
+      error(("Loader: normalize.%s has %d values but the data has %d channels"):format(what, #v, c), 4)
+   end
+   local shape = {1, c}
+   for _ = 3, x:dim() do shape[#shape + 1] = 1 end
+   return core.tensor(v):view(shape)
+end
+
+local function new(dataset, opts)
+   opts = opts or {}
+   if type(dataset) ~= "table" or not core.isTensor(dataset.x) or not core.isTensor(dataset.y) then
+      error("Loader: bad argument #1 (a dataset with x and y tensors expected, e.g. retort.data.tensorDataset(x, y))", 3)
+   end
+   if type(opts) ~= "table" then error("Loader: bad argument #2 (table of options expected)", 3) end
+   local known = {batchSize = true, shuffle = true, seed = true, dropLast = true, normalize = true, augment = true,
+                  epoch = true, dtype = true}
+   for k in pairs(opts) do
+      if not known[k] then
+         local names = {}
+         for n in pairs(known) do names[#names + 1] = n end
+         table.sort(names)
+         error(("Loader: unknown option '%s' (known: %s)"):format(tostring(k), table.concat(names, ", ")), 3)
+      end
+   end
+   local x, y = dataset.x, dataset.y
+   local self = setmetatable({dataset = dataset, x = x, y = y, n = x:size(1)}, Loader)
+   self.batchSize = opts.batchSize or 128
+   if math.type(self.batchSize) ~= "integer" or self.batchSize < 1 then
+      error("Loader: batchSize must be an integer >= 1", 3)
+   end
+   self.shuffle = opts.shuffle or false
+   self.seed = opts.seed or 1
+   if math.type(self.seed) ~= "integer" then error("Loader: seed must be an integer", 3) end
+   self.dropLast = opts.dropLast or false
+   self.epoch = opts.epoch or 1
+   self.dtype = opts.dtype or "f32"
+   self.scale = x:dtype() == "u8"
+   if opts.normalize then
+      local nm = opts.normalize
+      local mean, std = nm.mean or nm[1], nm.std or nm[2]
+      if mean == nil or std == nil then error("Loader: normalize needs mean and std", 3) end
+      self.mean = per_channel(mean, "mean", x)
+      self.std = per_channel(std, "std", x)
+      if self.dtype ~= "f32" then
+         if core.isTensor(self.mean) then self.mean = self.mean:to(self.dtype) end
+         if core.isTensor(self.std) then self.std = self.std:to(self.dtype) end
+      end
+   end
+   if opts.augment then
+      local a = opts.augment
+      if x:dim() ~= 4 then
+         error(("Loader: augment needs image data (N,C,H,W), the dataset's x is %s"):format(table.concat(x:shape(), "x")), 3)
+      end
+      self.pad = a.crop or 0
+      self.flip = a.flip and true or false
+      if math.type(self.pad) ~= "integer" or self.pad < 0 then error("Loader: augment.crop must be an integer >= 0", 3) end
+   end
+   return self
+end
+
+setmetatable(Loader, {__call = function(_, dataset, opts) return new(dataset, opts) end})
+
+function Loader:setEpoch(e)
+   if math.type(e) ~= "integer" then error("Loader:setEpoch: an integer epoch is expected", 2) end
+   self.epoch = e
+   return self
+end
+
+function Loader:numExamples()
+   if self.dropLast then return self:numBatches() * self.batchSize end
+   return self.n
+end
+
+function Loader:numBatches()
+   if self.dropLast then return self.n // self.batchSize end
+   return (self.n + self.batchSize - 1) // self.batchSize
+end
+Loader.__len = Loader.numBatches
+
+--- order([epoch]): the i64 tensor of 1-based example indices in the order of that epoch.
+function Loader:order(epoch)
+   epoch = epoch or self.epoch
+   if self.shuffle then return core.shufflePermutation(self.n, self.seed, epoch) end
+   if self.n == 0 then return core.zeros(0, "i64") end
+   return core.arange(1, self.n, "i64")
+end
+
+-- The batch of example indices idx (i64, 1-based).
+function Loader:gather(idx, epoch)
+   local x = self.x:indexSelect(1, idx)
+   if self.pad then
+      x = core.augmentCropFlip(x, self.pad, self.flip, self.seed ~ AUGMENT_SALT, epoch or self.epoch, idx)
+   end
+   if self.scale then
+      x = x:to(self.dtype) * (1 / 255)
+   elseif x:dtype() ~= self.dtype then
+      x = x:to(self.dtype)
+   end
+   if self.mean then x = (x - self.mean) / self.std end
+   return x, self.y:indexSelect(1, idx)
+end
+
+--- batches([epoch]): iterator of (x, y) over one epoch.
+function Loader:batches(epoch)
+   epoch = epoch or self.epoch
+   local order = self:order(epoch)
+   local n, bs = self.n, self.batchSize
+   local last = self.dropLast and (n // bs) * bs or n
+   local pos = 0
+   return function()
+      if pos >= last then return nil end
+      local b = math.min(bs, last - pos)
+      local idx = order:narrow(1, pos + 1, b)
+      pos = pos + b
+      return self:gather(idx, epoch)
+   end
+end
+
+function Loader:__tostring()
+   return ("retort.data.Loader(%d examples, batch %d, %d batches%s%s%s)"):format(self.n, self.batchSize,
+      self:numBatches(), self.shuffle and (", shuffled, seed " .. self.seed) or "",
+      self.pad and (", crop " .. self.pad .. (self.flip and " + flip" or "")) or "",
+      self.mean and ", normalized" or "")
+end
+
+return Loader
