@@ -124,7 +124,7 @@ function train.fit(o)
       log:write(("resuming from %s at epoch %d, batch %d\n"):format(resume, state.epoch, state.step))
    end
    local writer = dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
-      {columns = COLUMNS, append = resume ~= nil}) or nil
+      {columns = COLUMNS, append = resume and true or false}) or nil
    local history = {}
    local total = num_examples(o.train)
    local steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil

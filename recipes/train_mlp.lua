@@ -1,0 +1,49 @@
+-- Train Hinton-style MLPs on Fashion-MNIST: the 784-1200-1200-10 teacher or the 784-800-800-10
+-- student (Hinton, Vinyals & Dean 2015, section 3).
+--
+--   retort run recipes/train_mlp.lua                       -- teacher, 10 epochs
+--   retort run recipes/train_mlp.lua --size=student --epochs=5 --dir=runs/student
+--   retort run recipes/train_mlp.lua --resume               -- continue the run in --dir
+--
+-- Writes <dir>/metrics.csv, <dir>/last.h5 and <dir>/best.h5; Ctrl-C saves last.h5 and exits.
+local retort = require "retort"
+
+local opts = retort.recipe.options({
+   size = "teacher", epochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4,
+   dropout = 0.0, seed = 1, threads = 2, dir = "", resume = false, limit = 0,
+}, {...})
+
+local sizes = ({teacher = {784, 1200, 1200, 10}, student = {784, 800, 800, 10}})[opts.size]
+if not sizes then error(("unknown --size=%s (teacher or student)"):format(opts.size), 0) end
+local dir = opts.dir ~= "" and opts.dir or ("runs/mlp-" .. opts.size)
+
+retort.setNumThreads(opts.threads)
+retort.manualSeed(opts.seed)
+
+local data = retort.data
+local train_set = data.fashionMnist{split = "train"}
+local test_set = data.fashionMnist{split = "test"}
+if opts.limit > 0 then -- a quick run on the first examples (smoke tests)
+   train_set = data.tensorDataset(train_set.x:narrow(1, 1, opts.limit), train_set.y:narrow(1, 1, opts.limit))
+   test_set = data.tensorDataset(test_set.x:narrow(1, 1, opts.limit), test_set.y:narrow(1, 1, opts.limit))
+end
+local norm = {mean = data.fashionMnistMean, std = data.fashionMnistStd}
+local train_loader = data.Loader(train_set, {batchSize = opts.batch, shuffle = true, seed = opts.seed, normalize = norm})
+local test_loader = data.Loader(test_set, {batchSize = 1000, normalize = norm})
+
+local model = retort.models.mlp{sizes = sizes, dropout = opts.dropout}
+local optimizer = retort.optim.SGD(model:parameters(), {
+   lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = opts.epochs},
+   momentum = opts.momentum, weightDecay = opts.weightDecay,
+})
+print(model)
+
+local result = retort.train.fit{
+   model = model, optimizer = optimizer, train = train_loader, test = test_loader,
+   epochs = opts.epochs, dir = dir, resume = opts.resume, options = opts,
+}
+if not result.interrupted then
+   local last = result.history[#result.history]
+   print(("%s: test accuracy %.4f (best %.4f at epoch %d); checkpoints in %s"):format(
+      opts.size, last and last.test_acc or result.best_acc, result.best_acc, result.best_epoch, dir))
+end
