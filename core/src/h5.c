@@ -622,40 +622,6 @@ enum rt_status rt_h5_dataset_info(struct rt_h5 *f, const char *path, enum rt_dty
     return status;
 }
 
-enum rt_status rt_h5_read(struct rt_h5 *f, const char *path, struct rt_tensor **out)
-{
-    quiet();
-    hid_t d = -1, mt = -1;
-    enum rt_dtype dt = RT_F32;
-    int ndim = 0;
-    int64_t shape[RT_MAX_DIMS];
-    bool e8 = false;
-    struct rt_tensor *t = NULL;
-    *out = NULL;
-    enum rt_status status = open_dataset("rt_h5_read", f, path, &d);
-    if (status != RT_OK)
-        goto done;
-    if ((status = dataset_geometry("rt_h5_read", f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
-        goto done;
-    if ((status = rt_tensor_empty(dt, RT_CPU, ndim, shape, &t)) != RT_OK)
-        goto done;
-    if (rt_tensor_numel(t) > 0) {
-        mt = e8 ? H5Dget_type(d) : H5Tcopy(mem_type(dt));
-        if (mt < 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rt_tensor_data(t)) < 0)
-            H5_FAIL(RT_ERR_FORMAT, "rt_h5_read: cannot read %s from %s (truncated or corrupt file?)", path, f->path);
-    }
-done:
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (d >= 0)
-        H5Dclose(d);
-    if (status != RT_OK)
-        rt_tensor_release(t);
-    else
-        *out = t;
-    return status;
-}
-
 enum rt_status rt_h5_dataset_create(struct rt_h5 *f, const char *path, enum rt_dtype dt, int ndim,
                                     const int64_t *shape)
 {
@@ -751,29 +717,31 @@ done:
     return status;
 }
 
-enum rt_status rt_h5_read_rows(struct rt_h5 *f, const char *path, int64_t row, int64_t count, struct rt_tensor **out)
+/* Reads the whole dataset (rows false) or rows [row, row + count) into a new tensor. */
+static enum rt_status read_impl(const char *op, struct rt_h5 *f, const char *path, bool rows, int64_t row,
+                                int64_t count, struct rt_tensor **out)
 {
     quiet();
     hid_t d = -1, fs = -1, ms = -1, mt = -1;
-    int ndim;
+    int ndim = 0;
     int64_t shape[RT_MAX_DIMS];
-    enum rt_dtype dt;
-    bool e8;
+    enum rt_dtype dt = RT_F32;
+    bool e8 = false;
     struct rt_tensor *t = NULL;
     *out = NULL;
-    enum rt_status status = open_dataset("rt_h5_read_rows", f, path, &d);
+    enum rt_status status = open_dataset(op, f, path, &d);
     if (status != RT_OK)
         goto done;
-    if ((status = dataset_geometry("rt_h5_read_rows", f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
+    if ((status = dataset_geometry(op, f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
         goto done;
-    if ((status = select_rows("rt_h5_read_rows", f, path, d, row, count, NULL, &fs, &ms, &ndim, shape)) != RT_OK)
+    if (rows && (status = select_rows(op, f, path, d, row, count, NULL, &fs, &ms, &ndim, shape)) != RT_OK)
         goto done;
     if ((status = rt_tensor_empty(dt, RT_CPU, ndim, shape, &t)) != RT_OK)
         goto done;
-    if (count > 0) {
+    if (rt_tensor_numel(t) > 0) {
         mt = e8 ? H5Dget_type(d) : H5Tcopy(mem_type(dt));
-        if (mt < 0 || H5Dread(d, mt, ms, fs, H5P_DEFAULT, rt_tensor_data(t)) < 0)
-            H5_FAIL(RT_ERR_FORMAT, "rt_h5_read_rows: cannot read rows of %s from %s", path, f->path);
+        if (mt < 0 || H5Dread(d, mt, rows ? ms : H5S_ALL, rows ? fs : H5S_ALL, H5P_DEFAULT, rt_tensor_data(t)) < 0)
+            H5_FAIL(RT_ERR_FORMAT, "%s: cannot read %s from %s (truncated or corrupt file?)", op, path, f->path);
     }
 done:
     if (mt >= 0)
@@ -789,6 +757,16 @@ done:
     else
         *out = t;
     return status;
+}
+
+enum rt_status rt_h5_read(struct rt_h5 *f, const char *path, struct rt_tensor **out)
+{
+    return read_impl("rt_h5_read", f, path, false, 0, 0, out);
+}
+
+enum rt_status rt_h5_read_rows(struct rt_h5 *f, const char *path, int64_t row, int64_t count, struct rt_tensor **out)
+{
+    return read_impl("rt_h5_read_rows", f, path, true, row, count, out);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

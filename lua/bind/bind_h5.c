@@ -319,14 +319,6 @@ static int m_read_rows(lua_State *L)
     return 1;
 }
 
-static int m_gc(lua_State *L)
-{
-    struct rtb_h5 *u = luaL_checkudata(L, 1, RTB_H5_MT);
-    rt_h5_abort(u->f);
-    u->f = NULL;
-    return 0;
-}
-
 static int m_tostring(lua_State *L)
 {
     struct rtb_h5 *u = luaL_checkudata(L, 1, RTB_H5_MT);
@@ -352,7 +344,7 @@ void rtb_open_h5(lua_State *L, int module)
     lua_newtable(L);
     luaL_setfuncs(L, methods, 0);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, m_gc);
+    lua_pushcfunction(L, m_abort); /* collected without close(): not committed */
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, m_toclose);
     lua_setfield(L, -2, "__close");
