@@ -9,8 +9,51 @@
     _Pragma("omp parallel for if (work_ >= RT_CPU_PARALLEL_MIN) schedule(static)")
 
 #define DEF_POOL(SUF, T)                                                                                          \
+    /* windows without padding or dilation always lie inside the plane: no bounds tests */        \
+    static void maxp_dense_##SUF(const struct rt_conv_geom *g, const T *x, T *y, int64_t *idx)                    \
+    {                                                                                                             \
+        /* locals: idx is int64_t like g's fields, so the compiler would reload them after each store */        \
+        const int64_t n = g->n, W = g->w, P = g->h * W, OH = g->oh, OW = g->ow, Q = OH * OW;                     \
+        const int64_t kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw;                                             \
+        PLANES_PARALLEL(n * Q * kh * kw)                                                                          \
+        for (int64_t p = 0; p < n; p++) {                                                                         \
+            const T *plane = x + p * P;                                                                           \
+            T *yp = y + p * Q;                                                                                    \
+            int64_t *ip = idx ? idx + p * Q : NULL;                                                               \
+            for (int64_t oy = 0; oy < OH; oy++)                                                                   \
+                for (int64_t ox = 0; ox < OW; ox++) {                                                             \
+                    int64_t base = oy * sh * W + ox * sw, best = base;                                            \
+                    T m = plane[base];                                                                            \
+                    int nan = 0;                                                                                  \
+                    for (int64_t i = 0; i < kh; i++)                                                              \
+                        for (int64_t j = 0; j < kw; j++) {                                                        \
+                            int64_t at = base + i * W + j;                                                        \
+                            T v = plane[at];                                                                      \
+                            int gt = v > m; /* plain selects compile to cmov/max: data is random */        \
+                            best = gt ? at : best;                                                                \
+                            m = gt ? v : m;                                                                       \
+                            nan |= v != v;                                                                        \
+                        }                                                                                         \
+                    if (nan) /* rare: the first NaN of the window wins, as in PyTorch */                       \
+                        for (int64_t i = kh * kw - 1; i >= 0; i--) {                                              \
+                            int64_t at = base + (i / kw) * W + i % kw;                                            \
+                            if (plane[at] != plane[at]) {                                                         \
+                                m = plane[at];                                                                    \
+                                best = at;                                                                        \
+                            }                                                                                     \
+                        }                                                                                         \
+                    yp[oy * OW + ox] = m;                                                                         \
+                    if (ip)                                                                                       \
+                        ip[oy * OW + ox] = best;                                                                  \
+                }                                                                                                 \
+        }                                                                                                         \
+    }                                                                                                             \
     static void maxp_##SUF(const struct rt_conv_geom *g, const T *x, T *y, int64_t *idx)                          \
     {                                                                                                             \
+        if (g->ph == 0 && g->pw == 0 && g->dh == 1 && g->dw == 1) {                                               \
+            maxp_dense_##SUF(g, x, y, idx);                                                                       \
+            return;                                                                                               \
+        }                                                                                                         \
         int64_t P = g->h * g->w, Q = g->oh * g->ow;                                                               \
         PLANES_PARALLEL(g->n * Q * g->kh * g->kw)                                                                 \
         for (int64_t p = 0; p < g->n; p++)                                                                        \
