@@ -38,12 +38,14 @@ local optimizer = retort.optim.SGD(model:parameters(), {
 })
 print(model)
 
+local started = retort.clock()
 local result = retort.train.fit{
    model = model, optimizer = optimizer, train = train_loader, test = test_loader,
    epochs = opts.epochs, dir = dir, resume = opts.resume, options = opts,
 }
 if not result.interrupted then
    local last = result.history[#result.history]
-   print(("%s: test accuracy %.4f (best %.4f at epoch %d); checkpoints in %s"):format(
-      opts.size, last and last.test_acc or result.best_acc, result.best_acc, result.best_epoch, dir))
+   print(("MLP %s: test accuracy %.4f after %d epochs (best %.4f at epoch %d) in %.1f s; checkpoints in %s"):format(
+      opts.size, last and last.test_acc or result.best_acc, opts.epochs, result.best_acc, result.best_epoch,
+      retort.clock() - started, dir))
 end

@@ -41,11 +41,14 @@ local optimizer = retort.optim.SGD(model:parameters(), {
 })
 print(model)
 
+local started = retort.clock()
 local result = retort.train.fit{
    model = model, optimizer = optimizer, train = train_loader, test = test_loader,
    epochs = opts.epochs, dir = opts.dir, resume = opts.resume, options = opts,
 }
 if not result.interrupted then
-   print(("CNN teacher: best test accuracy %.4f at epoch %d; checkpoints in %s"):format(
-      result.best_acc, result.best_epoch, opts.dir))
+   local last = result.history[#result.history]
+   print(("CNN teacher: test accuracy %.4f after %d epochs (best %.4f at epoch %d) in %.1f s; checkpoints in %s"):format(
+      last and last.test_acc or result.best_acc, opts.epochs, result.best_acc, result.best_epoch,
+      retort.clock() - started, opts.dir))
 end

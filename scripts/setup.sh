@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages retort needs (only the missing ones) and builds it.
-#   scripts/setup.sh [build-dir] [extra cmake args...]
-# Idempotent: a second run installs nothing and rebuilds only what changed.
+#   scripts/setup.sh [--test] [build-dir] [extra cmake args...]
+# --test also installs what the test suite uses to read files the way other tools do
+# (h5dump, h5py). Idempotent: a second run installs nothing and rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-busted libopenblas-dev libhdf5-dev
           libreadline-dev zlib1g-dev dataset-fashion-mnist)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(hdf5-tools python3-h5py)
+  shift
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,7 +4,7 @@
 # on the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh build
+scripts/setup.sh --test build
 scripts/setup.sh build-asan -DRETORT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 export OMP_WAIT_POLICY=PASSIVE
 # LeakSanitizer: OpenBLAS/libgomp keep per-thread buffers until exit; they are not ours.

@@ -1,0 +1,57 @@
+-- The training recipes, run as a user would (through the retort executable) on a small slice
+-- of Fashion-MNIST, so the whole path — data, model, optimizer, loop, files — is exercised.
+local support = require "support"
+
+local function have_fashion_mnist()
+   local f = io.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "rb")
+   if f then f:close() end
+   return f ~= nil or os.getenv("RETORT_DATA_ROOT") ~= nil
+end
+
+local function tmpdir()
+   local d = os.tmpname()
+   os.remove(d)
+   return d
+end
+
+describe("recipes", function()
+   it("train_mlp trains, writes metrics and checkpoints, and resumes", function()
+      if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
+      local dir = tmpdir()
+      local r = support.run({"run", "recipes/train_mlp.lua", "--size=student", "--epochs=1", "--limit=512",
+                             "--dir=" .. dir})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("MLP student: test accuracy 0%.%d+ after 1 epochs", r.stdout)
+      for _, f in ipairs{"metrics.csv", "last.h5", "best.h5"} do
+         local h = io.open(dir .. "/" .. f, "rb")
+         assert.is_not_nil(h, f .. " written")
+         h:close()
+      end
+      -- asking for a second epoch with --resume continues from last.h5: one more metrics row
+      r = support.run({"run", "recipes/train_mlp.lua", "--size=student", "--epochs=2", "--limit=512",
+                       "--dir=" .. dir, "--resume"})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("resuming from .*last%.h5 at epoch 2", r.stderr)
+      local rows = require("retort.train.metrics").read(dir .. "/metrics.csv")
+      assert.are.equal(2, #rows)
+      assert.are.equal(2, rows[2].epoch)
+      os.execute("rm -rf '" .. dir .. "'")
+   end)
+
+   it("train_teacher runs a CNN epoch with augmentation", function()
+      if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
+      local dir = tmpdir()
+      local r = support.run({"run", "recipes/train_teacher.lua", "--epochs=1", "--limit=256", "--channels=8,16",
+                             "--hidden=32", "--dir=" .. dir})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("CNN teacher: test accuracy 0%.%d+ after 1 epochs", r.stdout)
+      os.execute("rm -rf '" .. dir .. "'")
+   end)
+
+   it("refuses an unknown option and lists the known ones", function()
+      local r = support.run({"run", "recipes/train_mlp.lua", "--epoch=3"})
+      assert.are_not.equal(0, r.status)
+      assert.matches("unknown option '%-%-epoch=3'", r.stderr)
+      assert.matches("%-%-epochs=10", r.stderr)
+   end)
+end)
