@@ -1,11 +1,12 @@
 -- Benchmark: examples/s of a full training step (forward, cross-entropy, backward, SGD with
 -- momentum) through retort's nn + optim, against PyTorch on the same model and batch in the same
 -- run (tests/bench/torch_train_step.py with Debian's /usr/bin/python3, given its best thread
--- set-up per DESIGN.md §6). Prints the ratio retort / PyTorch; asserts nothing.
+-- set-up per DESIGN.md §6). Prints the ratio retort / PyTorch and both processes' peak resident
+-- memory (each model runs in a fresh process on both sides); asserts nothing.
 --
 --   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn] [--batch=128] [--iters=100]
 local retort = require "retort"
-local opts = retort.recipe.options({model = "all", batch = 128, iters = 100, threads = 2}, {...})
+local opts = retort.recipe.options({model = "all", batch = 128, iters = 100, threads = 2, child = false}, {...})
 retort.setNumThreads(opts.threads)
 
 local cases = {
@@ -51,32 +52,56 @@ local function retort_rate(case, iters)
    return opts.batch * iters / best
 end
 
+local function parse(out)
+   return tonumber(out:match("examples_per_s=([%d%.]+)")), tonumber(out:match("peak_rss_kb=(%d+)"))
+end
+
+local function run(cmd)
+   local p = io.popen(cmd)
+   local out = p and p:read("a") or ""
+   if p then p:close() end
+   return parse(out)
+end
+
 local function torch_rate(case, iters)
    -- PyTorch gets its own best set-up, not the settings the retort host gave itself
    local env = "env -u OPENBLAS_THREAD_TIMEOUT -u OMP_WAIT_POLICY " ..
       (case.kind == "mlp" and "OPENBLAS_NUM_THREADS=2" or "OMP_WAIT_POLICY=PASSIVE")
-   local cmd = ("%s /usr/bin/python3 tests/bench/torch_train_step.py %s %s %d %d %d 2>/dev/null"):format(
-      env, case.kind, case.spec, opts.batch, iters, case.torch_threads)
-   local p = io.popen(cmd)
-   local out = p and p:read("a") or ""
-   if p then p:close() end
-   return tonumber(out:match("examples_per_s=([%d%.]+)"))
+   return run(("%s /usr/bin/python3 tests/bench/torch_train_step.py %s %s %d %d %d 2>/dev/null"):format(
+      env, case.kind, case.spec, opts.batch, iters, case.torch_threads))
+end
+
+local function peak_rss_kb()
+   local f = io.open("/proc/self/status")
+   local text = f and f:read("a") or ""
+   if f then f:close() end
+   return tonumber(text:match("VmHWM:%s*(%d+)"))
+end
+
+local function iters_for(case) return case.kind == "cnn" and math.max(5, opts.iters // 5) or opts.iters end
+
+if opts.child then -- one model in this fresh process: print its rate and peak memory
+   local case = cases[opts.model]
+   local r = retort_rate(case, iters_for(case))
+   print(("examples_per_s=%.1f peak_rss_kb=%d"):format(r, peak_rss_kb() or 0))
+   return
 end
 
 local names = opts.model == "all" and {"teacher", "student", "cnn"} or {opts.model}
-print(("training step, batch %d, %d threads (examples/s)"):format(opts.batch, opts.threads))
+print(("training step, batch %d, %d threads: examples/s and peak resident memory"):format(opts.batch, opts.threads))
 for _, name in ipairs(names) do
    local case = cases[name] or error(("unknown model '%s' (teacher, student, cnn, all)"):format(name), 0)
-   if case.kind == "cnn" and not retort.Tensor.conv2d then
-      print(("  %-8s skipped: Conv2d is not available in this build"):format(name))
+   local self_cmd = ("%s tests/bench/bench_train.lua --model=%s --batch=%d --iters=%d --threads=%d --child"):format(
+      arg[-1] or "retort", name, opts.batch, opts.iters, opts.threads)
+   local r, rmem = run(self_cmd)
+   local t, tmem = torch_rate(case, iters_for(case))
+   if not r then
+      print(("  %-8s retort run failed (%s)"):format(name, self_cmd))
+   elseif t then
+      print(("  %-8s retort %7.0f ex/s %5.0f MB   pytorch %7.0f ex/s %5.0f MB   speed %.2fx  memory %.2fx"):format(
+         name, r, rmem / 1024, t, tmem / 1024, r / t, rmem / tmem))
    else
-      local iters = case.kind == "cnn" and math.max(5, opts.iters // 5) or opts.iters
-      local r = retort_rate(case, iters)
-      local t = torch_rate(case, iters)
-      if t then
-         print(("  %-8s retort %8.0f   pytorch %8.0f   ratio %.2f"):format(name, r, t, r / t))
-      else
-         print(("  %-8s retort %8.0f   pytorch: not available (/usr/bin/python3 with torch)"):format(name, r))
-      end
+      print(("  %-8s retort %7.0f ex/s %5.0f MB   pytorch: not available (/usr/bin/python3 with torch)"):format(
+         name, r, rmem / 1024))
    end
 end

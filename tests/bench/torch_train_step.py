@@ -6,8 +6,9 @@ torch threads with OMP_WAIT_POLICY=PASSIVE for CNNs (the caller sets the environ
 
     /usr/bin/python3 tests/bench/torch_train_step.py mlp 784,1200,1200,10 128 200 1
     /usr/bin/python3 tests/bench/torch_train_step.py cnn 32,64,128 128 30 2
-prints one line: examples_per_s=<float>
+prints one line: examples_per_s=<float> peak_rss_kb=<int> (the process's peak resident memory)
 """
+import resource
 import sys
 import time
 
@@ -56,7 +57,8 @@ def main():
         for _ in range(iters):
             step()
         best = min(best, time.perf_counter() - t0)
-    print(f"examples_per_s={batch * iters / best:.1f}")
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"examples_per_s={batch * iters / best:.1f} peak_rss_kb={peak_kb}")
 
 
 if __name__ == "__main__":
