@@ -75,6 +75,7 @@ void rtb_open_create(lua_State *L, int module);
 void rtb_open_autograd(lua_State *L, int methods, int module);
 void rtb_open_print(lua_State *L, int methods);
 void rtb_open_sys(lua_State *L, int module); /* clock, isatty */
+void rtb_open_optim(lua_State *L, int module); /* fused optimizer updates */
 void rtb_open_h5(lua_State *L, int module);  /* h5Create, h5Open: the retort.H5File userdata */
 void rtb_open_data(lua_State *L, int module); /* readIdx, augmentCropFlip, shufflePermutation, get/setRngState */
 void rtb_open_nn(lua_State *L, int methods, int module); /* conv2d, pools, batchNorm, ..., losses */

@@ -92,6 +92,7 @@ int luaopen_retort_core(lua_State *L)
     rtb_open_autograd(L, methods, module);
     rtb_open_print(L, methods);
     rtb_open_sys(L, module);
+    rtb_open_optim(L, module);
     rtb_open_h5(L, module);
     rtb_open_data(L, module);
     rtb_open_nn(L, methods, module);

@@ -240,4 +240,26 @@ describe("state dicts", function()
       local two = optim.Adam({retort.randn(3):requiresGrad(), retort.randn(3):requiresGrad()})
       assert.matches("the state has 1 parameters, this optimizer 2", select(2, pcall(two.loadStateDict, two, sd)), 1, true)
    end)
+
+   it("SGD gives the same steps on non-contiguous parameters (generic path) as on contiguous ones (fused)", function()
+      local o = {lr = 0.1, momentum = 0.9, dampening = 0.1, weightDecay = 0.01, nesterov = false}
+      retort.manualSeed(3)
+      local base = retort.randn(3, 4, "f64")
+      local grads = {retort.randn(3, 4, "f64"), retort.randn(3, 4, "f64"), retort.randn(3, 4, "f64")}
+      local a = base:clone():requiresGrad()
+      local b = base:t():clone():t():requiresGrad() -- same values, transposed storage
+      assert.is_false(b:isContiguous())
+      local oa, ob = optim.SGD({a}, o), optim.SGD({b}, o)
+      for k = 1, 3 do
+         a.grad = nil
+         b.grad = nil
+         local la, lb = (a * grads[k]):sum(), (b * grads[k]):sum()
+         la:backward()
+         lb:backward()
+         oa:step(); ob:step()
+      end
+      for i = 1, 3 do for j = 1, 4 do
+         assert.is_true(math.abs(a:get(i, j) - b:get(i, j)) < 1e-12)
+      end end
+   end)
 end)

@@ -6,5 +6,6 @@
 #include "ops.h"
 #include "autograd.h"
 #include "random.h"
+#include "optim.h"
 #include "nn_ops.h"
 #endif

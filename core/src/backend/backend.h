@@ -4,6 +4,7 @@
 #ifndef RETORT_BACKEND_H
 #define RETORT_BACKEND_H
 
+#include "retort/optim.h"
 #include "retort/tensor.h"
 
 enum rt_unary_op {
@@ -147,6 +148,9 @@ struct rt_backend {
                                           void *gx);
     /* y[i] += alpha * x[i] over n contiguous elements (in-place updates: optimizers, gradient sums) */
     enum rt_status (*axpy)(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
+    /* fused SGD step over n contiguous elements (formula in retort/optim.h); buf NULL when momentum == 0 */
+    enum rt_status (*sgd_update)(enum rt_dtype dt, int64_t n, const void *g, void *p, void *buf,
+                                 const struct rt_sgd_opts *o);
 };
 
 const struct rt_backend *rt_backend_for(enum rt_device d); /* NULL when not built */

@@ -4,6 +4,7 @@
 --                   d = nesterov and (d + momentum * buf) or buf
 --   p = p - lr * d
 -- Options: lr (required), momentum = 0, dampening = 0, nesterov = false, weightDecay = 0.
+local retort = require "retort"
 local Optimizer = require "retort.optim.Optimizer"
 
 local SGD = Optimizer.class("SGD", {lr = "required", momentum = 0, dampening = 0, nesterov = false, weightDecay = 0})
@@ -15,6 +16,14 @@ function SGD.check(g)
 end
 
 function SGD:update(p, g, st, o)
+   if p:isContiguous() and g:isContiguous() and g:dtype() == p:dtype() then
+      -- the fused kernel: one pass over p, g and the buffer (same formula as below)
+      local first = o.momentum ~= 0 and st.momentumBuffer == nil
+      if first then st.momentumBuffer = retort.zeros(p:shape(), p:dtype()) end
+      retort.sgdUpdate(p, g, st.momentumBuffer, {lr = o.lr, momentum = o.momentum, dampening = o.dampening,
+                                                 weightDecay = o.weightDecay, nesterov = o.nesterov, first = first})
+      return
+   end
    local d = g
    if o.weightDecay ~= 0 then d = g + p * o.weightDecay end
    if o.momentum ~= 0 then

@@ -57,6 +57,7 @@ static const struct rt_backend cpu_backend = {
     .leaky_relu = rt_cpu_leaky_relu,
     .leaky_relu_backward = rt_cpu_leaky_relu_backward,
     .axpy = rt_cpu_axpy,
+    .sgd_update = rt_cpu_sgd_update,
 };
 
 const struct rt_backend *rt_backend_cpu(void) { return &cpu_backend; }
