@@ -44,9 +44,11 @@ static enum rt_status operand(struct rt_tensor *t, bool want_t, struct gemm_oper
     return RT_OK;
 }
 
-/* out = op(a) @ op(b) for 2-D or 3-D (batched; a 2-D side is shared by every batch). No autograd. */
-static enum rt_status gemm_nd(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
-                              struct rt_tensor **out)
+/* out = op(a) @ op(b) [+ bias broadcast over rows] for 2-D or 3-D (batched; a 2-D side is shared by
+ * every batch). The bias is written into out first and GEMM adds to it (beta = 1), which saves the
+ * separate pass over the output that adding it afterwards costs. No autograd. */
+static enum rt_status gemm_nd_bias(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
+                                   struct rt_tensor *bias, struct rt_tensor **out)
 {
     char x[RT_SHAPE_STR_MAX], y[RT_SHAPE_STR_MAX];
     enum rt_status st = rt__same_device(name, a, b);
@@ -80,12 +82,23 @@ static enum rt_status gemm_nd(const char *name, struct rt_tensor *a, bool ta, st
         st = batched ? rt_tensor_empty(a->dtype, a->storage->device, 3, shape, &c)
                      : rt_tensor_empty(a->dtype, a->storage->device, 2, shape + 1, &c);
     }
+    double beta = 0.0;
+    if (st == RT_OK && bias && oa.rows * ob.cols > 0) { /* c[i, :] = bias */
+        struct rt_strided dst = rt__strided(c), src = rt__strided(bias);
+        src.ndim = dst.ndim;
+        for (int i = 0; i < dst.ndim; i++) {
+            src.shape[i] = dst.shape[i];
+            src.stride[i] = i == dst.ndim - 1 ? bias->stride[0] : 0;
+        }
+        st = rt__backend(c)->copy(&dst, c->dtype, &src, bias->dtype);
+        beta = 1.0;
+    }
     if (st == RT_OK && oa.rows * ob.cols > 0) {
-        if (oa.cols == 0)
+        if (oa.cols == 0 && !bias)
             st = rt__backend(c)->fill(c->dtype, rt_tensor_numel(c), 0.0, rt__ptr(c));
-        else
+        else if (oa.cols > 0)
             st = rt__backend(c)->gemm(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, 1.0, oa.ptr, oa.ld,
-                                      oa.bstride, ob.ptr, ob.ld, ob.bstride, 0.0, rt__ptr(c), ob.cols,
+                                      oa.bstride, ob.ptr, ob.ld, ob.bstride, beta, rt__ptr(c), ob.cols,
                                       oa.rows * ob.cols, batch);
     }
     rt_tensor_release(oa.held);
@@ -96,6 +109,12 @@ static enum rt_status gemm_nd(const char *name, struct rt_tensor *a, bool ta, st
     }
     *out = c;
     return RT_OK;
+}
+
+static enum rt_status gemm_nd(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
+                              struct rt_tensor **out)
+{
+    return gemm_nd_bias(name, a, ta, b, tb, NULL, out);
 }
 
 enum rt_status rt__gemm_2d(struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb, struct rt_tensor **out)
@@ -207,14 +226,7 @@ enum rt_status rt_linear(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
                       rt_dtype_name(bias->dtype), rt_dtype_name(w->dtype));
     struct rt_tensor *y = NULL;
     if (st == RT_OK)
-        st = gemm_nd("rt_linear", x, false, w, true, &y); /* validates device/dtype */
-    if (st == RT_OK && bias) {
-        /* y += bias, broadcast over rows (a cheap pass next to the GEMM) */
-        struct rt_tensor *yb;
-        st = rt__binary_raw("rt_linear", RT_BIN_ADD, y, bias, &yb);
-        rt_tensor_release(y);
-        y = st == RT_OK ? yb : NULL;
-    }
+        st = gemm_nd_bias("rt_linear", x, false, w, true, bias, &y); /* validates device/dtype */
     struct rt_tensor *in[3] = {x, w, bias};
     if (st == RT_OK && rt__needs_grad(bias ? 3 : 2, in)) {
         struct rt_node *n;
