@@ -79,8 +79,8 @@ end
 
 local function checkpoint_path(dir, name) return dir and (dir .. "/" .. name) end
 
-local function save_checkpoint(path, o, state)
-   retort.save(path, {model = o.model, optim = o.optimizer, rng = retort.getRngState(), train = state,
+local function save_checkpoint(path, o, state, rng)
+   retort.save(path, {model = o.model, optim = o.optimizer, rng = rng or retort.getRngState(), train = state,
                       options = o.options})
 end
 
@@ -129,6 +129,9 @@ function train.fit(o)
    local total = num_examples(o.train)
    local steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil
 
+   -- where an interruption can leave us: mid-batch (redo it from batch_rng) or mid-update (unsafe)
+   local batch_rng, updating = nil, false
+
    local function run_epoch(epoch)
       o.model:training()
       if o.train.setEpoch then o.train:setEpoch(epoch) end
@@ -147,6 +150,8 @@ function train.fit(o)
             if o.optimizer.setProgress then -- step counts the batches completed in this epoch
                o.optimizer:setProgress{epoch = epoch, step = step - 1, epochs = epochs, stepsPerEpoch = steps_per_epoch}
             end
+            -- an interrupted batch is redone from scratch on resume: remember the generator before it
+            batch_rng = retort.getRngState()
             local logits = o.model:forward(x)
             local loss = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs})
             local v = loss:item()
@@ -156,6 +161,7 @@ function train.fit(o)
             end
             o.optimizer:zeroGrad()
             loss:backward()
+            updating = true -- from here until the sums below, an interruption leaves a half-updated model
             o.optimizer:step()
             if o.checkFinite ~= false and step % 50 == 0 then
                local bad = find_non_finite(o.model)
@@ -167,6 +173,7 @@ function train.fit(o)
             state.correct = state.correct + retort.loss.accuracy(logits, y) * b
             state.seen = state.seen + b
             state.step = step
+            updating, batch_rng = false, nil
             bar:update(b, {loss = state.loss_sum / state.seen, acc = state.correct / state.seen})
          elseif bar.total then
             bar.total = bar.total - b -- skipped batches do not count towards the rate
@@ -207,8 +214,11 @@ function train.fit(o)
    if not ok then
       if tostring(err):find("interrupted!", 1, true) then
          interrupted = true
-         if dir then
-            save_checkpoint(checkpoint_path(dir, "last.h5"), o, state)
+         if dir and updating then
+            log:write(("\ninterrupted during a parameter update: %s keeps the state of the last completed epoch\n"):format(
+               checkpoint_path(dir, "last.h5")))
+         elseif dir then
+            save_checkpoint(checkpoint_path(dir, "last.h5"), o, state, batch_rng)
             log:write(("\ninterrupted: checkpoint saved to %s (epoch %d, batch %d); resume with resume = true\n"):format(
                checkpoint_path(dir, "last.h5"), state.epoch, state.step))
          else
