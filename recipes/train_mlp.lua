@@ -20,16 +20,8 @@ local dir = opts.dir ~= "" and opts.dir or ("runs/mlp-" .. opts.size)
 retort.setNumThreads(opts.threads)
 retort.manualSeed(opts.seed)
 
-local data = retort.data
-local train_set = data.fashionMnist{split = "train"}
-local test_set = data.fashionMnist{split = "test"}
-if opts.limit > 0 then -- a quick run on the first examples (smoke tests)
-   train_set = data.tensorDataset(train_set.x:narrow(1, 1, opts.limit), train_set.y:narrow(1, 1, opts.limit))
-   test_set = data.tensorDataset(test_set.x:narrow(1, 1, opts.limit), test_set.y:narrow(1, 1, opts.limit))
-end
-local norm = {mean = data.fashionMnistMean, std = data.fashionMnistStd}
-local train_loader = data.Loader(train_set, {batchSize = opts.batch, shuffle = true, seed = opts.seed, normalize = norm})
-local test_loader = data.Loader(test_set, {batchSize = 1000, normalize = norm})
+local train_loader, test_loader = retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed,
+                                                                  limit = opts.limit}
 
 local model = retort.models.mlp{sizes = sizes, dropout = opts.dropout}
 local optimizer = retort.optim.SGD(model:parameters(), {

@@ -21,18 +21,9 @@ if #channels == 0 then error(("--channels expects numbers like 32,64, got '%s'")
 retort.setNumThreads(opts.threads)
 retort.manualSeed(opts.seed)
 
-local data = retort.data
-local train_set = data.fashionMnist{split = "train"}
-local test_set = data.fashionMnist{split = "test"}
-if opts.limit > 0 then -- a quick run on the first examples (smoke tests)
-   train_set = data.tensorDataset(train_set.x:narrow(1, 1, opts.limit), train_set.y:narrow(1, 1, opts.limit))
-   test_set = data.tensorDataset(test_set.x:narrow(1, 1, opts.limit), test_set.y:narrow(1, 1, opts.limit))
-end
-local norm = {mean = data.fashionMnistMean, std = data.fashionMnistStd}
 local augment = (opts.crop > 0 or opts.flip) and {crop = opts.crop, flip = opts.flip} or nil
-local train_loader = data.Loader(train_set, {batchSize = opts.batch, shuffle = true, seed = opts.seed,
-                                             normalize = norm, augment = augment})
-local test_loader = data.Loader(test_set, {batchSize = 1000, normalize = norm})
+local train_loader, test_loader = retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed,
+                                                                  limit = opts.limit, augment = augment}
 
 local model = retort.models.cnn{channels = channels, hidden = opts.hidden, dropout = opts.dropout}
 local optimizer = retort.optim.SGD(model:parameters(), {

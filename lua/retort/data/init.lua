@@ -6,10 +6,33 @@
 --                                      normalize = {data.fashionMnistMean, data.fashionMnistStd}})
 --   for x, y in loader:batches() do ... end
 --
--- datasets.lua: fashionMnist, mnist, tensorDataset, blobs, randomImages; loader.lua: Loader.
+-- datasets.lua: fashionMnist, mnist, tensorDataset, blobs, randomImages; loader.lua: Loader;
+-- here: fashionMnistLoaders (the train/test loaders the recipes use).
 local datasets = require "retort.data.datasets"
 local Loader = require "retort.data.loader"
 
 local M = {Loader = Loader}
 for k, v in pairs(datasets) do M[k] = v end
+
+--- fashionMnistLoaders{batchSize = 128, seed = 1, limit = 0, augment = nil, testBatchSize = 1000, root = nil}:
+--- the train loader (shuffled, normalised with the training set's mean/std, optionally augmented)
+--- and the test loader that recipes use. limit > 0 keeps the first `limit` examples of each split
+--- (quick runs and smoke tests).
+function M.fashionMnistLoaders(opts)
+   opts = opts or {}
+   local train = datasets.fashionMnist{split = "train", root = opts.root}
+   local test = datasets.fashionMnist{split = "test", root = opts.root}
+   local limit = opts.limit or 0
+   if limit > 0 then
+      train = datasets.tensorDataset(train.x:narrow(1, 1, math.min(limit, train:size())),
+                                     train.y:narrow(1, 1, math.min(limit, train:size())))
+      test = datasets.tensorDataset(test.x:narrow(1, 1, math.min(limit, test:size())),
+                                    test.y:narrow(1, 1, math.min(limit, test:size())))
+   end
+   local norm = {mean = datasets.fashionMnistMean, std = datasets.fashionMnistStd}
+   return Loader(train, {batchSize = opts.batchSize or 128, shuffle = true, seed = opts.seed or 1, normalize = norm,
+                         augment = opts.augment}),
+          Loader(test, {batchSize = opts.testBatchSize or 1000, normalize = norm})
+end
+
 return M
