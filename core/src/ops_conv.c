@@ -88,6 +88,17 @@ static enum rt_status scratch(const struct rt_tensor *like, int64_t n, struct rt
     return rt_tensor_empty(like->dtype, rt_tensor_device(like), 1, &n, out);
 }
 
+/* rows x cols contiguous block at dst with row r set to bias[r * bias_stride]: GEMM then adds to it
+ * (beta = 1), which saves a separate pass over the output for the bias. */
+static enum rt_status fill_rows(const struct rt_backend *be, enum rt_dtype dt, void *dst, int64_t rows, int64_t cols,
+                                const struct rt_tensor *bias, int64_t first)
+{
+    struct rt_strided d = {.data = dst, .ndim = 2, .shape = {rows, cols}, .stride = {cols, 1}};
+    struct rt_strided s = {.data = rt__nn_at(rt__ptr(bias), dt, first * bias->stride[0]), .ndim = 2,
+                           .shape = {rows, cols}, .stride = {bias->stride[0], 0}};
+    return be->copy(&d, dt, &s, bias->dtype);
+}
+
 static enum rt_status gemm1(const struct rt_backend *be, enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
                             int64_t k, const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
                             int64_t ldc)
@@ -127,27 +138,21 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
                 NN_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W),
                                   rt__ptr(col)));
                 const void *wg = rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K);
-                if (b == 1) /* straight into the output rows of this image and group */
-                    NN_TRY(gemm1(be, dt, false, false, c.Og, c.L, c.K, wg, c.K, rt__ptr(col), c.L, 0.0,
-                                 rt__nn_at(rt__ptr(y), dt, (n0 * c.O + gi * c.Og) * c.L), c.L));
-                else {
-                    NN_TRY(gemm1(be, dt, false, false, c.Og, b * c.L, c.K, wg, c.K, rt__ptr(col), b * c.L, 0.0,
+                double beta = bias ? 1.0 : 0.0;
+                if (b == 1) { /* straight into the output rows of this image and group */
+                    void *yg = rt__nn_at(rt__ptr(y), dt, (n0 * c.O + gi * c.Og) * c.L);
+                    if (bias)
+                        NN_TRY(fill_rows(be, dt, yg, c.Og, c.L, bias, gi * c.Og));
+                    NN_TRY(gemm1(be, dt, false, false, c.Og, c.L, c.K, wg, c.K, rt__ptr(col), c.L, beta, yg, c.L));
+                } else {
+                    if (bias)
+                        NN_TRY(fill_rows(be, dt, rt__ptr(tmp), c.Og, b * c.L, bias, gi * c.Og));
+                    NN_TRY(gemm1(be, dt, false, false, c.Og, b * c.L, c.K, wg, c.K, rt__ptr(col), b * c.L, beta,
                                  rt__ptr(tmp), b * c.L));
                     NN_TRY(group_copy(be, dt, &c, n0, b, gi, rt__ptr(y), rt__ptr(tmp), true));
                 }
             }
         }
-    }
-    if (bias) {
-        struct rt_tensor *bv = NULL, *yb = NULL;
-        int64_t bs[3] = {c.O, 1, 1};
-        NN_TRY(rt_view(bias, 3, bs, &bv)); /* (O,1,1) broadcasts over (N,O,OH,OW) */
-        st = rt__binary_raw("rt_conv2d", RT_BIN_ADD, y, bv, &yb);
-        rt_tensor_release(bv);
-        if (st != RT_OK)
-            goto done;
-        rt_tensor_release(y);
-        y = yb;
     }
     struct rt_tensor *in[3] = {x, w, bias};
     if (rt__needs_grad(bias ? 3 : 2, in)) {
