@@ -162,6 +162,8 @@ describe("retort command line", function()
       assert.are.equal("nil\n", run({"-e", "print(rawget(_G, 'retort'))"}).stdout)
    end)
 
+   -- `timeout --foreground` signals the child once; without it timeout also signals its own
+   -- process group, so the script would get a second Ctrl-C right after catching the first.
    describe("Ctrl-C (SIGINT)", function()
       if not support.have("timeout") then
          pending("coreutils `timeout` is missing")
@@ -169,14 +171,14 @@ describe("retort command line", function()
       end
 
       it("stops a running script: 'interrupted!', status 130", function()
-         local r = run({"-e", "while true do end"}, {prefix = "timeout --preserve-status -s INT 1"})
+         local r = run({"-e", "while true do end"}, {prefix = "timeout --foreground --preserve-status -s INT 1"})
          assert.are.equal(130, r.status)
          assert.truthy(r.stderr:find("interrupted", 1, true), r.stderr)
       end)
 
       it("is a Lua error that a script can catch", function()
          local code = "local ok, e = pcall(function() while true do end end) print('caught', e) os.exit(3)"
-         local r = run({"-e", code}, {prefix = "timeout --preserve-status -s INT 1"})
+         local r = run({"-e", code}, {prefix = "timeout --foreground --preserve-status -s INT 1"})
          assert.are.equal(3, r.status)
          assert.truthy(r.stdout:find("caught\t[^\n]*interrupted!"), r.stdout)
       end)
