@@ -224,35 +224,69 @@ describe("parameters and state", function()
    end)
 end)
 
-describe("gradients through a small network", function()
-   it("match central finite differences (f64)", function()
+-- Every parameter's gradient (and the input's) against central finite differences, in f64.
+local function check_gradients(net, x)
+   local target = retort.noGrad(function() return retort.randn(net:forward(x):shape(), "f64") end)
+   local function loss() return (net:forward(x) * target):sum() end
+   net:zeroGrad()
+   x.grad = nil
+   loss():backward()
+   local h = 1e-6
+   local checks = {}
+   for _, e in ipairs(net:namedParameters()) do checks[#checks + 1] = e end
+   checks[#checks + 1] = {"input", x}
+   for _, e in ipairs(checks) do
+      local p = e[2]
+      local grad = p.grad:clone():view(-1)
+      local flat = p:view(-1)
+      for i = 1, p:numel() do
+         local v = flat:get(i)
+         local plus, minus
+         retort.noGrad(function()
+            flat:set(i, v + h); plus = loss():item()
+            flat:set(i, v - h); minus = loss():item()
+            flat:set(i, v)
+         end)
+         local fd = (plus - minus) / (2 * h)
+         local g = grad:get(i)
+         assert.is_true(math.abs(fd - g) <= 1e-6 * math.max(1, math.abs(fd)),
+            ("%s[%d]: analytic %.10g, numeric %.10g"):format(e[1], i, g, fd))
+      end
+   end
+end
+
+describe("gradients through networks", function()
+   it("a dense network matches central finite differences (f64)", function()
       retort.manualSeed(5)
       local net = nn.Sequential{nn.Linear(3, 4), nn.Tanh(), nn.Maxout(4, 3, 2), nn.Sigmoid(), nn.Linear(3, 2),
                                 nn.LogSoftmax(2)}:double()
-      local x = retort.randn(4, 3, "f64")
-      local target = retort.randn(4, 2, "f64")
-      local function loss() return (net:forward(x) * target):sum() end
-      net:zeroGrad()
-      loss():backward()
-      local h = 1e-6
-      for _, e in ipairs(net:namedParameters()) do
-         local p = e[2]
-         local grad = p.grad:clone():view(-1)
-         local flat = p:view(-1)
-         for i = 1, p:numel() do
-            local v = flat:get(i)
-            local plus, minus
-            retort.noGrad(function()
-               flat:set(i, v + h); plus = loss():item()
-               flat:set(i, v - h); minus = loss():item()
-               flat:set(i, v)
-            end)
-            local fd = (plus - minus) / (2 * h)
-            local g = grad:get(i)
-            assert.is_true(math.abs(fd - g) <= 1e-6 * math.max(1, math.abs(fd)),
-               ("%s[%d]: analytic %.10g, numeric %.10g"):format(e[1], i, g, fd))
-         end
-      end
+      check_gradients(net, retort.randn(4, 3, "f64"):requiresGrad())
+   end)
+
+   it("a convolutional network (conv, batch norm, pooling, residual block) matches finite differences", function()
+      if not retort.Tensor.conv2d then return pending("needs Tensor:conv2d") end
+      retort.manualSeed(6)
+      local net = nn.Sequential()
+         :add("conv1", nn.Conv2d(2, 3, 3, {padding = 1, stride = 1}))
+         :add("bn1", nn.BatchNorm2d(3))
+         :add("act1", nn.LeakyReLU(0.1))
+         :add("block", nn.BasicBlock(3, 4, {stride = 2}))
+         :add("pool", nn.AvgPool2d(2))
+         :add("conv2", nn.Conv2d(4, 4, 1, {groups = 2}))
+         :add("gap", nn.AdaptiveAvgPool2d(1))
+         :add("flatten", nn.Flatten())
+         :add("bn2", nn.BatchNorm1d(4))
+         :add("fc", nn.Linear(4, 3))
+         :double()
+      check_gradients(net, retort.randn(3, 2, 8, 8, "f64"):requiresGrad())
+   end)
+
+   it("max pooling passes gradients to the selected inputs", function()
+      if not retort.Tensor.conv2d then return pending("needs Tensor:conv2d") end
+      retort.manualSeed(7)
+      local net = nn.Sequential{nn.Conv2d(1, 2, 3, {padding = 1}), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 2)}
+         :double()
+      check_gradients(net, retort.randn(2, 1, 4, 4, "f64"):requiresGrad())
    end)
 end)
 
