@@ -48,6 +48,16 @@ describe("recipes", function()
       os.execute("rm -rf '" .. dir .. "'")
    end)
 
+   it("kd trains a teacher, the student alone and the distilled student, and prints the three accuracies", function()
+      if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
+      local dir = tmpdir()
+      local r = support.run({"run", "recipes/kd.lua", "--epochs=1", "--teacherEpochs=1", "--limit=256",
+                             "--dir=" .. dir})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("teacher 0%.%d+ | student alone 0%.%d+ | distilled student 0%.%d+ %(T = 20, alpha = 0.9%)", r.stdout)
+      os.execute("rm -rf '" .. dir .. "'")
+   end)
+
    it("refuses an unknown option and lists the known ones", function()
       local r = support.run({"run", "recipes/train_mlp.lua", "--epoch=3"})
       assert.are_not.equal(0, r.status)

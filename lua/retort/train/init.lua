@@ -4,7 +4,7 @@
 --   local result = retort.train.fit{
 --      model = net, optimizer = opt, train = trainLoader, test = testLoader,
 --      epochs = 10, dir = "runs/mlp",            -- metrics.csv, last.h5, best.h5 go here
---      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy
+--      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy; ctx = {epoch, step, epochs, x}
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
 --   }
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
@@ -66,7 +66,7 @@ function train.evaluate(model, loader, opts)
       for x, y in batches(loader) do
          local logits = model:forward(x)
          local b = y:size(1)
-         loss_sum = loss_sum + loss_fn(logits, y, {evaluating = true}):item() * b
+         loss_sum = loss_sum + loss_fn(logits, y, {evaluating = true, x = x}):item() * b
          correct = correct + retort.loss.accuracy(logits, y) * b
          if logits:size(2) > k then correct_k = correct_k + retort.loss.topk(logits, y, k) * b end
          n = n + b
@@ -153,7 +153,7 @@ function train.fit(o)
             -- an interrupted batch is redone from scratch on resume: remember the generator before it
             batch_rng = retort.getRngState()
             local logits = o.model:forward(x)
-            local loss = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs})
+            local loss = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs, x = x})
             local v = loss:item()
             if not finite(v) then
                error(("train: loss is %s at epoch %d, batch %d (tensor 'loss'); stopping"):format(
