@@ -23,6 +23,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -422,6 +423,33 @@ static int addreturn(lua_State *L) {
     return status;
 }
 
+/* An assignment to one global name echoes the value ("x = retort.randn(3, 4)" shows x), as in
+ * MATLAB; a trailing ';' keeps it quiet ("x = 6;"). Compiled as "<line>; return <name>". */
+static int addecho(lua_State *L) {
+    const char *line = lua_tostring(L, -1);
+    const char *p = line, *name, *end;
+    while (*p == ' ' || *p == '\t') p++;
+    name = p;
+    if (!(isalpha((unsigned char)*p) || *p == '_')) return LUA_ERRSYNTAX;
+    while (isalnum((unsigned char)*p) || *p == '_') p++;
+    end = p;
+    while (*p == ' ' || *p == '\t') p++;
+    if (p[0] != '=' || p[1] == '=') return LUA_ERRSYNTAX;
+    size_t n = strlen(line);
+    while (n > 0 && isspace((unsigned char)line[n - 1])) n--;
+    if (n == 0 || line[n - 1] == ';') return LUA_ERRSYNTAX;
+    const char *code = lua_pushfstring(L, "%s; return %s", line, lua_pushlstring(L, name, (size_t)(end - name)));
+    int status = luaL_loadbuffer(L, code, strlen(code), "=stdin");
+    if (status == LUA_OK) {
+        lua_replace(L, -3); /* the function over the name: line, function, code */
+        lua_pop(L, 1);      /* leaves line, function, as addreturn does */
+        saveline(line);
+    } else {
+        lua_pop(L, 3);
+    }
+    return status;
+}
+
 #define STATUS_CANCELLED (-2)
 
 static int multiline(lua_State *L) {
@@ -454,6 +482,7 @@ static int loadline(lua_State *L) {
     if (r == LINE_EOF) return -1;
     if (r == LINE_CANCELLED) return STATUS_CANCELLED;
     int status = addreturn(L);
+    if (status != LUA_OK) status = addecho(L);
     if (status != LUA_OK) status = multiline(L);
     if (status == STATUS_CANCELLED) {
         lua_settop(L, 0);

@@ -10,8 +10,13 @@ describe("retort REPL (stdin a pipe)", function()
    end)
 
    it("runs statements silently and keeps globals between lines", function()
-      local r = support.repl({"x = 6", "local y = 1", "x * 7"})
+      local r = support.repl({"x = 6;", "local y = 1", "x * 7"})
       assert.are.equal("42\n", r.stdout)
+   end)
+
+   it("echoes an assignment to one global name, unless the line ends with ';'", function()
+      local r = support.repl({"x = 6 * 7", "y = 1;", "z = x + y", "a, b = 1, 2", "c == 1"})
+      assert.are.equal("42\n43\nfalse\n", r.stdout)
    end)
 
    it("continues an incomplete statement over several lines", function()
