@@ -6,11 +6,12 @@
 --   retort run recipes/kd.lua                                   -- teacher, student, distilled student
 --   retort run recipes/kd.lua --teacher=runs/mlp-teacher/best.h5 -- reuse a trained teacher
 --   retort run recipes/kd.lua --T=4 --alpha=0.5 --epochs=5
+--   retort run recipes/kd.lua --teacherModel=cnn --teacher=runs/cnn-teacher/best.h5 --T=4   -- CNN teacher -> MLP student
 local retort = require "retort"
 
 local opts = retort.recipe.options({
    epochs = 10, teacherEpochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 20,
-   alpha = 0.9, seed = 1, threads = 2, teacher = "", dir = "runs/kd", limit = 0,
+   alpha = 0.9, seed = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
 }, {...})
 retort.setNumThreads(opts.threads)
 
@@ -36,7 +37,13 @@ end
 
 -- 1. the teacher: trained here, or loaded from a checkpoint
 retort.manualSeed(opts.seed)
-local teacher = retort.models.mlp{sizes = {784, 1200, 1200, 10}}
+local teacher_models = {
+   mlp = function() return retort.models.mlp{sizes = {784, 1200, 1200, 10}} end,
+   cnn = function() return retort.models.cnn{dropout = 0.3} end, -- recipes/train_teacher.lua with its defaults
+}
+local make_teacher = teacher_models[opts.teacherModel]
+   or error(("unknown --teacherModel=%s (mlp or cnn)"):format(opts.teacherModel), 0)
+local teacher = make_teacher()
 local teacher_acc
 if opts.teacher ~= "" then
    teacher:loadStateDict(retort.load(opts.teacher).model)
