@@ -159,10 +159,6 @@ void rtb_open_autograd(lua_State *L, int methods_idx, int module_idx)
     if (luaL_newmetatable(L, RTB_GUARD_MT))
         luaL_setfuncs(L, guard_meta, 0);
     lua_pop(L, 1);
-    lua_pushvalue(L, methods_idx);
-    luaL_setfuncs(L, methods, 0);
-    lua_pop(L, 1);
-    lua_pushvalue(L, module_idx);
-    luaL_setfuncs(L, funcs, 0);
-    lua_pop(L, 1);
+    rtb_register(L, methods_idx, methods);
+    rtb_register(L, module_idx, funcs);
 }

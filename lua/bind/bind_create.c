@@ -314,7 +314,5 @@ static const luaL_Reg funcs[] = {
 
 void rtb_open_create(lua_State *L, int module_idx)
 {
-    lua_pushvalue(L, module_idx);
-    luaL_setfuncs(L, funcs, 0);
-    lua_pop(L, 1);
+    rtb_register(L, module_idx, funcs);
 }

@@ -102,7 +102,5 @@ static const luaL_Reg funcs[] = {{"readIdx", f_read_idx},
 
 void rtb_open_data(lua_State *L, int module)
 {
-    lua_pushvalue(L, module);
-    luaL_setfuncs(L, funcs, 0);
-    lua_pop(L, 1);
+    rtb_register(L, module, funcs);
 }

@@ -351,7 +351,5 @@ void rtb_open_h5(lua_State *L, int module)
     lua_pushcfunction(L, m_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
-    lua_pushvalue(L, module);
-    luaL_setfuncs(L, funcs, 0);
-    lua_pop(L, 1);
+    rtb_register(L, module, funcs);
 }

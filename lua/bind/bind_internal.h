@@ -64,6 +64,8 @@ int rtb_dim_value(lua_State *L, int arg, lua_Integer d, int ndim);
 /* Sizes given either as a table at `first` or as integer varargs starting there.
  * allow_minus1: one -1 entry is allowed (view/reshape/expand). Returns the next argument index. */
 int rtb_check_sizes(lua_State *L, int first, int *ndim, int64_t *shape, int allow_minus1);
+/* Adds the functions of l to the table at stack index idx (the methods table or the module). */
+void rtb_register(lua_State *L, int idx, const luaL_Reg *l);
 /* Memory accounting for the GC pressure heuristic. */
 size_t rtb_memory_total(void);
 

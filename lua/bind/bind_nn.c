@@ -314,10 +314,6 @@ static const luaL_Reg funcs[] = {
 
 void rtb_open_nn(lua_State *L, int methods_idx, int module_idx)
 {
-    lua_pushvalue(L, methods_idx);
-    luaL_setfuncs(L, methods, 0);
-    lua_pop(L, 1);
-    lua_pushvalue(L, module_idx);
-    luaL_setfuncs(L, funcs, 0);
-    lua_pop(L, 1);
+    rtb_register(L, methods_idx, methods);
+    rtb_register(L, module_idx, funcs);
 }

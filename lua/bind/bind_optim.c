@@ -40,7 +40,5 @@ static const luaL_Reg funcs[] = {{"sgdUpdate", f_sgd_update}, {NULL, NULL}};
 
 void rtb_open_optim(lua_State *L, int module)
 {
-    lua_pushvalue(L, module);
-    luaL_setfuncs(L, funcs, 0);
-    lua_pop(L, 1);
+    rtb_register(L, module, funcs);
 }

@@ -28,7 +28,5 @@ static const luaL_Reg funcs[] = {{"clock", f_clock}, {"isatty", f_isatty}, {NULL
 
 void rtb_open_sys(lua_State *L, int module)
 {
-    lua_pushvalue(L, module);
-    luaL_setfuncs(L, funcs, 0);
-    lua_pop(L, 1);
+    rtb_register(L, module, funcs);
 }

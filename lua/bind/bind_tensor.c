@@ -513,7 +513,12 @@ void rtb_open_tensor(lua_State *L, int methods_idx)
     lua_pushcclosure(L, t_index, 1);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
-    lua_pushvalue(L, methods_idx);
-    luaL_setfuncs(L, methods, 0);
+    rtb_register(L, methods_idx, methods);
+}
+
+void rtb_register(lua_State *L, int idx, const luaL_Reg *l)
+{
+    lua_pushvalue(L, idx);
+    luaL_setfuncs(L, l, 0);
     lua_pop(L, 1);
 }

@@ -283,7 +283,5 @@ static const luaL_Reg methods[] = {
 
 void rtb_open_view(lua_State *L, int methods_idx)
 {
-    lua_pushvalue(L, methods_idx);
-    luaL_setfuncs(L, methods, 0);
-    lua_pop(L, 1);
+    rtb_register(L, methods_idx, methods);
 }
