@@ -115,22 +115,16 @@ static enum rt_status gemm_nd_bias(const char *name, struct rt_tensor *a, bool t
     return RT_OK;
 }
 
-static enum rt_status gemm_nd(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
-                              struct rt_tensor **out)
-{
-    return gemm_nd_bias(name, a, ta, b, tb, NULL, out);
-}
-
 enum rt_status rt__gemm_2d(struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb, struct rt_tensor **out)
 {
-    return gemm_nd("rt_matmul", a, ta, b, tb, out);
+    return gemm_nd_bias("rt_matmul", a, ta, b, tb, NULL, out);
 }
 
 /* The differentiable core product: 2-D x 2-D or 3-D batched (one side may be 2-D). */
 static enum rt_status mm(const char *name, struct rt_tensor *a, struct rt_tensor *b, struct rt_tensor **out)
 {
     struct rt_tensor *c;
-    enum rt_status st = gemm_nd(name, a, false, b, false, &c);
+    enum rt_status st = gemm_nd_bias(name, a, false, b, false, NULL, &c);
     if (st != RT_OK)
         return st;
     struct rt_tensor *in[2] = {a, b};
