@@ -101,7 +101,9 @@ function M.pty(steps, opts)
       feed[#feed + 1] = "printf '%s' " .. M.shquote(s)
    end
    feed[#feed + 1] = "sleep " .. delay
-   local inner = M.shquote(M.bin)
+   -- `exec`: script runs the command through $SHELL -c; a shell left waiting in between (dash
+   -- does not exec the last command) would also get the Ctrl-C and die of it after retort exits.
+   local inner = "exec " .. M.shquote(M.bin)
    for _, a in ipairs(opts.args or {}) do inner = inner .. " " .. M.shquote(a) end
    local cmd = "(" .. table.concat(feed, "; ") .. ") | script -qfec " .. M.shquote(inner) .. " /dev/null"
    return M.sh(cmd, {env = opts.env})
