@@ -63,6 +63,22 @@ static enum rt_status copy_as(struct rt_tensor *t, enum rt_dtype dt, struct rt_t
     return RT_OK;
 }
 
+enum rt_status rt__from_host_like(const double *v, int ndim, const int64_t *shape, const struct rt_tensor *like,
+                                  struct rt_tensor **out)
+{
+    struct rt_tensor *h = NULL, *d = NULL;
+    enum rt_status st = rt_tensor_from_data(RT_F64, ndim, shape, v, &h);
+    if (st == RT_OK && like->storage->device != RT_CPU) {
+        st = rt_to_device(h, like->storage->device, &d);
+        rt_tensor_release(h);
+        h = d;
+    }
+    if (st == RT_OK)
+        st = copy_as(h, like->dtype, out);
+    rt_tensor_release(h);
+    return st;
+}
+
 enum rt_status rt__contig_raw(struct rt_tensor *t, struct rt_tensor **out)
 {
     if (rt_tensor_is_contiguous(t)) {

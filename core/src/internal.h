@@ -48,6 +48,9 @@ const struct rt_backend *rt__backend(const struct rt_tensor *t);
 enum rt_status rt__dim(const char *op, int dim, int ndim, int *out);
 /* Contiguous version of t without recording autograd (new ref). */
 enum rt_status rt__contig_raw(struct rt_tensor *t, struct rt_tensor **out);
+/* A new tensor of like's dtype and device holding the host doubles v (shape given; no autograd). */
+enum rt_status rt__from_host_like(const double *v, int ndim, const int64_t *shape, const struct rt_tensor *like,
+                                  struct rt_tensor **out);
 /* Refuse in-place writes that autograd cannot see. */
 enum rt_status rt__check_inplace(const char *op, struct rt_tensor *t);
 static inline void rt__bump_version(struct rt_tensor *t) { t->storage->version++; }

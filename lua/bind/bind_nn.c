@@ -6,6 +6,7 @@
  *   x:dropout(p=0.5, training=true)          x:leakyRelu(slope=0.01)
  *   crossEntropy(logits, labels, {weights=, ignoreIndex=, labelSmoothing=0, reduction="mean"})
  *   nllLoss(logp, labels, {weights=, ignoreIndex=, reduction=})   mseLoss(a, b, {reduction=})
+ *   kdLoss(s, t, labels or nil, {T=4, alpha=1, ignoreIndex=, teacherProbs=false, weights=}) -> loss, terms
  * Labels are 1-based (1..C), as an i64 tensor or a Lua table of integers; ignoreIndex lives in the
  * same 1-based label space (0 ignores samples labelled 0). The binding checks them and hands the
  * core 0-based labels. Dropout draws from the default generator (retort.manualSeed). */
@@ -257,23 +258,31 @@ static struct rt_tensor *labels_arg(lua_State *L, int arg, const struct rt_tenso
     return *slot;
 }
 
+/* opts.ignoreIndex at arg: true and the 1-based label in *ignore1 when given */
+static bool opt_ignore(lua_State *L, int arg, bool has, lua_Integer *ignore1)
+{
+    bool given = false;
+    *ignore1 = 0;
+    if (!has)
+        return false;
+    lua_getfield(L, arg, "ignoreIndex");
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isinteger(L, -1))
+            luaL_argerror(L, arg, "ignoreIndex must be an integer (a 1-based label)");
+        *ignore1 = lua_tointeger(L, -1);
+        given = *ignore1 != LUA_MININTEGER;
+    }
+    lua_pop(L, 1);
+    return given;
+}
+
 static int class_loss(lua_State *L, bool ce)
 {
     struct rt_tensor *x = rtb_check(L, 1);
     bool has = opts_at(L, 3);
     struct rt_tensor *w = opt_tensor(L, 3, has, "weights");
-    bool has_ignore = false;
-    lua_Integer ignore1 = 0;
-    if (has) {
-        lua_getfield(L, 3, "ignoreIndex");
-        if (!lua_isnil(L, -1)) {
-            if (!lua_isinteger(L, -1))
-                luaL_argerror(L, 3, "ignoreIndex must be an integer (a 1-based label)");
-            ignore1 = lua_tointeger(L, -1);
-            has_ignore = ignore1 != LUA_MININTEGER;
-        }
-        lua_pop(L, 1);
-    }
+    lua_Integer ignore1;
+    bool has_ignore = opt_ignore(L, 3, has, &ignore1);
     double smoothing = ce ? opt_number(L, 3, has, "labelSmoothing", 0) : 0;
     enum rt_reduction red = opt_reduction(L, 3, has);
     if (x->ndim != 2) {
@@ -290,6 +299,40 @@ static int class_loss(lua_State *L, bool ce)
 }
 static int f_cross_entropy(lua_State *L) { return class_loss(L, true); }
 static int f_nll_loss(lua_State *L) { return class_loss(L, false); }
+
+/* kdLoss(s, t, labels or nil, {T=4, alpha=1, ignoreIndex=, teacherProbs=false, weights=})
+ *   -> loss, {kl = unscaled KL mean, ce = CE mean, kept = samples counted} */
+static int f_kd_loss(lua_State *L)
+{
+    struct rt_tensor *s = rtb_check(L, 1), *t = rtb_check(L, 2);
+    bool has = opts_at(L, 4);
+    lua_Integer ignore1;
+    bool has_ignore = opt_ignore(L, 4, has, &ignore1);
+    struct rt_kd_opts o = {
+        .T = opt_number(L, 4, has, "T", 4),
+        .alpha = opt_number(L, 4, has, "alpha", 1),
+        .ignore_index = has_ignore ? (int64_t)ignore1 - 1 : RT_NO_IGNORE,
+        .teacher_probs = opt_bool(L, 4, has, "teacherProbs", false),
+    };
+    struct rt_tensor *w = opt_tensor(L, 4, has, "weights");
+    if (s->ndim != 2) {
+        char b[RT_SHAPE_STR_MAX];
+        return luaL_argerror(L, 1, lua_pushfstring(L, "expected student logits (batch, classes), got %s",
+                                                   rt_shape_str(s->ndim, s->shape, b, sizeof b)));
+    }
+    struct rt_tensor *lab = lua_isnoneornil(L, 3) ? NULL : labels_arg(L, 3, s, has_ignore, ignore1);
+    struct rt_tensor **out = rtb_slot(L);
+    struct rt_kd_terms terms;
+    RTB_CALL(L, rt_kd_loss(s, t, lab, w, &o, out, &terms));
+    lua_createtable(L, 0, 3);
+    lua_pushnumber(L, terms.kl);
+    lua_setfield(L, -2, "kl");
+    lua_pushnumber(L, terms.ce);
+    lua_setfield(L, -2, "ce");
+    lua_pushinteger(L, (lua_Integer)terms.kept);
+    lua_setfield(L, -2, "kept");
+    return 2;
+}
 
 static int f_mse_loss(lua_State *L)
 {
@@ -310,7 +353,8 @@ static const luaL_Reg methods[] = {{"conv2d", m_conv2d},
                                    {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
-    {"crossEntropy", f_cross_entropy}, {"nllLoss", f_nll_loss}, {"mseLoss", f_mse_loss}, {NULL, NULL}};
+    {"crossEntropy", f_cross_entropy}, {"nllLoss", f_nll_loss}, {"mseLoss", f_mse_loss}, {"kdLoss", f_kd_loss},
+    {NULL, NULL}};
 
 void rtb_open_nn(lua_State *L, int methods_idx, int module_idx)
 {

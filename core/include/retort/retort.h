@@ -8,4 +8,5 @@
 #include "random.h"
 #include "optim.h"
 #include "nn_ops.h"
+#include "loss.h"
 #endif

@@ -142,6 +142,14 @@ struct rt_backend {
     enum rt_status (*cross_entropy_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                              const int64_t *labels, const void *weights, int64_t ignore,
                                              double smoothing, const void *lse, const void *gloss, void *gx);
+    /* Hinton KD rows (formulas in retort/loss.h): s, t (n, c), t probabilities at temperature T when
+     * probs; labels (n) or NULL, checked beforehand. kl[i] = KL(p_t,i || softmax(s_i / T)) and
+     * ce[i] = CE(s_i, y_i) (dt, n); both 0 at ignored rows, ce 0 without labels */
+    enum rt_status (*kd)(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,
+                         const int64_t *labels, int64_t ignore, void *kl, void *ce);
+    /* gs[i, :] = a[i] * d kl_i / d s_i + b[i] * d ce_i / d s_i, a and b (dt, n); b unused without labels */
+    enum rt_status (*kd_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
+                                  double T, const int64_t *labels, const void *a, const void *b, void *gs);
     /* y = x > 0 ? x : slope * x; backward gx = gy * (x > 0 ? 1 : slope) */
     enum rt_status (*leaky_relu)(enum rt_dtype dt, int64_t n, double slope, const void *x, void *y);
     enum rt_status (*leaky_relu_backward)(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,

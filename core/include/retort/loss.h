@@ -1,0 +1,36 @@
+/* Distillation loss primitives (DESIGN.md §4): fused forward and backward, sums in double, stable
+ * for extreme logits (everything goes through log-softmax with the row maximum subtracted). */
+#ifndef RETORT_LOSS_H
+#define RETORT_LOSS_H
+
+#include "tensor.h"
+
+/* Options of rt_kd_loss. T > 0 (finite), alpha in [0, 1]; ignore_index is a 0-based label or
+ * RT_NO_IGNORE (INT64_MIN); teacher_probs: the teacher tensor holds probabilities at temperature T
+ * (rows of softmax(t / T)) rather than logits. */
+struct rt_kd_opts {
+    double T, alpha;
+    int64_t ignore_index;
+    bool teacher_probs;
+};
+
+/* The parts of a KD loss, for logging: means over the kept samples, unweighted. */
+struct rt_kd_terms {
+    double kl;    /* KL(p_t || softmax(s / T)), not scaled by T^2 */
+    double ce;    /* hard-label cross-entropy of s at T = 1 (0 without labels) */
+    int64_t kept; /* samples not ignored */
+};
+
+/* Hinton knowledge distillation of student logits s (N, C) from teacher t (N, C):
+ *   l_i  = alpha * T^2 * KL(p_t,i || softmax(s_i / T)) + (1 - alpha) * CE(s_i, y_i)
+ *   loss = sum_i w_i * l_i / kept
+ * KL summed over classes; p_t = softmax(t / T), or t itself with teacher_probs (0 * log 0 = 0).
+ * labels (N) 0-based i64, or NULL (then alpha must be 1); samples labelled ignore_index add nothing
+ * and are not counted in kept (all ignored: NaN). weights (N) per-sample weights or NULL (all 1):
+ * curricula scale samples without changing the divisor. out: a 0-dim tensor differentiable w.r.t. s
+ * only (the teacher is never part of the graph). terms may be NULL. */
+enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_tensor *labels,
+                          struct rt_tensor *weights, const struct rt_kd_opts *opts, struct rt_tensor **out,
+                          struct rt_kd_terms *terms);
+
+#endif

@@ -1,0 +1,53 @@
+-- Argument checks shared by the distillation losses: errors name the function, say what was
+-- expected and what was found, and point at the caller's line.
+local retort = require "retort"
+
+local check = {}
+
+local function shape_str(t) return "(" .. table.concat(t:shape(), "x") .. ")" end
+check.shape = shape_str
+
+--- t must be a tensor; what names it ("student features").
+function check.tensor(fn, argn, t, what)
+   if not retort.isTensor(t) then
+      error(("bad argument #%d to '%s' (%s: retort.Tensor expected, got %s)"):format(argn, fn, what, type(t)), 4)
+   end
+end
+
+--- Student and teacher logits: (batch, classes) each, same batch, same classes.
+function check.logits(fn, s, t)
+   check.tensor(fn, 1, s, "student logits")
+   check.tensor(fn, 2, t, "teacher logits")
+   if s:dim() ~= 2 or t:dim() ~= 2 then
+      error(("%s: logits must be (batch, classes); got student %s and teacher %s"):format(
+         fn, shape_str(s), shape_str(t)), 3)
+   end
+   local ss, ts = s:shape(), t:shape()
+   if ss[2] ~= ts[2] then
+      error(("%s: the student predicts %d classes and the teacher %d; they must predict the same classes"):format(
+         fn, ss[2], ts[2]), 3)
+   end
+   if ss[1] ~= ts[1] then error(("%s: batch sizes differ: student %d, teacher %d"):format(fn, ss[1], ts[1]), 3) end
+end
+
+--- Two feature tensors with the same batch size and, when ndims is given, that many dimensions.
+function check.features(fn, fs, ft, ndims)
+   check.tensor(fn, 1, fs, "student features")
+   check.tensor(fn, 2, ft, "teacher features")
+   if fs:size(1) ~= ft:size(1) then
+      error(("%s: batch sizes differ: student %s, teacher %s"):format(fn, shape_str(fs), shape_str(ft)), 3)
+   end
+   if ndims and (fs:dim() ~= ndims or ft:dim() ~= ndims) then
+      error(("%s: expected %d-D features%s; got student %s and teacher %s"):format(fn, ndims,
+         ndims == 4 and " (batch, channels, height, width)" or "", shape_str(fs), shape_str(ft)), 3)
+   end
+end
+
+--- A temperature: a positive finite number.
+function check.T(fn, T)
+   if type(T) ~= "number" or not (T > 0) or T == math.huge then
+      error(("%s: temperature T must be a positive number, got %s"):format(fn, tostring(T)), 3)
+   end
+end
+
+return check

@@ -1,0 +1,181 @@
+-- Losses between student and teacher feature maps (RepDistiller's distiller_zoo formulas, one
+-- pair of layers per call). fs is the student's feature, ft the teacher's (detached here: the
+-- teacher never enters the graph). When spatial sizes differ, the larger map is average-pooled to
+-- the smaller one first, as RepDistiller does.
+local retort = require "retort"
+local check = require "retort.distill.check"
+
+local M = {}
+
+local EPS_NORM = 1e-12 -- F.normalize's eps
+
+local function flat(x) return x:reshape(x:size(1), -1) end
+
+local function same_shape(a, b) return table.concat(a:shape(), "x") == table.concat(b:shape(), "x") end
+
+-- x / max(||x||_2 over dim, eps), like F.normalize
+local function normalize(x, dim) return x / x:norm(2, dim, true):clamp(EPS_NORM) end
+M.normalize = normalize
+
+-- Pool the spatially larger of two (N, C, H, W) maps to the other's size.
+local function match_spatial(fs, ft)
+   local sh, sw, th, tw = fs:size(3), fs:size(4), ft:size(3), ft:size(4)
+   if sh * sw > th * tw then
+      fs = fs:adaptiveAvgPool2d(th, tw)
+   elseif sh * sw < th * tw then
+      ft = ft:adaptiveAvgPool2d(sh, sw)
+   end
+   return fs, ft
+end
+M.matchSpatial = match_spatial
+
+-- Huber loss with beta = 1, mean (F.smooth_l1_loss)
+local function smooth_l1(a, b)
+   local d = a - b
+   local ad = d:abs()
+   return retort.where(ad:lt(1), d * d * 0.5, ad - 0.5):mean()
+end
+
+--- hint(fs, ft): mean squared error over all elements (FitNets' hint loss, without the 1/2).
+function M.hint(fs, ft)
+   check.features("hint", fs, ft)
+   if not same_shape(fs, ft) then
+      error(("hint: the guided output %s and the hint %s differ in shape; join them with a regressor "
+             .. "(retort.distill.FitNet)"):format(check.shape(fs), check.shape(ft)), 2)
+   end
+   return retort.mseLoss(fs, ft:detach())
+end
+
+-- attention map: rows of normalize(mean over channels of f^p), (N, H*W)
+local function attention(f, p) return normalize(flat(f:pow(p):mean(2)), 2) end
+M.attention = attention
+
+--- at(fs, ft, {p = 2}): attention transfer (Zagoruyko & Komodakis 2017):
+---   mean over (N, H*W) of (at(fs) - at(ft))^2,  at(f) = normalize(mean_c f^p)
+function M.at(fs, ft, opts)
+   local p = (opts or {}).p or 2
+   check.features("at", fs, ft, 4)
+   fs, ft = match_spatial(fs, ft:detach())
+   return (attention(fs, p) - attention(ft, p)):pow(2):mean()
+end
+
+-- row-normalised batch similarity (Gram) matrix of flattened features, (N, N)
+local function similarity(f)
+   local x = flat(f)
+   return normalize(x:matmul(x:t()), 2)
+end
+
+--- sp(fs, ft): similarity-preserving KD (Tung & Mori 2019): ||G_t - G_s||_F^2 / N^2 with
+--- G = row-normalised f f^T over the batch.
+function M.sp(fs, ft)
+   check.features("sp", fs, ft)
+   local n = fs:size(1)
+   local d = similarity(ft:detach()) - similarity(fs)
+   return (d * d):sum() / (n * n)
+end
+
+--- pkt(fs, ft): probabilistic knowledge transfer (Passalis & Tefas 2018), cosine kernel:
+---   P = (cos + 1) / 2 row-normalised; mean over (N, N) of P_t * log((P_t + eps) / (P_s + eps)), eps = 1e-7
+function M.pkt(fs, ft)
+   check.features("pkt", fs, ft)
+   local eps = 1e-7
+   local function probs(f)
+      local x = flat(f)
+      x = x / (x:norm(2, 2, true) + eps)
+      local k = (x:matmul(x:t()) + 1) * 0.5
+      return k / k:sum(2, true)
+   end
+   local ps, pt = probs(fs), probs(ft:detach())
+   return (pt * ((pt + eps) / (ps + eps)):log()):mean()
+end
+
+-- pairwise Euclidean distances of rows (N, N), clamped at eps before the square root, 0 diagonal
+local function pdist(e)
+   local n = e:size(1)
+   local sq = e:pow(2):sum(2)
+   local d = (sq:view(n, 1) + sq:view(1, n) - e:matmul(e:t()) * 2):clamp(1e-12):sqrt()
+   local i = retort.arange(1, n, 1, "i64")
+   return d * i:view(n, 1):ne(i:view(1, n)):to(e:dtype())
+end
+
+-- cosines of the angles at every anchor i between (e_j - e_i) and (e_k - e_i), flattened (N^3)
+local function angles(e)
+   local n, d = e:size(1), e:size(2)
+   local diff = normalize(e:view(1, n, d) - e:view(n, 1, d), 3) -- diff[i][j] = e_j - e_i
+   return diff:bmm(diff:transpose(2, 3)):reshape(-1)
+end
+
+--- rkd(fs, ft, {distance = 25, angle = 50}): relational KD (Park et al. 2019), RepDistiller weights:
+---   distance * smoothL1(psi_D(s), psi_D(t)) + angle * smoothL1(psi_A(s), psi_A(t))
+--- psi_D: pairwise distances divided by their mean over distinct pairs; psi_A: angle cosines.
+function M.rkd(fs, ft, opts)
+   opts = opts or {}
+   local wd, wa = opts.distance or 25, opts.angle or 50
+   check.features("rkd", fs, ft)
+   local n = fs:size(1)
+   if n < 2 then error(("rkd: needs at least 2 samples in the batch, got %d"):format(n), 2) end
+   local s, t = flat(fs), flat(ft:detach())
+   local loss = nil
+   if wd ~= 0 then
+      local pairs = n * (n - 1)
+      local ds, dt = pdist(s), pdist(t)
+      ds = ds / (ds:sum() / pairs)
+      dt = dt / (dt:sum() / pairs)
+      loss = smooth_l1(ds, dt) * wd
+   end
+   if wa ~= 0 then
+      local la = smooth_l1(angles(s), angles(t)) * wa
+      loss = loss and loss + la or la
+   end
+   return loss or (fs:sum() * 0)
+end
+
+--- nst(fs, ft): neuron selectivity transfer (Huang & Wang 2017), squared MMD with the polynomial
+--- kernel k(a, b) = (a . b)^2 between the channels' normalised spatial activation patterns:
+---   mean k(t, t) + mean k(s, s) - 2 mean k(s, t)
+function M.nst(fs, ft)
+   check.features("nst", fs, ft, 4)
+   fs, ft = match_spatial(fs, ft:detach())
+   local s = normalize(fs:reshape(fs:size(1), fs:size(2), -1), 3)
+   local t = normalize(ft:reshape(ft:size(1), ft:size(2), -1), 3)
+   local function poly(a, b) return b:bmm(a:transpose(2, 3)):pow(2):mean() end
+   return poly(t, t) + poly(s, s) - poly(s, t) * 2
+end
+
+-- flow of solution procedure between two maps of one network: (N, C1, C2) = f1 f2^T / (H W)
+local function fsp_matrix(f1, f2)
+   if f1:size(3) * f1:size(4) > f2:size(3) * f2:size(4) then f1 = f1:adaptiveAvgPool2d(f2:size(3), f2:size(4)) end
+   local n, hw = f1:size(1), f2:size(3) * f2:size(4)
+   local a = f1:reshape(n, f1:size(2), -1)
+   local b = f2:reshape(n, f2:size(2), -1)
+   if a:size(3) ~= hw then
+      error(("fsp: the two maps of one network must share a spatial size after pooling, got %s and %s"):format(
+         check.shape(f1), check.shape(f2)), 3)
+   end
+   return a:bmm(b:transpose(2, 3)) / hw
+end
+
+--- fsp(fs1, fs2, ft1, ft2): FSP matrices (Yim et al. 2017) between two student maps and two
+--- teacher maps; mean squared difference.
+function M.fsp(fs1, fs2, ft1, ft2)
+   check.features("fsp", fs1, fs2, 4)
+   check.features("fsp", ft1, ft2, 4)
+   local gs, gt = fsp_matrix(fs1, fs2), fsp_matrix(ft1:detach(), ft2:detach())
+   if not same_shape(gs, gt) then
+      error(("fsp: student FSP matrix %s and teacher's %s differ: the paired layers need equal channel counts"):format(
+         check.shape(gs), check.shape(gt)), 2)
+   end
+   return (gs - gt):pow(2):mean()
+end
+
+--- cc(es, et): correlation congruence as RepDistiller implements it, on embeddings (N, D):
+---   delta = |es - et|; mean over consecutive rows i of sum_j delta[i, j] * delta[i + 1, j]
+function M.cc(es, et)
+   check.features("cc", es, et, 2)
+   local n = es:size(1)
+   if n < 2 then error(("cc: needs at least 2 samples in the batch, got %d"):format(n), 2) end
+   local delta = (es - et:detach()):abs()
+   return (delta:narrow(1, 1, n - 1) * delta:narrow(1, 2, n - 1)):sum(2):mean()
+end
+
+return M
