@@ -142,16 +142,17 @@ function M.nst(fs, ft)
    return poly(t, t) + poly(s, s) - poly(s, t) * 2
 end
 
--- flow of solution procedure between two maps of one network: (N, C1, C2) = f1 f2^T / (H W)
+-- flow of solution procedure between two maps of one network: (N, C1, C2) = f1 f2^T / (H W), the
+-- larger map pooled to the smaller's size first
 local function fsp_matrix(f1, f2)
-   if f1:size(3) * f1:size(4) > f2:size(3) * f2:size(4) then f1 = f1:adaptiveAvgPool2d(f2:size(3), f2:size(4)) end
-   local n, hw = f1:size(1), f2:size(3) * f2:size(4)
+   if f1:size(3) * f1:size(4) > f2:size(3) * f2:size(4) then
+      f1 = f1:adaptiveAvgPool2d(f2:size(3), f2:size(4))
+   elseif f1:size(3) * f1:size(4) < f2:size(3) * f2:size(4) then
+      f2 = f2:adaptiveAvgPool2d(f1:size(3), f1:size(4))
+   end
+   local n, hw = f1:size(1), f1:size(3) * f1:size(4)
    local a = f1:reshape(n, f1:size(2), -1)
    local b = f2:reshape(n, f2:size(2), -1)
-   if a:size(3) ~= hw then
-      error(("fsp: the two maps of one network must share a spatial size after pooling, got %s and %s"):format(
-         check.shape(f1), check.shape(f2)), 3)
-   end
    return a:bmm(b:transpose(2, 3)) / hw
 end
 

@@ -5,10 +5,26 @@
 --
 -- Plain functions on tensors (logits.lua, features.lua): kd, kl, logitL2, dkd, hint, at, sp, pkt,
 -- rkd, nst, fsp, cc. Every formula is written next to its code.
+-- Method classes (Method.lua protocol; trainable parts show up in parameters()): FitNet, AT, SP,
+-- PKT, RKD, NST, Hint, LogitL2, DKD (methods.lua), CC, VID; distill.methods maps lower-case names
+-- to them for Distiller pairs ({loss = "at"}).
+-- Distiller.lua: frozen teacher(s) + student + hint/guided pairs, the combined loss and its terms.
 local distill = {}
 
 for _, part in ipairs{"retort.distill.logits", "retort.distill.features"} do
    for name, fn in pairs(require(part)) do distill[name] = fn end
+end
+
+distill.Method = require "retort.distill.Method"
+distill.Distiller = require "retort.distill.Distiller"
+distill.FitNet = require "retort.distill.FitNet"
+distill.CC = require "retort.distill.CC"
+distill.VID = require "retort.distill.VID"
+for name, cls in pairs(require "retort.distill.methods") do distill[name] = cls end
+
+distill.methods = {}
+for _, name in ipairs{"FitNet", "CC", "VID", "AT", "SP", "PKT", "RKD", "NST", "Hint", "LogitL2", "DKD"} do
+   distill.methods[name:lower()] = distill[name]
 end
 
 return distill
