@@ -195,6 +195,7 @@ end
 function Distiller:termNames()
    local names = {"ce", "kl", "kd"}
    for _, p in ipairs(self.pairs) do names[#names + 1] = p.name end
+   names[#names + 1] = "total"
    return names
 end
 

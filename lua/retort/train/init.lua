@@ -5,9 +5,14 @@
 --      model = net, optimizer = opt, train = trainLoader, test = testLoader,
 --      epochs = 10, dir = "runs/mlp",            -- metrics.csv, last.h5, best.h5 go here
 --      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy; ctx = {epoch, step, epochs, x}
+--                                                -- may return a second value: {term = number} to log
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
 --   }
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
+--
+-- A model with trainingLoss(logits, y, ctx) and termNames() (retort.distill.Distiller) supplies its
+-- own training loss and terms; it is evaluated with cross-entropy unless evalLoss says otherwise.
+-- Terms are averaged over each epoch and written as train_<term> columns of metrics.csv.
 --
 -- Determinism: the loaders shuffle and augment from (seed, epoch), dropout draws from the
 -- default generator whose state is saved in every checkpoint, so the same seed and thread
@@ -103,12 +108,21 @@ function train.fit(o)
    end
    local epochs = o.epochs or 1
    local loss_fn = o.loss or default_loss
+   local eval_loss = o.evalLoss or loss_fn
+   local term_names = o.terms or {}
+   if not o.loss and o.model.trainingLoss then
+      loss_fn = function(logits, y, ctx) return o.model:trainingLoss(logits, y, ctx) end
+      eval_loss = o.evalLoss or default_loss
+      term_names = o.model:termNames()
+   end
+   local columns = {table.unpack(COLUMNS)}
+   for _, t in ipairs(term_names) do columns[#columns + 1] = "train_" .. t end
    local log = o.log or io.stderr
    local dir = o.dir
    if dir then mkdir(dir) end
 
    -- state carried across epochs; it is what a checkpoint stores besides weights and optimizer
-   local state = {epoch = 1, step = 0, best_acc = -1, best_epoch = 0, loss_sum = 0, correct = 0, seen = 0}
+   local state = {epoch = 1, step = 0, best_acc = -1, best_epoch = 0, loss_sum = 0, correct = 0, seen = 0, terms = {}}
    local resume = o.resume
    if resume == true then
       resume = checkpoint_path(dir, "last.h5")
@@ -124,7 +138,7 @@ function train.fit(o)
       log:write(("resuming from %s at epoch %d, batch %d\n"):format(resume, state.epoch, state.step))
    end
    local writer = dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
-      {columns = COLUMNS, append = resume and true or false}) or nil
+      {columns = columns, append = resume and true or false}) or nil
    local history = {}
    local total = num_examples(o.train)
    local steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil
@@ -153,7 +167,8 @@ function train.fit(o)
             -- an interrupted batch is redone from scratch on resume: remember the generator before it
             batch_rng = retort.getRngState()
             local logits = o.model:forward(x)
-            local loss = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs, x = x})
+            local loss, terms = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs, x = x,
+                                                    stepsPerEpoch = steps_per_epoch})
             local v = loss:item()
             if not finite(v) then
                error(("train: loss is %s at epoch %d, batch %d (tensor 'loss'); stopping"):format(
@@ -170,6 +185,7 @@ function train.fit(o)
                end
             end
             state.loss_sum = state.loss_sum + v * b
+            for k, tv in pairs(terms or {}) do state.terms[k] = (state.terms[k] or 0) + tv * b end
             state.correct = state.correct + retort.loss.accuracy(logits, y) * b
             state.seen = state.seen + b
             state.step = step
@@ -183,9 +199,10 @@ function train.fit(o)
       local row = {epoch = epoch, train_loss = state.loss_sum / math.max(state.seen, 1),
                    train_acc = state.correct / math.max(state.seen, 1), lr = current_lr(o.optimizer),
                    seconds = seconds, examples_per_s = (state.seen) / seconds}
+      for k, sum in pairs(state.terms) do row["train_" .. k] = sum / math.max(state.seen, 1) end
       bar:finish{loss = row.train_loss, acc = row.train_acc}
       if o.test then
-         local ev = train.evaluate(o.model, o.test, {loss = o.evalLoss or loss_fn})
+         local ev = train.evaluate(o.model, o.test, {loss = eval_loss})
          row.test_loss, row.test_acc, row.test_top5 = ev.loss, ev.acc, ev.topk
          log:write(("epoch %d/%d  test loss %.4f  acc %.4f\n"):format(epoch, epochs, ev.loss, ev.acc))
       end
@@ -201,6 +218,7 @@ function train.fit(o)
          if writer then writer:write(row) end
          -- the epoch is complete: the next run starts at the next epoch with fresh sums
          state.epoch, state.step, state.loss_sum, state.correct, state.seen = epoch + 1, 0, 0, 0, 0
+         state.terms = {}
          local acc = row.test_acc or row.train_acc
          local improved = acc > state.best_acc
          if improved then state.best_acc, state.best_epoch = acc, epoch end
