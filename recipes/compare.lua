@@ -1,0 +1,89 @@
+-- Train the same student with every distillation method and print a table like RepDistiller's
+-- README (method, test accuracy at the last and the best epoch, time).
+-- Teacher: the CNN of recipes/train_teacher.lua (channels 32-64, fc 128); student: the same design,
+-- thinner (channels 8-16, fc 64). Feature methods pair the two conv blocks (relu1, relu2) or the
+-- penultimate features (relu), as RepDistiller pairs its feature lists; weights are the published
+-- defaults, with CE weight gamma = 1 (and the KD row: gamma 0.1, alpha 0.9, T 4).
+--
+--   retort run recipes/compare.lua --teacher=runs/cnn-teacher/best.h5 --epochs=5
+--   retort run recipes/compare.lua --teacher=... --methods=ce,kd,at,dkd
+local retort = require "retort"
+local distill = retort.distill
+
+local opts = retort.recipe.options({
+   teacher = "", teacherEpochs = 5, epochs = 5, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4,
+   methods = "ce,kd,fitnet,at,sp,cc,vid,rkd,pkt,nst,dkd,logitl2", seed = 1, threads = 2, dir = "runs/compare",
+   limit = 0,
+}, {...})
+retort.setNumThreads(opts.threads)
+
+-- method -> Distiller options (pairs use the tap names of models.cnn)
+local both = function(loss) return {{hint = "relu1", guided = "relu1", loss = loss}, {hint = "relu2", guided = "relu2", loss = loss}} end
+local METHODS = {
+   ce = {},
+   kd = {gamma = 0.1, alpha = 0.9, T = 4},
+   fitnet = {pairs = {{hint = "relu2", guided = "relu2", loss = distill.FitNet{variant = "convreg"}}}},
+   at = {pairs = both("at")},
+   sp = {pairs = {{hint = "relu2", guided = "relu2", loss = "sp"}}},
+   cc = {pairs = {{hint = "relu", guided = "relu", loss = "cc"}}},
+   vid = {pairs = both("vid")},
+   rkd = {pairs = {{hint = "relu", guided = "relu", loss = "rkd"}}},
+   pkt = {pairs = {{hint = "relu", guided = "relu", loss = "pkt"}}},
+   nst = {pairs = both("nst")},
+   dkd = {pairs = {{hint = "logits", guided = "logits", loss = "dkd"}}},
+   logitl2 = {pairs = {{hint = "logits", guided = "logits", loss = "logitl2"}}},
+}
+
+local function loaders()
+   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit}
+end
+
+local function fit(name, model, epochs)
+   local train, test = loaders()
+   local optimizer = retort.optim.SGD(model:parameters(), {
+      lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs}, momentum = opts.momentum,
+      weightDecay = opts.weightDecay})
+   local started = retort.clock()
+   local r = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
+                              dir = opts.dir .. "/" .. name, options = opts}
+   if r.interrupted then os.exit(130) end
+   return {acc = r.history[#r.history].test_acc, best = r.best_acc, seconds = retort.clock() - started}
+end
+
+local teacher = retort.models.cnn{dropout = 0.3}
+if opts.teacher ~= "" then
+   teacher:loadStateDict(retort.load(opts.teacher).model)
+else
+   retort.manualSeed(opts.seed)
+   fit("teacher", teacher, opts.teacherEpochs)
+end
+local _, test = loaders()
+local teacher_acc = retort.train.evaluate(teacher, test).acc
+
+local sample = retort.data.fashionMnistLoaders{batchSize = 2, limit = 2}:batches()()
+local rows = {}
+for name in opts.methods:gmatch("[^,%s]+") do
+   local spec = METHODS[name]
+   if not spec then
+      local known = {}
+      for k in pairs(METHODS) do known[#known + 1] = k end
+      table.sort(known)
+      error(("unknown method '%s' in --methods; known: %s"):format(name, table.concat(known, ", ")), 0)
+   end
+   retort.manualSeed(opts.seed + 1) -- the same initial student for every method
+   local student = retort.models.cnn{channels = {8, 16}, hidden = 64}
+   local d = distill.Distiller{teacher = teacher, student = student, sample = sample, pairs = spec.pairs,
+                               gamma = spec.gamma or 1, alpha = spec.alpha or 0, beta = 1, T = spec.T or 4}
+   io.stderr:write(("== %s ==\n"):format(name))
+   local r = fit(name, d, opts.epochs)
+   r.name = name
+   rows[#rows + 1] = r
+end
+
+print(("\nteacher (cnn 32-64) test accuracy %.4f; student cnn 8-16, %d epochs, seed %d"):format(
+   teacher_acc, opts.epochs, opts.seed))
+print("| method  | last   | best   | time   |")
+print("|---------|--------|--------|--------|")
+for _, r in ipairs(rows) do
+   print(("| %-7s | %.4f | %.4f | %5.0fs |"):format(r.name, r.acc, r.best, r.seconds))
+end

@@ -1,0 +1,121 @@
+-- FitNets (Romero et al. 2015) on Fashion-MNIST, in the paper's two stages (DESIGN.md §4):
+--   stage 1  the thin-and-deep student, up to its guided layer, plus a regressor (a conv whose
+--            kernel makes the shapes meet) are trained on the hint loss 0.5 * mean((u_h - r(v_g))^2)
+--   stage 2  the whole student, from stage 1's weights, is trained with KD:
+--            CE(s, y) + lambda * H(p_t^tau, p_s^tau), lambda annealed linearly 4 -> 1, tau = 3
+--            (the paper's soft term carries no tau^2; retort's KD term is T^2 KL, so alpha = lambda / T^2)
+-- For comparison the same student is trained from scratch (cross-entropy) and with KD but no hints.
+-- The teacher is the wide-and-shallow CNN of recipes/train_teacher.lua (trained here if no --teacher).
+--
+--   retort run recipes/fitnet.lua --teacher=runs/cnn-teacher/best.h5            -- both stages + baselines
+--   retort run recipes/fitnet.lua --stage=1 --teacher=...                        -- stage 1 only
+--   retort run recipes/fitnet.lua --stage=2 --from=runs/fitnet/hints/last.h5     -- stage 2 from a stage-1 checkpoint
+local retort = require "retort"
+local distill = retort.distill
+
+local opts = retort.recipe.options({
+   stage = "both", from = "", teacher = "", teacherEpochs = 5, hintEpochs = 3, epochs = 10, batch = 128,
+   lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 3, lambdaFrom = 4, lambdaTo = 1, hint = "relu2",
+   guided = "conv4", baselines = true, seed = 1, threads = 2, dir = "runs/fitnet", limit = 0,
+}, {...})
+retort.setNumThreads(opts.threads)
+if opts.stage ~= "both" and opts.stage ~= "1" and opts.stage ~= "2" then
+   error(("--stage must be 1, 2 or both, got %s"):format(opts.stage), 0)
+end
+
+local function loaders()
+   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit}
+end
+
+-- the thin-and-deep student: 6 maxout conv layers of 8-16 channels (the teacher has 2 of 32 and 64)
+local function make_student()
+   retort.manualSeed(opts.seed + 1)
+   return retort.models.fitnetStudent{inChannels = 1, size = 28, stages = {{8, 8}, {16, 16}, {16, 16}},
+                                      hidden = 128, fcPieces = 2}
+end
+
+local function sgd(params, epochs)
+   return retort.optim.SGD(params, {lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs},
+                                    momentum = opts.momentum, weightDecay = opts.weightDecay})
+end
+
+local results = {}
+local function fit(name, model, params, epochs, extra)
+   local train, test = loaders()
+   local started = retort.clock()
+   local o = {model = model, optimizer = sgd(params, epochs), train = train, test = test, epochs = epochs,
+              dir = opts.dir .. "/" .. name, options = opts}
+   for k, v in pairs(extra or {}) do o[k] = v end
+   if o.hintsOnly then o.test = nil end
+   local r = retort.train.fit(o)
+   if r.interrupted then os.exit(130) end
+   if o.hintsOnly then
+      print(("%-12s hint loss %.4f  %d epochs, %.1f s"):format(name, r.history[#r.history].train_loss, epochs,
+         retort.clock() - started))
+      return r
+   end
+   local acc = r.history[#r.history].test_acc
+   results[#results + 1] = {name = name, acc = acc, best = r.best_acc, seconds = retort.clock() - started}
+   print(("%-12s test accuracy %.4f (best %.4f)  %d epochs, %.1f s"):format(name, acc, r.best_acc, epochs,
+      retort.clock() - started))
+   return r
+end
+
+-- the teacher: loaded, or trained briefly
+local teacher = retort.models.cnn{dropout = 0.3}
+if opts.teacher ~= "" then
+   teacher:loadStateDict(retort.load(opts.teacher).model)
+   local _, test = loaders()
+   print(("teacher      test accuracy %.4f  (%s)"):format(retort.train.evaluate(teacher, test).acc, opts.teacher))
+elseif opts.stage ~= "2" or opts.baselines then
+   retort.manualSeed(opts.seed)
+   fit("teacher", teacher, teacher:parameters(), opts.teacherEpochs)
+end
+
+-- stage 1: student layers up to the guided one, plus the regressor, on the hint loss
+local student = make_student()
+local sample = retort.data.fashionMnistLoaders{batchSize = 2, limit = 2}:batches()()
+if opts.stage ~= "2" then
+   local hints = distill.Distiller{teacher = teacher, student = student, gamma = 0, alpha = 0, beta = 1,
+                                   pairs = {{hint = opts.hint, guided = opts.guided, loss = distill.FitNet{}}},
+                                   sample = sample}
+   -- the student's parameters up to (and including) the guided layer, and the regressor's
+   local params, top = {}, opts.guided:match("^[^.]+")
+   for _, name in ipairs(student._children) do
+      for _, p in ipairs(student._modules[name]:parameters()) do params[#params + 1] = p end
+      if name == top then break end
+   end
+   for _, p in ipairs(hints._modules.pairs:parameters()) do params[#params + 1] = p end
+   fit("hints", hints, params, opts.hintEpochs, {hintsOnly = true})
+   opts.from = opts.dir .. "/hints/last.h5"
+end
+
+-- stage 2: the whole student from stage 1's weights, KD with lambda 4 -> 1 at tau = 3
+if opts.stage ~= "1" then
+   if opts.from == "" then error("--stage=2 needs --from=<stage-1 checkpoint> (runs/fitnet/hints/last.h5)", 0) end
+   local sd, prefix = retort.load(opts.from).model, {}
+   for k, v in pairs(sd) do
+      local rest = k:match("^student%.(.*)$")
+      if rest then prefix[rest] = v end
+   end
+   student:loadStateDict(prefix)
+   local T = opts.T
+   local lambda = retort.schedule.linear{from = opts.lambdaFrom, to = opts.lambdaTo, epochs = opts.epochs}
+   local function alpha(p) return lambda(p) / (T * T) end
+   local function kd_distiller(s)
+      return distill.Distiller{teacher = teacher, student = s, T = T, gamma = 1, alpha = alpha}
+   end
+   local d = kd_distiller(student)
+   fit("fitnet", d, d:parameters(), opts.epochs)
+   if opts.baselines then
+      local scratch = make_student()
+      fit("scratch", scratch, scratch:parameters(), opts.epochs)
+      local kd = kd_distiller(make_student())
+      fit("kd-only", kd, kd:parameters(), opts.epochs)
+   end
+end
+
+print("\nmethod        test acc (last)  best     time")
+for _, r in ipairs(results) do
+   print(("%-12s  %.4f           %.4f   %.0f s"):format(r.name, r.acc, r.best, r.seconds))
+end
