@@ -58,6 +58,37 @@ describe("recipes", function()
       os.execute("rm -rf '" .. dir .. "'")
    end)
 
+   it("fitnet runs both stages from a checkpointed stage 1 and prints the comparison", function()
+      if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
+      local dir = tmpdir()
+      local r = support.run({"run", "recipes/fitnet.lua", "--teacherEpochs=1", "--hintEpochs=1", "--epochs=1",
+                             "--limit=128", "--dir=" .. dir})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("hints +hint loss %d", r.stdout)
+      for _, name in ipairs{"fitnet", "scratch", "kd%-only"} do assert.matches("\n" .. name .. " +0%.%d+", r.stdout) end
+      -- stage 2 alone, from stage 1's checkpoint
+      r = support.run({"run", "recipes/fitnet.lua", "--stage=2", "--baselines=false", "--epochs=1", "--limit=128",
+                       "--teacher=" .. dir .. "/teacher/last.h5", "--from=" .. dir .. "/hints/last.h5",
+                       "--dir=" .. dir})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("fitnet +test accuracy", r.stdout)
+      os.execute("rm -rf '" .. dir .. "'")
+   end)
+
+   it("compare trains the student with each method and prints a table", function()
+      if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
+      local dir = tmpdir()
+      local r = support.run({"run", "recipes/compare.lua", "--teacherEpochs=1", "--epochs=1", "--limit=128",
+                             "--methods=ce,kd,fitnet,vid,dkd", "--dir=" .. dir})
+      assert.are.equal(0, r.status, r.stderr)
+      for _, m in ipairs{"ce", "kd", "fitnet", "vid", "dkd"} do assert.matches("| " .. m .. " +| 0%.%d+ | 0%.%d+ |", r.stdout) end
+      r = support.run({"run", "recipes/compare.lua", "--teacherEpochs=1", "--limit=64", "--methods=kd,magic",
+                       "--dir=" .. dir})
+      assert.are_not.equal(0, r.status)
+      assert.matches("unknown method 'magic' in --methods; known: at, cc, ce", r.stderr, 1, true)
+      os.execute("rm -rf '" .. dir .. "'")
+   end)
+
    it("refuses an unknown option and lists the known ones", function()
       local r = support.run({"run", "recipes/train_mlp.lua", "--epoch=3"})
       assert.are_not.equal(0, r.status)
