@@ -1,34 +1,36 @@
--- Hinton knowledge distillation on Fashion-MNIST (Hinton, Vinyals & Dean 2015): a 784-1200-1200-10
--- teacher, the 784-800-800-10 student trained alone, and the same student distilled from the
--- teacher with the pinned KD loss (DESIGN.md §4): alpha * T^2 * KL + (1 - alpha) * CE, T = 20.
--- Prints the three test accuracies.
+-- Hinton knowledge distillation on Fashion-MNIST (Hinton, Vinyals & Dean 2015): a teacher, the
+-- 784-800-800-10 student trained alone, and the same student (same seed, same initial weights)
+-- distilled from the teacher with the pinned KD loss (DESIGN.md §4):
+--   alpha * T^2 * KL(p_t || softmax(s / T)) + (1 - alpha) * CE(s, y)
+-- Teachers: the 784-1200-1200-10 MLP of the paper (--teacherModel=mlp, T = 20 as in the paper) or
+-- the CNN of recipes/train_teacher.lua (--teacherModel=cnn). With --seeds=N the student pair is
+-- trained for N seeds and the mean and spread are printed.
 --
---   retort run recipes/kd.lua                                   -- teacher, student, distilled student
---   retort run recipes/kd.lua --teacher=runs/mlp-teacher/best.h5 -- reuse a trained teacher
---   retort run recipes/kd.lua --T=4 --alpha=0.5 --epochs=5
---   retort run recipes/kd.lua --teacherModel=cnn --teacher=runs/cnn-teacher/best.h5 --T=4   -- CNN teacher -> MLP student
+--   retort run recipes/kd.lua                                        -- teacher, student, distilled student
+--   retort run recipes/kd.lua --teacher=runs/kd/teacher/best.h5       -- reuse a trained teacher
+--   retort run recipes/kd.lua --teacherModel=cnn --teacher=runs/cnn-teacher/best.h5 --T=4 --seeds=3
 local retort = require "retort"
 
 local opts = retort.recipe.options({
    epochs = 10, teacherEpochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 20,
-   alpha = 0.9, seed = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
+   alpha = 0.9, seed = 1, seeds = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
 }, {...})
 retort.setNumThreads(opts.threads)
 
-local function loaders()
-   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit}
+local function loaders(seed)
+   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = seed or opts.seed, limit = opts.limit}
 end
 
--- Train `model` with `loss` (default cross-entropy) into dir; returns the final test accuracy.
-local function fit(name, model, epochs, loss)
-   local train, test = loaders()
+-- Train `model` into dir; returns the final test accuracy.
+local function fit(name, model, epochs, seed)
+   local train, test = loaders(seed)
    local optimizer = retort.optim.SGD(model:parameters(), {
       lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs},
       momentum = opts.momentum, weightDecay = opts.weightDecay,
    })
    local started = retort.clock()
    local result = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
-                                   dir = opts.dir .. "/" .. name, loss = loss, options = opts}
+                                   dir = opts.dir .. "/" .. name, options = opts}
    if result.interrupted then os.exit(130) end
    local acc = result.history[#result.history].test_acc
    print(("%-18s test accuracy %.4f  (%d epochs, %.1f s)"):format(name, acc, epochs, retort.clock() - started))
@@ -53,23 +55,36 @@ if opts.teacher ~= "" then
 else
    teacher_acc = fit("teacher", teacher, opts.teacherEpochs)
 end
-teacher:evaluate() -- frozen: evaluation mode, never given to an optimizer, run without a graph
 
 -- 2. the student alone, and 3. the same student (same seed, same initial weights) distilled
-retort.manualSeed(opts.seed + 1)
-local alone_acc = fit("student", retort.models.mlp{sizes = {784, 800, 800, 10}}, opts.epochs)
+local alone, distilled = {}, {}
+for k = 1, opts.seeds do
+   local seed = opts.seed + k - 1
+   local suffix = opts.seeds > 1 and ("-seed" .. seed) or ""
+   retort.manualSeed(seed + 1000)
+   alone[k] = fit("student" .. suffix, retort.models.mlp{sizes = {784, 800, 800, 10}}, opts.epochs, seed)
+   retort.manualSeed(seed + 1000)
+   local d = retort.distill.Distiller{teacher = teacher, student = retort.models.mlp{sizes = {784, 800, 800, 10}},
+                                      T = opts.T, alpha = opts.alpha, gamma = 1 - opts.alpha}
+   distilled[k] = fit("student-kd" .. suffix, d, opts.epochs, seed)
+end
 
-retort.manualSeed(opts.seed + 1)
-local student = retort.models.mlp{sizes = {784, 800, 800, 10}}
-local kd_acc = fit("student-kd", student, opts.epochs, function(logits, y, ctx)
-   if ctx.evaluating then return retort.loss.crossEntropy(logits, y) end
-   local teacher_logits = retort.noGrad(function() return teacher:forward(ctx.x) end)
-   return (retort.distill.kd(logits, teacher_logits, {T = opts.T, alpha = opts.alpha, labels = y}))
-end)
-
+local function stats(v)
+   local m, s = 0, 0
+   for _, x in ipairs(v) do m = m + x end
+   m = m / #v
+   for _, x in ipairs(v) do s = s + (x - m) ^ 2 end
+   return m, #v > 1 and math.sqrt(s / (#v - 1)) or 0
+end
+local am, as = stats(alone)
+local dm, ds = stats(distilled)
+if opts.seeds > 1 then
+   print(("\nover %d seeds: student alone %.4f +- %.4f | distilled %.4f +- %.4f (mean +- std)"):format(
+      opts.seeds, am, as, dm, ds))
+end
 print(("\nteacher %.4f | student alone %.4f | distilled student %.4f (T = %g, alpha = %g)"):format(
-   teacher_acc, alone_acc, kd_acc, opts.T, opts.alpha))
-local gap = teacher_acc - alone_acc
+   teacher_acc, am, dm, opts.T, opts.alpha))
+local gap = teacher_acc - am
 if gap > 0 then
-   print(("distillation recovered %.0f%% of the teacher-student gap"):format(100 * (kd_acc - alone_acc) / gap))
+   print(("distillation recovered %.0f%% of the teacher-student gap"):format(100 * (dm - am) / gap))
 end
