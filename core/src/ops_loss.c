@@ -179,7 +179,7 @@ enum rt_status rt_nll_loss(struct rt_tensor *logp, struct rt_tensor *labels, str
         return st;
     int64_t N = logp->shape[0], C = logp->shape[1], shape2[2] = {N, 1};
     double *wi = malloc((size_t)(N > 0 ? N : 1) * sizeof *wi), *cw = NULL;
-    struct rt_tensor *idx = NULL, *wt = NULL, *wt64 = NULL, *picked = NULL, *flat = NULL, *loss = NULL, *y = NULL;
+    struct rt_tensor *idx = NULL, *wt = NULL, *picked = NULL, *flat = NULL, *loss = NULL, *y = NULL;
     if (!wi)
         NN_TRY(rt_error(RT_ERR_OOM, "%s: out of memory", op));
     if (class_weights) {
@@ -198,24 +198,13 @@ enum rt_status rt_nll_loss(struct rt_tensor *logp, struct rt_tensor *labels, str
         NN_TRY(rt_tensor_new(logp->dtype, rt_tensor_device(logp), 1, &N, &loss));
     } else {
         NN_TRY(rt_tensor_from_data(RT_I64, 2, shape2, lab, &idx));
-        NN_TRY(rt_tensor_from_data(RT_F64, 1, &N, wi, &wt64));
         if (rt_tensor_device(logp) != RT_CPU) {
             struct rt_tensor *d = NULL;
             NN_TRY(rt_to_device(idx, rt_tensor_device(logp), &d));
             rt_tensor_release(idx);
             idx = d;
         }
-        bool was = rt_grad_set_enabled(false);
-        st = rt_to_dtype(wt64, logp->dtype, &wt);
-        if (st == RT_OK && rt_tensor_device(logp) != RT_CPU) {
-            struct rt_tensor *d = NULL;
-            st = rt_to_device(wt, rt_tensor_device(logp), &d);
-            rt_tensor_release(wt);
-            wt = d;
-        }
-        rt_grad_set_enabled(was);
-        if (st != RT_OK)
-            goto done;
+        NN_TRY(rt__from_host_like(wi, 1, &N, logp, &wt));
         NN_TRY(rt_gather(logp, 1, idx, &picked));
         NN_TRY(rt_view(picked, 1, &N, &flat));
         NN_TRY(rt_mul(flat, wt, &loss));
@@ -239,7 +228,6 @@ done:
     free(cw);
     rt_tensor_release(idx);
     rt_tensor_release(wt);
-    rt_tensor_release(wt64);
     rt_tensor_release(picked);
     rt_tensor_release(flat);
     rt_tensor_release(loss);
