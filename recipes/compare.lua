@@ -40,9 +40,7 @@ end
 
 local function fit(name, model, epochs)
    local train, test = loaders()
-   local optimizer = retort.optim.SGD(model:parameters(), {
-      lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs}, momentum = opts.momentum,
-      weightDecay = opts.weightDecay})
+   local optimizer = retort.recipe.sgd(model:parameters(), opts, epochs)
    local started = retort.clock()
    local r = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
                               dir = opts.dir .. "/" .. name, options = opts}

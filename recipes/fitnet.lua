@@ -34,16 +34,11 @@ local function make_student()
                                       hidden = 128, fcPieces = 2}
 end
 
-local function sgd(params, epochs)
-   return retort.optim.SGD(params, {lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs},
-                                    momentum = opts.momentum, weightDecay = opts.weightDecay})
-end
-
 local results = {}
 local function fit(name, model, params, epochs, extra)
    local train, test = loaders()
    local started = retort.clock()
-   local o = {model = model, optimizer = sgd(params, epochs), train = train, test = test, epochs = epochs,
+   local o = {model = model, optimizer = retort.recipe.sgd(params, opts, epochs), train = train, test = test, epochs = epochs,
               dir = opts.dir .. "/" .. name, options = opts}
    for k, v in pairs(extra or {}) do o[k] = v end
    if o.hintsOnly then o.test = nil end

@@ -24,10 +24,7 @@ end
 -- Train `model` into dir; returns the final test accuracy.
 local function fit(name, model, epochs, seed)
    local train, test = loaders(seed)
-   local optimizer = retort.optim.SGD(model:parameters(), {
-      lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs},
-      momentum = opts.momentum, weightDecay = opts.weightDecay,
-   })
+   local optimizer = retort.recipe.sgd(model:parameters(), opts, epochs)
    local started = retort.clock()
    local result = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
                                    dir = opts.dir .. "/" .. name, options = opts}

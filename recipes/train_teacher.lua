@@ -26,10 +26,7 @@ local train_loader, test_loader = retort.data.fashionMnistLoaders{batchSize = op
                                                                   limit = opts.limit, augment = augment}
 
 local model = retort.models.cnn{channels = channels, hidden = opts.hidden, dropout = opts.dropout}
-local optimizer = retort.optim.SGD(model:parameters(), {
-   lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = opts.epochs},
-   momentum = opts.momentum, weightDecay = opts.weightDecay,
-})
+local optimizer = retort.recipe.sgd(model:parameters(), opts, opts.epochs)
 print(model)
 
 local started = retort.clock()

@@ -6,6 +6,7 @@
 -- as numbers, booleans accept true/false/1/0/yes/no, strings stay strings); a bare `--flag`
 -- sets a boolean default to true. An unknown option, or a value of the wrong type, is an error
 -- that lists the known options with their defaults. `--help` prints them and exits.
+-- recipe.sgd(params, opts, epochs) builds the optimizer every recipe uses.
 local recipe = {}
 
 local function known_list(defaults)
@@ -61,6 +62,14 @@ function recipe.options(defaults, args)
       opts[key] = v
    end
    return opts
+end
+
+--- sgd(params, opts, epochs): the recipes' optimizer, SGD with momentum and weight decay from
+--- opts (lr, momentum, weightDecay) and a cosine learning rate from opts.lr to 0 over `epochs`.
+function recipe.sgd(params, opts, epochs)
+   local retort = require "retort"
+   return retort.optim.SGD(params, {lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs},
+                                    momentum = opts.momentum, weightDecay = opts.weightDecay})
 end
 
 return recipe
