@@ -17,8 +17,7 @@ local function write_idx(path, dims, bytes)
 end
 
 local function tmpdir()
-   local d = os.tmpname()
-   os.remove(d)
+   local d = support.tmpdir()
    assert(os.execute("mkdir -p " .. support.shquote(d)))
    return d
 end
@@ -47,7 +46,7 @@ describe("retort.data IDX datasets", function()
       local ok, err = pcall(core.readIdx, d .. "/b")
       assert.is_false(ok)
       assert.matches("idx_read: " .. d .. "/b is truncated", err, 1, true)
-      os.execute("rm -rf " .. support.shquote(d))
+      support.rmrf(d)
    end)
 
    it("builds Fashion-MNIST-shaped datasets with 1-based labels from a root directory", function()
@@ -71,7 +70,7 @@ describe("retort.data IDX datasets", function()
                             {env = {RETORT_DATA_ROOT = d}})
       assert.are.equal(0, r.status, r.stderr)
       assert.are.equal("5\n", r.stdout)
-      os.execute("rm -rf " .. support.shquote(d))
+      support.rmrf(d)
    end)
 
    it("says which package provides a missing dataset", function()

@@ -1,6 +1,7 @@
 -- The Distiller: frozen teacher, hint/guided pairs through taps, the combined loss and its terms,
 -- schedules, multi-teacher, and its errors. Small MLPs/CNNs on synthetic data.
 local retort = require "retort"
+local support = require "support"
 local distill = retort.distill
 
 local function close(a, b, tol) return math.abs(a - b) <= (tol or 1e-6) * (1 + math.abs(b)) end
@@ -19,12 +20,6 @@ local function snapshot(model)
    local out = {}
    for _, p in ipairs(model:namedParameters()) do out[p[1]] = p[2]:clone() end
    return out
-end
-
-local function tmpdir()
-   local d = os.tmpname()
-   os.remove(d)
-   return d
 end
 
 describe("Distiller", function()
@@ -82,7 +77,7 @@ describe("Distiller", function()
 
    it("writes the terms per epoch to metrics.csv and follows schedules for the weights", function()
       local teacher, student = nets()
-      local dir = tmpdir()
+      local dir = support.tmpdir()
       local d = distill.Distiller{teacher = teacher, student = student, T = 2, gamma = 1,
                                   alpha = retort.schedule.linear{from = 0, to = 1, epochs = 1},
                                   pairs = {{hint = "relu2", guided = "relu1", loss = "fitnet"}},
@@ -108,7 +103,7 @@ describe("Distiller", function()
       end
       assert.is_true(close(rows[2].train_kd, 4 * rows[2].train_kl, 1e-6))
       assert.is_number(r.history[2].test_acc)
-      os.execute("rm -rf '" .. dir .. "'")
+      support.rmrf(dir)
    end)
 
    it("averages the teachers' logits, or sums one KD term per teacher", function()

@@ -8,16 +8,10 @@ local function have_fashion_mnist()
    return f ~= nil or os.getenv("RETORT_DATA_ROOT") ~= nil
 end
 
-local function tmpdir()
-   local d = os.tmpname()
-   os.remove(d)
-   return d
-end
-
 describe("recipes", function()
    it("train_mlp trains, writes metrics and checkpoints, and resumes", function()
       if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
-      local dir = tmpdir()
+      local dir = support.tmpdir()
       local r = support.run({"run", "recipes/train_mlp.lua", "--size=student", "--epochs=1", "--limit=512",
                              "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
@@ -35,32 +29,32 @@ describe("recipes", function()
       local rows = require("retort.train.metrics").read(dir .. "/metrics.csv")
       assert.are.equal(2, #rows)
       assert.are.equal(2, rows[2].epoch)
-      os.execute("rm -rf '" .. dir .. "'")
+      support.rmrf(dir)
    end)
 
    it("train_teacher runs a CNN epoch with augmentation", function()
       if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
-      local dir = tmpdir()
+      local dir = support.tmpdir()
       local r = support.run({"run", "recipes/train_teacher.lua", "--epochs=1", "--limit=256", "--channels=8,16",
                              "--hidden=32", "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("CNN teacher: test accuracy 0%.%d+ after 1 epochs", r.stdout)
-      os.execute("rm -rf '" .. dir .. "'")
+      support.rmrf(dir)
    end)
 
    it("kd trains a teacher, the student alone and the distilled student, and prints the three accuracies", function()
       if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
-      local dir = tmpdir()
+      local dir = support.tmpdir()
       local r = support.run({"run", "recipes/kd.lua", "--epochs=1", "--teacherEpochs=1", "--limit=256",
                              "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("teacher 0%.%d+ | student alone 0%.%d+ | distilled student 0%.%d+ %(T = 20, alpha = 0.9%)", r.stdout)
-      os.execute("rm -rf '" .. dir .. "'")
+      support.rmrf(dir)
    end)
 
    it("fitnet runs both stages from a checkpointed stage 1 and prints the comparison", function()
       if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
-      local dir = tmpdir()
+      local dir = support.tmpdir()
       local r = support.run({"run", "recipes/fitnet.lua", "--teacherEpochs=1", "--hintEpochs=1", "--epochs=1",
                              "--limit=128", "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
@@ -72,12 +66,12 @@ describe("recipes", function()
                        "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("fitnet +test accuracy", r.stdout)
-      os.execute("rm -rf '" .. dir .. "'")
+      support.rmrf(dir)
    end)
 
    it("compare trains the student with each method and prints a table", function()
       if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
-      local dir = tmpdir()
+      local dir = support.tmpdir()
       local r = support.run({"run", "recipes/compare.lua", "--teacherEpochs=1", "--epochs=1", "--limit=128",
                              "--methods=ce,kd,fitnet,vid,dkd", "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
@@ -86,7 +80,7 @@ describe("recipes", function()
                        "--dir=" .. dir})
       assert.are_not.equal(0, r.status)
       assert.matches("unknown method 'magic' in --methods; known: at, cc, ce", r.stderr, 1, true)
-      os.execute("rm -rf '" .. dir .. "'")
+      support.rmrf(dir)
    end)
 
    it("refuses an unknown option and lists the known ones", function()

@@ -37,6 +37,16 @@ function M.tmpfile(content, suffix)
    return path
 end
 
+--- A fresh temporary path that does not exist yet (for a run directory); remove it with rmrf.
+function M.tmpdir()
+   local d = os.tmpname()
+   os.remove(d)
+   return d
+end
+
+--- Remove a directory tree.
+function M.rmrf(dir) os.execute("rm -rf " .. M.shquote(dir)) end
+
 --- Run a shell command line with optional stdin text and environment additions.
 --- Returns {stdout = ..., stderr = ..., status = exit status (128+n when killed by signal n)}.
 function M.sh(cmd, opts)

@@ -1,5 +1,6 @@
 -- The training loop on a small synthetic problem with an in-memory loader.
 local retort = require "retort"
+local support = require "support"
 local nn = retort.nn
 
 local N, D, C = 256, 12, 3
@@ -93,8 +94,7 @@ describe("train.fit", function()
 
    it("resumes from the last checkpoint exactly as if never stopped", function()
       if not (has_dropout and has_save) then return pending("needs retort.save and Tensor:dropout") end
-      local dir = os.tmpname()
-      os.remove(dir)
+      local dir = support.tmpdir()
       local full = run{epochs = 3}
       run{epochs = 2, dir = dir}                        -- stops after epoch 2 (as if killed)
       local resumed = run{epochs = 3, dir = dir, resume = true}
@@ -103,13 +103,12 @@ describe("train.fit", function()
       assert.are.equal(full.history[3].test_loss, resumed.history[1].test_loss)
       local rows = require("retort.train.metrics").read(dir .. "/metrics.csv")
       assert.are.equal(3, #rows)
-      os.execute("rm -rf '" .. dir .. "'")
+      support.rmrf(dir)
    end)
 
    it("resumes exactly from a checkpoint taken mid-epoch by an interruption", function()
       if not (has_dropout and has_save) then return pending("needs retort.save and Tensor:dropout") end
-      local dir = os.tmpname()
-      os.remove(dir)
+      local dir = support.tmpdir()
       local full = run{epochs = 3}
       local cut = run{epochs = 3, dir = dir, interruptAt = {2, 3}} -- dropout draws of batch 3 are redone
       assert.is_true(cut.interrupted)
@@ -120,6 +119,6 @@ describe("train.fit", function()
          assert.are.equal(full.history[e].train_loss, resumed.history[e - 1].train_loss)
          assert.are.equal(full.history[e].test_loss, resumed.history[e - 1].test_loss)
       end
-      os.execute("rm -rf '" .. dir .. "'")
+      support.rmrf(dir)
    end)
 end)
