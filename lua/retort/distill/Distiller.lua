@@ -27,6 +27,7 @@ local retort = require "retort"
 local nn = require "retort.nn"
 local schedule = require "retort.schedule"
 local Method = require "retort.distill.Method"
+local check = require "retort.distill.check"
 
 local Distiller = nn.class("Distiller", nn.Module)
 
@@ -107,7 +108,6 @@ function Distiller:__init(o)
    end
    self:addModule("pairs", methods)
    if o.sample ~= nil then self:setup(o.sample) end
-   self.terms = {}
 end
 
 -- A tap name must exist ("logits" always does); the error lists the ones that do.
@@ -160,11 +160,7 @@ function Distiller:setup(x)
    local _, staps = retort.noGrad(function() return run(student, x, guided) end)
    if was then student:training() end
    local tlogits, ttaps = self:runTeachers(x, hints)
-   local s_out = staps.logits
-   if s_out:dim() == 2 and tlogits[1]:dim() == 2 and s_out:size(2) ~= tlogits[1]:size(2) then
-      error(("Distiller: the student predicts %d classes and the teacher %d; they must predict the same classes"):format(
-         s_out:size(2), tlogits[1]:size(2)), 3)
-   end
+   check.logits("Distiller", staps.logits, tlogits[1])
    for _, p in ipairs(self.pairs) do
       if p.method.setup and not p.built then
          p.method:setup(staps[p.guided]:shape(), ttaps[p.teacher][p.hint]:shape())
@@ -244,7 +240,6 @@ function Distiller:trainingLoss(logits, y, ctx)
    end
    total = total or ce * 0
    terms.total = total:item()
-   self.terms = terms
    return total, terms
 end
 

@@ -25,10 +25,8 @@ function FitNet:__init(opts)
    if self.variant == "convreg" and not self.opts.weight then self.weight = 100 end
 end
 
-local function shape_str(s) return "(" .. table.concat(s, "x") .. ")" end
-
 local function cannot(gs, hs, why)
-   error(("FitNet: no regressor joins the guided layer %s to the hint %s: %s"):format(shape_str(gs), shape_str(hs), why), 4)
+   error(("FitNet: no regressor joins the guided layer %s to the hint %s: %s"):format(check.shape(gs), check.shape(hs), why), 4)
 end
 
 --- setup(guidedShape, hintShape): build the regressor (shapes include the batch dimension).
@@ -68,7 +66,7 @@ function FitNet:loss(fs, ft)
             .. "setup(guidedShape, hintShape)", 2)
    end
    local r = self:runChild("regressor", fs)
-   if table.concat(r:shape(), "x") ~= table.concat(ft:shape(), "x") then
+   if not check.sameShape(r, ft) then
       error(("FitNet: the regressor maps %s to %s but the hint is %s"):format(check.shape(fs), check.shape(r),
          check.shape(ft)), 2)
    end

@@ -4,8 +4,12 @@ local retort = require "retort"
 
 local check = {}
 
-local function shape_str(t) return "(" .. table.concat(t:shape(), "x") .. ")" end
+--- "(2x3x4)" for a tensor or a shape table.
+local function shape_str(t) return "(" .. table.concat(retort.isTensor(t) and t:shape() or t, "x") .. ")" end
 check.shape = shape_str
+
+--- Do two tensors have the same shape?
+function check.sameShape(a, b) return shape_str(a) == shape_str(b) end
 
 --- t must be a tensor; what names it ("student features").
 function check.tensor(fn, argn, t, what)

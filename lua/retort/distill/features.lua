@@ -11,8 +11,6 @@ local EPS_NORM = 1e-12 -- F.normalize's eps
 
 local function flat(x) return x:reshape(x:size(1), -1) end
 
-local function same_shape(a, b) return table.concat(a:shape(), "x") == table.concat(b:shape(), "x") end
-
 -- x / max(||x||_2 over dim, eps), like F.normalize
 local function normalize(x, dim) return x / x:norm(2, dim, true):clamp(EPS_NORM) end
 M.normalize = normalize
@@ -39,7 +37,7 @@ end
 --- hint(fs, ft): mean squared error over all elements (FitNets' hint loss, without the 1/2).
 function M.hint(fs, ft)
    check.features("hint", fs, ft)
-   if not same_shape(fs, ft) then
+   if not check.sameShape(fs, ft) then
       error(("hint: the guided output %s and the hint %s differ in shape; join them with a regressor "
              .. "(retort.distill.FitNet)"):format(check.shape(fs), check.shape(ft)), 2)
    end
@@ -162,7 +160,7 @@ function M.fsp(fs1, fs2, ft1, ft2)
    check.features("fsp", fs1, fs2, 4)
    check.features("fsp", ft1, ft2, 4)
    local gs, gt = fsp_matrix(fs1, fs2), fsp_matrix(ft1:detach(), ft2:detach())
-   if not same_shape(gs, gt) then
+   if not check.sameShape(gs, gt) then
       error(("fsp: student FSP matrix %s and teacher's %s differ: the paired layers need equal channel counts"):format(
          check.shape(gs), check.shape(gt)), 2)
    end

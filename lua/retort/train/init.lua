@@ -6,6 +6,7 @@
 --      epochs = 10, dir = "runs/mlp",            -- metrics.csv, last.h5, best.h5 go here
 --      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy; ctx = {epoch, step, epochs, x}
 --                                                -- may return a second value: {term = number} to log
+--      terms = {"kl", ...},                      -- the term names to write as train_<term> columns
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
 --   }
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
