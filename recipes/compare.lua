@@ -4,6 +4,11 @@
 -- thinner (channels 8-16, fc 64). Feature methods pair the two conv blocks (relu1, relu2) or the
 -- penultimate features (relu), as RepDistiller pairs its feature lists; weights are the published
 -- defaults, with CE weight gamma = 1 (and the KD row: gamma 0.1, alpha 0.9, T 4).
+-- AB and FT first run RepDistiller's init stage (--initEpochs, there 30): AB trains the student's
+-- conv blocks and connectors on the pre-ReLU maps, FT the paraphraser; then the main stage (AB: CE
+-- alone, as RepDistiller's abound row; FT: CE + its factor loss). CRD draws --crdNegatives negatives
+-- per example (RepDistiller's 16384 is too heavy for 2 CPU cores). FSP is left out: it needs the
+-- paired layers of both networks to have equal channel counts, and this student is thinner.
 --
 --   retort run recipes/compare.lua --teacher=runs/cnn-teacher/best.h5 --epochs=5
 --   retort run recipes/compare.lua --teacher=... --methods=ce,kd,at,dkd
@@ -12,8 +17,8 @@ local distill = retort.distill
 
 local opts = retort.recipe.options({
    teacher = "", teacherEpochs = 5, epochs = 5, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4,
-   methods = "ce,kd,fitnet,at,sp,cc,vid,rkd,pkt,nst,dkd,logitl2", seed = 1, threads = 2, dir = "runs/compare",
-   limit = 0,
+   methods = "ce,kd,fitnet,at,sp,cc,vid,rkd,pkt,nst,ab,ft,crd,dkd,logitl2", seed = 1, threads = 2,
+   dir = "runs/compare", limit = 0, initEpochs = 2, crdNegatives = 4096,
 }, {...})
 retort.setNumThreads(opts.threads)
 
@@ -30,6 +35,13 @@ local METHODS = {
    rkd = {pairs = {{hint = "relu", guided = "relu", loss = "rkd"}}},
    pkt = {pairs = {{hint = "relu", guided = "relu", loss = "pkt"}}},
    nst = {pairs = both("nst")},
+   -- RepDistiller weights the k-th of n AB layers by 2^(k - n) on top of AB's 3/1000
+   ab = {init = true, pairs = {{hint = "conv1", guided = "conv1", loss = "ab", weight = 1.5e-3},
+                               {hint = "conv2", guided = "conv2", loss = "ab", weight = 3e-3}}},
+   ft = {init = true, pairs = {{hint = "relu2", guided = "relu2", loss = "ft"}}},
+   crd = {pairs = function(train) -- its memory bank is sized by the training set
+      return {{hint = "relu", guided = "relu", loss = distill.CRD{labels = train.y, negatives = opts.crdNegatives}}}
+   end},
    dkd = {pairs = {{hint = "logits", guided = "logits", loss = "dkd"}}},
    logitl2 = {pairs = {{hint = "logits", guided = "logits", loss = "logitl2"}}},
 }
@@ -38,13 +50,14 @@ local function loaders()
    return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit}
 end
 
-local function fit(name, model, epochs)
+local function fit(name, model, epochs, params, init)
    local train, test = loaders()
-   local optimizer = retort.recipe.sgd(model:parameters(), opts, epochs)
+   local optimizer = retort.recipe.sgd(params or model:parameters(), opts, epochs)
    local started = retort.clock()
-   local r = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
-                              dir = opts.dir .. "/" .. name, options = opts}
+   local r = retort.train.fit{model = model, optimizer = optimizer, train = train, test = not init and test or nil,
+                              epochs = epochs, dir = opts.dir .. "/" .. name, options = opts}
    if r.interrupted then os.exit(130) end
+   if init then return {seconds = retort.clock() - started} end
    return {acc = r.history[#r.history].test_acc, best = r.best_acc, seconds = retort.clock() - started}
 end
 
@@ -70,11 +83,19 @@ for name in opts.methods:gmatch("[^,%s]+") do
    end
    retort.manualSeed(opts.seed + 1) -- the same initial student for every method
    local student = retort.models.cnn{channels = {8, 16}, hidden = 64}
-   local d = distill.Distiller{teacher = teacher, student = student, sample = sample, pairs = spec.pairs,
+   local pairs = spec.pairs
+   if type(pairs) == "function" then pairs = pairs(loaders()) end
+   local d = distill.Distiller{teacher = teacher, student = student, sample = sample, pairs = pairs,
                                gamma = spec.gamma or 1, alpha = spec.alpha or 0, beta = 1, T = spec.T or 4}
    io.stderr:write(("== %s ==\n"):format(name))
+   local init_seconds = 0
+   if spec.init then
+      d:setStage("init")
+      init_seconds = fit(name .. "-init", d, opts.initEpochs, d:initParameters(), true).seconds
+      d:setStage("main")
+   end
    local r = fit(name, d, opts.epochs)
-   r.name = name
+   r.name, r.seconds = name, r.seconds + init_seconds
    rows[#rows + 1] = r
 end
 

@@ -67,45 +67,33 @@ elseif opts.stage ~= "2" or opts.baselines then
    fit("teacher", teacher, teacher:parameters(), opts.teacherEpochs)
 end
 
--- stage 1: student layers up to the guided one, plus the regressor, on the hint loss
-local student = make_student()
+-- One Distiller holds both stages: the hint pair belongs to stage 1 (stage = "init"), and the main
+-- stage is KD with lambda 4 -> 1 at tau = 3. Checkpoints of both stages have the same entries.
+local T = opts.T
+local lambda = retort.schedule.linear{from = opts.lambdaFrom, to = opts.lambdaTo, epochs = opts.epochs}
+local function alpha(p) return lambda(p) / (T * T) end
 local sample = retort.data.fashionMnistLoaders{batchSize = 2, limit = 2}:batches()()
+local student = make_student()
+local d = distill.Distiller{teacher = teacher, student = student, T = T, gamma = 1, alpha = alpha, sample = sample,
+                            pairs = {{hint = opts.hint, guided = opts.guided, loss = distill.FitNet{}, stage = "init"}}}
+
+-- stage 1: the student's layers up to the guided one, plus the regressor, on the hint loss
 if opts.stage ~= "2" then
-   local hints = distill.Distiller{teacher = teacher, student = student, gamma = 0, alpha = 0, beta = 1,
-                                   pairs = {{hint = opts.hint, guided = opts.guided, loss = distill.FitNet{}}},
-                                   sample = sample}
-   -- the student's parameters up to (and including) the guided layer, and the regressor's
-   local params, top = {}, opts.guided:match("^[^.]+")
-   for _, name in ipairs(student._children) do
-      for _, p in ipairs(student._modules[name]:parameters()) do params[#params + 1] = p end
-      if name == top then break end
-   end
-   for _, p in ipairs(hints._modules.pairs:parameters()) do params[#params + 1] = p end
-   fit("hints", hints, params, opts.hintEpochs, {hintsOnly = true})
+   d:setStage("init")
+   fit("hints", d, d:initParameters(), opts.hintEpochs, {hintsOnly = true})
    opts.from = opts.dir .. "/hints/last.h5"
 end
 
 -- stage 2: the whole student from stage 1's weights, KD with lambda 4 -> 1 at tau = 3
 if opts.stage ~= "1" then
    if opts.from == "" then error("--stage=2 needs --from=<stage-1 checkpoint> (runs/fitnet/hints/last.h5)", 0) end
-   local sd, prefix = retort.load(opts.from).model, {}
-   for k, v in pairs(sd) do
-      local rest = k:match("^student%.(.*)$")
-      if rest then prefix[rest] = v end
-   end
-   student:loadStateDict(prefix)
-   local T = opts.T
-   local lambda = retort.schedule.linear{from = opts.lambdaFrom, to = opts.lambdaTo, epochs = opts.epochs}
-   local function alpha(p) return lambda(p) / (T * T) end
-   local function kd_distiller(s)
-      return distill.Distiller{teacher = teacher, student = s, T = T, gamma = 1, alpha = alpha}
-   end
-   local d = kd_distiller(student)
-   fit("fitnet", d, d:parameters(), opts.epochs)
+   d:loadStateDict(retort.load(opts.from).model)
+   d:setStage("main")
+   fit("fitnet", d, d._modules.student:parameters(), opts.epochs)
    if opts.baselines then
       local scratch = make_student()
       fit("scratch", scratch, scratch:parameters(), opts.epochs)
-      local kd = kd_distiller(make_student())
+      local kd = distill.Distiller{teacher = teacher, student = make_student(), T = T, gamma = 1, alpha = alpha}
       fit("kd-only", kd, kd:parameters(), opts.epochs)
    end
 end

@@ -14,11 +14,14 @@ local retort = require "retort"
 local opts = retort.recipe.options({
    epochs = 10, teacherEpochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 20,
    alpha = 0.9, seed = 1, seeds = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
+   crop = 0, flip = false,
 }, {...})
 retort.setNumThreads(opts.threads)
 
 local function loaders(seed)
-   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = seed or opts.seed, limit = opts.limit}
+   local augment = (opts.crop > 0 or opts.flip) and {crop = opts.crop, flip = opts.flip} or nil
+   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = seed or opts.seed, limit = opts.limit,
+                                          augment = augment}
 end
 
 -- Train `model` into dir; returns the final test accuracy.

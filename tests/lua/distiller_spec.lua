@@ -144,7 +144,7 @@ describe("Distiller", function()
       e = err{teacher = teacher, student = student, pairs = {{hint = "relu2", guided = "nope", loss = "hint"}}}
       assert.matches("the student has no tap 'nope'", e, 1, true)
       e = err{teacher = teacher, student = student, pairs = {{hint = "relu2", guided = "relu1", loss = "magic"}}}
-      assert.matches("unknown method 'magic'; known: at, cc, dkd", e, 1, true)
+      assert.matches("unknown method 'magic'; known: ab, at, cc, crd, dkd", e, 1, true)
       e = err{teacher = teacher, student = student, T = 0}
       assert.matches("temperature T must be a positive number, got 0", e, 1, true)
       local other = retort.models.mlp{sizes = {20, 8, 5}}

@@ -73,13 +73,14 @@ describe("recipes", function()
       if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
       local dir = support.tmpdir()
       local r = support.run({"run", "recipes/compare.lua", "--teacherEpochs=1", "--epochs=1", "--limit=128",
-                             "--methods=ce,kd,fitnet,vid,dkd", "--dir=" .. dir})
+                             "--methods=ce,kd,fitnet,vid,ab,ft,crd,dkd", "--initEpochs=1", "--crdNegatives=16",
+                             "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
-      for _, m in ipairs{"ce", "kd", "fitnet", "vid", "dkd"} do assert.matches("| " .. m .. " +| 0%.%d+ | 0%.%d+ |", r.stdout) end
+      for _, m in ipairs{"ce", "kd", "fitnet", "vid", "ab", "ft", "crd", "dkd"} do assert.matches("| " .. m .. " +| 0%.%d+ | 0%.%d+ |", r.stdout) end
       r = support.run({"run", "recipes/compare.lua", "--teacherEpochs=1", "--limit=64", "--methods=kd,magic",
                        "--dir=" .. dir})
       assert.are_not.equal(0, r.status)
-      assert.matches("unknown method 'magic' in --methods; known: at, cc, ce", r.stderr, 1, true)
+      assert.matches("unknown method 'magic' in --methods; known: ab, at, cc, ce", r.stderr, 1, true)
       support.rmrf(dir)
    end)
 

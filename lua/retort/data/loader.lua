@@ -4,7 +4,8 @@
 --                                          normalize = {mean = 0.286, std = 0.353},
 --                                          augment = {crop = 2, flip = true}})
 --   loader:setEpoch(e)                      -- the epoch picks the shuffle and the augmentation
---   for x, y in loader:batches() do ... end -- x float (B,C,H,W) or (B,D); y i64 (B), classes 1..C
+--   for x, y, idx in loader:batches() do ... end -- x float (B,C,H,W) or (B,D); y i64 (B), classes 1..C;
+--                                                -- idx i64 (B): the examples' 1-based dataset indices
 --
 -- Options (defaults): batchSize (128), shuffle (false), seed (1), dropLast (false: the last batch
 -- may be short), epoch (1), normalize (none; {mean, std} or {mean = , std = }, numbers or one
@@ -134,10 +135,11 @@ function Loader:gather(idx, epoch)
       x = x:to(self.dtype)
    end
    if self.mean then x = (x - self.mean) / self.std end
-   return x, self.y:indexSelect(1, idx)
+   return x, self.y:indexSelect(1, idx), idx
 end
 
---- batches([epoch]): iterator of (x, y) over one epoch.
+--- batches([epoch]): iterator of (x, y, idx) over one epoch; idx (i64) holds the dataset indices of
+--- the batch's examples (soft-target caches and CRD's memory bank are keyed by them).
 function Loader:batches(epoch)
    epoch = epoch or self.epoch
    local order = self:order(epoch)

@@ -10,8 +10,18 @@
 --      },
 --      sample = x,                       -- a batch: sizes the regressors/embeddings of the methods
 --      multiTeacher = "average",         -- or "sum" (one KD term per teacher)
+--      stage = "main",                   -- or "init" (see below)
 --   }
 --   retort.train.fit{model = d, optimizer = retort.optim.SGD(d:parameters(), ...), ...}
+--
+-- Two stages (FitNets' hint stage, RepDistiller's init stage for AB, FT and FSP): each pair has a
+-- phase, its method's (AB, FSP: "init"; FT: "both"; others "main") unless the pair says `stage =`.
+-- d:setStage("init") makes the loss the sum of the init pairs' weighted (init) losses alone (weight:
+-- the pair's initWeight, else the method's, else its weight), and
+-- d:initParameters() lists what that stage trains: the student up to the deepest guided layer of
+-- those pairs, and the methods' own parts. d:setStage("main") then trains with CE, KD and the main
+-- pairs. A checkpoint of either stage has the same entries, so stage 2 can start from stage 1's.
+-- A pair may name two taps on each side, {hint = {"a", "b"}, guided = {"c", "d"}}, for FSP.
 --
 -- The training loss (DESIGN.md §4, RepDistiller's combination):
 --   loss = gamma * CE(s, y) + alpha * T^2 * KL(p_t || softmax(s / T)) + beta * sum_k w_k * L_k(g_k, h_k)
@@ -59,6 +69,31 @@ local function make_method(spec, i)
           .. "or a function(fs, ft, ctx), got %s"):format(i, type(loss)), 4)
 end
 
+-- a pair's tap: a name, or a list of names (FSP)
+local function taps_spec(x)
+   if type(x) == "string" then return true end
+   if type(x) ~= "table" or #x == 0 then return false end
+   for _, n in ipairs(x) do if type(n) ~= "string" then return false end end
+   return true
+end
+
+local function as_names(x) return type(x) == "string" and {x} or x end
+
+-- the outputs of a pair's taps: a tensor, or a list of them
+local function pick(taps, x)
+   if type(x) == "string" then return taps[x] end
+   local out = {}
+   for i, n in ipairs(x) do out[i] = taps[n] end
+   return out
+end
+
+local function shape_of(v)
+   if retort.isTensor(v) then return v:shape() end
+   local out = {}
+   for i, t in ipairs(v) do out[i] = t:shape() end
+   return out
+end
+
 local function as_list(x)
    if type(x) == "table" and not nn.isModule(x) then return x end
    return {x}
@@ -86,11 +121,12 @@ function Distiller:__init(o)
       error(("Distiller: temperature T must be a positive number, got %s"):format(tostring(self.T)), 3)
    end
    self:addModule("student", o.student)
+   self:setStage(o.stage or "main")
    local methods = nn.Sequential()
    self.pairs = {}
    local seen = {}
    for i, spec in ipairs(o.pairs or {}) do
-      if type(spec) ~= "table" or type(spec.hint) ~= "string" or type(spec.guided) ~= "string" then
+      if type(spec) ~= "table" or not taps_spec(spec.hint) or not taps_spec(spec.guided) then
          error(("Distiller: pair %d must be {hint = \"teacher.tap\", guided = \"student.tap\", loss = ...}"):format(i), 3)
       end
       local method, name = make_method(spec, i)
@@ -100,11 +136,16 @@ function Distiller:__init(o)
       local teacher = spec.teacher or 1
       if not self.teachers[teacher] then error(("Distiller: pair %d names teacher %s; there are %d"):format(
          i, tostring(teacher), #self.teachers), 3) end
-      self:checkTap("student", o.student, spec.guided, i)
-      self:checkTap("teacher", self.teachers[teacher], spec.hint, i)
+      for _, tap in ipairs(as_names(spec.guided)) do self:checkTap("student", o.student, tap, i) end
+      for _, tap in ipairs(as_names(spec.hint)) do self:checkTap("teacher", self.teachers[teacher], tap, i) end
+      local phase = spec.stage or method.phase or "main"
+      if phase ~= "main" and phase ~= "init" and phase ~= "both" then
+         error(("Distiller: pair %d: stage must be \"main\", \"init\" or \"both\", got %s"):format(i, tostring(phase)), 3)
+      end
       methods:add(name, method)
       self.pairs[i] = {hint = spec.hint, guided = spec.guided, method = method, name = name, teacher = teacher,
-                       weight = spec.weight or method.weight or 1}
+                       weight = spec.weight or method.weight or 1, phase = phase}
+      self.pairs[i].initWeight = spec.initWeight or method.initWeight or self.pairs[i].weight
    end
    self:addModule("pairs", methods)
    if o.sample ~= nil then self:setup(o.sample) end
@@ -129,12 +170,63 @@ local function run(net, x, names)
    return y, taps
 end
 
-function Distiller:tapLists()
+--- setStage("init" | "main"): which loss trainingLoss computes (see the top of this file).
+function Distiller:setStage(stage)
+   if stage ~= "init" and stage ~= "main" then
+      error(("Distiller: stage must be \"init\" or \"main\", got %s"):format(tostring(stage)), 2)
+   end
+   self.stage = stage
+   return self
+end
+
+-- is pair p part of the current stage?
+function Distiller:active(p)
+   if self.stage == "init" then return p.phase ~= "main" end
+   return p.phase ~= "init"
+end
+
+--- initParameters(): what the init stage trains: the student's top-level children up to the deepest
+--- one holding a guided tap of an init pair that trains the student, and the init pairs' own parts.
+function Distiller:initParameters()
+   local student = self._modules.student
+   local deepest, rank = 0, {}
+   for i, name in ipairs(student._children) do rank[name] = i end
+   local params, any = {}, false
+   for _, p in ipairs(self.pairs) do
+      if p.phase ~= "main" then
+         any = true
+         if p.method.initTrainsStudent ~= false then
+            for _, tap in ipairs(as_names(p.guided)) do
+               local r = tap == "logits" and #student._children or rank[tap:match("^[^.]+")]
+               if not r then error(("Distiller:initParameters: cannot place the student tap '%s' among its children"):format(tap), 2) end
+               deepest = math.max(deepest, r)
+            end
+         end
+      end
+   end
+   if not any then error("Distiller:initParameters: no pair has an init stage (FitNet pairs need stage = \"init\")", 2) end
+   for i = 1, deepest do
+      for _, t in ipairs(student._modules[student._children[i]]:parameters()) do params[#params + 1] = t end
+   end
+   for _, p in ipairs(self.pairs) do
+      if p.phase ~= "main" then
+         for _, t in ipairs(p.method.initParameters and p.method:initParameters() or p.method:parameters()) do
+            params[#params + 1] = t
+         end
+      end
+   end
+   return params
+end
+
+-- the student and per-teacher tap names of the current stage's pairs (all pairs with all = true)
+function Distiller:tapLists(all)
    local guided, hints = {}, {}
    for i = 1, #self.teachers do hints[i] = {} end
    for _, p in ipairs(self.pairs) do
-      guided[#guided + 1] = p.guided
-      table.insert(hints[p.teacher], p.hint)
+      if all or self:active(p) then
+         for _, n in ipairs(as_names(p.guided)) do guided[#guided + 1] = n end
+         for _, n in ipairs(as_names(p.hint)) do table.insert(hints[p.teacher], n) end
+      end
    end
    return guided, hints
 end
@@ -153,7 +245,7 @@ end
 
 --- setup(x): run both networks once on a sample batch and size the methods that need it.
 function Distiller:setup(x)
-   local guided, hints = self:tapLists()
+   local guided, hints = self:tapLists(true)
    local student = self._modules.student
    local was = student:isTraining()
    student:evaluate()
@@ -163,7 +255,7 @@ function Distiller:setup(x)
    check.logits("Distiller", staps.logits, tlogits[1])
    for _, p in ipairs(self.pairs) do
       if p.method.setup and not p.built then
-         p.method:setup(staps[p.guided]:shape(), ttaps[p.teacher][p.hint]:shape())
+         p.method:setup(shape_of(pick(staps, p.guided)), shape_of(pick(ttaps[p.teacher], p.hint)))
          p.built = true
       end
    end
@@ -189,8 +281,8 @@ end
 
 --- termNames(): the names of the logged terms, in order (metrics columns).
 function Distiller:termNames()
-   local names = {"ce", "kl", "kd"}
-   for _, p in ipairs(self.pairs) do names[#names + 1] = p.name end
+   local names = self.stage == "main" and {"ce", "kl", "kd"} or {}
+   for _, p in ipairs(self.pairs) do if self:active(p) then names[#names + 1] = p.name end end
    names[#names + 1] = "total"
    return names
 end
@@ -210,6 +302,21 @@ function Distiller:trainingLoss(logits, y, ctx)
    local function add(t, w)
       if w == 0 then return end
       total = total and total + t * w or t * w
+   end
+   local mctx = {labels = y, indices = ctx and ctx.indices, studentLogits = logits, teacherLogits = b.tlogits[1],
+                 progress = progress}
+   if self.stage == "init" then
+      for _, p in ipairs(self.pairs) do
+         if self:active(p) then
+            local m = p.method
+            local l = (m.initLoss or m.loss)(m, pick(b.staps, p.guided), pick(b.ttaps[p.teacher], p.hint), mctx)
+            terms[p.name] = l:item()
+            add(l, schedule.value(p.initWeight, progress))
+         end
+      end
+      total = total or logits:sum() * 0
+      terms.total = total:item()
+      return total, terms
    end
    local ce = retort.loss.crossEntropy(logits, y)
    terms.ce = ce:item()
@@ -231,12 +338,13 @@ function Distiller:trainingLoss(logits, y, ctx)
       end
       terms.kl, terms.kd = kd_terms.kl, kd_terms.kl * T * T
    end
-   local mctx = {labels = y, studentLogits = logits, teacherLogits = b.tlogits[1], progress = progress}
    for _, p in ipairs(self.pairs) do
-      local w = schedule.value(p.weight, progress)
-      local l = p.method:loss(b.staps[p.guided], b.ttaps[p.teacher][p.hint], mctx)
-      terms[p.name] = l:item()
-      add(l, w * beta)
+      if self:active(p) then
+         local w = schedule.value(p.weight, progress)
+         local l = p.method:loss(pick(b.staps, p.guided), pick(b.ttaps[p.teacher], p.hint), mctx)
+         terms[p.name] = l:item()
+         add(l, w * beta)
+      end
    end
    total = total or ce * 0
    terms.total = total:item()

@@ -4,8 +4,8 @@
 --   retort.distill.FitNet{}                    the paper's regressor: for maps, a conv whose kernel
 --                                              makes the shapes meet (k = H_g - H_h + 1, no padding,
 --                                              stride 1); for vectors, a linear layer
---   retort.distill.FitNet{variant = "convreg"} RepDistiller's ConvReg: conv 3x3 (padding 1, or a
---                                              stride-2 conv / pooling to shrink) + BatchNorm + ReLU,
+--   retort.distill.FitNet{variant = "convreg"} RepDistiller's ConvReg: a conv (3x3 stride 2 to halve,
+--                                              else kernel 1 + H_g - H_h) + BatchNorm + ReLU,
 --                                              loss mean((u_h - r(v_g))^2) with beta = 100
 -- The regressor is built by setup(guidedShape, hintShape) (the Distiller calls it from a sample
 -- batch); shapes no regressor can join are an error saying why.
@@ -29,6 +29,24 @@ local function cannot(gs, hs, why)
    error(("FitNet: no regressor joins the guided layer %s to the hint %s: %s"):format(check.shape(gs), check.shape(hs), why), 4)
 end
 
+--- FitNet.convReg(guidedShape, hintShape, {relu = true}): RepDistiller's ConvReg, a conv that maps the
+--- guided map onto the hint's shape (3x3 stride 2 padding 1 to halve; else kernel 1 + H_g - H_h), then
+--- BatchNorm and (with relu) ReLU. The AB method's connector is the same without the ReLU.
+function FitNet.convReg(gs, hs, opts)
+   local cg, hg, wg, ch, hh, wh = gs[2], gs[3], gs[4], hs[2], hs[3], hs[4]
+   local r = nn.Sequential()
+   if hg == 2 * hh and wg == 2 * wh then
+      r:add(nn.Conv2d(cg, ch, 3, {stride = 2, padding = 1}))
+   elseif hg >= hh and wg >= wh then
+      r:add(nn.Conv2d(cg, ch, {hg - hh + 1, wg - wh + 1}))
+   else
+      cannot(gs, hs, "the guided map is smaller than the hint and retort has no transposed convolution")
+   end
+   r:add(nn.BatchNorm2d(ch))
+   if opts and opts.relu then r:add(nn.ReLU()) end
+   return r
+end
+
 --- setup(guidedShape, hintShape): build the regressor (shapes include the batch dimension).
 function FitNet:setup(gs, hs)
    if #gs == 2 and #hs == 2 then
@@ -44,18 +62,7 @@ function FitNet:setup(gs, hs)
       end
       self:addModule("regressor", nn.Conv2d(cg, ch, {hg - hh + 1, wg - wh + 1}))
    else
-      local r = nn.Sequential()
-      if hg == hh and wg == wh then
-         r:add(nn.Conv2d(cg, ch, 3, {padding = 1}))
-      elseif hg == 2 * hh and wg == 2 * wh then
-         r:add(nn.Conv2d(cg, ch, 3, {stride = 2, padding = 1}))
-      elseif hg > hh and wg > wh then
-         r:add(nn.Conv2d(cg, ch, {hg - hh + 1, wg - wh + 1}))
-      else
-         cannot(gs, hs, "the guided map is smaller than the hint and retort has no transposed convolution")
-      end
-      r:add(nn.BatchNorm2d(ch)):add(nn.ReLU())
-      self:addModule("regressor", r)
+      self:addModule("regressor", FitNet.convReg(gs, hs, {relu = true}))
    end
    return self
 end

@@ -3,7 +3,15 @@
 --   method:loss(fs, ft, ctx) -> loss tensor     fs/ft: the guided (student) and hint (teacher) outputs
 --   method:setup(fsShape, ftShape)              optional: build parts that depend on the shapes
 --   method.weight                               the published default weight (RepDistiller's beta)
--- ctx = {labels = y, studentLogits = s, teacherLogits = t, progress = {...}} for methods that need them.
+-- ctx = {labels = y, indices = dataset indices of the batch, studentLogits = s, teacherLogits = t,
+--        progress = {...}} for methods that need them.
+-- Two-stage methods (RepDistiller's init stage, FitNets' stage 1; Distiller:setStage) also declare
+--   method.phase                 "main" (default), "init" (trained in the init stage only: AB, FSP)
+--                                or "both" (FT: its initLoss in the init stage, loss in the main)
+--   method:initLoss(fs, ft, ctx) optional: the init stage's loss (default: loss)
+--   method:initParameters()      optional: what the init stage trains of the method (default: all)
+--   method.initTrainsStudent     false when the init stage leaves the student alone (FT)
+--   method.initWeight            optional: the init loss's weight when it differs from weight (FT: 1)
 --
 -- Method.wrap(name, fn, weight, doc) makes a method class from a plain loss function.
 local nn = require "retort.nn"

@@ -177,4 +177,86 @@ function M.cc(es, et)
    return (delta:narrow(1, 1, n - 1) * delta:narrow(1, 2, n - 1)):sum(2):mean()
 end
 
+--- ab(fs, ft, {margin = 1}): activation-boundary loss (Heo et al. 2019) as RepDistiller writes it,
+--- on pre-activation maps of equal shape (the AB method's connector makes them meet):
+---   sum over all elements of (fs + m)^2 [fs > -m and ft <= 0] + (fs - m)^2 [fs <= m and ft > 0],
+---   divided by the batch size. (RepDistiller's further * 3/1000 is the AB method's weight.)
+function M.ab(fs, ft, opts)
+   local m = (opts or {}).margin or 1
+   check.features("ab", fs, ft)
+   if not check.sameShape(fs, ft) then
+      error(("ab: the student map %s and the teacher's %s differ in shape; join them with the AB method's "
+             .. "connector (retort.distill.AB)"):format(check.shape(fs), check.shape(ft)), 2)
+   end
+   ft = ft:detach()
+   local off = retort.where(ft:le(0), retort.where(fs:gt(-m), (fs + m):pow(2), 0), 0)
+   local on = retort.where(ft:gt(0), retort.where(fs:le(m), (fs - m):pow(2), 0), 0)
+   return (off + on):sum() / fs:size(1)
+end
+
+--- factorTransfer(fs, ft, {p = 1}): factor transfer (Kim et al. 2018), RepDistiller's FactorTransfer
+--- on the translator's (student) and paraphraser's (teacher) factors, the larger map pooled first:
+---   mean |normalize(flat fs) - normalize(flat ft)|^p    (p = 1: mean absolute difference)
+function M.factorTransfer(fs, ft, opts)
+   local p = (opts or {}).p or 1
+   check.features("factorTransfer", fs, ft, 4)
+   fs, ft = match_spatial(fs, ft:detach())
+   local d = normalize(flat(fs), 2) - normalize(flat(ft), 2)
+   if d:size(2) ~= fs:size(2) * fs:size(3) * fs:size(4) or fs:size(2) ~= ft:size(2) then
+      error(("factorTransfer: the factors %s and %s differ in channels"):format(check.shape(fs), check.shape(ft)), 2)
+   end
+   if p == 1 then return d:abs():mean() end
+   return d:pow(p):mean()
+end
+
+-- NCE loss of CRD's ContrastLoss on the scores x (N, 1 + K): column 1 is the positive pair, the
+-- rest K negatives drawn uniformly from nData examples (noise probability Pn = 1 / nData):
+--   -(sum_i log(x_i0 / (x_i0 + K Pn + eps)) + sum_ik log(K Pn / (x_ik + K Pn + eps))) / N
+local NCE_EPS = 1e-7
+local function nce(x, n_data)
+   local n, k = x:size(1), x:size(2) - 1
+   local kpn = k / n_data
+   local pos = x:narrow(2, 1, 1)
+   local neg = x:narrow(2, 2, k)
+   local log_d1 = (pos / (pos + (kpn + NCE_EPS))):log():sum()
+   local log_d0 = ((neg + (kpn + NCE_EPS)):reciprocal() * kpn):log():sum()
+   return -(log_d1 + log_d0) / n
+end
+
+--- crd(es, et, memoryS, memoryT, idx, {T = 0.07, nData, Zs, Zt}) -> loss, Zs, Zt: contrastive
+--- representation distillation (Tian et al. 2020) as RepDistiller's CRDLoss computes it, given the
+--- embedded (normalised) student and teacher features es, et (N, D), the memory banks (nData, D) of
+--- past student and teacher embeddings, and idx (N, 1 + K) i64: per sample its own dataset index then
+--- K negatives. Each embedding is scored against the other network's memory:
+---   out_t = exp(memoryS[idx] . et / T) / Zt,  out_s = exp(memoryT[idx] . es / T) / Zs
+---   loss = nce(out_s) + nce(out_t)
+--- Zs, Zt (the normalising constants) are fixed on the first batch as mean(exp(...)) * nData, as
+--- RepDistiller does; pass them back in afterwards. The memories are constants here (no gradient).
+function M.crd(es, et, memory_s, memory_t, idx, opts)
+   opts = opts or {}
+   check.features("crd", es, et, 2)
+   check.tensor("crd", 3, memory_s, "student memory")
+   check.tensor("crd", 4, memory_t, "teacher memory")
+   check.tensor("crd", 5, idx, "sample indices")
+   local n, d = es:size(1), es:size(2)
+   if et:size(2) ~= d or memory_s:dim() ~= 2 or memory_s:size(2) ~= d or not check.sameShape(memory_s, memory_t) then
+      error(("crd: embeddings %s, %s and memories %s, %s must share the embedding size"):format(check.shape(es),
+         check.shape(et), check.shape(memory_s), check.shape(memory_t)), 2)
+   end
+   if idx:dim() ~= 2 or idx:size(1) ~= n or idx:size(2) < 2 then
+      error(("crd: idx must be (batch, 1 + negatives) = (%d, >= 2), got %s"):format(n, check.shape(idx)), 2)
+   end
+   local T = opts.T or 0.07
+   local n_data = opts.nData or memory_s:size(1)
+   local k1 = idx:size(2)
+   local flat_idx = idx:reshape(-1)
+   local ws = memory_s:detach():indexSelect(1, flat_idx):view(n, k1, d)
+   local wt = memory_t:detach():indexSelect(1, flat_idx):view(n, k1, d)
+   local out_t = (ws:bmm(et:view(n, d, 1)):view(n, k1) / T):exp()
+   local out_s = (wt:bmm(es:view(n, d, 1)):view(n, k1) / T):exp()
+   local zs = opts.Zs or out_s:detach():mean():item() * n_data
+   local zt = opts.Zt or out_t:detach():mean():item() * n_data
+   return nce(out_s / zs, n_data) + nce(out_t / zt, n_data), zs, zt
+end
+
 return M

@@ -4,10 +4,10 @@
 --   terms.kl (unscaled KL), terms.klScaled (T^2 * KL), terms.ce (hard-label cross-entropy)
 --
 -- Plain functions on tensors (logits.lua, features.lua): kd, kl, logitL2, dkd, hint, at, sp, pkt,
--- rkd, nst, fsp, cc. Every formula is written next to its code.
+-- rkd, nst, fsp, cc, ab, factorTransfer, crd. Every formula is written next to its code.
 -- Method classes (Method.lua protocol; trainable parts show up in parameters()): FitNet, AT, SP,
--- PKT, RKD, NST, Hint, LogitL2, DKD (methods.lua), CC, VID; distill.methods maps lower-case names
--- to them for Distiller pairs ({loss = "at"}).
+-- PKT, RKD, NST, Hint, LogitL2, DKD, FSP (methods.lua), CC, VID, AB, FT, CRD; distill.methods maps
+-- lower-case names to them for Distiller pairs ({loss = "at"}).
 -- Distiller.lua: frozen teacher(s) + student + hint/guided pairs, the combined loss and its terms.
 local distill = {}
 
@@ -20,10 +20,13 @@ distill.Distiller = require "retort.distill.Distiller"
 distill.FitNet = require "retort.distill.FitNet"
 distill.CC = require "retort.distill.CC"
 distill.VID = require "retort.distill.VID"
+distill.AB = require "retort.distill.AB"
+distill.FT = require "retort.distill.FT"
+distill.CRD = require "retort.distill.CRD"
 for name, cls in pairs(require "retort.distill.methods") do distill[name] = cls end
 
 distill.methods = {}
-for _, name in ipairs{"FitNet", "CC", "VID", "AT", "SP", "PKT", "RKD", "NST", "Hint", "LogitL2", "DKD"} do
+for _, name in ipairs{"FitNet", "CC", "VID", "AT", "SP", "PKT", "RKD", "NST", "Hint", "LogitL2", "DKD", "FSP", "AB", "FT", "CRD"} do
    distill.methods[name:lower()] = distill[name]
 end
 

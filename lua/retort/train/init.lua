@@ -4,7 +4,8 @@
 --   local result = retort.train.fit{
 --      model = net, optimizer = opt, train = trainLoader, test = testLoader,
 --      epochs = 10, dir = "runs/mlp",            -- metrics.csv, last.h5, best.h5 go here
---      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy; ctx = {epoch, step, epochs, x}
+--      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy; ctx = {epoch, step, epochs, x,
+--                                                --   indices (the batch's dataset indices, when the loader gives them)}
 --                                                -- may return a second value: {term = number} to log
 --      terms = {"kl", ...},                      -- the term names to write as train_<term> columns
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
@@ -30,7 +31,7 @@ local COLUMNS = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "t
 
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
 
--- Iterate a loader's batches for one epoch: `loader:batches()` returns an iterator of (x, y).
+-- Iterate a loader's batches for one epoch: `loader:batches()` returns an iterator of (x, y[, idx]).
 local function batches(loader)
    if type(loader.batches) ~= "function" then
       error("train: the data loader needs a batches() method returning an iterator of (x, y)", 3)
@@ -158,7 +159,7 @@ function train.fit(o)
       local t0 = retort.clock()
       local skip = state.step
       local step = 0
-      for x, y in batches(o.train) do
+      for x, y, idx in batches(o.train) do
          step = step + 1
          local b = y:size(1)
          if step > skip then
@@ -169,7 +170,7 @@ function train.fit(o)
             batch_rng = retort.getRngState()
             local logits = o.model:forward(x)
             local loss, terms = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs, x = x,
-                                                    stepsPerEpoch = steps_per_epoch})
+                                                    indices = idx, stepsPerEpoch = steps_per_epoch})
             local v = loss:item()
             if not finite(v) then
                error(("train: loss is %s at epoch %d, batch %d (tensor 'loss'); stopping"):format(
