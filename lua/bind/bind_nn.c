@@ -4,6 +4,7 @@
  *   x:adaptiveAvgPool2d(oh [, ow])           x:batchNorm(runningMean, runningVar, weight, bias,
  *                                                        {training=true, momentum=0.1, eps=1e-5})
  *   x:dropout(p=0.5, training=true)          x:leakyRelu(slope=0.01)
+ *   x:attentionMap(p=2)                      (N, H*W) rows of normalize(mean_c x^p), attention transfer
  *   crossEntropy(logits, labels, {weights=, ignoreIndex=, labelSmoothing=0, reduction="mean"})
  *   nllLoss(logp, labels, {weights=, ignoreIndex=, reduction=})   mseLoss(a, b, {reduction=})
  *   kdLoss(s, t, labels or nil, {T=4, alpha=1, ignoreIndex=, teacherProbs=false, weights=}) -> loss, terms
@@ -343,7 +344,17 @@ static int f_mse_loss(lua_State *L)
     return 1;
 }
 
+static int m_attention_map(lua_State *L)
+{
+    struct rt_tensor *f = rtb_check(L, 1);
+    double p = luaL_optnumber(L, 2, 2);
+    struct rt_tensor **out = rtb_slot(L);
+    RTB_CALL(L, rt_attention_map(f, p, out));
+    return 1;
+}
+
 static const luaL_Reg methods[] = {{"conv2d", m_conv2d},
+                                   {"attentionMap", m_attention_map},
                                    {"maxPool2d", m_max_pool2d},
                                    {"avgPool2d", m_avg_pool2d},
                                    {"adaptiveAvgPool2d", m_adaptive_avg_pool2d},

@@ -33,4 +33,10 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
                           struct rt_tensor *weights, const struct rt_kd_opts *opts, struct rt_tensor **out,
                           struct rt_kd_terms *terms);
 
+/* Attention map of activation-based attention transfer (Zagoruyko & Komodakis 2017) of f (N, C, H, W):
+ *   a_n = mean_c f[n, c]^p  (flattened to H*W),   out_n = a_n / max(||a_n||_2, 1e-12)
+ * (F.normalize). out (N, H*W), differentiable w.r.t. f; one pass over f, no (N, C, H, W) temporary.
+ * p > 0; for non-integer p, f must be >= 0 (a negative base has no real power). */
+enum rt_status rt_attention_map(struct rt_tensor *f, double p, struct rt_tensor **out);
+
 #endif

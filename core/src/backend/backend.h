@@ -150,6 +150,14 @@ struct rt_backend {
     /* gs[i, :] = a[i] * d kl_i / d s_i + b[i] * d ce_i / d s_i, a and b (dt, n); b unused without labels */
     enum rt_status (*kd_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
                                   double T, const int64_t *labels, const void *a, const void *b, void *gs);
+    /* attention maps of f (n, c, hw): y[i] = a_i / max(||a_i||, 1e-12), a_i = mean_c f[i, c]^p; norm[i] =
+     * ||a_i|| (dt, n), kept for the backward: gf[i, c, s] = ga[i, s] * p f^(p-1) / c with
+     * ga = (gy - y (y . gy)) / norm, or gy / 1e-12 where the norm was clamped */
+    enum rt_status (*attention_map)(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f,
+                                    void *y, void *norm);
+    enum rt_status (*attention_map_backward)(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p,
+                                             const void *f, const void *y, const void *norm, const void *gy,
+                                             void *gf);
     /* y = x > 0 ? x : slope * x; backward gx = gy * (x > 0 ? 1 : slope) */
     enum rt_status (*leaky_relu)(enum rt_dtype dt, int64_t n, double slope, const void *x, void *y);
     enum rt_status (*leaky_relu_backward)(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,

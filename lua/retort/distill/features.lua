@@ -44,8 +44,8 @@ function M.hint(fs, ft)
    return retort.mseLoss(fs, ft:detach())
 end
 
--- attention map: rows of normalize(mean over channels of f^p), (N, H*W)
-local function attention(f, p) return normalize(flat(f:pow(p):mean(2)), 2) end
+-- attention map: rows of normalize(mean over channels of f^p), (N, H*W), one fused core op
+local function attention(f, p) return f:attentionMap(p) end
 M.attention = attention
 
 --- at(fs, ft, {p = 2}): attention transfer (Zagoruyko & Komodakis 2017):

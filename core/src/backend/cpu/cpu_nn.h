@@ -1,4 +1,4 @@
-/* The CPU kernels of the neural-network ops (cpu_conv.c, cpu_pool.c, cpu_norm.c, cpu_loss.c, cpu_kd.c,
+/* The CPU kernels of the neural-network ops (cpu_conv.c, cpu_pool.c, cpu_norm.c, cpu_loss.c, cpu_kd.c, cpu_attention.c,
  * cpu_activation.c); signatures exactly as in struct rt_backend. Float dtypes only. */
 #ifndef RETORT_CPU_NN_H
 #define RETORT_CPU_NN_H
@@ -40,6 +40,11 @@ enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, cons
 enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                              const int64_t *labels, const void *weights, int64_t ignore,
                                              double smoothing, const void *lse, const void *gloss, void *gx);
+enum rt_status rt_cpu_attention_map(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f,
+                                    void *y, void *norm);
+enum rt_status rt_cpu_attention_map_backward(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p,
+                                             const void *f, const void *y, const void *norm, const void *gy,
+                                             void *gf);
 enum rt_status rt_cpu_kd(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,
                          const int64_t *labels, int64_t ignore, void *kl, void *ce);
 enum rt_status rt_cpu_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
