@@ -52,7 +52,7 @@ end
 
 local function fit(name, model, epochs, params, init)
    local train, test = loaders()
-   local optimizer = retort.recipe.sgd(params or model:parameters(), opts, epochs)
+   local optimizer = retort.recipe.optimizer(params or model:parameters(), opts, epochs)
    local started = retort.clock()
    local r = retort.train.fit{model = model, optimizer = optimizer, train = train, test = not init and test or nil,
                               epochs = epochs, dir = opts.dir .. "/" .. name, options = opts}

@@ -6,6 +6,8 @@
 --            (the paper's soft term carries no tau^2; retort's KD term is T^2 KL, so alpha = lambda / T^2)
 -- For comparison the same student is trained from scratch (cross-entropy) and with KD but no hints.
 -- The teacher is the wide-and-shallow CNN of recipes/train_teacher.lua (trained here if no --teacher).
+-- Every stage trains with RMSProp (lr 1e-3, cosine), as FitNets did: SGD with momentum at this
+-- recipe's sizes blows up the deep maxout student (no BatchNorm) within the first epoch.
 --
 --   retort run recipes/fitnet.lua --teacher=runs/cnn-teacher/best.h5            -- both stages + baselines
 --   retort run recipes/fitnet.lua --stage=1 --teacher=...                        -- stage 1 only
@@ -15,7 +17,7 @@ local distill = retort.distill
 
 local opts = retort.recipe.options({
    stage = "both", from = "", teacher = "", teacherEpochs = 5, hintEpochs = 3, epochs = 10, batch = 128,
-   lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 3, lambdaFrom = 4, lambdaTo = 1, hint = "relu2",
+   optimizer = "rmsprop", lr = 1e-3, momentum = 0.9, weightDecay = 5e-4, T = 3, lambdaFrom = 4, lambdaTo = 1, hint = "relu2",
    guided = "conv4", baselines = true, seed = 1, threads = 2, dir = "runs/fitnet", limit = 0,
 }, {...})
 retort.setNumThreads(opts.threads)
@@ -38,7 +40,7 @@ local results = {}
 local function fit(name, model, params, epochs, extra)
    local train, test = loaders()
    local started = retort.clock()
-   local o = {model = model, optimizer = retort.recipe.sgd(params, opts, epochs), train = train, test = test, epochs = epochs,
+   local o = {model = model, optimizer = retort.recipe.optimizer(params, opts, epochs), train = train, test = test, epochs = epochs,
               dir = opts.dir .. "/" .. name, options = opts}
    for k, v in pairs(extra or {}) do o[k] = v end
    if o.hintsOnly then o.test = nil end

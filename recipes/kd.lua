@@ -27,7 +27,7 @@ end
 -- Train `model` into dir; returns the final test accuracy.
 local function fit(name, model, epochs, seed)
    local train, test = loaders(seed)
-   local optimizer = retort.recipe.sgd(model:parameters(), opts, epochs)
+   local optimizer = retort.recipe.optimizer(model:parameters(), opts, epochs)
    local started = retort.clock()
    local result = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
                                    dir = opts.dir .. "/" .. name, options = opts}

@@ -24,7 +24,7 @@ local train_loader, test_loader = retort.data.fashionMnistLoaders{batchSize = op
                                                                   limit = opts.limit}
 
 local model = retort.models.mlp{sizes = sizes, dropout = opts.dropout}
-local optimizer = retort.recipe.sgd(model:parameters(), opts, opts.epochs)
+local optimizer = retort.recipe.optimizer(model:parameters(), opts, opts.epochs)
 print(model)
 
 local started = retort.clock()

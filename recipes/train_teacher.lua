@@ -26,7 +26,7 @@ local train_loader, test_loader = retort.data.fashionMnistLoaders{batchSize = op
                                                                   limit = opts.limit, augment = augment}
 
 local model = retort.models.cnn{channels = channels, hidden = opts.hidden, dropout = opts.dropout}
-local optimizer = retort.recipe.sgd(model:parameters(), opts, opts.epochs)
+local optimizer = retort.recipe.optimizer(model:parameters(), opts, opts.epochs)
 print(model)
 
 local started = retort.clock()

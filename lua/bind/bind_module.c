@@ -69,7 +69,31 @@ static int f_live_tensors(lua_State *L)
     return 1;
 }
 
+/* fingerprint(...): FNV-1a 64 over the tensors and strings given, in order, as 16 hex digits */
+static int f_fingerprint(lua_State *L)
+{
+    uint64_t h = RT_FINGERPRINT_INIT;
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        if (lua_type(L, i) == LUA_TSTRING) {
+            size_t len;
+            const char *s = lua_tolstring(L, i, &len);
+            rt_fingerprint_bytes(s, len + 1, &h);
+        } else {
+            struct rt_tensor *t = rtb_test(L, i);
+            if (!t)
+                return luaL_argerror(L, i, lua_pushfstring(L, "tensor or string expected, got %s", luaL_typename(L, i)));
+            RTB_CALL(L, rt_tensor_fingerprint(t, &h));
+        }
+    }
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {{"isTensor", f_is_tensor},
+                                 {"fingerprint", f_fingerprint},
                                  {"memoryInUse", f_memory_in_use},
                                  {"setNumThreads", f_set_num_threads},
                                  {"getNumThreads", f_get_num_threads},

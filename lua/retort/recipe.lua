@@ -6,7 +6,9 @@
 -- as numbers, booleans accept true/false/1/0/yes/no, strings stay strings); a bare `--flag`
 -- sets a boolean default to true. An unknown option, or a value of the wrong type, is an error
 -- that lists the known options with their defaults. `--help` prints them and exits.
--- recipe.sgd(params, opts, epochs) builds the optimizer every recipe uses.
+-- recipe.optimizer(params, opts, epochs) builds the optimizer the recipes use: opts.optimizer "sgd"
+-- (default: momentum, weightDecay) or "rmsprop" (weightDecay), learning rate opts.lr on a cosine
+-- schedule over the epochs.
 local recipe = {}
 
 local function known_list(defaults)
@@ -64,12 +66,18 @@ function recipe.options(defaults, args)
    return opts
 end
 
---- sgd(params, opts, epochs): the recipes' optimizer, SGD with momentum and weight decay from
---- opts (lr, momentum, weightDecay) and a cosine learning rate from opts.lr to 0 over `epochs`.
-function recipe.sgd(params, opts, epochs)
+--- optimizer(params, opts, epochs): the recipes' optimizer (opts.optimizer: "sgd" with momentum and
+--- weightDecay, or "rmsprop" with weightDecay) on a cosine learning rate from opts.lr to 0 over `epochs`.
+function recipe.optimizer(params, opts, epochs)
    local retort = require "retort"
-   return retort.optim.SGD(params, {lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs},
-                                    momentum = opts.momentum, weightDecay = opts.weightDecay})
+   local lr = retort.schedule.cosine{base = opts.lr, min = 0, epochs = epochs}
+   local kind = opts.optimizer or "sgd"
+   if kind == "sgd" then
+      return retort.optim.SGD(params, {lr = lr, momentum = opts.momentum, weightDecay = opts.weightDecay})
+   elseif kind == "rmsprop" then
+      return retort.optim.RMSProp(params, {lr = lr, weightDecay = opts.weightDecay})
+   end
+   error(("--optimizer must be sgd or rmsprop, got %s"):format(tostring(kind)), 0)
 end
 
 return recipe

@@ -246,6 +246,22 @@ describe("retort.data.Loader", function()
       assert.is_false(ok); assert.matches("augment needs image data (N,C,H,W)", err, 1, true)
    end)
 
+   it("replays V augmentation views in turn with views = V, while the shuffle still changes", function()
+      local x = retort.arange(1, 6 * 16):view(6, 1, 4, 4):byte()
+      local d = data.tensorDataset(x, retort.tensor({1, 1, 1, 2, 2, 2}, "i64"))
+      local plain = data.Loader(d, {batchSize = 6, seed = 3, augment = {crop = 1, flip = true}})
+      local viewed = data.Loader(d, {batchSize = 6, seed = 3, augment = {crop = 1, flip = true}, views = 2, shuffle = true})
+      assert.are.equal(1, viewed:view(3)); assert.are.equal(2, viewed:view(4)); assert.are.equal(5, plain:view(5))
+      local idx = retort.arange(1, 6, "i64")
+      for e = 1, 5 do
+         -- epoch e of the viewed loader augments each example as epoch view(e) of the plain one
+         assert.are.same(plain:gather(idx, (e - 1) % 2 + 1):totable(), viewed:gather(idx, e):totable())
+      end
+      assert.are_not.same(viewed:order(1):totable(), viewed:order(3):totable())
+      local ok, err = pcall(data.Loader, d, {views = 0})
+      assert.is_false(ok); assert.matches("views must be an integer >= 1, got 0", err, 1, true)
+   end)
+
    it("rejects unknown options and bad datasets", function()
       local ok, err = pcall(data.Loader, ds(), {batchsize = 3})
       assert.is_false(ok); assert.matches("unknown option 'batchsize' (known: augment, batchSize,", err, 1, true)

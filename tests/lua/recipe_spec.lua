@@ -30,6 +30,20 @@ describe("recipe.options", function()
    end)
 end)
 
+describe("recipe.optimizer", function()
+   local retort = require "retort"
+   it("builds SGD or RMSProp on a cosine learning rate, and refuses other names", function()
+      local p = {retort.zeros(2):requiresGrad()}
+      local sgd = recipe.optimizer(p, {lr = 0.1, momentum = 0.9, weightDecay = 0}, 4)
+      assert.are.equal("SGD", sgd.name)
+      assert.are.equal(0.1, sgd:currentLr())
+      local rms = recipe.optimizer(p, {optimizer = "rmsprop", lr = 1e-3, weightDecay = 0}, 4)
+      assert.are.equal("RMSProp", rms.name)
+      local ok, err = pcall(recipe.optimizer, p, {optimizer = "adagrad", lr = 1}, 1)
+      assert.is_false(ok); assert.matches("--optimizer must be sgd or rmsprop, got adagrad", err, 1, true)
+   end)
+end)
+
 describe("progress", function()
    it("prints plain lines with rate, values and a final elapsed time when not on a terminal", function()
       local path = os.tmpname()

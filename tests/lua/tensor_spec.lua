@@ -542,6 +542,42 @@ describe("module", function()
    end)
 end)
 
+describe("fingerprint", function()
+   -- FNV-1a 64 written out in Lua (integers wrap as uint64): the independent reference
+   local function fnv(bytes, h)
+      h = h or -3750763034362895579 -- 0xcbf29ce484222325
+      for i = 1, #bytes do h = (h ~ bytes:byte(i)) * 0x100000001b3 end
+      return h
+   end
+   local function tensor_bytes(dtype, fmt, shape, values)
+      local parts = {dtype .. "\0", string.pack("<i8", #shape)}
+      for _, d in ipairs(shape) do parts[#parts + 1] = string.pack("<i8", d) end
+      for _, v in ipairs(values) do parts[#parts + 1] = string.pack(fmt, v) end
+      return table.concat(parts)
+   end
+
+   it("is FNV-1a over dtype, shape and row-major elements, chained over the arguments", function()
+      local t = retort.tensor({{1.5, -2}, {3, 0.25}, {7, 8}})
+      local want = fnv(tensor_bytes("f32", "<f", {3, 2}, {1.5, -2, 3, 0.25, 7, 8}))
+      assert.are.equal(("%016x"):format(want), retort.core.fingerprint(t))
+      local y = retort.tensor({4, 0, 9}, "i64")
+      local chained = fnv("teacher\0", fnv(tensor_bytes("i64", "<i8", {3}, {4, 0, 9}), want))
+      assert.are.equal(("%016x"):format(chained), retort.core.fingerprint(t, y, "teacher"))
+   end)
+
+   it("depends on the values and the shape, not on strides", function()
+      local a = retort.arange(1, 12):view(3, 4)
+      local at = a:t()
+      assert.are.equal(retort.core.fingerprint(at:contiguous()), retort.core.fingerprint(at))
+      assert.are_not.equal(retort.core.fingerprint(a), retort.core.fingerprint(a:view(4, 3)))
+      assert.are_not.equal(retort.core.fingerprint(a), retort.core.fingerprint(a:double()))
+      local b = a:clone(); b:set(2, 2, 0)
+      assert.are_not.equal(retort.core.fingerprint(a), retort.core.fingerprint(b))
+      local ok, err = pcall(retort.core.fingerprint, a, 3)
+      assert.is_false(ok); assert.matches("bad argument #2 .*tensor or string expected, got number", err)
+   end)
+end)
+
 describe("memory", function()
    it("releases on close", function()
       local before = retort.memoryInUse()

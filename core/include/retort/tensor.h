@@ -99,6 +99,14 @@ enum rt_status rt_to_device(struct rt_tensor *t, enum rt_device dev, struct rt_t
 /* Returns a tensor sharing t's data but cut from the graph (requires_grad false). */
 enum rt_status rt_detach(struct rt_tensor *t, struct rt_tensor **out);
 
+/* --- fingerprints (soft-target caches check teachers and datasets with them) --- */
+/* 64-bit FNV-1a of the dtype name, the shape and the elements' bytes in row-major order: equal for
+ * equal tensors whatever their strides or device; *h holds the running hash (start with
+ * RT_FINGERPRINT_INIT) so several tensors and strings can be chained into one fingerprint. */
+#define RT_FINGERPRINT_INIT 0xcbf29ce484222325ULL
+enum rt_status rt_tensor_fingerprint(const struct rt_tensor *t, uint64_t *h);
+void rt_fingerprint_bytes(const void *data, size_t n, uint64_t *h);
+
 /* --- in-place (bump the storage version; refused on tensors that need grad while grad mode is on) --- */
 enum rt_status rt_copy_(struct rt_tensor *dst, struct rt_tensor *src); /* broadcasts src, converts dtype */
 enum rt_status rt_fill_(struct rt_tensor *t, double value);

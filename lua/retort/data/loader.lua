@@ -10,7 +10,9 @@
 -- Options (defaults): batchSize (128), shuffle (false), seed (1), dropLast (false: the last batch
 -- may be short), epoch (1), normalize (none; {mean, std} or {mean = , std = }, numbers or one
 -- per channel), augment (none; {crop = pad, flip = true}: random crop with `pad` zeros on each
--- side and a horizontal flip, for (N,C,H,W) inputs), dtype ("f32"; "f64" for gradient checks).
+-- side and a horizontal flip, for (N,C,H,W) inputs), dtype ("f32"; "f64" for gradient checks),
+-- views (none; V: epoch e augments as epoch (e - 1) % V + 1, so V augmentation views repeat in turn
+-- while the shuffle still changes every epoch: a soft-target cache of V views replays them exactly).
 --
 -- Inputs: u8 data is scaled to [0, 1] (value / 255) before normalisation, as torchvision's
 -- ToTensor does; float data is used as it is. normalize computes (x - mean) / std.
@@ -51,7 +53,7 @@ local function new(dataset, opts)
    end
    if type(opts) ~= "table" then error("Loader: bad argument #2 (table of options expected)", 3) end
    local known = {batchSize = true, shuffle = true, seed = true, dropLast = true, normalize = true, augment = true,
-                  epoch = true, dtype = true}
+                  epoch = true, dtype = true, views = true}
    for k in pairs(opts) do
       if not known[k] then
          local names = {}
@@ -72,6 +74,10 @@ local function new(dataset, opts)
    self.dropLast = opts.dropLast or false
    self.epoch = opts.epoch or 1
    self.dtype = opts.dtype or "f32"
+   self.views = opts.views
+   if self.views ~= nil and (math.type(self.views) ~= "integer" or self.views < 1) then
+      error(("Loader: views must be an integer >= 1, got %s"):format(tostring(self.views)), 3)
+   end
    self.scale = x:dtype() == "u8"
    if opts.normalize then
       local nm = opts.normalize
@@ -123,11 +129,17 @@ function Loader:order(epoch)
    return core.arange(1, self.n, "i64")
 end
 
--- The batch of example indices idx (i64, 1-based).
+--- view(epoch): the augmentation view an epoch uses (the epoch itself unless views is set).
+function Loader:view(epoch)
+   epoch = epoch or self.epoch
+   return self.views and (epoch - 1) % self.views + 1 or epoch
+end
+
+--- gather(idx [, epoch]): the batch of example indices idx (i64, 1-based), augmented as that epoch.
 function Loader:gather(idx, epoch)
    local x = self.x:indexSelect(1, idx)
    if self.pad then
-      x = core.augmentCropFlip(x, self.pad, self.flip, self.seed ~ AUGMENT_SALT, epoch or self.epoch, idx)
+      x = core.augmentCropFlip(x, self.pad, self.flip, self.seed ~ AUGMENT_SALT, self:view(epoch), idx)
    end
    if self.scale then
       x = x:to(self.dtype) * (1 / 255)
