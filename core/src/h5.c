@@ -640,10 +640,12 @@ enum rt_status rt_h5_dataset_create(struct rt_h5 *f, const char *path, enum rt_d
     return status;
 }
 
-/* Selects rows [row, row + count) of an open dataset; checks the trailing dims against tshape. */
-static enum rt_status select_rows(const char *op, struct rt_h5 *f, const char *path, hid_t d, int64_t row,
-                                  int64_t count, const struct rt_tensor *t, hid_t *fspace, hid_t *mspace, int *ndim_out,
-                                  int64_t *shape)
+/* Selects rows [row, row + count) of an open dataset, at the fixed leading indices lead[0..nlead) when
+ * nlead > 0 (rows then run along dim nlead); checks the trailing dims against t's. On return shape
+ * and *ndim_out describe the selected block without the leading dims. */
+static enum rt_status select_rows(const char *op, struct rt_h5 *f, const char *path, hid_t d, int nlead,
+                                  const int64_t *lead, int64_t row, int64_t count, const struct rt_tensor *t,
+                                  hid_t *fspace, hid_t *mspace, int *ndim_out, int64_t *shape)
 {
     enum rt_status status = RT_OK;
     enum rt_dtype dt;
@@ -653,38 +655,56 @@ static enum rt_status select_rows(const char *op, struct rt_h5 *f, const char *p
     *fspace = *mspace = -1;
     if ((status = dataset_geometry(op, f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
         return status;
-    if (ndim < 1)
-        return rt_error(RT_ERR_SHAPE, "%s: %s in %s is a scalar, not rows", op, path, f->path);
+    if (ndim < nlead + 1)
+        return rt_error(RT_ERR_SHAPE, "%s: %s %s in %s has no rows after %d leading index(es)", op, path,
+                        rt_shape_str(ndim, shape, b, sizeof b), f->path, nlead);
+    for (int i = 0; i < nlead; i++)
+        if (lead[i] < 0 || lead[i] >= shape[i])
+            return rt_error(RT_ERR_ARG, "%s: index %lld of dim %d out of range for %s %s in %s", op,
+                            (long long)lead[i] + 1, i + 1, path, rt_shape_str(ndim, shape, b, sizeof b), f->path);
+    int rdim = ndim - nlead; /* the block's dims: rows, then the trailing dims */
+    const int64_t *rshape = shape + nlead;
     if (t) {
-        bool ok = t->ndim == ndim;
-        for (int i = 1; ok && i < ndim; i++)
-            ok = t->shape[i] == shape[i];
+        bool ok = t->ndim == rdim;
+        for (int i = 1; ok && i < rdim; i++)
+            ok = t->shape[i] == rshape[i];
         if (!ok)
             return rt_error(RT_ERR_SHAPE, "%s: rows of shape %s do not fit %s %s in %s", op,
                             rt_shape_str(t->ndim, t->shape, a, sizeof a), path, rt_shape_str(ndim, shape, b, sizeof b),
                             f->path);
     }
-    if (row < 0 || count < 0 || row + count > shape[0])
+    if (row < 0 || count < 0 || row + count > rshape[0])
         return rt_error(RT_ERR_ARG, "%s: rows %lld..%lld out of range for %s %s in %s", op, (long long)row,
                         (long long)(row + count), path, rt_shape_str(ndim, shape, b, sizeof b), f->path);
     hsize_t start[RT_MAX_DIMS] = {0}, cnt[RT_MAX_DIMS];
-    start[0] = (hsize_t)row;
-    cnt[0] = (hsize_t)count;
-    for (int i = 1; i < ndim; i++)
+    for (int i = 0; i < nlead; i++) {
+        start[i] = (hsize_t)lead[i];
+        cnt[i] = 1;
+    }
+    start[nlead] = (hsize_t)row;
+    cnt[nlead] = (hsize_t)count;
+    for (int i = nlead + 1; i < ndim; i++)
         cnt[i] = (hsize_t)shape[i];
     *fspace = H5Dget_space(d);
     if (*fspace < 0 || H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0)
         H5_FAIL(RT_ERR_FORMAT, "%s: cannot select rows of %s in %s", op, path, f->path);
-    *mspace = H5Screate_simple(ndim, cnt, NULL);
+    *mspace = H5Screate_simple(rdim, cnt + nlead, NULL);
     if (*mspace < 0)
         H5_FAIL(RT_ERR_INTERNAL, "%s: cannot make a memory space", op);
-    *ndim_out = ndim;
+    *ndim_out = rdim;
+    memmove(shape, shape + nlead, (size_t)rdim * sizeof *shape);
     shape[0] = count;
 done:
     return status;
 }
 
 enum rt_status rt_h5_write_rows(struct rt_h5 *f, const char *path, int64_t row, struct rt_tensor *t)
+{
+    return rt_h5_write_rows_at(f, path, 0, NULL, row, t);
+}
+
+enum rt_status rt_h5_write_rows_at(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, int64_t row,
+                                   struct rt_tensor *t)
 {
     quiet();
     hid_t d = -1, fs = -1, ms = -1;
@@ -696,9 +716,11 @@ enum rt_status rt_h5_write_rows(struct rt_h5 *f, const char *path, int64_t row, 
         return status;
     if (!t || t->ndim < 1)
         return rt_error(RT_ERR_ARG, "rt_h5_write_rows: need a tensor with at least 1 dim for %s", path);
+    if (nlead < 0 || nlead >= RT_MAX_DIMS || (nlead > 0 && !lead))
+        return rt_error(RT_ERR_ARG, "rt_h5_write_rows: bad leading indices (%d) for %s", nlead, path);
     if ((status = open_dataset("rt_h5_write_rows", f, path, &d)) != RT_OK)
         goto done;
-    if ((status = select_rows("rt_h5_write_rows", f, path, d, row, t->shape[0], t, &fs, &ms, &ndim, shape)) != RT_OK)
+    if ((status = select_rows("rt_h5_write_rows", f, path, d, nlead, lead, row, t->shape[0], t, &fs, &ms, &ndim, shape)) != RT_OK)
         goto done;
     if (t->shape[0] > 0) {
         if ((status = host_data("rt_h5_write_rows", t, &data, &owned)) != RT_OK)
@@ -718,8 +740,8 @@ done:
 }
 
 /* Reads the whole dataset (rows false) or rows [row, row + count) into a new tensor. */
-static enum rt_status read_impl(const char *op, struct rt_h5 *f, const char *path, bool rows, int64_t row,
-                                int64_t count, struct rt_tensor **out)
+static enum rt_status read_impl(const char *op, struct rt_h5 *f, const char *path, bool rows, int nlead,
+                                const int64_t *lead, int64_t row, int64_t count, struct rt_tensor **out)
 {
     quiet();
     hid_t d = -1, fs = -1, ms = -1, mt = -1;
@@ -729,12 +751,14 @@ static enum rt_status read_impl(const char *op, struct rt_h5 *f, const char *pat
     bool e8 = false;
     struct rt_tensor *t = NULL;
     *out = NULL;
+    if (nlead < 0 || nlead >= RT_MAX_DIMS || (nlead > 0 && !lead))
+        return rt_error(RT_ERR_ARG, "%s: bad leading indices (%d) for %s", op, nlead, path);
     enum rt_status status = open_dataset(op, f, path, &d);
     if (status != RT_OK)
         goto done;
     if ((status = dataset_geometry(op, f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
         goto done;
-    if (rows && (status = select_rows(op, f, path, d, row, count, NULL, &fs, &ms, &ndim, shape)) != RT_OK)
+    if (rows && (status = select_rows(op, f, path, d, nlead, lead, row, count, NULL, &fs, &ms, &ndim, shape)) != RT_OK)
         goto done;
     if ((status = rt_tensor_empty(dt, RT_CPU, ndim, shape, &t)) != RT_OK)
         goto done;
@@ -761,12 +785,18 @@ done:
 
 enum rt_status rt_h5_read(struct rt_h5 *f, const char *path, struct rt_tensor **out)
 {
-    return read_impl("rt_h5_read", f, path, false, 0, 0, out);
+    return read_impl("rt_h5_read", f, path, false, 0, NULL, 0, 0, out);
 }
 
 enum rt_status rt_h5_read_rows(struct rt_h5 *f, const char *path, int64_t row, int64_t count, struct rt_tensor **out)
 {
-    return read_impl("rt_h5_read_rows", f, path, true, row, count, out);
+    return read_impl("rt_h5_read_rows", f, path, true, 0, NULL, row, count, out);
+}
+
+enum rt_status rt_h5_read_rows_at(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, int64_t row,
+                                  int64_t count, struct rt_tensor **out)
+{
+    return read_impl("rt_h5_read_rows", f, path, true, nlead, lead, row, count, out);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -292,15 +292,40 @@ static int m_create_dataset(lua_State *L)
     return 0;
 }
 
+/* Optional argument arg: a list of 1-based leading indices ({v} picks view v of a [V, N, C] dataset);
+ * stored 0-based into lead. Returns how many. */
+static int check_lead(lua_State *L, int arg, int64_t *lead)
+{
+    if (lua_isnoneornil(L, arg))
+        return 0;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    int n = (int)luaL_len(L, arg);
+    if (n >= RT_MAX_DIMS)
+        luaL_argerror(L, arg, "too many leading indices");
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, arg, i + 1);
+        int ok;
+        lua_Integer v = lua_tointegerx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok || v < 1)
+            luaL_argerror(L, arg, "leading indices must be integers >= 1");
+        lead[i] = v - 1;
+    }
+    return n;
+}
+
+/* f:writeRows(path, row, t [, lead]): rows row.. (1-based) of path, inside lead when given */
 static int m_write_rows(lua_State *L)
 {
     struct rt_h5 *f = check_h5(L, 1);
     const char *path = luaL_checkstring(L, 2);
     lua_Integer row = luaL_checkinteger(L, 3);
     if (row < 1)
-        return luaL_argerror(L, 2, "first row must be >= 1");
+        return luaL_argerror(L, 3, "first row must be >= 1");
     struct rt_tensor *t = rtb_check(L, 4);
-    RTB_CALL(L, rt_h5_write_rows(f, path, row - 1, t));
+    int64_t lead[RT_MAX_DIMS];
+    int nlead = check_lead(L, 5, lead);
+    RTB_CALL(L, rt_h5_write_rows_at(f, path, nlead, lead, row - 1, t));
     return 0;
 }
 
@@ -311,11 +336,13 @@ static int m_read_rows(lua_State *L)
     lua_Integer row = luaL_checkinteger(L, 3);
     lua_Integer count = luaL_checkinteger(L, 4);
     if (row < 1)
-        return luaL_argerror(L, 2, "first row must be >= 1");
+        return luaL_argerror(L, 3, "first row must be >= 1");
     if (count < 0)
-        return luaL_argerror(L, 3, "count must be >= 0");
+        return luaL_argerror(L, 4, "count must be >= 0");
+    int64_t lead[RT_MAX_DIMS];
+    int nlead = check_lead(L, 5, lead);
     struct rt_tensor **out = rtb_slot(L);
-    RTB_CALL(L, rt_h5_read_rows(f, path, row - 1, count, out));
+    RTB_CALL(L, rt_h5_read_rows_at(f, path, nlead, lead, row - 1, count, out));
     return 1;
 }
 

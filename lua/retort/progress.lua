@@ -44,7 +44,8 @@ local function fmt_values(values, order)
    return table.concat(parts, "  ")
 end
 
---- progress.new{total=, label=, stream=io.stderr, tty=auto, every=10, order={keys...}}
+--- progress.new{total=, label=, stream=io.stderr, tty=auto, every=10, order={keys...}, quiet=false}
+--- (quiet: count, print nothing)
 function progress.new(opts)
    opts = opts or {}
    local stream = opts.stream or io.stderr
@@ -54,7 +55,7 @@ function progress.new(opts)
    return setmetatable({
       total = opts.total, label = opts.label or "", stream = stream, tty = tty,
       every = opts.every or 10, order = opts.order, done = 0, start = now, last_draw = -math.huge,
-      last_line = now, values = nil,
+      last_line = now, values = nil, quiet = opts.quiet,
    }, Progress)
 end
 
@@ -90,6 +91,7 @@ end
 function Progress:update(n, values)
    self.done = self.done + (n or 1)
    if values then self.values = values end
+   if self.quiet then return end
    local now = core.clock()
    if self.tty then
       if now - self.last_draw >= 0.1 then
@@ -107,6 +109,7 @@ end
 --- Print the final line (with elapsed time); values replace the last ones shown.
 function Progress:finish(values)
    if values then self.values = values end
+   if self.quiet then return end
    if self.tty then self.stream:write("\r\27[K") end
    self.stream:write(self:_line(true), "\n")
    self.stream:flush()

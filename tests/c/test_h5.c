@@ -227,6 +227,45 @@ static void test_rows(void)
     unlink(p);
 }
 
+/* rows of one view of a [V, N, C] dataset, against the whole dataset read back and indexed by hand */
+static void test_rows_at(void)
+{
+    const char *p = tmp_path("rows_at.h5");
+    struct rt_h5 *f;
+    struct rt_tensor *a = h_iota(RT_F32, 2, H_SHAPE(2, 3)), *got = NULL;
+    REQUIRE_OK(rt_h5_create(p, &f));
+    CHECK_OK(rt_h5_dataset_create(f, "/logits", RT_F32, 3, H_SHAPE(3, 4, 3)));
+    CHECK_OK(rt_h5_write_rows_at(f, "/logits", 1, (int64_t[]){2}, 1, a)); /* view 3, rows 2..3 */
+    CHECK_OK(rt_h5_write_rows_at(f, "/logits", 1, (int64_t[]){0}, 0, a)); /* view 1, rows 1..2 */
+    CHECK_STATUS(rt_h5_write_rows_at(f, "/logits", 1, (int64_t[]){3}, 0, a), RT_ERR_ARG, "index 4 of dim 1 out of range");
+    CHECK_STATUS(rt_h5_write_rows_at(f, "/logits", 1, (int64_t[]){0}, 3, a), RT_ERR_ARG, "out of range");
+    CHECK_STATUS(rt_h5_write_rows_at(f, "/logits", 3, (int64_t[]){0, 0, 0}, 0, a), RT_ERR_SHAPE, "no rows after 3");
+    CHECK_OK(rt_h5_close(f));
+    REQUIRE_OK(rt_h5_open(p, RT_H5_READ, &f));
+    if (CHECK_OK(rt_h5_read(f, "/logits", &got))) {
+        const float *v = rt_tensor_data(got);
+        float want[36] = {0};
+        for (int r = 0; r < 2; r++)
+            for (int c = 0; c < 3; c++) {
+                want[(0 * 4 + r) * 3 + c] = (float)(r * 3 + c);
+                want[(2 * 4 + r + 1) * 3 + c] = (float)(r * 3 + c);
+            }
+        int bad = 0;
+        for (int i = 0; i < 36; i++)
+            bad += v[i] != want[i];
+        CHECK(bad == 0, "view rows land at (view, row) of the [V, N, C] dataset");
+        rt_tensor_release(got);
+    }
+    if (CHECK_OK(rt_h5_read_rows_at(f, "/logits", 1, (int64_t[]){2}, 1, 3, &got))) {
+        CHECK_TENSOR_VALUES(got, H_VALS(0, 1, 2, 3, 4, 5, 0, 0, 0), 9, 0, 0);
+        rt_tensor_release(got);
+    }
+    rt_h5_abort(f);
+    RELEASE(a);
+    CHECK_NO_IDS();
+    unlink(p);
+}
+
 static void test_atomic(void)
 {
     const char *p = tmp_path("atomic.h5");
@@ -322,6 +361,7 @@ int main(void)
     RUN(test_attributes);
     RUN(test_large_chunked);
     RUN(test_rows);
+    RUN(test_rows_at);
     RUN(test_atomic);
     RUN(test_bad_files);
     rmdir(dir);

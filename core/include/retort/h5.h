@@ -105,6 +105,12 @@ enum rt_status rt_h5_write_rows(struct rt_h5 *f, const char *path, int64_t row, 
 /* Reads rows [row, row + count) of dataset path into a new tensor. */
 enum rt_status rt_h5_read_rows(struct rt_h5 *f, const char *path, int64_t row, int64_t count,
                                struct rt_tensor **out);
+/* The same inside a dataset with nlead leading dims fixed at lead[0..nlead) (0-based): in a [V, N, C]
+ * dataset, nlead 1 and lead {v} write or read rows of view v; t (or the result) is [rows, C]. */
+enum rt_status rt_h5_write_rows_at(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, int64_t row,
+                                   struct rt_tensor *t);
+enum rt_status rt_h5_read_rows_at(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, int64_t row,
+                                  int64_t count, struct rt_tensor **out);
 
 /* --- attributes (on groups, datasets, or "/") --- replacing an existing one is fine */
 enum rt_status rt_h5_attr_set_double(struct rt_h5 *f, const char *path, const char *name, double v);

@@ -1,7 +1,7 @@
 -- Distiller: a frozen teacher (or several), a student, and the losses that join them.
 --
 --   local d = retort.distill.Distiller{
---      teacher = teacherNet,             -- or a list of teachers
+--      teacher = teacherNet,             -- or a list of teachers; or a soft-target cache (retort.cache)
 --      student = studentNet,
 --      T = 4, gamma = 0.1, alpha = 0.9, beta = 0,     -- numbers or retort.schedule values
 --      pairs = {                         -- hint (teacher tap) / guided (student tap) pairs
@@ -31,7 +31,13 @@
 -- The teacher is frozen: kept in evaluation mode, run without recording a graph, and not a child of
 -- the Distiller, so d:parameters() and optimizers never see its weights, and d:stateDict() holds the
 -- student ("student.*") and the methods' trainable parts ("pairs.<name>.*"). In evaluation mode the
--- Distiller is the student alone. `loss` may be a method instance or class, the name of a method
+-- Distiller is the student alone.
+--
+-- A teacher may be a soft-target cache (retort.cache.open / build): its logits, and features at the
+-- taps it was built with, are read for the batch's dataset indices and the epoch's view instead of
+-- running a network (train.fit passes both from a retort.data.Loader).
+--
+-- `loss` may be a method instance or class, the name of a method
 -- ("at", "fitnet", ... : retort.distill.methods), or a function(fs, ft, ctx) returning a loss.
 local retort = require "retort"
 local nn = require "retort.nn"
@@ -40,6 +46,8 @@ local Method = require "retort.distill.Method"
 local check = require "retort.distill.check"
 
 local Distiller = nn.class("Distiller", nn.Module)
+
+local function is_cache(x) return require("retort.cache").isCache(x) end
 
 local function is_method(x) return type(x) == "table" and nn.isModule(x) and x.loss ~= nil end
 
@@ -95,7 +103,7 @@ local function shape_of(v)
 end
 
 local function as_list(x)
-   if type(x) == "table" and not nn.isModule(x) then return x end
+   if type(x) == "table" and not nn.isModule(x) and not is_cache(x) then return x end
    return {x}
 end
 
@@ -104,10 +112,15 @@ function Distiller:__init(o)
    if type(o) ~= "table" then error("Distiller: a table of options is expected", 3) end
    if not nn.isModule(o.student) then error("Distiller: option 'student' must be an nn.Module", 3) end
    self.teachers = as_list(o.teacher)
-   if #self.teachers == 0 then error("Distiller: option 'teacher' must be an nn.Module or a list of them", 3) end
+   if #self.teachers == 0 then error("Distiller: option 'teacher' must be an nn.Module, a soft-target cache, or a list of them", 3) end
    for i, t in ipairs(self.teachers) do
-      if not nn.isModule(t) then error(("Distiller: teacher %d is not an nn.Module"):format(i), 3) end
-      t:evaluate()
+      if is_cache(t) then
+         self.hasCache = true
+      elseif nn.isModule(t) then
+         t:evaluate()
+      else
+         error(("Distiller: teacher %d is neither an nn.Module nor a soft-target cache (retort.cache)"):format(i), 3)
+      end
    end
    self.multiTeacher = o.multiTeacher or "average"
    if self.multiTeacher ~= "average" and self.multiTeacher ~= "sum" then
@@ -154,6 +167,12 @@ end
 -- A tap name must exist ("logits" always does); the error lists the ones that do.
 function Distiller:checkTap(role, net, name, i)
    if name == "logits" then return end
+   if is_cache(net) then
+      for _, n in ipairs(net.taps) do if n == name then return end end
+      error(("Distiller: pair %d: the teacher's cache %s holds no features for tap '%s'; it holds: %s (build it "
+             .. "with taps = {\"%s\"})"):format(i, net.path, name, #net.taps > 0 and table.concat(net.taps, ", ")
+             or "logits only", name), 4)
+   end
    for _, n in ipairs(net:tapNames()) do if n == name then return end end
    error(("Distiller: pair %d: the %s has no tap '%s'; available: %s"):format(i, role, name,
       table.concat(net:tapNames(), ", ")), 4)
@@ -231,13 +250,28 @@ function Distiller:tapLists(all)
    return guided, hints
 end
 
--- Run the teachers (frozen, no graph) on x: their logits and taps.
-function Distiller:runTeachers(x, hints)
+-- a cache's logits and features for dataset rows idx in that epoch's view
+local function lookup(cache, names, idx, epoch)
+   local y = cache:teacherLogits(idx, epoch)
+   local taps = {logits = y}
+   for _, n in ipairs(names) do
+      if n ~= "logits" then taps[n] = cache:features(n, idx, epoch) end
+   end
+   return y, taps
+end
+
+-- Run the teachers (frozen, no graph) on x: their logits and taps. Caches are read for
+-- rows = {indices =, epoch =}; without rows they are left out (filled in by trainingLoss).
+function Distiller:runTeachers(x, hints, rows)
    local logits, taps = {}, {}
    retort.noGrad(function()
       for i, t in ipairs(self.teachers) do
-         if t:isTraining() then t:evaluate() end
-         logits[i], taps[i] = run(t, x, hints[i])
+         if is_cache(t) then
+            if rows then logits[i], taps[i] = lookup(t, hints[i], rows.indices, rows.epoch) end
+         else
+            if t:isTraining() then t:evaluate() end
+            logits[i], taps[i] = run(t, x, hints[i])
+         end
       end
    end)
    return logits, taps
@@ -251,7 +285,13 @@ function Distiller:setup(x)
    student:evaluate()
    local _, staps = retort.noGrad(function() return run(student, x, guided) end)
    if was then student:training() end
-   local tlogits, ttaps = self:runTeachers(x, hints)
+   local rows = nil
+   if self.hasCache then -- shapes only: the first rows of each cache
+      local n = x:size(1)
+      for _, t in ipairs(self.teachers) do if is_cache(t) then n = math.min(n, t.rowsDone) end end
+      rows = {indices = retort.arange(1, math.max(n, 1), "i64"), epoch = 1}
+   end
+   local tlogits, ttaps = self:runTeachers(x, hints, rows)
    check.logits("Distiller", staps.logits, tlogits[1])
    for _, p in ipairs(self.pairs) do
       if p.method.setup and not p.built then
@@ -267,7 +307,7 @@ function Distiller:apply(x, ctx)
    local guided, hints = self:tapLists()
    local logits, staps = run(self._modules.student, x, guided)
    local tlogits, ttaps = self:runTeachers(x, hints)
-   self._batch = {staps = staps, tlogits = tlogits, ttaps = ttaps}
+   self._batch = {staps = staps, tlogits = tlogits, ttaps = ttaps, hints = hints}
    return logits
 end
 
@@ -292,6 +332,14 @@ function Distiller:trainingLoss(logits, y, ctx)
    local b = self._batch
    if not b then error("Distiller: trainingLoss needs a training-mode forward first", 2) end
    self._batch = nil
+   if self.hasCache then
+      if not (ctx and ctx.indices) then
+         error("Distiller: a cached teacher needs the batch's dataset indices: train with retort.train.fit and a "
+               .. "retort.data.Loader (it passes them), or give ctx.indices", 2)
+      end
+      local cl, ct = self:runTeachers(nil, b.hints, {indices = ctx.indices, epoch = ctx.epoch or 1})
+      for i in pairs(cl) do b.tlogits[i], b.ttaps[i] = cl[i], ct[i] end
+   end
    local progress = ctx and {epoch = ctx.epoch, step = ctx.step and ctx.step - 1, epochs = ctx.epochs,
                              stepsPerEpoch = ctx.stepsPerEpoch} or {epoch = 1, step = 0}
    local T = schedule.value(self.T, progress)

@@ -92,8 +92,8 @@ local function save_checkpoint(path, o, state, rng)
 end
 
 local function mkdir(dir)
-   local ok = os.execute(("mkdir -p '%s'"):format(dir:gsub("'", "'\\''")))
-   if not ok then error(("train: cannot create run directory %s"):format(dir), 3) end
+   local ok, err = retort.core.mkdir(dir)
+   if not ok then error(("train: cannot create run directory %s (%s)"):format(dir, err), 3) end
 end
 
 local function current_lr(optimizer)

@@ -1,0 +1,522 @@
+-- Soft-target caches (DESIGN.md §5): run the teacher once over the training set, store its logits
+-- (and, if asked, its features at named taps) in HDF5, and distill from the file afterwards.
+--
+--   local cache = retort.cache.build{teacher = net, data = trainLoader, path = "runs/t.cache.h5",
+--                                    views = 4, taps = {"relu2"}}
+--   local c = retort.cache.open("runs/t.cache.h5", {loader = trainLoader, teacher = net})
+--   c:teacherLogits(idx, epoch)        -- [B, C] f32 for the loader's dataset indices idx (1-based)
+--   retort.distill.Distiller{teacher = c, student = s, T = 4, alpha = 0.9, gamma = 0.1}
+--
+-- The file (readable with h5py / h5dump):
+--   /logits            f32 [N, C], or [V, N, C] with V augmentation views; chunked + deflate
+--   /labels            i64 [N], 0-based class ids
+--   /features/<tap>    f32 [N, ...] or [V, N, ...], when built with taps
+--   root attributes    format = "retort.softtargets", version, num_examples, num_classes, views,
+--                      teacher_fingerprint, dataset_fingerprint, augment_crop, augment_flip,
+--                      augment_seed, taps, teacher (its architecture), input (the loader), created,
+--                      rows_done, complete
+-- Logits, not probabilities: softmax(logits / T) is exact at any T at read time.
+--
+-- Views: view v of example i is the crop/flip the loader draws for (augment_seed, v, i). A loader
+-- made with views = V uses view (e - 1) % V + 1 in epoch e, so the student sees exactly the image
+-- the teacher saw when the cache was built (retort.data.Loader, option views).
+--
+-- Crash safety: a build writes blocks of rows into <path>.parts/, each block its own file written
+-- under a temporary name and renamed when complete, next to a manifest of what is being built.
+-- Killed at any moment (kill -9 included), the same build run again checks the manifest, keeps the
+-- finished blocks and computes the rest; the blocks are fixed row ranges in fixed batches, so the
+-- result is the same as an uninterrupted build. When all blocks exist they are assembled into
+-- <path> (again written to a temporary and renamed) and the folder is removed. One build per path
+-- at a time.
+--
+-- Refusals (open): not an HDF5 file or truncated; not a soft-target cache; written by a newer
+-- retort; incomplete (unless partial = true); and, given a loader / teacher / class count, a
+-- different example count, dataset, augmentation, teacher or class count. Each message says which.
+local core = require "retort.core"
+local progress = require "retort.progress"
+
+local M = {FORMAT = "retort.softtargets", VERSION = 1}
+
+local Cache = {}
+Cache.__index = Cache
+Cache.__name = "retort.cache.Cache"
+
+local DEFAULT_BLOCK_ROWS = 4096
+
+--- teacherFingerprint(net): a hash of the architecture (tostring) and every parameter and buffer.
+function M.teacherFingerprint(net)
+   local sd = net:stateDict()
+   local names = {}
+   for k in pairs(sd) do names[#names + 1] = k end
+   table.sort(names)
+   local args = {tostring(net)}
+   for _, k in ipairs(names) do
+      args[#args + 1] = k
+      args[#args + 1] = sd[k]
+   end
+   return core.fingerprint(table.unpack(args))
+end
+
+--- datasetFingerprint(x, y): a hash of the inputs and labels (dtype, shape and values).
+function M.datasetFingerprint(x, y) return core.fingerprint(x, y) end
+
+local function is_loader(l)
+   return type(l) == "table" and core.isTensor(l.x) and core.isTensor(l.y) and type(l.gather) == "function"
+end
+
+-- the augmentation a loader applies, as the cache records it
+local function augment_of(loader)
+   return {crop = loader.pad or 0, flip = loader.flip and true or false, seed = loader.pad and loader.seed or 0}
+end
+
+local function parts_dir(path) return path .. ".parts" end
+local function block_name(b) return ("block-%06d.h5"):format(b) end
+
+local function exists(path)
+   local f = io.open(path, "rb")
+   if f then f:close() end
+   return f ~= nil
+end
+
+local function remove_tree(dir)
+   for _, name in ipairs(core.listDir(dir) or {}) do os.remove(dir .. "/" .. name) end
+   os.remove(dir)
+end
+
+-- --------------------------------------------------------------------------------------------
+-- metadata shared by the manifest, the blocks and the finished file
+
+local META_KEYS = {"num_examples", "num_classes", "views", "teacher_fingerprint", "dataset_fingerprint",
+                   "augment_crop", "augment_flip", "augment_seed", "taps", "block_rows", "batch_size"}
+
+local function write_meta(f, meta)
+   f:setAttr("/", "format", M.FORMAT)
+   f:setAttr("/", "version", M.VERSION)
+   for k, v in pairs(meta) do f:setAttr("/", k, v) end
+end
+
+-- why two metadata tables differ ("teacher_fingerprint: 1a2b... vs 3c4d..."), or nil
+local function meta_difference(want, have)
+   for _, k in ipairs(META_KEYS) do
+      if want[k] ~= have[k] then return ("%s: %s here, %s there"):format(k, tostring(want[k]), tostring(have[k])) end
+   end
+end
+
+local function taps_list(s)
+   local out = {}
+   for name in tostring(s or ""):gmatch("[^,]+") do out[#out + 1] = name end
+   return out
+end
+
+-- --------------------------------------------------------------------------------------------
+-- building
+
+local function check_build_opts(o)
+   if type(o) ~= "table" then error("retort.cache.build: bad argument #1 (table of options expected)", 3) end
+   local known = {teacher = true, data = true, path = true, views = true, taps = true, batchSize = true,
+                  blockRows = true, quiet = true}
+   for k in pairs(o) do
+      if not known[k] then
+         local names = {}
+         for n in pairs(known) do names[#names + 1] = n end
+         table.sort(names)
+         error(("retort.cache.build: unknown option '%s' (known: %s)"):format(tostring(k), table.concat(names, ", ")), 3)
+      end
+   end
+   if type(o.teacher) ~= "table" or type(o.teacher.forward) ~= "function" then
+      error("retort.cache.build: option 'teacher' must be an nn.Module (the teacher network)", 3)
+   end
+   if not is_loader(o.data) then error("retort.cache.build: option 'data' must be a retort.data.Loader", 3) end
+   if type(o.path) ~= "string" or o.path == "" then error("retort.cache.build: option 'path' must be a file name", 3) end
+   local loader = o.data
+   local views = o.views or loader.views or 1
+   if math.type(views) ~= "integer" or views < 1 then
+      error(("retort.cache.build: views must be an integer >= 1, got %s"):format(tostring(views)), 3)
+   end
+   if loader.pad then
+      if loader.views ~= views then
+         error(("retort.cache.build: the loader augments (crop/flip) but was made with views = %s; a cache of %d "
+                .. "view(s) needs a loader with views = %d, so that training replays the same crops and flips")
+               :format(tostring(loader.views), views, views), 3)
+      end
+   elseif views > 1 then
+      error(("retort.cache.build: views = %d needs an augmenting loader (augment = {crop =, flip =}); without "
+             .. "augmentation every view is the same image"):format(views), 3)
+   end
+   local taps = o.taps or {}
+   if type(taps) ~= "table" then error("retort.cache.build: taps must be a list of tap names", 3) end
+   for _, t in ipairs(taps) do
+      if type(t) ~= "string" or t == "" or t:find("[,/]") then
+         error(("retort.cache.build: tap names must be non-empty strings without ',' or '/', got %s"):format(tostring(t)), 3)
+      end
+   end
+   local batch = o.batchSize or 500
+   local block = o.blockRows or DEFAULT_BLOCK_ROWS
+   if math.type(batch) ~= "integer" or batch < 1 then error("retort.cache.build: batchSize must be an integer >= 1", 3) end
+   if math.type(block) ~= "integer" or block < 1 then error("retort.cache.build: blockRows must be an integer >= 1", 3) end
+   return views, taps, batch, block
+end
+
+-- the teacher's logits and taps for rows idx of view v
+local function teacher_rows(teacher, loader, idx, v, taps)
+   local x = loader:gather(idx, v)
+   return core.noGrad(function() return teacher:forward(x, {taps = taps}) end)
+end
+
+-- computes block b (rows first .. first + rows - 1) and writes it atomically
+local function build_block(o, meta, b, first, rows, bar)
+   local V, taps = meta.views, taps_list(meta.taps)
+   local logits, feats = {}, {}
+   for v = 1, V do
+      local parts, fparts = {}, {}
+      for at = first, first + rows - 1, meta.batch_size do
+         local n = math.min(meta.batch_size, first + rows - at)
+         local y, t = teacher_rows(o.teacher, o.data, core.arange(at, at + n - 1, "i64"), v, taps)
+         parts[#parts + 1] = y:float()
+         for i, name in ipairs(taps) do
+            fparts[i] = fparts[i] or {}
+            fparts[i][#fparts[i] + 1] = t[name]:float()
+         end
+         bar:update(n)
+      end
+      logits[v] = core.cat(parts, 1)
+      for i = 1, #taps do
+         feats[i] = feats[i] or {}
+         feats[i][v] = core.cat(fparts[i], 1)
+      end
+   end
+   local f = core.h5Create(parts_dir(o.path) .. "/" .. block_name(b))
+   local ok, err = pcall(function()
+      write_meta(f, meta)
+      f:setAttr("/", "first_row", first)
+      f:setAttr("/", "rows", rows)
+      f:write("/logits", core.stack(logits, 1))
+      for i, name in ipairs(taps) do f:write("/features/" .. name, core.stack(feats[i], 1)) end
+   end)
+   if not ok then f:abort(); error(err, 0) end
+   f:close()
+end
+
+-- reads a block file's metadata; nil when it is unreadable or belongs to another build
+local function block_ok(path, meta, first, rows)
+   local ok, f = pcall(core.h5Open, path)
+   if not ok then return false end
+   local a = f:attrs("/")
+   f:abort()
+   return a.format == M.FORMAT and meta_difference(meta, a) == nil and a.first_row == first and a.rows == rows
+end
+
+-- joins the finished blocks into the cache file (atomically)
+local function assemble(o, meta, nblocks)
+   local dir, V, N, C = parts_dir(o.path), meta.views, meta.num_examples, meta.num_classes
+   local taps = taps_list(meta.taps)
+   local f = core.h5Create(o.path)
+   local ok, err = pcall(function()
+      write_meta(f, meta)
+      f:setAttr("/", "created", meta.created)
+      f:setAttr("/", "teacher", meta.teacher)
+      f:setAttr("/", "input", meta.input)
+      f:setAttr("/", "rows_done", N)
+      f:setAttr("/", "complete", true)
+      f:write("/labels", o.data.y:long() - 1)
+      local shape = V > 1 and {V, N, C} or {N, C}
+      f:createDataset("/logits", "f32", shape)
+      local created = {}
+      for b = 0, nblocks - 1 do
+         local bf = core.h5Open(dir .. "/" .. block_name(b))
+         local first = bf:getAttr("/", "first_row")
+         local lg = bf:read("/logits")
+         for v = 1, V do
+            f:writeRows("/logits", first, lg:select(1, v), V > 1 and {v} or nil)
+         end
+         for _, name in ipairs(taps) do
+            local ft = bf:read("/features/" .. name)
+            local p = "/features/" .. name
+            if not created[name] then
+               local fs = ft:shape()
+               table.remove(fs, 1)
+               fs[1] = N
+               if V > 1 then table.insert(fs, 1, V) end
+               f:createDataset(p, "f32", fs)
+               created[name] = true
+            end
+            for v = 1, V do f:writeRows(p, first, ft:select(1, v), V > 1 and {v} or nil) end
+         end
+         bf:abort()
+      end
+   end)
+   if not ok then f:abort(); error(err, 0) end
+   f:close()
+end
+
+--- build{teacher, data, path, views, taps, batchSize = 500, blockRows = 4096, quiet}: runs the
+--- teacher over every example of the loader `data` (in dataset order, each of `views` views) and
+--- writes the cache to path, resuming a build that was interrupted. Returns the opened cache.
+function M.build(o)
+   local views, taps, batch, block = check_build_opts(o)
+   local loader, teacher = o.data, o.teacher
+   local N = loader.n
+   if N == 0 then error("retort.cache.build: the loader has no examples", 2) end
+   teacher:evaluate()
+   local probe = teacher_rows(teacher, loader, core.arange(1, 1, "i64"), 1, taps)
+   if probe:dim() ~= 2 then
+      error(("retort.cache.build: the teacher's output must be logits (batch, classes), got %s"):format(
+         table.concat(probe:shape(), "x")), 2)
+   end
+   local aug = augment_of(loader)
+   local meta = {
+      num_examples = N, num_classes = probe:size(2), views = views,
+      teacher_fingerprint = M.teacherFingerprint(teacher),
+      dataset_fingerprint = M.datasetFingerprint(loader.x, loader.y),
+      augment_crop = aug.crop, augment_flip = aug.flip, augment_seed = aug.seed,
+      taps = table.concat(taps, ","), block_rows = block, batch_size = batch,
+   }
+   local dir = parts_dir(o.path)
+   local manifest = dir .. "/manifest.h5"
+   local ok, err = core.mkdir(dir)
+   if not ok then error("retort.cache.build: " .. err, 2) end
+   for _, name in ipairs(core.listDir(dir) or {}) do -- temporaries of a build that was killed
+      if name:find("%.tmp%-%d+$") then os.remove(dir .. "/" .. name) end
+   end
+   if exists(manifest) then
+      local okm, f = pcall(core.h5Open, manifest)
+      if not okm then error(("retort.cache.build: %s is unreadable (%s); remove %s to start over"):format(
+         manifest, f, dir), 2) end
+      local a = f:attrs("/")
+      f:abort()
+      local why = meta_difference(meta, a)
+      if why then
+         error(("retort.cache.build: %s holds a partial build of a different cache (%s); remove it to start over")
+               :format(dir, why), 2)
+      end
+      meta.created, meta.teacher, meta.input = a.created, a.teacher, a.input
+   else
+      meta.created = os.date("!%Y-%m-%dT%H:%M:%SZ")
+      meta.teacher = tostring(teacher)
+      meta.input = tostring(loader)
+      local f = core.h5Create(manifest)
+      local okw, werr = pcall(function()
+         write_meta(f, meta)
+         f:setAttr("/", "created", meta.created)
+         f:setAttr("/", "teacher", meta.teacher)
+         f:setAttr("/", "input", meta.input)
+      end)
+      if not okw then f:abort(); error(werr, 2) end
+      f:close()
+   end
+   local nblocks = (N + block - 1) // block
+   local todo, done_rows = {}, 0
+   for b = 0, nblocks - 1 do
+      local first, rows = b * block + 1, math.min(block, N - b * block)
+      if block_ok(dir .. "/" .. block_name(b), meta, first, rows) then
+         done_rows = done_rows + rows
+      else
+         todo[#todo + 1] = {b, first, rows}
+      end
+   end
+   local quiet = o.quiet
+   if not quiet and done_rows > 0 then
+      io.stderr:write(("cache: resuming %s, %d of %d rows already built\n"):format(o.path, done_rows, N))
+   end
+   local bar = progress.new{total = (N - done_rows) * views, label = "cache", quiet = quiet}
+   for _, t in ipairs(todo) do build_block(o, meta, t[1], t[2], t[3], bar) end
+   bar:finish()
+   assemble(o, meta, nblocks)
+   remove_tree(dir)
+   return M.open(o.path, {loader = loader, teacher = teacher})
+end
+
+-- --------------------------------------------------------------------------------------------
+-- reading
+
+local function refuse(path, why, ...) error(("retort.cache: %s: " .. why):format(path, ...), 0) end
+
+-- attributes and logits of a finished file
+local function read_file(path)
+   local ok, f = pcall(core.h5Open, path)
+   if not ok then refuse(path, "%s", (tostring(f):gsub("^h5_open: ", ""))) end
+   local res = table.pack(pcall(function()
+      local a = f:attrs("/")
+      if a.format ~= M.FORMAT then
+         refuse(path, "an HDF5 file but not a retort soft-target cache (format is %s, expected \"%s\")",
+                a.format and ("\"" .. tostring(a.format) .. "\"") or "missing", M.FORMAT)
+      end
+      if math.type(a.version) ~= "integer" then refuse(path, "no integer version attribute") end
+      if a.version > M.VERSION then
+         refuse(path, "a cache of format version %d, written by a newer retort; this one reads version %d",
+                a.version, M.VERSION)
+      end
+      for _, k in ipairs({"num_examples", "num_classes", "views", "rows_done"}) do
+         if math.type(a[k]) ~= "integer" then refuse(path, "attribute %s is missing or not an integer", k) end
+      end
+      local lg = f:read("/logits")
+      local want = a.views > 1 and {a.views, a.num_examples, a.num_classes} or {a.num_examples, a.num_classes}
+      if table.concat(lg:shape(), "x") ~= table.concat(want, "x") then
+         refuse(path, "/logits is %s but the attributes say %s", table.concat(lg:shape(), "x"), table.concat(want, "x"))
+      end
+      local feats = {}
+      for _, name in ipairs(taps_list(a.taps)) do feats[name] = "/features/" .. name end
+      return a, lg, f:read("/labels"), feats
+   end))
+   f:abort()
+   if not res[1] then error(res[2], 0) end
+   return table.unpack(res, 2, 5)
+end
+
+-- attributes and logits of an unfinished build (its finished leading blocks)
+local function read_parts(path)
+   local dir = parts_dir(path)
+   local f = core.h5Open(dir .. "/manifest.h5")
+   local a = f:attrs("/")
+   f:abort()
+   local logits, rows = {}, 0
+   for b = 0, (a.num_examples + a.block_rows - 1) // a.block_rows - 1 do
+      local first, n = b * a.block_rows + 1, math.min(a.block_rows, a.num_examples - b * a.block_rows)
+      if not block_ok(dir .. "/" .. block_name(b), a, first, n) then break end
+      local bf = core.h5Open(dir .. "/" .. block_name(b))
+      logits[#logits + 1] = bf:read("/logits")
+      bf:abort()
+      rows = rows + n
+   end
+   a.rows_done, a.complete = rows, false
+   local lg = #logits > 0 and core.cat(logits, 2) or core.zeros(a.views, 0, a.num_classes)
+   if a.views == 1 then lg = lg:select(1, 1) end
+   return a, lg, nil, {}
+end
+
+--- open(path [, {loader =, teacher =, numClasses =, partial = false}]): the cache at path, checked
+--- against the loader's dataset and augmentation, the teacher and the class count when given.
+function M.open(path, o)
+   if type(path) ~= "string" then error("retort.cache.open: bad argument #1 (path string expected, got " .. type(path) .. ")", 2) end
+   o = o or {}
+   if type(o) ~= "table" then error("retort.cache.open: bad argument #2 (table of options expected)", 2) end
+   local a, logits, labels, feats
+   if not exists(path) and exists(parts_dir(path) .. "/manifest.h5") then
+      a, logits, labels, feats = read_parts(path)
+      if not o.partial then
+         refuse(path, "incomplete cache: its build stopped with %d of %d rows done (in %s); run the build again "
+                .. "to resume it, or open it with partial = true", a.rows_done, a.num_examples, parts_dir(path))
+      end
+   else
+      a, logits, labels, feats = read_file(path)
+      if a.complete ~= true and not o.partial then
+         refuse(path, "incomplete cache: %d of %d rows done; rebuild it, or open it with partial = true",
+                a.rows_done, a.num_examples)
+      end
+   end
+   local self = setmetatable({path = path, attrs = a, numExamples = a.num_examples, numClasses = a.num_classes,
+                              views = a.views, rowsDone = a.rows_done, complete = a.complete == true,
+                              taps = taps_list(a.taps), labels = labels, _features = feats, _loaded = {}}, Cache)
+   self.logits = a.views > 1 and logits or logits:view(1, logits:size(1), logits:size(2))
+   self:check(o)
+   return self
+end
+
+--- check{loader =, teacher =, numClasses =}: errors unless the cache was built for these.
+function Cache:check(o)
+   local path, a = self.path, self.attrs
+   if o.numClasses and o.numClasses ~= a.num_classes then
+      refuse(path, "built for %d classes, but %d were expected", a.num_classes, o.numClasses)
+   end
+   if o.loader then
+      local l = o.loader
+      if not is_loader(l) then error("retort.cache: option 'loader' must be a retort.data.Loader", 0) end
+      if l.n ~= a.num_examples then
+         refuse(path, "built for %d examples, but the loader's dataset has %d", a.num_examples, l.n)
+      end
+      local fp = M.datasetFingerprint(l.x, l.y)
+      if fp ~= a.dataset_fingerprint then
+         refuse(path, "built for another dataset (dataset fingerprint %s, the loader's is %s: same size, other "
+                .. "images or labels)", tostring(a.dataset_fingerprint), fp)
+      end
+      if l.n > 0 and l.y:max():item() > a.num_classes then
+         refuse(path, "built for %d classes, but the loader's labels go up to %d", a.num_classes, l.y:max():item())
+      end
+      local aug = augment_of(l)
+      if aug.crop ~= a.augment_crop or aug.flip ~= a.augment_flip or aug.seed ~= a.augment_seed then
+         refuse(path, "built with augmentation crop %d, flip %s, seed %d; the loader has crop %d, flip %s, seed %d",
+                a.augment_crop, tostring(a.augment_flip), a.augment_seed, aug.crop, tostring(aug.flip), aug.seed)
+      end
+      if l.pad and l.views ~= a.views then
+         refuse(path, "holds %d augmentation view(s), but the loader was made with views = %s", a.views, tostring(l.views))
+      end
+   end
+   if o.teacher then
+      local fp = M.teacherFingerprint(o.teacher)
+      if fp ~= a.teacher_fingerprint then
+         refuse(path, "built from another teacher (teacher fingerprint %s, this teacher's is %s)",
+                tostring(a.teacher_fingerprint), fp)
+      end
+   end
+   return self
+end
+
+--- view(epoch): the view that epoch reads ((epoch - 1) % views + 1), as Loader:view does.
+function Cache:view(epoch) return ((epoch or 1) - 1) % self.views + 1 end
+
+local function check_rows(self, idx)
+   if not core.isTensor(idx) then
+      error("retort.cache: teacher rows are looked up by the loader's dataset indices (an i64 tensor), got "
+            .. type(idx), 3)
+   end
+   if idx:numel() > 0 then
+      local hi, lo = idx:max():item(), idx:min():item()
+      if lo < 1 or hi > self.rowsDone then
+         error(("retort.cache: %s: index %d is outside the %d rows %s"):format(self.path, lo < 1 and lo or hi,
+            self.rowsDone, self.complete and "it holds" or "built so far (a partial cache)"), 3)
+      end
+   end
+end
+
+--- teacherLogits(idx, epoch): the stored logits [B, C] of dataset rows idx (i64, 1-based) in that
+--- epoch's view.
+function Cache:teacherLogits(idx, epoch)
+   check_rows(self, idx)
+   return self.logits:select(1, self:view(epoch)):indexSelect(1, idx)
+end
+
+--- features(tap, idx, epoch): the stored teacher features at a tap, for rows idx in that epoch's view.
+--- The first call for a tap reads the whole dataset into memory.
+function Cache:features(tap, idx, epoch)
+   local p = self._features[tap]
+   if not p then
+      error(("retort.cache: %s holds no features for tap '%s'; it holds: %s"):format(self.path, tostring(tap),
+         #self.taps > 0 and table.concat(self.taps, ", ") or "(none: built without taps)"), 2)
+   end
+   check_rows(self, idx)
+   local t = self._loaded[tap]
+   if not t then
+      local f = core.h5Open(self.path)
+      local ok, res = pcall(f.read, f, p)
+      f:abort()
+      if not ok then error(res, 2) end
+      t = self.views > 1 and res or res:view(1, table.unpack(res:shape()))
+      self._loaded[tap] = t
+   end
+   return t:select(1, self:view(epoch)):indexSelect(1, idx)
+end
+
+--- logitsOfView(v): all stored logits [N, C] of view v (difficulty scores, --info).
+function Cache:logitsOfView(v) return self.logits:select(1, v or 1) end
+
+function Cache:__tostring()
+   return ("retort.cache(%s: %d examples, %d classes, %d view(s)%s%s)"):format(self.path, self.numExamples,
+      self.numClasses, self.views, #self.taps > 0 and (", taps " .. table.concat(self.taps, ",")) or "",
+      self.complete and "" or (", partial: " .. self.rowsDone .. " rows"))
+end
+
+M.Cache = Cache
+M.isCache = function(x) return getmetatable(x) == Cache end
+
+--- ensure{teacher, data, path, views, taps, ...}: the cache at path if it exists (checked against the
+--- teacher and the loader), else build it (resuming an interrupted build).
+function M.ensure(o)
+   if type(o) == "table" and type(o.path) == "string" and exists(o.path) then
+      local c = M.open(o.path, {loader = o.data, teacher = o.teacher})
+      if exists(parts_dir(o.path)) then remove_tree(parts_dir(o.path)) end -- left by a build killed after its rename
+      return c
+   end
+   return M.build(o)
+end
+
+return M
