@@ -9,19 +9,23 @@
 --   retort run recipes/kd.lua                                        -- teacher, student, distilled student
 --   retort run recipes/kd.lua --teacher=runs/kd/teacher/best.h5       -- reuse a trained teacher
 --   retort run recipes/kd.lua --teacherModel=cnn --teacher=runs/cnn-teacher/best.h5 --T=4 --seeds=3
+--   retort run recipes/kd.lua ... --cache=runs/cnn.cache.h5    -- distill from the teacher's cached logits
+-- With --cache=path the distilled student reads the teacher's logits from a soft-target cache (built
+-- first if missing; `retort cache --recipe recipes/kd.lua --out path ...` builds it alone). With
+-- augmentation (--crop, --flip) add --views=V: the cache holds V views that the epochs replay in turn.
 local retort = require "retort"
 
 local opts = retort.recipe.options({
    epochs = 10, teacherEpochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 20,
    alpha = 0.9, seed = 1, seeds = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
-   crop = 0, flip = false,
+   crop = 0, flip = false, views = 0, cache = "", cacheOnly = false, cacheVerify = 0,
 }, {...})
 retort.setNumThreads(opts.threads)
 
 local function loaders(seed)
    local augment = (opts.crop > 0 or opts.flip) and {crop = opts.crop, flip = opts.flip} or nil
    return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = seed or opts.seed, limit = opts.limit,
-                                          augment = augment}
+                                          augment = augment, views = opts.views > 0 and opts.views or nil}
 end
 
 -- Train `model` into dir; returns the final test accuracy.
@@ -47,6 +51,9 @@ local make_teacher = teacher_models[opts.teacherModel]
    or error(("unknown --teacherModel=%s (mlp or cnn)"):format(opts.teacherModel), 0)
 local teacher = make_teacher()
 local teacher_acc
+if opts.teacher == "" and (opts.cacheOnly or opts.cacheVerify > 0) then
+   error("building or verifying a cache needs a trained teacher: --teacher=checkpoint.h5", 0)
+end
 if opts.teacher ~= "" then
    teacher:loadStateDict(retort.load(opts.teacher).model)
    local _, test = loaders()
@@ -56,6 +63,9 @@ else
    teacher_acc = fit("teacher", teacher, opts.teacherEpochs)
 end
 
+-- the teacher's soft targets from a cache, when --cache names one (built here if missing)
+local cache = retort.recipe.cache(opts, {teacher = teacher, data = (loaders())})
+
 -- 2. the student alone, and 3. the same student (same seed, same initial weights) distilled
 local alone, distilled = {}, {}
 for k = 1, opts.seeds do
@@ -64,7 +74,7 @@ for k = 1, opts.seeds do
    retort.manualSeed(seed + 1000)
    alone[k] = fit("student" .. suffix, retort.models.mlp{sizes = {784, 800, 800, 10}}, opts.epochs, seed)
    retort.manualSeed(seed + 1000)
-   local d = retort.distill.Distiller{teacher = teacher, student = retort.models.mlp{sizes = {784, 800, 800, 10}},
+   local d = retort.distill.Distiller{teacher = cache or teacher, student = retort.models.mlp{sizes = {784, 800, 800, 10}},
                                       T = opts.T, alpha = opts.alpha, gamma = 1 - opts.alpha}
    distilled[k] = fit("student-kd" .. suffix, d, opts.epochs, seed)
 end

@@ -156,6 +156,7 @@ static void print_usage(FILE *f) {
     fprintf(f,
             "usage: %s [options] [script [args...]]\n"
             "       %s run script [args...]\n"
+            "       %s cache --recipe recipe.lua --out cache.h5 [recipe options]   (also --info, --verify)\n"
             "Run a Lua script (a recipe) with the retort library, or open the REPL.\n"
             "Options:\n"
             "  -e code        execute string 'code' (may be repeated)\n"
@@ -169,7 +170,7 @@ static void print_usage(FILE *f) {
             "With no script the REPL starts (line editing when stdin is a terminal).\n"
             "Environment: RETORT_LUA_PATH (directory of the Lua modules), RETORT_HISTORY (REPL\n"
             "history file, default ~/.retort_history; empty disables it).\n",
-            PROGNAME, PROGNAME);
+            PROGNAME, PROGNAME, PROGNAME);
     fflush(f);
 }
 
@@ -758,8 +759,19 @@ static int pmain(lua_State *L) {
     int argc = (int)lua_tointeger(L, 1);
     char **argv = (char **)lua_touserdata(L, 2);
     int script;
-    int args = collectargs(argv, argc, &script);
     luaL_checkversion(L);
+    if (argc > 1 && strcmp(argv[1], "cache") == 0) { /* the soft-target cache tool, in Lua */
+        luaL_openlibs(L);
+        set_package_path(L);
+        createargtable(L, argv, argc, 1);
+        lua_gc(L, LUA_GCRESTART);
+        lua_gc(L, LUA_GCGEN, 0, 0);
+        set_signal(SIGINT, on_sigint, SA_RESTART);
+        if (dostring(L, "return require('retort.cache_cli').main(arg)", "=retort cache") != LUA_OK)
+            exit_status = last_error_interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE;
+        return 0;
+    }
+    int args = collectargs(argv, argc, &script);
     if (args & HAS_ERROR) {
         if (script < 0)
             l_message(PROGNAME " run", "missing script");

@@ -334,7 +334,7 @@ local function refuse(path, why, ...) error(("retort.cache: %s: " .. why):format
 -- attributes and logits of a finished file
 local function read_file(path)
    local ok, f = pcall(core.h5Open, path)
-   if not ok then refuse(path, "%s", (tostring(f):gsub("^h5_open: ", ""))) end
+   if not ok then error("retort.cache: " .. tostring(f):gsub("^h5_open: ", ""), 0) end
    local res = table.pack(pcall(function()
       local a = f:attrs("/")
       if a.format ~= M.FORMAT then
@@ -498,6 +498,57 @@ end
 
 --- logitsOfView(v): all stored logits [N, C] of view v (difficulty scores, --info).
 function Cache:logitsOfView(v) return self.logits:select(1, v or 1) end
+
+--- verify(teacher, loader [, rows = 256]): recomputes `rows` rows (spread over the dataset) of every
+--- view with the teacher and compares them with the stored logits. Returns the largest absolute
+--- difference, the largest logit magnitude, and the number of rows compared.
+function Cache:verify(teacher, loader, rows)
+   self:check{loader = loader}
+   rows = math.min(rows or 256, self.rowsDone)
+   if rows < 1 then return 0, 0, 0 end
+   local step = self.rowsDone / rows
+   local pick = {}
+   for k = 0, rows - 1 do pick[#pick + 1] = math.floor(k * step) + 1 end
+   local idx = core.tensor(pick, "i64")
+   teacher:evaluate()
+   local worst, scale = 0, 0
+   for v = 1, self.views do
+      local live = teacher_rows(teacher, loader, idx, v, {})
+      local stored = self:teacherLogits(idx, v)
+      worst = math.max(worst, (live:float() - stored):abs():max():item())
+      scale = math.max(scale, stored:abs():max():item())
+   end
+   return worst, scale, rows
+end
+
+--- summary(): the lines `retort cache --info` prints.
+function Cache:summary()
+   local a = self.attrs
+   local lg = self:logitsOfView(1):narrow(1, 1, self.rowsDone)
+   local lines = {
+      ("%s: retort soft-target cache, format version %d"):format(self.path, a.version),
+      ("  examples     %d (%s)"):format(self.numExamples, self.complete and "complete"
+         or ("INCOMPLETE: " .. self.rowsDone .. " rows done")),
+      ("  classes      %d"):format(self.numClasses),
+      ("  views        %d%s"):format(self.views, (a.augment_crop > 0 or a.augment_flip)
+         and (" (crop %d, flip %s, augment seed %d)"):format(a.augment_crop, tostring(a.augment_flip), a.augment_seed)
+         or " (no augmentation)"),
+      ("  /logits      f32 %s (logits, not probabilities: soft targets at any temperature T are exact)")
+         :format(table.concat(self.views > 1 and {self.views, self.numExamples, self.numClasses}
+                              or {self.numExamples, self.numClasses}, "x")),
+   }
+   for _, tap in ipairs(self.taps) do lines[#lines + 1] = ("  /features/%s"):format(tap) end
+   lines[#lines + 1] = ("  teacher      fingerprint %s"):format(a.teacher_fingerprint)
+   for line in tostring(a.teacher or ""):gmatch("[^\n]+") do lines[#lines + 1] = "               " .. line end
+   lines[#lines + 1] = ("  dataset      fingerprint %s; input %s"):format(a.dataset_fingerprint, tostring(a.input))
+   lines[#lines + 1] = ("  created      %s"):format(tostring(a.created))
+   if self.labels and self.rowsDone > 0 then
+      local y = self.labels:narrow(1, 1, self.rowsDone) + 1
+      local acc = lg:argmax(2):eq(y):float():mean():item()
+      lines[#lines + 1] = ("  teacher accuracy on these examples (view 1): %.4f"):format(acc)
+   end
+   return lines
+end
 
 function Cache:__tostring()
    return ("retort.cache(%s: %d examples, %d classes, %d view(s)%s%s)"):format(self.path, self.numExamples,

@@ -9,6 +9,8 @@
 -- recipe.optimizer(params, opts, epochs) builds the optimizer the recipes use: opts.optimizer "sgd"
 -- (default: momentum, weightDecay) or "rmsprop" (weightDecay), learning rate opts.lr on a cosine
 -- schedule over the epochs.
+-- recipe.cache(opts, {teacher =, data =, views =, taps =}) gives recipes the soft-target cache
+-- options (--cache, --cacheOnly, --cacheVerify) that `retort cache` drives.
 local recipe = {}
 
 local function known_list(defaults)
@@ -78,6 +80,33 @@ function recipe.optimizer(params, opts, epochs)
       return retort.optim.RMSProp(params, {lr = lr, weightDecay = opts.weightDecay})
    end
    error(("--optimizer must be sgd or rmsprop, got %s"):format(tostring(kind)), 0)
+end
+
+--- cache(opts, {teacher, data, views, taps}): the soft-target cache a recipe's --cache=path names
+--- (nil when it is ""): opened and checked if it exists, else built (resuming an interrupted build).
+--- --cacheOnly=true stops the recipe once the cache is ready (`retort cache --out`); --cacheVerify=N
+--- recomputes N rows with the teacher, prints the largest difference and exits (`retort cache
+--- --verify`), with status 1 when they differ by more than 1e-4 relative to the logits' scale.
+function recipe.cache(opts, spec)
+   if (opts.cache or "") == "" then
+      if opts.cacheOnly or (opts.cacheVerify or 0) > 0 then error("--cacheOnly and --cacheVerify need --cache=path", 0) end
+      return nil
+   end
+   local cache = require "retort.cache"
+   if (opts.cacheVerify or 0) > 0 then
+      local c = cache.open(opts.cache, {teacher = spec.teacher})
+      local worst, scale, rows = c:verify(spec.teacher, spec.data, opts.cacheVerify)
+      local ok = worst <= 1e-4 * math.max(1, scale)
+      print(("%s: %d rows x %d view(s) recomputed with the teacher: largest difference %.3g (logits up to %.3g): %s")
+            :format(opts.cache, rows, c.views, worst, scale, ok and "OK" or "MISMATCH"))
+      os.exit(ok and 0 or 1)
+   end
+   local c = cache.ensure{teacher = spec.teacher, data = spec.data, path = opts.cache, views = spec.views, taps = spec.taps}
+   if opts.cacheOnly then
+      for _, line in ipairs(c:summary()) do print(line) end
+      os.exit(0)
+   end
+   return c
 end
 
 return recipe

@@ -49,6 +49,28 @@ describe("recipes", function()
                              "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("teacher 0%.%d+ | student alone 0%.%d+ | distilled student 0%.%d+ %(T = 20, alpha = 0.9%)", r.stdout)
+      -- the teacher's soft targets cached with `retort cache`, inspected, verified, and distilled from
+      local teacher, cache = dir .. "/teacher/best.h5", dir .. "/t.cache.h5"
+      r = support.run({"cache", "--recipe", "recipes/kd.lua", "--teacher=" .. teacher, "--limit=256", "--out", cache})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("examples     256 %(complete%)", r.stdout)
+      r = support.run({"cache", "--info", cache})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("teacher accuracy on these examples %(view 1%): 0%.%d+", r.stdout)
+      r = support.run({"cache", "--verify", cache, "--recipe", "recipes/kd.lua", "--teacher=" .. teacher, "--limit=256",
+                       "--rows=64"})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("64 rows x 1 view%(s%) recomputed with the teacher: largest difference .-: OK", r.stdout)
+      r = support.run({"cache", "--verify", cache, "--recipe", "recipes/kd.lua", "--teacher=" .. teacher, "--limit=200"})
+      assert.are.equal(2, r.status)
+      assert.matches("built for 256 examples, but the loader's dataset has 200", r.stderr, 1, true)
+      r = support.run({"run", "recipes/kd.lua", "--epochs=1", "--teacher=" .. teacher, "--cache=" .. cache, "--limit=256",
+                       "--dir=" .. dir})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("distilled student 0%.%d+", r.stdout)
+      r = support.run({"cache", "--out", cache})
+      assert.are.equal(2, r.status)
+      assert.matches("--recipe is required", r.stderr, 1, true)
       support.rmrf(dir)
    end)
 

@@ -14,7 +14,8 @@ local Loader = require "retort.data.loader"
 local M = {Loader = Loader}
 for k, v in pairs(datasets) do M[k] = v end
 
---- fashionMnistLoaders{batchSize = 128, seed = 1, limit = 0, augment = nil, testBatchSize = 1000, root = nil}:
+--- fashionMnistLoaders{batchSize = 128, seed = 1, limit = 0, augment = nil, views = nil, testBatchSize = 1000,
+--- root = nil}:
 --- the train loader (shuffled, normalised with the training set's mean/std, optionally augmented)
 --- and the test loader that recipes use. limit > 0 keeps the first `limit` examples of each split
 --- (quick runs and smoke tests).
@@ -31,7 +32,7 @@ function M.fashionMnistLoaders(opts)
    end
    local norm = {mean = datasets.fashionMnistMean, std = datasets.fashionMnistStd}
    return Loader(train, {batchSize = opts.batchSize or 128, shuffle = true, seed = opts.seed or 1, normalize = norm,
-                         augment = opts.augment}),
+                         augment = opts.augment, views = opts.views}),
           Loader(test, {batchSize = opts.testBatchSize or 1000, normalize = norm})
 end
 

@@ -189,6 +189,14 @@ local function run(net, x, names)
    return y, taps
 end
 
+--- checkData(loader): errors unless every cached teacher was built for this loader's dataset and
+--- augmentation (train.fit calls it before training).
+function Distiller:checkData(loader)
+   for _, t in ipairs(self.teachers) do
+      if is_cache(t) then t:check{loader = loader} end
+   end
+end
+
 --- setStage("init" | "main"): which loss trainingLoss computes (see the top of this file).
 function Distiller:setStage(stage)
    if stage ~= "init" and stage ~= "main" then

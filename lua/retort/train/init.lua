@@ -14,6 +14,8 @@
 --
 -- A model with trainingLoss(logits, y, ctx) and termNames() (retort.distill.Distiller) supplies its
 -- own training loss and terms; it is evaluated with cross-entropy unless evalLoss says otherwise.
+-- A model with checkData(loader) (the Distiller, for its soft-target caches) checks the training
+-- loader before the first step.
 -- Terms are averaged over each epoch and written as train_<term> columns of metrics.csv.
 --
 -- Determinism: the loaders shuffle and augment from (seed, epoch), dropout draws from the
@@ -117,6 +119,7 @@ function train.fit(o)
       eval_loss = o.evalLoss or default_loss
       term_names = o.model:termNames()
    end
+   if o.model.checkData then o.model:checkData(o.train) end
    local columns = {table.unpack(COLUMNS)}
    for _, t in ipairs(term_names) do columns[#columns + 1] = "train_" .. t end
    local log = o.log or io.stderr
