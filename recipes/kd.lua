@@ -43,13 +43,7 @@ end
 
 -- 1. the teacher: trained here, or loaded from a checkpoint
 retort.manualSeed(opts.seed)
-local teacher_models = {
-   mlp = function() return retort.models.mlp{sizes = {784, 1200, 1200, 10}} end,
-   cnn = function() return retort.models.cnn{dropout = 0.3} end, -- recipes/train_teacher.lua with its defaults
-}
-local make_teacher = teacher_models[opts.teacherModel]
-   or error(("unknown --teacherModel=%s (mlp or cnn)"):format(opts.teacherModel), 0)
-local teacher = make_teacher()
+local teacher = retort.recipe.teacher(opts.teacherModel)
 local teacher_acc
 if opts.teacher == "" and (opts.cacheOnly or opts.cacheVerify > 0) then
    error("building or verifying a cache needs a trained teacher: --teacher=checkpoint.h5", 0)

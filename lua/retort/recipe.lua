@@ -82,6 +82,15 @@ function recipe.optimizer(params, opts, epochs)
    error(("--optimizer must be sgd or rmsprop, got %s"):format(tostring(kind)), 0)
 end
 
+--- teacher(kind): the recipes' teachers, untrained: "mlp" (Hinton's 784-1200-1200-10) or "cnn" (the
+--- CNN recipes/train_teacher.lua trains with its defaults); load a checkpoint into it.
+function recipe.teacher(kind)
+   local models = require("retort").models
+   if kind == "mlp" then return models.mlp{sizes = {784, 1200, 1200, 10}} end
+   if kind == "cnn" then return models.cnn{dropout = 0.3} end
+   error(("unknown --teacherModel=%s (mlp or cnn)"):format(tostring(kind)), 0)
+end
+
 --- cache(opts, {teacher, data, views, taps}): the soft-target cache a recipe's --cache=path names
 --- (nil when it is ""): opened and checked if it exists, else built (resuming an interrupted build).
 --- --cacheOnly=true stops the recipe once the cache is ready (`retort cache --out`); --cacheVerify=N

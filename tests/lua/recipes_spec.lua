@@ -71,6 +71,12 @@ describe("recipes", function()
       r = support.run({"cache", "--out", cache})
       assert.are.equal(2, r.status)
       assert.matches("--recipe is required", r.stderr, 1, true)
+      -- curriculum vs none from that cache
+      r = support.run({"run", "recipes/curriculum.lua", "--teacherModel=mlp", "--teacher=" .. teacher, "--cache=" .. cache, "--limit=256",
+                       "--epochs=2", "--schedules=none,easy,weights", "--dir=" .. dir .. "/cur"})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("| none      | 0%.%d+ | 0%.%d+ |", r.stdout)
+      assert.matches("| easy      | 0%.%d+ | 0%.%d+ |", r.stdout)
       support.rmrf(dir)
    end)
 

@@ -25,6 +25,7 @@
 --
 -- The training loss (DESIGN.md §4, RepDistiller's combination):
 --   loss = gamma * CE(s, y) + alpha * T^2 * KL(p_t || softmax(s / T)) + beta * sum_k w_k * L_k(g_k, h_k)
+-- With per-example weights w (a curriculum loader's, ctx.weights) CE and KD become sum_i w_i l_i / N.
 -- Each term is logged on its own: ce, kl (unscaled), kd (= T^2 KL), and one per pair (its name,
 -- default the method's), plus the total; train.fit writes them to metrics.csv as train_<name>.
 --
@@ -374,19 +375,21 @@ function Distiller:trainingLoss(logits, y, ctx)
       terms.total = total:item()
       return total, terms
    end
-   local ce = retort.loss.crossEntropy(logits, y)
+   local w = ctx and ctx.weights -- a curriculum's per-example weights: on CE and KD, not on the pairs
+   local ce = w and (retort.loss.crossEntropy(logits, y, {reduction = "none"}) * w):mean()
+              or retort.loss.crossEntropy(logits, y)
    terms.ce = ce:item()
    add(ce, gamma)
    if alpha ~= 0 then
       local kd_terms = {}
       if self.multiTeacher == "average" then
-         local kd, t = retort.kdLoss(logits, mean_logits(b.tlogits), nil, {T = T, alpha = 1})
+         local kd, t = retort.kdLoss(logits, mean_logits(b.tlogits), nil, {T = T, alpha = 1, weights = w})
          add(kd, alpha)
          kd_terms = t
       else
          local kl = 0
          for _, tl in ipairs(b.tlogits) do
-            local kd, t = retort.kdLoss(logits, tl, nil, {T = T, alpha = 1})
+            local kd, t = retort.kdLoss(logits, tl, nil, {T = T, alpha = 1, weights = w})
             add(kd, alpha)
             kl = kl + t.kl
          end

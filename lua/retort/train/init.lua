@@ -5,7 +5,8 @@
 --      model = net, optimizer = opt, train = trainLoader, test = testLoader,
 --      epochs = 10, dir = "runs/mlp",            -- metrics.csv, last.h5, best.h5 go here
 --      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy; ctx = {epoch, step, epochs, x,
---                                                --   indices (the batch's dataset indices, when the loader gives them)}
+--                                                --   indices (the batch's dataset indices, when the loader gives them),
+--                                                --   weights (per-example weights, when the loader has weights(idx, epoch))}
 --                                                -- may return a second value: {term = number} to log
 --      terms = {"kl", ...},                      -- the term names to write as train_<term> columns
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
@@ -61,7 +62,13 @@ local function find_non_finite(model)
    return nil
 end
 
-local function default_loss(logits, y) return retort.loss.crossEntropy(logits, y) end
+-- cross-entropy; per-example weights (a curriculum's, ctx.weights) give sum_i w_i CE_i / N
+local function default_loss(logits, y, ctx)
+   if ctx and ctx.weights then
+      return (retort.loss.crossEntropy(logits, y, {reduction = "none"}) * ctx.weights):mean()
+   end
+   return retort.loss.crossEntropy(logits, y)
+end
 
 --- Loss, accuracy and top-k accuracy of model over a loader, without recording a graph.
 function train.evaluate(model, loader, opts)
@@ -145,6 +152,7 @@ function train.fit(o)
    local writer = dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
       {columns = columns, append = resume and true or false}) or nil
    local history = {}
+   -- a curriculum loader's epoch sizes change: counted again after each setEpoch
    local total = num_examples(o.train)
    local steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil
 
@@ -154,6 +162,8 @@ function train.fit(o)
    local function run_epoch(epoch)
       o.model:training()
       if o.train.setEpoch then o.train:setEpoch(epoch) end
+      total = num_examples(o.train)
+      steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil
       if o.optimizer.setProgress then
          o.optimizer:setProgress{epoch = epoch, step = state.step, epochs = epochs, stepsPerEpoch = steps_per_epoch}
       end
@@ -172,8 +182,9 @@ function train.fit(o)
             -- an interrupted batch is redone from scratch on resume: remember the generator before it
             batch_rng = retort.getRngState()
             local logits = o.model:forward(x)
+            local weights = idx and o.train.weights and o.train:weights(idx, epoch) or nil
             local loss, terms = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs, x = x,
-                                                    indices = idx, stepsPerEpoch = steps_per_epoch})
+                                                    indices = idx, weights = weights, stepsPerEpoch = steps_per_epoch})
             local v = loss:item()
             if not finite(v) then
                error(("train: loss is %s at epoch %d, batch %d (tensor 'loss'); stopping"):format(
