@@ -5,6 +5,7 @@
  *                                                        {training=true, momentum=0.1, eps=1e-5})
  *   x:dropout(p=0.5, training=true)          x:leakyRelu(slope=0.01)
  *   x:attentionMap(p=2)                      (N, H*W) rows of normalize(mean_c x^p), attention transfer
+ *   x:pairwise(kind="gram", eps=0)           (N, N) "gram" x x^T, "cosine", "distance" (retort/loss.h)
  *   crossEntropy(logits, labels, {weights=, ignoreIndex=, labelSmoothing=0, reduction="mean"})
  *   nllLoss(logp, labels, {weights=, ignoreIndex=, reduction=})   mseLoss(a, b, {reduction=})
  *   kdLoss(s, t, labels or nil, {T=4, alpha=1, ignoreIndex=, teacherProbs=false, weights=}) -> loss, terms
@@ -344,6 +345,17 @@ static int f_mse_loss(lua_State *L)
     return 1;
 }
 
+static int m_pairwise(lua_State *L)
+{
+    struct rt_tensor *x = rtb_check(L, 1);
+    static const char *const kinds[] = {"gram", "cosine", "distance", NULL};
+    int kind = luaL_checkoption(L, 2, "gram", kinds);
+    double eps = luaL_optnumber(L, 3, 0);
+    struct rt_tensor **out = rtb_slot(L);
+    RTB_CALL(L, rt_pairwise(x, (enum rt_pairwise)kind, eps, out));
+    return 1;
+}
+
 static int m_attention_map(lua_State *L)
 {
     struct rt_tensor *f = rtb_check(L, 1);
@@ -354,7 +366,7 @@ static int m_attention_map(lua_State *L)
 }
 
 static const luaL_Reg methods[] = {{"conv2d", m_conv2d},
-                                   {"attentionMap", m_attention_map},
+                                   {"attentionMap", m_attention_map}, {"pairwise", m_pairwise},
                                    {"maxPool2d", m_max_pool2d},
                                    {"avgPool2d", m_avg_pool2d},
                                    {"adaptiveAvgPool2d", m_adaptive_avg_pool2d},

@@ -181,3 +181,34 @@ describe("losses", function()
       assert.matches("shapes differ", errmsg(retort.mseLoss, a, retort.randn(3)))
    end)
 end)
+
+describe("pairwise", function()
+   it("gives x x^T, cosines and distances as the compositions they replace, with their gradients", function()
+      retort.manualSeed(3)
+      local x = retort.randn(6, 5, "f64")
+      local idx = retort.arange(1, 6, "i64")
+      local off = idx:view(6, 1):ne(idx:view(1, 6)):double()
+      local comps = {
+         gram = function(v) return v:matmul(v:t()) end,
+         cosine = function(v) local h = v / (v:norm(2, 2, true) + 0.1); return h:matmul(h:t()) end,
+         distance = function(v)
+            local sq = (v * v):sum(2)
+            return (sq:view(6, 1) + sq:view(1, 6) - v:matmul(v:t()) * 2):clamp(0.1):sqrt() * off
+         end,
+      }
+      local w = retort.arange(1, 36):double():view(6, 6)
+      local function run(f)
+         local v = x:clone():requiresGrad()
+         local y = f(v)
+         ;(y * w):sum():backward()
+         return y, v.grad
+      end
+      for kind, comp in pairs(comps) do
+         local y1, g1 = run(function(v) return v:pairwise(kind, 0.1) end)
+         local y2, g2 = run(comp)
+         assert.is_true((y1 - y2):abs():max():item() < 1e-12, kind)
+         assert.is_true((g1 - g2):abs():max():item() < 1e-9, kind)
+      end
+      assert.matches("invalid option 'dist'", errmsg(x.pairwise, x, "dist"))
+   end)
+end)

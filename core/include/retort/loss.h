@@ -39,4 +39,14 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
  * p > 0; for non-integer p, f must be >= 0 (a negative base has no real power). */
 enum rt_status rt_attention_map(struct rt_tensor *f, double p, struct rt_tensor **out);
 
+/* Batch pairwise matrices of x (N, D) for the relational losses, (N, N), differentiable w.r.t. x:
+ *   RT_PAIR_GRAM       x x^T                                              (SP)
+ *   RT_PAIR_COSINE     xh xh^T,  xh_i = x_i / (||x_i|| + eps)             (PKT's cosine kernel)
+ *   RT_PAIR_DISTANCE   sqrt(max(||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, eps)), 0 on the diagonal (RKD)
+ * One graph node each, with the backward written out: GRAM dx = (g + g^T) x; COSINE dx = dxh / s -
+ * xh rowsum(dxh xh) / ||x|| with dxh = (g + g^T) xh, s = ||x|| + eps; DISTANCE S = g / (2 d) where
+ * the clamp and the diagonal let it through, dx = 2 (x rowsum(S + S^T) - (S + S^T) x). */
+enum rt_pairwise { RT_PAIR_GRAM = 0, RT_PAIR_COSINE, RT_PAIR_DISTANCE };
+enum rt_status rt_pairwise(struct rt_tensor *x, enum rt_pairwise kind, double eps, struct rt_tensor **out);
+
 #endif

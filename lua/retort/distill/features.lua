@@ -59,8 +59,7 @@ end
 
 -- row-normalised batch similarity (Gram) matrix of flattened features, (N, N)
 local function similarity(f)
-   local x = flat(f)
-   return normalize(x:matmul(x:t()), 2)
+   return normalize(flat(f):pairwise("gram"), 2)
 end
 
 --- sp(fs, ft): similarity-preserving KD (Tung & Mori 2019): ||G_t - G_s||_F^2 / N^2 with
@@ -78,9 +77,7 @@ function M.pkt(fs, ft)
    check.features("pkt", fs, ft)
    local eps = 1e-7
    local function probs(f)
-      local x = flat(f)
-      x = x / (x:norm(2, 2, true) + eps)
-      local k = (x:matmul(x:t()) + 1) * 0.5
+      local k = (flat(f):pairwise("cosine", eps) + 1) * 0.5
       return k / k:sum(2, true)
    end
    local ps, pt = probs(fs), probs(ft:detach())
@@ -88,13 +85,7 @@ function M.pkt(fs, ft)
 end
 
 -- pairwise Euclidean distances of rows (N, N), clamped at eps before the square root, 0 diagonal
-local function pdist(e)
-   local n = e:size(1)
-   local sq = e:pow(2):sum(2)
-   local d = (sq:view(n, 1) + sq:view(1, n) - e:matmul(e:t()) * 2):clamp(1e-12):sqrt()
-   local i = retort.arange(1, n, 1, "i64")
-   return d * i:view(n, 1):ne(i:view(1, n)):to(e:dtype())
-end
+local function pdist(e) return e:pairwise("distance", 1e-12) end
 
 -- cosines of the angles at every anchor i between (e_j - e_i) and (e_k - e_i), flattened (N^3)
 local function angles(e)
