@@ -11,7 +11,8 @@
 --   retort run recipes/kd.lua --teacherModel=cnn --teacher=runs/cnn-teacher/best.h5 --T=4 --seeds=3
 --   retort run recipes/kd.lua ... --cache=runs/cnn.cache.h5    -- distill from the teacher's cached logits
 -- With --cache=path the distilled student reads the teacher's logits from a soft-target cache (built
--- first if missing; `retort cache --recipe recipes/kd.lua --out path ...` builds it alone). With
+-- first if missing; `retort cache --recipe recipes/kd.lua --out path ...` builds it alone; --cache=auto
+-- keeps one in --dir, rebuilt whenever the teacher changes). With
 -- augmentation (--crop, --flip) add --views=V: the cache holds V views that the epochs replay in turn.
 local retort = require "retort"
 

@@ -93,6 +93,7 @@ end
 
 --- cache(opts, {teacher, data, views, taps}): the soft-target cache a recipe's --cache=path names
 --- (nil when it is ""): opened and checked if it exists, else built (resuming an interrupted build).
+--- --cache=auto keeps it in <dir>/teacher.cache.h5 and rebuilds it when the teacher or data changed.
 --- --cacheOnly=true stops the recipe once the cache is ready (`retort cache --out`); --cacheVerify=N
 --- recomputes N rows with the teacher, prints the largest difference and exits (`retort cache
 --- --verify`), with status 1 when they differ by more than 1e-4 relative to the logits' scale.
@@ -110,7 +111,17 @@ function recipe.cache(opts, spec)
             :format(opts.cache, rows, c.views, worst, scale, ok and "OK" or "MISMATCH"))
       os.exit(ok and 0 or 1)
    end
-   local c = cache.ensure{teacher = spec.teacher, data = spec.data, path = opts.cache, views = spec.views, taps = spec.taps}
+   local path = opts.cache
+   if path == "auto" then -- the run's own cache: rebuilt when it is not this teacher's or this data's
+      path = (opts.dir or ".") .. "/teacher.cache.h5"
+      local f = io.open(path, "rb")
+      if f then
+         f:close()
+         local ok = pcall(cache.open, path, {teacher = spec.teacher, loader = spec.data})
+         if not ok then os.remove(path) end
+      end
+   end
+   local c = cache.ensure{teacher = spec.teacher, data = spec.data, path = path, views = spec.views, taps = spec.taps}
    if opts.cacheOnly then
       for _, line in ipairs(c:summary()) do print(line) end
       os.exit(0)

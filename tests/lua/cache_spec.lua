@@ -146,6 +146,19 @@ retort.cache.build{teacher = world.teacher(), data = world.loader{n = 3000, view
       os.remove(script)
    end)
 
+   it("recipe.cache: --cache=auto keeps the run's cache in --dir and rebuilds it for another teacher", function()
+      local loader = world.loader{n = 30}
+      local a = retort.recipe.cache({cache = "auto", dir = dir}, {teacher = world.teacher(1), data = loader})
+      assert.are.equal(dir .. "/teacher.cache.h5", a.path)
+      assert.are.equal(retort.cache.teacherFingerprint(world.teacher(1)), a.attrs.teacher_fingerprint)
+      local b = retort.recipe.cache({cache = "auto", dir = dir}, {teacher = world.teacher(2), data = loader})
+      assert.are.equal(retort.cache.teacherFingerprint(world.teacher(2)), b.attrs.teacher_fingerprint)
+      -- a named cache is never replaced: another teacher is refused
+      local ok, err = pcall(retort.recipe.cache, {cache = dir .. "/teacher.cache.h5"}, {teacher = world.teacher(3), data = loader})
+      assert.is_false(ok); assert.matches("built from another teacher", err, 1, true)
+      assert.is_nil(retort.recipe.cache({cache = ""}, {}))
+   end)
+
    describe("refuses", function()
       local loader, teacher, path
       before_each(function()
