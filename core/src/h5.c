@@ -446,9 +446,10 @@ static void chunk_shape(int ndim, const int64_t *shape, size_t esize, size_t tar
     }
 }
 
-/* Creates dataset path with dtype/shape; chunked + compressed when large (or when rows is set). */
+/* Creates dataset path with dtype/shape; chunked + compressed when large, or when rows is set (row
+ * blocks, or the chunk shape given in `given`). */
 static enum rt_status create_dataset(const char *op, struct rt_h5 *f, const char *path, enum rt_dtype dt, int ndim,
-                                     const int64_t *shape, bool rows, hid_t *out)
+                                     const int64_t *shape, bool rows, const int64_t *given, hid_t *out)
 {
     enum rt_status status = RT_OK;
     hid_t space = -1, dcpl = -1, lcpl = -1;
@@ -481,6 +482,12 @@ static enum rt_status create_dataset(const char *op, struct rt_h5 *f, const char
             }
             hsize_t r = (hsize_t)(RT_H5_CHUNK_TARGET_BYTES / (row_bytes ? row_bytes : 1));
             chunk[0] = r < 1 ? 1 : r > dims[0] ? dims[0] : r;
+        }
+        for (int i = 0; given && i < ndim; i++) {
+            if (given[i] < 1 || given[i] > shape[i])
+                H5_FAIL(RT_ERR_ARG, "%s: chunk size %lld of dim %d is outside 1..%lld for %s", op, (long long)given[i],
+                        i + 1, (long long)shape[i], path);
+            chunk[i] = (hsize_t)given[i];
         }
         if (H5Pset_chunk(dcpl, ndim, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 4) < 0)
             H5_FAIL(RT_ERR_INTERNAL, "%s: cannot set chunking/compression for %s", op, path);
@@ -531,7 +538,7 @@ enum rt_status rt_h5_write(struct rt_h5 *f, const char *path, struct rt_tensor *
         return rt_error(RT_ERR_ARG, "rt_h5_write: tensor for %s is NULL", path);
     if (strcmp(path, "/") == 0)
         return rt_error(RT_ERR_ARG, "rt_h5_write: cannot write a dataset at the root '/' of %s", f->path);
-    if ((status = create_dataset("rt_h5_write", f, path, t->dtype, t->ndim, t->shape, false, &d)) != RT_OK)
+    if ((status = create_dataset("rt_h5_write", f, path, t->dtype, t->ndim, t->shape, false, NULL, &d)) != RT_OK)
         goto done;
     if (rt_tensor_numel(t) > 0) {
         if ((status = host_data("rt_h5_write", t, &data, &owned)) != RT_OK)
@@ -625,6 +632,12 @@ enum rt_status rt_h5_dataset_info(struct rt_h5 *f, const char *path, enum rt_dty
 enum rt_status rt_h5_dataset_create(struct rt_h5 *f, const char *path, enum rt_dtype dt, int ndim,
                                     const int64_t *shape)
 {
+    return rt_h5_dataset_create_chunked(f, path, dt, ndim, shape, NULL);
+}
+
+enum rt_status rt_h5_dataset_create_chunked(struct rt_h5 *f, const char *path, enum rt_dtype dt, int ndim,
+                                            const int64_t *shape, const int64_t *chunk)
+{
     quiet();
     hid_t d = -1;
     enum rt_status status = check_file("rt_h5_dataset_create", f, path, true);
@@ -634,7 +647,7 @@ enum rt_status rt_h5_dataset_create(struct rt_h5 *f, const char *path, enum rt_d
         return rt_error(RT_ERR_ARG, "rt_h5_dataset_create: %s needs at least 1 dim", path);
     if ((unsigned)dt >= RT_DTYPE_COUNT)
         return rt_error(RT_ERR_ARG, "rt_h5_dataset_create: bad dtype %d", (int)dt);
-    status = create_dataset("rt_h5_dataset_create", f, path, dt, ndim, shape, true, &d);
+    status = create_dataset("rt_h5_dataset_create", f, path, dt, ndim, shape, true, chunk, &d);
     if (d >= 0)
         H5Dclose(d);
     return status;
@@ -797,6 +810,116 @@ enum rt_status rt_h5_read_rows_at(struct rt_h5 *f, const char *path, int nlead, 
                                   int64_t count, struct rt_tensor **out)
 {
     return read_impl("rt_h5_read_rows", f, path, true, nlead, lead, row, count, out);
+}
+
+/* a requested row and where it goes in the result */
+struct row_pos {
+    int64_t row, pos;
+};
+
+static int cmp_row_pos(const void *a, const void *b)
+{
+    const struct row_pos *x = a, *y = b;
+    return x->row < y->row ? -1 : x->row > y->row ? 1 : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, const int64_t *idx,
+                                int64_t n, struct rt_tensor **out)
+{
+    static const char *op = "rt_h5_read_index";
+    quiet();
+    hid_t d = -1, fs = -1, ms = -1, mt = -1;
+    int ndim = 0, rdim = 0;
+    int64_t shape[RT_MAX_DIMS], rshape[RT_MAX_DIMS];
+    enum rt_dtype dt = RT_F32;
+    bool e8 = false;
+    struct rt_tensor *buf = NULL, *t = NULL;
+    struct row_pos *rp = NULL;
+    *out = NULL;
+    if (nlead < 0 || nlead >= RT_MAX_DIMS || (nlead > 0 && !lead) || n < 0 || (n > 0 && !idx))
+        return rt_error(RT_ERR_ARG, "%s: bad arguments for %s", op, path);
+    enum rt_status status = open_dataset(op, f, path, &d);
+    if (status != RT_OK)
+        goto done;
+    if ((status = dataset_geometry(op, f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
+        goto done;
+    memcpy(rshape, shape, sizeof shape);
+    /* checks the leading indices and gives the row block's dims (rows first) */
+    if ((status = select_rows(op, f, path, d, nlead, lead, 0, 0, NULL, &fs, &ms, &rdim, rshape)) != RT_OK)
+        goto done;
+    H5Sclose(fs), H5Sclose(ms);
+    fs = ms = -1;
+    int64_t nrows = shape[nlead], row_elems = 1;
+    for (int i = 1; i < rdim; i++)
+        row_elems *= rshape[i];
+    rp = malloc((size_t)(n > 0 ? n : 1) * sizeof *rp);
+    if (!rp)
+        H5_FAIL(RT_ERR_OOM, "%s: out of memory", op);
+    for (int64_t k = 0; k < n; k++) {
+        if (idx[k] < 0 || idx[k] >= nrows)
+            H5_FAIL(RT_ERR_ARG, "%s: row %lld out of range for %s with %lld rows in %s", op, (long long)idx[k] + 1, path,
+                    (long long)nrows, f->path);
+        rp[k].row = idx[k], rp[k].pos = k;
+    }
+    qsort(rp, (size_t)n, sizeof *rp, cmp_row_pos);
+    /* the union of the distinct rows, read in file order into buf, then placed in request order */
+    int64_t u = 0;
+    fs = H5Dget_space(d);
+    if (fs < 0 || H5Sselect_none(fs) < 0)
+        H5_FAIL(RT_ERR_FORMAT, "%s: cannot select rows of %s in %s", op, path, f->path);
+    hsize_t start[RT_MAX_DIMS] = {0}, cnt[RT_MAX_DIMS];
+    for (int i = 0; i < ndim; i++)
+        cnt[i] = i <= nlead ? 1 : (hsize_t)shape[i];
+    for (int i = 0; i < nlead; i++)
+        start[i] = (hsize_t)lead[i];
+    for (int64_t k = 0; k < n; k++) {
+        if (k > 0 && rp[k].row == rp[k - 1].row)
+            continue;
+        start[nlead] = (hsize_t)rp[k].row;
+        if (H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, cnt, NULL) < 0)
+            H5_FAIL(RT_ERR_FORMAT, "%s: cannot select rows of %s in %s", op, path, f->path);
+        u++;
+    }
+    rshape[0] = u;
+    if ((status = rt_tensor_empty(dt, RT_CPU, rdim, rshape, &buf)) != RT_OK)
+        goto done;
+    rshape[0] = n;
+    if ((status = rt_tensor_empty(dt, RT_CPU, rdim, rshape, &t)) != RT_OK)
+        goto done;
+    if (u > 0 && row_elems > 0) {
+        hsize_t mdims[RT_MAX_DIMS];
+        mdims[0] = (hsize_t)u;
+        for (int i = 1; i < rdim; i++)
+            mdims[i] = (hsize_t)rshape[i];
+        ms = H5Screate_simple(rdim, mdims, NULL);
+        mt = e8 ? H5Dget_type(d) : H5Tcopy(mem_type(dt));
+        if (ms < 0 || mt < 0 || H5Dread(d, mt, ms, fs, H5P_DEFAULT, rt_tensor_data(buf)) < 0)
+            H5_FAIL(RT_ERR_FORMAT, "%s: cannot read %s from %s (truncated or corrupt file?)", op, path, f->path);
+        size_t row_bytes = (size_t)row_elems * rt_dtype_size(dt);
+        const char *src = rt_tensor_data(buf);
+        char *dst = rt_tensor_data(t);
+        for (int64_t k = 0, j = -1; k < n; k++) {
+            if (k == 0 || rp[k].row != rp[k - 1].row)
+                j++;
+            memcpy(dst + (size_t)rp[k].pos * row_bytes, src + (size_t)j * row_bytes, row_bytes);
+        }
+    }
+done:
+    free(rp);
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (d >= 0)
+        H5Dclose(d);
+    rt_tensor_release(buf);
+    if (status != RT_OK)
+        rt_tensor_release(t);
+    else
+        *out = t;
+    return status;
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -14,6 +14,7 @@
  * close() commits a created file (rename over the real path); abort() discards it. A file that is
  * garbage-collected without close() is aborted: only an explicit close() commits. As a to-be-closed
  * variable, leaving the scope normally closes (commits) and leaving it by an error aborts. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bind_internal.h"
@@ -285,10 +286,15 @@ static int m_create_dataset(lua_State *L)
     struct rt_h5 *f = check_h5(L, 1);
     const char *path = luaL_checkstring(L, 2);
     enum rt_dtype dt = rtb_check_dtype(L, 3);
-    int ndim;
-    int64_t shape[RT_MAX_DIMS];
+    int ndim, cdim = 0;
+    int64_t shape[RT_MAX_DIMS], chunk[RT_MAX_DIMS];
     rtb_check_sizes(L, 4, &ndim, shape, 0);
-    RTB_CALL(L, rt_h5_dataset_create(f, path, dt, ndim, shape));
+    if (!lua_isnoneornil(L, 5)) {
+        rtb_check_sizes(L, 5, &cdim, chunk, 0);
+        if (cdim != ndim)
+            return luaL_argerror(L, 5, lua_pushfstring(L, "chunk shape needs %d sizes, got %d", ndim, cdim));
+    }
+    RTB_CALL(L, rt_h5_dataset_create_chunked(f, path, dt, ndim, shape, cdim ? chunk : NULL));
     return 0;
 }
 
@@ -346,6 +352,31 @@ static int m_read_rows(lua_State *L)
     return 1;
 }
 
+/* f:readIndex(path, idx [, lead]): rows idx (an i64 tensor of 1-based rows, any order) of path */
+static int m_read_index(lua_State *L)
+{
+    struct rt_h5 *f = check_h5(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    struct rt_tensor *idx = rtb_check(L, 3);
+    if (idx->dtype != RT_I64 || idx->ndim != 1)
+        return luaL_argerror(L, 3, "a 1-D i64 tensor of row indices expected");
+    int64_t lead[RT_MAX_DIMS];
+    int nlead = check_lead(L, 4, lead);
+    int64_t n = idx->shape[0];
+    int64_t *rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
+    if (!rows)
+        return luaL_error(L, "readIndex: out of memory");
+    enum rt_status st = rt_tensor_to_host(idx, RT_I64, rows);
+    for (int64_t k = 0; st == RT_OK && k < n; k++)
+        rows[k] -= 1;
+    struct rt_tensor **out = rtb_slot(L);
+    if (st == RT_OK)
+        st = rt_h5_read_index(f, path, nlead, lead, rows, n, out);
+    free(rows);
+    RTB_CALL(L, st);
+    return 1;
+}
+
 static int m_tostring(lua_State *L)
 {
     struct rtb_h5 *u = luaL_checkudata(L, 1, RTB_H5_MT);
@@ -361,7 +392,7 @@ static const luaL_Reg methods[] = {
     {"createGroup", m_create_group}, {"write", m_write},   {"read", m_read},         {"kind", m_kind},
     {"list", m_list},             {"setAttr", m_set_attr}, {"getAttr", m_get_attr}, {"attrs", m_attrs},
     {"info", m_info},             {"createDataset", m_create_dataset}, {"writeRows", m_write_rows},
-    {"readRows", m_read_rows},    {NULL, NULL}};
+    {"readRows", m_read_rows},    {"readIndex", m_read_index}, {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {{"h5Create", f_h5_create}, {"h5Open", f_h5_open}, {NULL, NULL}};
 

@@ -219,8 +219,9 @@ local function assemble(o, meta, nblocks)
       f:setAttr("/", "rows_done", N)
       f:setAttr("/", "complete", true)
       f:write("/labels", o.data.y:long() - 1)
-      local shape = V > 1 and {V, N, C} or {N, C}
-      f:createDataset("/logits", "f32", shape)
+      -- logits are read whole when the cache opens: blocks of rows of about 512 KiB
+      local rows = math.max(1, math.min(N, 131072 // C))
+      f:createDataset("/logits", "f32", V > 1 and {V, N, C} or {N, C}, V > 1 and {1, rows, C} or {rows, C})
       local created = {}
       for b = 0, nblocks - 1 do
          local bf = core.h5Open(dir .. "/" .. block_name(b))
@@ -233,11 +234,13 @@ local function assemble(o, meta, nblocks)
             local ft = bf:read("/features/" .. name)
             local p = "/features/" .. name
             if not created[name] then
-               local fs = ft:shape()
+               -- features may be read a batch of random rows at a time: one chunk per row
+               local fs, chunk = ft:shape(), {}
                table.remove(fs, 1)
                fs[1] = N
                if V > 1 then table.insert(fs, 1, V) end
-               f:createDataset(p, "f32", fs)
+               for i, n in ipairs(fs) do chunk[i] = i <= (V > 1 and 2 or 1) and 1 or n end
+               f:createDataset(p, "f32", fs, chunk)
                created[name] = true
             end
             for v = 1, V do f:writeRows(p, first, ft:select(1, v), V > 1 and {v} or nil) end
@@ -384,8 +387,10 @@ local function read_parts(path)
    return a, lg, nil, {}
 end
 
---- open(path [, {loader =, teacher =, numClasses =, partial = false}]): the cache at path, checked
---- against the loader's dataset and augmentation, the teacher and the class count when given.
+--- open(path [, {loader =, teacher =, numClasses =, partial = false, featureMemory = 1 GiB}]): the
+--- cache at path, checked against the loader's dataset and augmentation, the teacher and the class
+--- count when given. Features at taps up to featureMemory bytes are read into memory on first use;
+--- larger ones are read from the file a batch of rows at a time.
 function M.open(path, o)
    if type(path) ~= "string" then error("retort.cache.open: bad argument #1 (path string expected, got " .. type(path) .. ")", 2) end
    o = o or {}
@@ -406,7 +411,8 @@ function M.open(path, o)
    end
    local self = setmetatable({path = path, attrs = a, numExamples = a.num_examples, numClasses = a.num_classes,
                               views = a.views, rowsDone = a.rows_done, complete = a.complete == true,
-                              taps = taps_list(a.taps), labels = labels, _features = feats, _loaded = {}}, Cache)
+                              taps = taps_list(a.taps), labels = labels, _features = feats, _loaded = {},
+                              featureMemory = o.featureMemory or 2 ^ 30}, Cache)
    self.logits = a.views > 1 and logits or logits:view(1, logits:size(1), logits:size(2))
    self:check(o)
    return self
@@ -475,8 +481,9 @@ function Cache:teacherLogits(idx, epoch)
    return self.logits:select(1, self:view(epoch)):indexSelect(1, idx)
 end
 
---- features(tap, idx, epoch): the stored teacher features at a tap, for rows idx in that epoch's view.
---- The first call for a tap reads the whole dataset into memory.
+--- features(tap, idx, epoch): the stored teacher features at a tap, for rows idx in that epoch's view:
+--- from memory (the first call reads the dataset whole) when it fits in featureMemory bytes, else
+--- from the file (one chunk per row, so a random batch costs one read of its rows).
 function Cache:features(tap, idx, epoch)
    local p = self._features[tap]
    if not p then
@@ -486,9 +493,14 @@ function Cache:features(tap, idx, epoch)
    check_rows(self, idx)
    local t = self._loaded[tap]
    if not t then
-      local f = core.h5Open(self.path)
-      local ok, res = pcall(f.read, f, p)
-      f:abort()
+      self._file = self._file or core.h5Open(self.path)
+      local shape = self._file:info(p)
+      local bytes = 4
+      for _, n in ipairs(shape) do bytes = bytes * n end
+      if bytes > self.featureMemory then
+         return self._file:readIndex(p, idx, self.views > 1 and {self:view(epoch)} or nil)
+      end
+      local ok, res = pcall(self._file.read, self._file, p)
       if not ok then error(res, 2) end
       t = self.views > 1 and res or res:view(1, table.unpack(res:shape()))
       self._loaded[tap] = t

@@ -266,6 +266,47 @@ static void test_rows_at(void)
     unlink(p);
 }
 
+/* rows in any order with repeats, from a row-chunked [V, N, C] dataset, against the rows read in order */
+static void test_read_index(void)
+{
+    const char *p = tmp_path("index.h5");
+    struct rt_h5 *f;
+    struct rt_tensor *all = h_iota(RT_F32, 3, H_SHAPE(2, 6, 3)), *got = NULL;
+    REQUIRE_OK(rt_h5_create(p, &f));
+    CHECK_OK(rt_h5_dataset_create_chunked(f, "/feat", RT_F32, 3, H_SHAPE(2, 6, 3), H_SHAPE(1, 1, 3)));
+    CHECK_STATUS(rt_h5_dataset_create_chunked(f, "/bad", RT_F32, 2, H_SHAPE(4, 3), H_SHAPE(5, 3)), RT_ERR_ARG,
+                 "chunk size 5 of dim 1 is outside 1..4");
+    for (int64_t v = 0; v < 2; v++) {
+        struct rt_tensor *view = NULL;
+        REQUIRE_OK(rt_select(all, 0, v, &view));
+        CHECK_OK(rt_h5_write_rows_at(f, "/feat", 1, &v, 0, view));
+        rt_tensor_release(view);
+    }
+    CHECK_OK(rt_h5_close(f));
+    REQUIRE_OK(rt_h5_open(p, RT_H5_READ, &f));
+    const int64_t idx[5] = {4, 0, 4, 5, 2};
+    if (CHECK_OK(rt_h5_read_index(f, "/feat", 1, (int64_t[]){1}, idx, 5, &got))) {
+        double want[15];
+        for (int k = 0; k < 5; k++)
+            for (int c = 0; c < 3; c++)
+                want[k * 3 + c] = (double)((1 * 6 + idx[k]) * 3 + c); /* iota: value = flat index */
+        CHECK(got->ndim == 2 && got->shape[0] == 5 && got->shape[1] == 3, "shape (5, 3)");
+        CHECK_TENSOR_VALUES(got, want, 15, 0, 0);
+        rt_tensor_release(got);
+    }
+    if (CHECK_OK(rt_h5_read_index(f, "/feat", 1, (int64_t[]){0}, idx, 0, &got))) {
+        CHECK(got->ndim == 2 && got->shape[0] == 0, "no rows asked, none given");
+        rt_tensor_release(got);
+    }
+    CHECK_STATUS(rt_h5_read_index(f, "/feat", 1, (int64_t[]){0}, (int64_t[]){6}, 1, &got), RT_ERR_ARG,
+                 "row 7 out of range for /feat with 6 rows");
+    CHECK_STATUS(rt_h5_read_index(f, "/feat", 1, (int64_t[]){2}, idx, 1, &got), RT_ERR_ARG, "index 3 of dim 1 out of range");
+    rt_h5_abort(f);
+    RELEASE(all);
+    CHECK_NO_IDS();
+    unlink(p);
+}
+
 static void test_atomic(void)
 {
     const char *p = tmp_path("atomic.h5");
@@ -362,6 +403,7 @@ int main(void)
     RUN(test_large_chunked);
     RUN(test_rows);
     RUN(test_rows_at);
+    RUN(test_read_index);
     RUN(test_atomic);
     RUN(test_bad_files);
     rmdir(dir);

@@ -55,12 +55,17 @@ describe("retort.cache", function()
 
    it("replays V augmentation views: epoch e reads view (e - 1) % V + 1, as the loader augments", function()
       local loader, teacher = world.loader{n = 64, views = 3}, world.teacher()
-      local c = retort.cache.build{teacher = teacher, data = loader, path = dir .. "/v.h5", blockRows = 20, quiet = true}
+      local c = retort.cache.build{teacher = teacher, data = loader, path = dir .. "/v.h5", blockRows = 20, quiet = true,
+                                   taps = {"relu"}}
       assert.are.equal(3, c.views)
-      local idx = retort.tensor({5, 1, 64, 17}, "i64")
+      local disk = retort.cache.open(dir .. "/v.h5", {featureMemory = 0}) -- features read from the file
+      local idx = retort.tensor({5, 1, 64, 17, 5}, "i64")
       for e = 1, 5 do
          -- the student's batch in epoch e is loader:gather(idx, e); the teacher on it gives the stored logits
          assert.is_true(max_diff(c:teacherLogits(idx, e), live_logits(teacher, loader, idx, e)) < 1e-5)
+         local _, taps = retort.noGrad(function() return teacher:forward(loader:gather(idx, e), {taps = {"relu"}}) end)
+         assert.is_true(max_diff(disk:features("relu", idx, e), taps.relu) < 1e-5)
+         assert.are.equal(0, max_diff(disk:features("relu", idx, e), c:features("relu", idx, e)))
       end
       assert.is_true(max_diff(c:teacherLogits(idx, 1), c:teacherLogits(idx, 2)) > 1e-3) -- the views differ
       local f = core.h5Open(dir .. "/v.h5")
@@ -75,6 +80,9 @@ describe("retort.cache", function()
       teacher:evaluate()
       local _, taps = retort.noGrad(function() return teacher:forward(loader:gather(idx, 1), {taps = {"relu"}}) end)
       assert.is_true(max_diff(c:features("relu", idx, 1), taps.relu) < 1e-5)
+      -- the same rows read from the file (row chunks) when the features exceed the memory budget
+      local disk = retort.cache.open(dir .. "/f.h5", {featureMemory = 0})
+      assert.are.equal(0, max_diff(disk:features("relu", idx, 1), c:features("relu", idx, 1)))
       local ok, err = pcall(c.features, c, "pool", idx, 1)
       assert.is_false(ok); assert.matches("holds no features for tap 'pool'; it holds: relu", err, 1, true)
       ok, err = pcall(retort.distill.Distiller, {teacher = c, student = world.teacher(2),

@@ -100,6 +100,10 @@ enum rt_status rt_h5_dataset_info(struct rt_h5 *f, const char *path, enum rt_dty
 /* A new zero-filled dataset to be written in row blocks (chunked along dim 0, compressed). */
 enum rt_status rt_h5_dataset_create(struct rt_h5 *f, const char *path, enum rt_dtype dt, int ndim,
                                     const int64_t *shape);
+/* The same with the chunk shape given (ndim entries, each 1..shape[i]; NULL: row blocks), chosen for
+ * the read pattern: a soft-target cache's features are chunked a row at a time, for random batches. */
+enum rt_status rt_h5_dataset_create_chunked(struct rt_h5 *f, const char *path, enum rt_dtype dt, int ndim,
+                                            const int64_t *shape, const int64_t *chunk);
 /* Writes t into rows [row, row + t->shape[0]) of dataset path (the other dims must match). */
 enum rt_status rt_h5_write_rows(struct rt_h5 *f, const char *path, int64_t row, struct rt_tensor *t);
 /* Reads rows [row, row + count) of dataset path into a new tensor. */
@@ -111,6 +115,10 @@ enum rt_status rt_h5_write_rows_at(struct rt_h5 *f, const char *path, int nlead,
                                    struct rt_tensor *t);
 enum rt_status rt_h5_read_rows_at(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, int64_t row,
                                   int64_t count, struct rt_tensor **out);
+/* Reads the rows idx[0..n) (0-based, any order, repeats allowed) of dataset path, inside lead as for
+ * rt_h5_read_rows_at, into a new tensor [n, ...] in the order asked: one read of the distinct rows. */
+enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, const int64_t *idx,
+                                int64_t n, struct rt_tensor **out);
 
 /* --- attributes (on groups, datasets, or "/") --- replacing an existing one is fine */
 enum rt_status rt_h5_attr_set_double(struct rt_h5 *f, const char *path, const char *name, double v);
