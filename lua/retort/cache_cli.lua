@@ -6,7 +6,8 @@
 --
 -- Building and verifying run the recipe itself (its teacher, its data and augmentation), with
 -- --cache=<file> and --cacheOnly / --cacheVerify=<rows> added: a recipe supports caches by passing
--- its options to retort.recipe.cache (recipes/kd.lua does). Other options go to the recipe as they are.
+-- its options to retort.recipe.cache (recipes/kd.lua does). Other options go to the recipe, as
+-- --name=value or --name value.
 local M = {}
 
 local USAGE = [[
@@ -39,6 +40,9 @@ local function parse(args)
             if value == nil then fail(("--%s needs a value\n%s"):format(name, USAGE)) end
          end
          o[name] = value
+      elseif name and value == nil and args[i + 1] and not args[i + 1]:match("^%-") then
+         rest[#rest + 1] = ("--%s=%s"):format(name, args[i + 1]) -- "--teacher ckpt.h5": recipes take --name=value
+         i = i + 1
       else
          rest[#rest + 1] = a
       end

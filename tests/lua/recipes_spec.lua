@@ -51,7 +51,7 @@ describe("recipes", function()
       assert.matches("teacher 0%.%d+ | student alone 0%.%d+ | distilled student 0%.%d+ %(T = 20, alpha = 0.9%)", r.stdout)
       -- the teacher's soft targets cached with `retort cache`, inspected, verified, and distilled from
       local teacher, cache = dir .. "/teacher/best.h5", dir .. "/t.cache.h5"
-      r = support.run({"cache", "--recipe", "recipes/kd.lua", "--teacher=" .. teacher, "--limit=256", "--out", cache})
+      r = support.run({"cache", "--recipe", "recipes/kd.lua", "--teacher", teacher, "--limit=256", "--out", cache})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("examples     256 %(complete%)", r.stdout)
       r = support.run({"cache", "--info", cache})
