@@ -961,9 +961,9 @@ static hid_t vlen_string_type(void)
     return t;
 }
 
-/* Writes one scalar attribute of file type ftype from memory type mtype. */
+/* Writes one attribute of file type ftype from memory type mtype: a scalar (n == 0) or a 1-D array of n. */
 static enum rt_status attr_set(const char *op, struct rt_h5 *f, const char *path, const char *name, hid_t ftype,
-                               hid_t mtype, const void *value)
+                               hid_t mtype, const void *value, size_t n)
 {
     hid_t o = -1, space = -1, a = -1;
     enum rt_status status;
@@ -974,7 +974,8 @@ static enum rt_status attr_set(const char *op, struct rt_h5 *f, const char *path
     htri_t ex = H5Aexists(o, name);
     if (ex > 0 && H5Adelete(o, name) < 0)
         H5_FAIL(RT_ERR_IO, "%s: cannot replace attribute %s of %s in %s", op, name, path, f->path);
-    space = H5Screate(H5S_SCALAR);
+    hsize_t dims[1] = {(hsize_t)n};
+    space = n ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_SCALAR);
     if (ftype < 0 || mtype < 0 || space < 0)
         H5_FAIL(RT_ERR_INTERNAL, "%s: cannot make the type of attribute %s", op, name);
     a = H5Acreate2(o, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -993,13 +994,13 @@ done:
 enum rt_status rt_h5_attr_set_double(struct rt_h5 *f, const char *path, const char *name, double v)
 {
     quiet();
-    return attr_set("rt_h5_attr_set_double", f, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+    return attr_set("rt_h5_attr_set_double", f, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v, 0);
 }
 
 enum rt_status rt_h5_attr_set_int64(struct rt_h5 *f, const char *path, const char *name, int64_t v)
 {
     quiet();
-    return attr_set("rt_h5_attr_set_int64", f, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+    return attr_set("rt_h5_attr_set_int64", f, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, 0);
 }
 
 enum rt_status rt_h5_attr_set_string(struct rt_h5 *f, const char *path, const char *name, const char *v)
@@ -1008,7 +1009,7 @@ enum rt_status rt_h5_attr_set_string(struct rt_h5 *f, const char *path, const ch
     if (!v)
         return rt_error(RT_ERR_ARG, "rt_h5_attr_set_string: NULL value for %s", name ? name : "(null)");
     hid_t t = vlen_string_type();
-    enum rt_status st = attr_set("rt_h5_attr_set_string", f, path, name, t, t, &v);
+    enum rt_status st = attr_set("rt_h5_attr_set_string", f, path, name, t, t, &v, 0);
     if (t >= 0)
         H5Tclose(t);
     return st;
@@ -1019,17 +1020,28 @@ enum rt_status rt_h5_attr_set_bool(struct rt_h5 *f, const char *path, const char
     quiet();
     int8_t b = v ? 1 : 0;
     hid_t t = bool_type();
-    enum rt_status st = attr_set("rt_h5_attr_set_bool", f, path, name, t, t, &b);
+    enum rt_status st = attr_set("rt_h5_attr_set_bool", f, path, name, t, t, &b, 0);
     if (t >= 0)
         H5Tclose(t);
     return st;
+}
+
+enum rt_status rt_h5_attr_set_int64_array(struct rt_h5 *f, const char *path, const char *name, const int64_t *v,
+                                          size_t n)
+{
+    quiet();
+    if (!v || n == 0)
+        return rt_error(RT_ERR_ARG, "rt_h5_attr_set_int64_array: %s needs at least one value", name ? name : "(null)");
+    return attr_set("rt_h5_attr_set_int64_array", f, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v, n);
 }
 
 static enum rt_h5_attr_type classify(hid_t a)
 {
     hid_t type = H5Aget_type(a), space = H5Aget_space(a);
     enum rt_h5_attr_type r = RT_H5_ATTR_OTHER;
-    if (type >= 0 && space >= 0 && H5Sget_simple_extent_npoints(space) == 1) {
+    if (type >= 0 && space >= 0 && H5Sget_simple_extent_ndims(space) == 1 && H5Tget_class(type) == H5T_INTEGER) {
+        r = RT_H5_ATTR_INT64_ARRAY;
+    } else if (type >= 0 && space >= 0 && H5Sget_simple_extent_npoints(space) == 1) {
         H5T_class_t cls = H5Tget_class(type);
         if (cls == H5T_INTEGER)
             r = RT_H5_ATTR_INT64;
@@ -1053,6 +1065,7 @@ void rt_h5_attr_clear(struct rt_h5_attr *a)
     if (!a)
         return;
     free(a->s);
+    free(a->iv);
     memset(a, 0, sizeof *a);
 }
 
@@ -1077,6 +1090,24 @@ enum rt_status rt_h5_attr_get(struct rt_h5 *f, const char *path, const char *nam
     herr_t r = 0;
     switch (out->type) {
     case RT_H5_ATTR_INT64: r = H5Aread(a, H5T_NATIVE_INT64, &out->i); break;
+    case RT_H5_ATTR_INT64_ARRAY: {
+        hid_t space = H5Aget_space(a);
+        hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+        if (space >= 0)
+            H5Sclose(space);
+        if (n < 0) {
+            r = -1;
+            break;
+        }
+        out->n = (size_t)n;
+        out->iv = malloc((n ? (size_t)n : 1) * sizeof *out->iv);
+        if (!out->iv) {
+            status = rt_error(RT_ERR_OOM, "rt_h5_attr_get: out of memory");
+            goto done;
+        }
+        r = n ? H5Aread(a, H5T_NATIVE_INT64, out->iv) : 0;
+        break;
+    }
     case RT_H5_ATTR_DOUBLE: r = H5Aread(a, H5T_NATIVE_DOUBLE, &out->d); break;
     case RT_H5_ATTR_BOOL: {
         int8_t b = 0;
@@ -1113,7 +1144,8 @@ enum rt_status rt_h5_attr_get(struct rt_h5 *f, const char *path, const char *nam
         break;
     }
     default:
-        status = rt_error(RT_ERR_DTYPE, "rt_h5_attr_get: attribute %s of %s in %s is not a scalar number, bool or string",
+        status = rt_error(RT_ERR_DTYPE,
+                          "rt_h5_attr_get: attribute %s of %s in %s is not a scalar number, bool, string or 1-D integer array",
                           name, path, f->path);
         goto done;
     }

@@ -7,6 +7,9 @@
  *                                        x u8/f32/f64 (N,C,H,W); ids an i64 tensor of N example ids
  *                                        (any integers; default 1..N)
  *   shufflePermutation(n, seed, epoch) -> i64 permutation of 1..n, a pure function of (seed, epoch)
+ *   rngBits(seed, counter)            -> the 64 random bits rt_rng_bits gives (an integer; all bits kept):
+ *                                        augmentCropFlip draws example id's crop and flip from
+ *                                        rngBits(rngBits(seed, epoch), id)
  *   getRngState()                     -> {seed = s, offset = o} of the default generator (integers;
  *                                        64-bit values keep their bits)
  *   setRngState(state)                -> restores it (the table getRngState returned) */
@@ -66,6 +69,14 @@ static int f_shuffle_permutation(lua_State *L)
     return 1;
 }
 
+static int f_rng_bits(lua_State *L)
+{
+    lua_Integer seed = luaL_checkinteger(L, 1);
+    lua_Integer counter = luaL_checkinteger(L, 2);
+    lua_pushinteger(L, (lua_Integer)rt_rng_bits((uint64_t)seed, (uint64_t)counter));
+    return 1;
+}
+
 static int f_get_rng_state(lua_State *L)
 {
     struct rt_rng *g = rt_rng_default();
@@ -96,6 +107,7 @@ static int f_set_rng_state(lua_State *L)
 static const luaL_Reg funcs[] = {{"readIdx", f_read_idx},
                                  {"augmentCropFlip", f_augment_crop_flip},
                                  {"shufflePermutation", f_shuffle_permutation},
+                                 {"rngBits", f_rng_bits},
                                  {"getRngState", f_get_rng_state},
                                  {"setRngState", f_set_rng_state},
                                  {NULL, NULL}};

@@ -3,7 +3,8 @@
  *   local f <close> = retort.core.h5Create("ckpt.h5")   -- writes ckpt.h5.tmp-<pid>
  *   f:createGroup("/model/fc1"); f:write("/model/fc1/weight", w)
  *   f:setAttr("/", "version", 1)                         -- integer -> int64, float -> double,
- *   f:close()                                            -- string, boolean -> h5py-style bool
+ *   f:close()                                            -- string, boolean -> h5py-style bool,
+ *                                                        -- {integers} -> 1-D int64 array
  *   local g = retort.core.h5Open("ckpt.h5" [, "r" | "r+"])
  *   g:list("/model") --> {{name = "fc1", kind = "group"}, ...} (name order)
  *   g:kind(path) --> "group" | "dataset" | "other" | nil;  g:read(path) --> tensor
@@ -187,11 +188,28 @@ static int m_set_attr(lua_State *L)
         size_t len;
         const char *s = lua_tolstring(L, 4, &len);
         if (strlen(s) != len)
-            return luaL_argerror(L, 3, "string attributes cannot hold zero bytes");
+            return luaL_argerror(L, 4, "string attributes cannot hold zero bytes");
         RTB_CALL(L, rt_h5_attr_set_string(f, path, name, s));
         break;
     }
-    default: return luaL_typeerror(L, 3, "number, boolean or string");
+    case LUA_TTABLE: { /* a non-empty sequence of integers: a 1-D int64 array */
+        size_t n = (size_t)lua_rawlen(L, 4);
+        if (n == 0)
+            return luaL_argerror(L, 4, "an array attribute needs at least one value");
+        int64_t *v = lua_newuserdatauv(L, n * sizeof *v, 0); /* freed by the GC, even on error */
+        for (size_t i = 0; i < n; i++) {
+            int ok;
+            lua_Integer x = (lua_rawgeti(L, 4, (lua_Integer)i + 1), lua_tointegerx(L, -1, &ok));
+            lua_pop(L, 1);
+            if (!ok)
+                return luaL_argerror(L, 4, lua_pushfstring(L, "array attributes hold integers (entry %d is not one)",
+                                                           (int)i + 1));
+            v[i] = (int64_t)x;
+        }
+        RTB_CALL(L, rt_h5_attr_set_int64_array(f, path, name, v, n));
+        break;
+    }
+    default: return luaL_typeerror(L, 4, "number, boolean, string or array of integers");
     }
     return 0;
 }
@@ -204,6 +222,13 @@ static void push_attr(lua_State *L, struct rt_h5_attr *a)
     case RT_H5_ATTR_DOUBLE: lua_pushnumber(L, (lua_Number)a->d); break;
     case RT_H5_ATTR_BOOL: lua_pushboolean(L, a->b); break;
     case RT_H5_ATTR_STRING: lua_pushstring(L, a->s ? a->s : ""); break;
+    case RT_H5_ATTR_INT64_ARRAY:
+        lua_createtable(L, (int)a->n, 0);
+        for (size_t i = 0; i < a->n; i++) {
+            lua_pushinteger(L, (lua_Integer)a->iv[i]);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
     default: lua_pushnil(L); break;
     }
 }

@@ -13,11 +13,14 @@
 --   /features/<tap>    f32 [N, ...] or [V, N, ...], when built with taps
 --   root attributes    format = "retort.softtargets", version, num_examples, num_classes, views,
 --                      teacher_fingerprint, dataset_fingerprint, augment_crop, augment_flip,
---                      augment_seed, taps, teacher (its architecture), input (the loader), created,
---                      rows_done, complete
+--                      augment_seed, view_seeds (with augmentation: int64 [V]), taps, teacher (its
+--                      architecture), input (the loader), created, rows_done, complete
 -- Logits, not probabilities: softmax(logits / T) is exact at any T at read time.
 --
--- Views: view v of example i is the crop/flip the loader draws for (augment_seed, v, i). A loader
+-- Views: view v of example i is the crop/flip the loader draws for (augment_seed, v, i): the bits
+-- r = core.rngBits(view_seeds[v], i) (i 1-based) place the crop window in the padded image at
+-- row (r & 0xffffff) % (2 crop + 1), column ((r >> 24) & 0xffffff) % (2 crop + 1), and flip it
+-- when flip is on and the top bit of r is set (core/src/augment.c). A loader
 -- made with views = V uses view (e - 1) % V + 1 in epoch e, so the student sees exactly the image
 -- the teacher saw when the cache was built (retort.data.Loader, option views).
 --
@@ -274,6 +277,10 @@ function M.build(o)
       augment_crop = aug.crop, augment_flip = aug.flip, augment_seed = aug.seed,
       taps = table.concat(taps, ","), block_rows = block, batch_size = batch,
    }
+   if loader.pad then -- the seed of each augmentation view (derived from augment_seed, so not compared)
+      meta.view_seeds = {}
+      for v = 1, views do meta.view_seeds[v] = loader:viewSeed(v) end
+   end
    local dir = parts_dir(o.path)
    local manifest = dir .. "/manifest.h5"
    local ok, err = core.mkdir(dir)

@@ -138,6 +138,10 @@ static void test_attributes(void)
     CHECK_OK(rt_h5_attr_set_string(f, "/g/d", "note", "h\xc3\xa9llo, utf-8"));
     CHECK_OK(rt_h5_attr_set_string(f, "/g/d", "empty", ""));
     CHECK_STATUS(rt_h5_attr_set_int64(f, "/nope", "x", 1), RT_ERR_ARG, "/nope not found");
+    const int64_t seeds[3] = {INT64_MIN, -1, 42};
+    CHECK_OK(rt_h5_attr_set_int64_array(f, "/", "seeds", seeds, 3));
+    CHECK_OK(rt_h5_attr_set_int64_array(f, "/", "one", seeds + 2, 1)); /* 1-D, not a scalar */
+    CHECK_STATUS(rt_h5_attr_set_int64_array(f, "/", "none", seeds, 0), RT_ERR_ARG, "needs at least one value");
     CHECK_OK(rt_h5_close(f));
 
     REQUIRE_OK(rt_h5_open(p, RT_H5_READ, &f));
@@ -158,6 +162,13 @@ static void test_attributes(void)
         CHECK(a.type == RT_H5_ATTR_STRING && a.s[0] == '\0', "empty string");
     rt_h5_attr_clear(&a);
     CHECK_STATUS(rt_h5_attr_get(f, "/g", "missing", &a), RT_ERR_ARG, "attribute missing of /g not found in");
+    if (CHECK_OK(rt_h5_attr_get(f, "/", "seeds", &a)))
+        CHECK(a.type == RT_H5_ATTR_INT64_ARRAY && a.n == 3 && a.iv[0] == INT64_MIN && a.iv[1] == -1 && a.iv[2] == 42,
+              "int64 array");
+    rt_h5_attr_clear(&a);
+    if (CHECK_OK(rt_h5_attr_get(f, "/", "one", &a)))
+        CHECK(a.type == RT_H5_ATTR_INT64_ARRAY && a.n == 1 && a.iv[0] == 42, "int64 array of one");
+    rt_h5_attr_clear(&a);
     char **names;
     enum rt_h5_attr_type *types;
     size_t n;

@@ -70,7 +70,30 @@ describe("retort.cache", function()
       assert.is_true(max_diff(c:teacherLogits(idx, 1), c:teacherLogits(idx, 2)) > 1e-3) -- the views differ
       local f = core.h5Open(dir .. "/v.h5")
       assert.are.same({3, 64, 4}, (f:info("/logits")))
+      local seeds = f:getAttr("/", "view_seeds")
       f:abort()
+      -- the per-view seeds describe the crops and flips exactly (as the cache documents them),
+      -- rebuilt here by a naive loop from the raw images
+      assert.are.equal(3, #seeds)
+      local pad, h, w = 1, 8, 8
+      for v = 1, 3 do
+         for _, i in ipairs({1, 17, 64}) do
+            local r = core.rngBits(seeds[v], i)
+            local dy, dx = (r & 0xffffff) % (2 * pad + 1), ((r >> 24) & 0xffffff) % (2 * pad + 1)
+            local flipped = (r >> 63) == 1
+            local raw = loader.x[i]:to("f64"):totable()[1]
+            local got = loader:gather(retort.tensor({i}, "i64"), v):totable()[1][1]
+            for y = 1, h do
+               for x = 1, w do
+                  local sy, sx = y + dy - pad, (flipped and w + 1 - x or x) + dx - pad
+                  local value = (sy >= 1 and sy <= h and sx >= 1 and sx <= w) and raw[sy][sx] or 0
+                  if loader.scale then value = value / 255 end
+                  assert.is_true(math.abs(got[y][x] - (value - 0.3) / 0.3) < 1e-5,
+                                 ("view %d example %d pixel (%d, %d)"):format(v, i, y, x))
+               end
+            end
+         end
+      end
    end)
 
    it("stores features at taps and refuses taps it does not hold", function()

@@ -48,7 +48,8 @@ enum rt_h5_attr_type {
     RT_H5_ATTR_INT64,
     RT_H5_ATTR_STRING,
     RT_H5_ATTR_BOOL,
-    RT_H5_ATTR_OTHER /* arrays, compound types, ...: listed but not read */
+    RT_H5_ATTR_INT64_ARRAY, /* a 1-D integer array */
+    RT_H5_ATTR_OTHER        /* other arrays, compound types, ...: listed but not read */
 };
 
 struct rt_h5_attr {
@@ -56,7 +57,9 @@ struct rt_h5_attr {
     double d;
     int64_t i;
     bool b;
-    char *s; /* malloc'ed, for strings; rt_h5_attr_clear frees it */
+    char *s;     /* malloc'ed, for strings; rt_h5_attr_clear frees it */
+    int64_t *iv; /* malloc'ed, the n values of an int64 array; rt_h5_attr_clear frees it */
+    size_t n;
 };
 
 struct rt_h5_member {
@@ -125,6 +128,9 @@ enum rt_status rt_h5_attr_set_double(struct rt_h5 *f, const char *path, const ch
 enum rt_status rt_h5_attr_set_int64(struct rt_h5 *f, const char *path, const char *name, int64_t v);
 enum rt_status rt_h5_attr_set_string(struct rt_h5 *f, const char *path, const char *name, const char *v);
 enum rt_status rt_h5_attr_set_bool(struct rt_h5 *f, const char *path, const char *name, bool v);
+/* A 1-D int64 array attribute of n >= 1 values. */
+enum rt_status rt_h5_attr_set_int64_array(struct rt_h5 *f, const char *path, const char *name, const int64_t *v,
+                                          size_t n);
 /* Reads one attribute: RT_ERR_ARG with "not found" when missing; RT_ERR_DTYPE for RT_H5_ATTR_OTHER. */
 enum rt_status rt_h5_attr_get(struct rt_h5 *f, const char *path, const char *name, struct rt_h5_attr *out);
 void rt_h5_attr_clear(struct rt_h5_attr *a);

@@ -135,6 +135,13 @@ function Loader:view(epoch)
    return self.views and (epoch - 1) % self.views + 1 or epoch
 end
 
+--- viewSeed(view): the seed of an augmentation view (nil without augmentation): example i (1-based
+--- dataset index) of that view is cropped and flipped from core.rngBits(viewSeed(view), i).
+function Loader:viewSeed(view)
+   if not self.pad then return nil end
+   return core.rngBits(self.seed ~ AUGMENT_SALT, view)
+end
+
 --- gather(idx [, epoch]): the batch of example indices idx (i64, 1-based), augmented as that epoch.
 function Loader:gather(idx, epoch)
    local x = self.x:indexSelect(1, idx)
