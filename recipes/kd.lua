@@ -8,7 +8,7 @@
 --
 --   retort run recipes/kd.lua                                        -- teacher, student, distilled student
 --   retort run recipes/kd.lua --teacher=runs/kd/teacher/best.h5       -- reuse a trained teacher
---   retort run recipes/kd.lua --teacherModel=cnn --teacher=runs/cnn-teacher/best.h5 --T=4 --seeds=3
+--   retort run recipes/kd.lua --teacherModel=cnn --teacher=runs/cnn-teacher/best.h5 --T=8 --alpha=0.3 --seeds=3
 --   retort run recipes/kd.lua ... --cache=runs/cnn.cache.h5    -- distill from the teacher's cached logits
 -- With --cache=path the distilled student reads the teacher's logits from a soft-target cache (built
 -- first if missing; `retort cache --recipe recipes/kd.lua --out path ...` builds it alone; --cache=auto
