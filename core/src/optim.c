@@ -14,6 +14,8 @@ static enum rt_status check_operand(const char *op, const char *what, const stru
                         rt_dtype_name(t->dtype), rt_dtype_name(p->dtype));
     if (!rt_tensor_is_contiguous(t))
         return rt_error(RT_ERR_ARG, "%s: %s must be contiguous", op, what);
+    if (t->storage == p->storage) /* the kernel reads and writes them as separate arrays */
+        return rt_error(RT_ERR_ARG, "%s: %s shares the parameter's storage", op, what);
     return rt__same_device(op, p, t);
 }
 
@@ -30,6 +32,8 @@ enum rt_status rt_sgd_update_(struct rt_tensor *p, struct rt_tensor *g, struct r
         if (!buf)
             return rt_error(RT_ERR_ARG, "%s: momentum %g needs a momentum buffer", op, o->momentum);
         st = check_operand(op, "momentum buffer", p, buf);
+        if (st == RT_OK && buf->storage == g->storage)
+            return rt_error(RT_ERR_ARG, "%s: the momentum buffer shares the gradient's storage", op);
     }
     if (st != RT_OK)
         return st;

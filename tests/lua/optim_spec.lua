@@ -197,6 +197,12 @@ describe("options", function()
       assert.matches("does not require grad", select(2, pcall(optim.Adam, {retort.randn(2)})), 1, true)
       assert.matches("appears more than once", select(2, pcall(optim.Adam, {w, w})), 1, true)
       assert.matches("nesterov needs momentum", select(2, pcall(optim.SGD, {w}, {lr = 1, nesterov = true})), 1, true)
+      -- the fused kernel reads and writes parameter, gradient and buffer as separate arrays
+      local p, g = retort.randn(4), retort.randn(4)
+      assert.matches("gradient shares the parameter's storage",
+                     select(2, pcall(retort.sgdUpdate, p, p, nil, {lr = 0.1})), 1, true)
+      assert.matches("momentum buffer shares the gradient's storage",
+                     select(2, pcall(retort.sgdUpdate, p, g, g, {lr = 0.1, momentum = 0.9})), 1, true)
    end)
 end)
 
