@@ -653,6 +653,19 @@ enum rt_status rt_h5_dataset_create_chunked(struct rt_h5 *f, const char *path, e
     return status;
 }
 
+/* Closes the handles of one dataset read or write (each may be -1: never opened). */
+static void close_io(hid_t d, hid_t fs, hid_t ms, hid_t mt)
+{
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (d >= 0)
+        H5Dclose(d);
+}
+
 /* Selects rows [row, row + count) of an open dataset, at the fixed leading indices lead[0..nlead) when
  * nlead > 0 (rows then run along dim nlead); checks the trailing dims against t's. On return shape
  * and *ndim_out describe the selected block without the leading dims. */
@@ -743,12 +756,7 @@ enum rt_status rt_h5_write_rows_at(struct rt_h5 *f, const char *path, int nlead,
     }
 done:
     free(owned);
-    if (ms >= 0)
-        H5Sclose(ms);
-    if (fs >= 0)
-        H5Sclose(fs);
-    if (d >= 0)
-        H5Dclose(d);
+    close_io(d, fs, ms, -1);
     return status;
 }
 
@@ -781,14 +789,7 @@ static enum rt_status read_impl(const char *op, struct rt_h5 *f, const char *pat
             H5_FAIL(RT_ERR_FORMAT, "%s: cannot read %s from %s (truncated or corrupt file?)", op, path, f->path);
     }
 done:
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (ms >= 0)
-        H5Sclose(ms);
-    if (fs >= 0)
-        H5Sclose(fs);
-    if (d >= 0)
-        H5Dclose(d);
+    close_io(d, fs, ms, mt);
     if (status != RT_OK)
         rt_tensor_release(t);
     else
@@ -847,7 +848,7 @@ enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, co
     /* checks the leading indices and gives the row block's dims (rows first) */
     if ((status = select_rows(op, f, path, d, nlead, lead, 0, 0, NULL, &fs, &ms, &rdim, rshape)) != RT_OK)
         goto done;
-    H5Sclose(fs), H5Sclose(ms);
+    close_io(-1, fs, ms, -1);
     fs = ms = -1;
     int64_t nrows = shape[nlead], row_elems = 1;
     for (int i = 1; i < rdim; i++)
@@ -906,14 +907,7 @@ enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, co
     }
 done:
     free(rp);
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (ms >= 0)
-        H5Sclose(ms);
-    if (fs >= 0)
-        H5Sclose(fs);
-    if (d >= 0)
-        H5Dclose(d);
+    close_io(d, fs, ms, mt);
     rt_tensor_release(buf);
     if (status != RT_OK)
         rt_tensor_release(t);
