@@ -236,17 +236,7 @@ end
 
 function CLoader:batches(epoch)
    epoch = epoch or self.epoch
-   local order = self:order(epoch)
-   local n, bs = order:size(1), self.base.batchSize
-   local last = self.base.dropLast and (n // bs) * bs or n
-   local pos = 0
-   return function()
-      if pos >= last then return nil end
-      local b = math.min(bs, last - pos)
-      local idx = order:narrow(1, pos + 1, b)
-      pos = pos + b
-      return self.base:gather(idx, epoch)
-   end
+   return self.base:batchesOf(self:order(epoch), epoch)
 end
 
 function CLoader:__tostring()

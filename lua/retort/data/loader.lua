@@ -161,8 +161,13 @@ end
 --- the batch's examples (soft-target caches and CRD's memory bank are keyed by them).
 function Loader:batches(epoch)
    epoch = epoch or self.epoch
-   local order = self:order(epoch)
-   local n, bs = self.n, self.batchSize
+   return self:batchesOf(self:order(epoch), epoch)
+end
+
+--- batchesOf(order, epoch): the same iterator over the examples of `order` (i64, 1-based dataset
+--- indices) in that order, augmented as that epoch: for loaders that choose the order themselves.
+function Loader:batchesOf(order, epoch)
+   local n, bs = order:size(1), self.batchSize
    local last = self.dropLast and (n // bs) * bs or n
    local pos = 0
    return function()
