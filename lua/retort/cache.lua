@@ -36,6 +36,7 @@
 -- retort; incomplete (unless partial = true); and, given a loader / teacher / class count, a
 -- different example count, dataset, augmentation, teacher or class count. Each message says which.
 local core = require "retort.core"
+local options = require "retort.options"
 local progress = require "retort.progress"
 
 local M = {FORMAT = "retort.softtargets", VERSION = 1}
@@ -118,14 +119,7 @@ local function check_build_opts(o)
    if type(o) ~= "table" then error("retort.cache.build: bad argument #1 (table of options expected)", 3) end
    local known = {teacher = true, data = true, path = true, views = true, taps = true, batchSize = true,
                   blockRows = true, quiet = true}
-   for k in pairs(o) do
-      if not known[k] then
-         local names = {}
-         for n in pairs(known) do names[#names + 1] = n end
-         table.sort(names)
-         error(("retort.cache.build: unknown option '%s' (known: %s)"):format(tostring(k), table.concat(names, ", ")), 3)
-      end
-   end
+   options.check("retort.cache.build", o, known, 3)
    if type(o.teacher) ~= "table" or type(o.teacher.forward) ~= "function" then
       error("retort.cache.build: option 'teacher' must be an nn.Module (the teacher network)", 3)
    end

@@ -27,6 +27,7 @@
 -- base loader's seed; everything else (augmentation, views, normalisation) is the base loader's.
 local core = require "retort.core"
 local schedule = require "retort.schedule"
+local options = require "retort.options"
 
 local M = {}
 
@@ -145,9 +146,7 @@ function M.Loader(base, o)
    end
    if type(o) ~= "table" then error("curriculum.Loader: bad argument #2 (table of options expected)", 2) end
    local known = {scores = true, selfPaced = true, pacing = true, anti = true, weights = true, minWeight = true}
-   for k in pairs(o) do
-      if not known[k] then error(("curriculum.Loader: unknown option '%s'"):format(tostring(k)), 2) end
-   end
+   options.check("curriculum.Loader", o, known, 2)
    if (o.scores == nil) == (o.selfPaced == nil) then
       error("curriculum.Loader: give scores (a tensor of difficulties) or selfPaced (the model), one of them", 2)
    end

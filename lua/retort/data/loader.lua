@@ -25,6 +25,7 @@
 --
 -- Batches are gathered with indexSelect from the dataset's x and y tensors, never per example.
 local core = require "retort.core"
+local options = require "retort.options"
 
 local Loader = {}
 Loader.__index = Loader
@@ -54,14 +55,7 @@ local function new(dataset, opts)
    if type(opts) ~= "table" then error("Loader: bad argument #2 (table of options expected)", 3) end
    local known = {batchSize = true, shuffle = true, seed = true, dropLast = true, normalize = true, augment = true,
                   epoch = true, dtype = true, views = true}
-   for k in pairs(opts) do
-      if not known[k] then
-         local names = {}
-         for n in pairs(known) do names[#names + 1] = n end
-         table.sort(names)
-         error(("Loader: unknown option '%s' (known: %s)"):format(tostring(k), table.concat(names, ", ")), 3)
-      end
-   end
+   options.check("Loader", opts, known, 3)
    local x, y = dataset.x, dataset.y
    local self = setmetatable({dataset = dataset, x = x, y = y, n = x:size(1)}, Loader)
    self.batchSize = opts.batchSize or 128
