@@ -133,6 +133,18 @@ describe("retort.cache", function()
          end
          assert.are.equal(live[e].test_acc, cached[e].test_acc)
       end
+      -- a cache beside a live teacher (multi-teacher average) trains as two live teachers do
+      local function run2(t)
+         retort.manualSeed(4)
+         local d = retort.distill.Distiller{teacher = t, student = world.teacher(5), T = 3, alpha = 0.7, gamma = 0.3}
+         return retort.train.fit{model = d, optimizer = retort.optim.SGD(d:parameters(), {lr = 0.01}),
+                                 train = world.loader{views = 2}, epochs = 2, log = io.open("/dev/null", "w")}.history
+      end
+      local both_live, mixed = run2({teacher, teacher}), run2({cache, teacher})
+      for e = 1, 2 do
+         assert.is_true(math.abs(both_live[e].train_loss - mixed[e].train_loss) < 1e-5,
+                        ("epoch %d: live %.9g, mixed %.9g"):format(e, both_live[e].train_loss, mixed[e].train_loss))
+      end
       -- without the batch's dataset indices the cache cannot be read
       local d = retort.distill.Distiller{teacher = cache, student = world.teacher(5)}
       local x = world.loader{views = 2}:gather(retort.arange(1, 4, "i64"), 1)

@@ -270,14 +270,15 @@ local function lookup(cache, names, idx, epoch)
 end
 
 -- Run the teachers (frozen, no graph) on x: their logits and taps. Caches are read for
--- rows = {indices =, epoch =}; without rows they are left out (filled in by trainingLoss).
+-- rows = {indices =, epoch =}; without rows they are left out (filled in by trainingLoss). Without
+-- x only the caches are read (trainingLoss, once the networks have run in forward).
 function Distiller:runTeachers(x, hints, rows)
    local logits, taps = {}, {}
    retort.noGrad(function()
       for i, t in ipairs(self.teachers) do
          if is_cache(t) then
             if rows then logits[i], taps[i] = lookup(t, hints[i], rows.indices, rows.epoch) end
-         else
+         elseif x ~= nil then
             if t:isTraining() then t:evaluate() end
             logits[i], taps[i] = run(t, x, hints[i])
          end
