@@ -209,10 +209,7 @@ local function assemble(o, meta, nblocks)
    local taps = taps_list(meta.taps)
    local f = core.h5Create(o.path)
    local ok, err = pcall(function()
-      write_meta(f, meta)
-      f:setAttr("/", "created", meta.created)
-      f:setAttr("/", "teacher", meta.teacher)
-      f:setAttr("/", "input", meta.input)
+      write_meta(f, meta) -- created, teacher and input included
       f:setAttr("/", "rows_done", N)
       f:setAttr("/", "complete", true)
       f:write("/labels", o.data.y:long() - 1)
@@ -299,12 +296,7 @@ function M.build(o)
       meta.teacher = tostring(teacher)
       meta.input = tostring(loader)
       local f = core.h5Create(manifest)
-      local okw, werr = pcall(function()
-         write_meta(f, meta)
-         f:setAttr("/", "created", meta.created)
-         f:setAttr("/", "teacher", meta.teacher)
-         f:setAttr("/", "input", meta.input)
-      end)
+      local okw, werr = pcall(write_meta, f, meta)
       if not okw then f:abort(); error(werr, 2) end
       f:close()
    end
@@ -327,7 +319,7 @@ function M.build(o)
    bar:finish()
    assemble(o, meta, nblocks)
    remove_tree(dir)
-   return M.open(o.path, {loader = loader, teacher = teacher})
+   return M.open(o.path, {loader = loader}) -- the teacher is the one just fingerprinted into it
 end
 
 -- --------------------------------------------------------------------------------------------
@@ -492,20 +484,20 @@ function Cache:features(tap, idx, epoch)
          #self.taps > 0 and table.concat(self.taps, ", ") or "(none: built without taps)"), 2)
    end
    check_rows(self, idx)
-   local t = self._loaded[tap]
-   if not t then
+   local t = self._loaded[tap] -- the features in memory, false when they stay in the file, nil until decided
+   if t == nil then
       self._file = self._file or core.h5Open(self.path)
-      local shape = self._file:info(p)
       local bytes = 4
-      for _, n in ipairs(shape) do bytes = bytes * n end
-      if bytes > self.featureMemory then
-         return self._file:readIndex(p, idx, self.views > 1 and {self:view(epoch)} or nil)
+      for _, n in ipairs((self._file:info(p))) do bytes = bytes * n end
+      t = false
+      if bytes <= self.featureMemory then
+         local ok, res = pcall(self._file.read, self._file, p)
+         if not ok then error(res, 2) end
+         t = self.views > 1 and res or res:view(1, table.unpack(res:shape()))
       end
-      local ok, res = pcall(self._file.read, self._file, p)
-      if not ok then error(res, 2) end
-      t = self.views > 1 and res or res:view(1, table.unpack(res:shape()))
       self._loaded[tap] = t
    end
+   if not t then return self._file:readIndex(p, idx, self.views > 1 and {self:view(epoch)} or nil) end
    return t:select(1, self:view(epoch)):indexSelect(1, idx)
 end
 
@@ -577,7 +569,7 @@ M.isCache = function(x) return getmetatable(x) == Cache end
 function M.ensure(o)
    if type(o) == "table" and type(o.path) == "string" and exists(o.path) then
       local c = M.open(o.path, {loader = o.data, teacher = o.teacher})
-      if exists(parts_dir(o.path)) then remove_tree(parts_dir(o.path)) end -- left by a build killed after its rename
+      remove_tree(parts_dir(o.path)) -- left by a build killed after its rename (nothing if absent)
       return c
    end
    return M.build(o)
