@@ -36,16 +36,6 @@ static void release_tmp(struct pw_tmp *k) { rt__release_all(k->n, k->t); }
         (out) = keep(&tmp, r_);           \
     } while (0)
 
-/* x x^T */
-static enum rt_status gram(struct rt_tensor *x, struct pw_tmp *k, struct rt_tensor **out)
-{
-    struct rt_tensor *xt = NULL;
-    enum rt_status st = rt_transpose(x, 0, 1, &xt);
-    if (st == RT_OK)
-        st = rt_matmul(x, keep(k, xt), out);
-    return st;
-}
-
 /* mask (N, N) of the off-diagonal entries, in x's dtype and device */
 static enum rt_status off_diagonal(struct rt_tensor *x, int64_t n, struct rt_tensor **out)
 {
@@ -72,11 +62,11 @@ static enum rt_status vjp_pairwise(struct rt_node *node, struct rt_tensor *g, st
     bool prev = rt_grad_set_enabled(false);
     PW(gt, rt_transpose, g, 0, 1);
     if (kind == RT_PAIR_DISTANCE) {
-        /* S = g / (2 d) where live; dx = 2 (x * rowsum(S + S^T) - (S + S^T) x) */
+        /* S = g / d where live; dx = x * rowsum(S + S^T) - (S + S^T) x (the 1/2 of d's derivative and
+         * the 2 of |x_i - x_j|^2's cancel) */
         struct rt_tensor *d = node->saved[1], *live = node->saved[2], *safe, *S, *zero;
         PW(safe, rt_clamp, d, 1e-30, INFINITY);
         PW(t1, rt_div, g, safe);
-        PW(t1, rt_affine, t1, 0.5, 0);
         double z = 0;
         PW(zero, rt__from_host_like, &z, 0, NULL, t1);
         PW(S, rt_where, live, t1, zero);
@@ -85,8 +75,7 @@ static enum rt_status vjp_pairwise(struct rt_node *node, struct rt_tensor *g, st
         PW(t1, rt_sum, gs, 1, true);
         PW(t1, rt_mul, x, t1);
         PW(t2, rt_matmul, gs, x);
-        PW(t1, rt_sub, t1, t2);
-        st = rt_affine(t1, 2, 0, &dx);
+        st = rt_sub(t1, t2, &dx);
     } else {
         PW(gs, rt_add, g, gt);
         if (kind == RT_PAIR_GRAM) {
@@ -146,7 +135,7 @@ enum rt_status rt_pairwise(struct rt_tensor *x, enum rt_pairwise kind, double ep
         PW(sq, rt_sum, t1, 1, true);
         PW(sqt, rt_transpose, sq, 0, 1);
         PW(t1, rt_add, sq, sqt);
-        PW(t2, gram, xc, &tmp);
+        PW(t2, rt__gemm_2d, xc, false, xc, true); /* x x^T */
         PW(t2, rt_affine, t2, -2, 0);
         PW(t1, rt_add, t1, t2);
         PW(t1, rt_clamp, t1, eps, INFINITY);
@@ -159,7 +148,7 @@ enum rt_status rt_pairwise(struct rt_tensor *x, enum rt_pairwise kind, double ep
         PW(save2, rt_compare_scalar, y, sqrt(eps), RT_CMP_GT);
         save1 = y;
     } else {
-        st = gram(base, &tmp, &y);
+        st = rt__gemm_2d(base, false, base, true, &y); /* x x^T */
         if (st != RT_OK)
             goto done;
     }
