@@ -31,8 +31,8 @@ local cache_path = opts.cache ~= "" and opts.cache or opts.dir .. "/teacher.cach
 assert(retort.core.mkdir(opts.dir))
 local cache = retort.cache.ensure{teacher = teacher, data = (loaders()), path = cache_path}
 local scores = curriculum.scores(cache, {kind = opts.score})
-local pace = curriculum.pacing{kind = opts.pacing, start = opts.start,
-                               epochs = opts.paceEpochs > 0 and opts.paceEpochs or math.max(1, opts.epochs // 2)}
+local pace_epochs = opts.paceEpochs > 0 and opts.paceEpochs or math.max(1, opts.epochs // 2)
+local pace = curriculum.pacing{kind = opts.pacing, start = opts.start, epochs = pace_epochs}
 
 local rows = {}
 for name in opts.schedules:gmatch("[^,%s]+") do
@@ -62,7 +62,7 @@ end
 
 print(("\nstudent mlp 800-800 distilled from %s (KD T = %g, alpha = %g), %d epochs, seed %d; difficulty: teacher %s; "
        .. "pacing %s from %g over %d epochs"):format(cache_path, opts.T, opts.alpha, opts.epochs, opts.seed, opts.score,
-       opts.pacing, opts.start, opts.paceEpochs > 0 and opts.paceEpochs or math.max(1, opts.epochs // 2)))
+       opts.pacing, opts.start, pace_epochs))
 print("| schedule  | last   | best   | time   |")
 print("|-----------|--------|--------|--------|")
 for _, r in ipairs(rows) do

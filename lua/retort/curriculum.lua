@@ -37,10 +37,9 @@ local M = {}
 local KINDS = {loss = true, entropy = true, margin = true}
 
 local function score_logits(z, y, kind)
+   if kind == "loss" then return require("retort.loss").crossEntropy(z, y, {reduction = "none"}) end
    local logp = z:logSoftmax(2)
-   if kind == "loss" then
-      return -logp:gather(2, y:view(-1, 1)):view(-1)
-   elseif kind == "entropy" then
+   if kind == "entropy" then
       return -(logp:exp() * logp):sum(2):view(-1)
    end
    local p = logp:exp()
@@ -69,16 +68,15 @@ function M.scores(source, o)
    if type(loader) ~= "table" or type(loader.gather) ~= "function" then
       error("curriculum.scores: a live teacher needs data = a retort.data.Loader", 2)
    end
-   local was = source:isTraining()
-   source:evaluate()
-   local out = M.modelScores(source, loader, kind, 1, o.batchSize)
-   if was then source:training() end
-   return out
+   return M.modelScores(source, loader, kind, 1, o.batchSize)
 end
 
--- the model's score of every example of loader (dataset order, that epoch's augmentation)
+-- the model's score of every example of loader (dataset order, that epoch's augmentation), run in
+-- evaluation mode (the model's mode is restored)
 function M.modelScores(model, loader, kind, epoch, batch)
    batch = batch or 500
+   local was = model:isTraining()
+   model:evaluate()
    local parts = {}
    core.noGrad(function()
       for at = 1, loader.n, batch do
@@ -87,6 +85,7 @@ function M.modelScores(model, loader, kind, epoch, batch)
          parts[#parts + 1] = score_logits(model:forward(x), y, kind)
       end
    end)
+   if was then model:training() end
    return core.cat(parts, 1):float()
 end
 
@@ -185,11 +184,7 @@ function CLoader:setEpoch(e)
    self.epoch = e
    self.base:setEpoch(e)
    if self.selfPaced then
-      local m = self.selfPaced
-      local was = m:isTraining()
-      m:evaluate()
-      self.rank = ranking(M.modelScores(m, self.base, "loss", e), self.anti)
-      if was then m:training() end
+      self.rank = ranking(M.modelScores(self.selfPaced, self.base, "loss", e), self.anti)
    end
    return self
 end
