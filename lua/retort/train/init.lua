@@ -152,18 +152,15 @@ function train.fit(o)
    local writer = dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
       {columns = columns, append = resume and true or false}) or nil
    local history = {}
-   -- a curriculum loader's epoch sizes change: counted again after each setEpoch
-   local total = num_examples(o.train)
-   local steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil
-
    -- where an interruption can leave us: mid-batch (redo it from batch_rng) or mid-update (unsafe)
    local batch_rng, updating = nil, false
 
    local function run_epoch(epoch)
       o.model:training()
       if o.train.setEpoch then o.train:setEpoch(epoch) end
-      total = num_examples(o.train)
-      steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil
+      -- counted after setEpoch: a curriculum loader's epoch sizes change
+      local total = num_examples(o.train)
+      local steps_per_epoch = o.train.numBatches and o.train:numBatches() or nil
       if o.optimizer.setProgress then
          o.optimizer:setProgress{epoch = epoch, step = state.step, epochs = epochs, stepsPerEpoch = steps_per_epoch}
       end
