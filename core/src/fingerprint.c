@@ -1,6 +1,6 @@
 /* Content fingerprints (FNV-1a, 64 bit): cheap, stable across runs and machines, and enough to tell
  * one teacher or dataset from another (not a cryptographic hash). Tensors are hashed from a host
- * copy in row-major order in blocks, so memory stays bounded for large datasets. */
+ * copy in row-major order in blocks (a non-contiguous tensor is made contiguous first). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,25 +32,21 @@ enum rt_status rt_tensor_fingerprint(const struct rt_tensor *t, uint64_t *h)
     int64_t n = rt_tensor_numel(t);
     if (n == 0)
         return RT_OK;
-    /* hash rows of the flattened tensor block by block through narrow views */
+    /* a contiguous version (no graph: this is not a differentiable op), copied to the host block by block */
     size_t es = rt_dtype_size(t->dtype);
-    struct rt_tensor *flat = NULL, *part = NULL;
-    enum rt_status st = rt_reshape((struct rt_tensor *)t, 1, &n, &flat);
+    struct rt_tensor *c = NULL;
+    enum rt_status st = rt__contig_raw((struct rt_tensor *)t, &c);
     int64_t step = (int64_t)(BLOCK_BYTES / es);
     void *buf = st == RT_OK ? malloc((size_t)(n < step ? n : step) * es) : NULL;
     if (st == RT_OK && !buf)
         st = rt_error(RT_ERR_OOM, "rt_tensor_fingerprint: out of memory");
     for (int64_t at = 0; st == RT_OK && at < n; at += step) {
-        int64_t len = n - at < step ? n - at : step;
-        st = rt_narrow(flat, 0, at, len, &part);
+        size_t len = (size_t)(n - at < step ? n - at : step) * es;
+        st = rt__backend(c)->download(buf, (const char *)rt__ptr(c) + (size_t)at * es, len);
         if (st == RT_OK)
-            st = rt_tensor_to_host(part, t->dtype, buf);
-        if (st == RT_OK)
-            rt_fingerprint_bytes(buf, (size_t)len * es, h);
-        rt_tensor_release(part);
-        part = NULL;
+            rt_fingerprint_bytes(buf, len, h);
     }
     free(buf);
-    rt_tensor_release(flat);
+    rt_tensor_release(c);
     return st;
 }
