@@ -164,8 +164,12 @@ enum rt_status rt_to_device(struct rt_tensor *t, enum rt_device dev, struct rt_t
         else
             st = rt__backend(r)->upload(rt__ptr(r), rt__ptr(c), n);
     }
-    if (st == RT_OK)
-        st = record_unary(t, r, "ToDeviceBackward", rt__vjp_identity);
+    if (st == RT_OK && rt__needs_grad(1, &t)) {
+        struct rt_node *node;
+        st = rt__record(r, "ToDeviceBackward", rt__vjp_to_device, 1, &t, &node);
+        if (st == RT_OK)
+            node->i[0] = t->storage->device; /* the gradient goes back to where the input lives */
+    }
     rt_tensor_release(c);
     if (st != RT_OK) {
         rt_tensor_release(r);
@@ -183,10 +187,18 @@ enum rt_status rt_detach(struct rt_tensor *t, struct rt_tensor **out)
 enum rt_status rt_copy_(struct rt_tensor *dst, struct rt_tensor *src)
 {
     enum rt_status st = rt__check_inplace("rt_copy_", dst);
-    if (st == RT_OK)
-        st = rt__same_device("rt_copy_", dst, src);
     if (st != RT_OK)
         return st;
+    if (src->storage->device != dst->storage->device) { /* e.g. loading CPU weights into a GPU model */
+        struct rt_tensor *moved = NULL;
+        bool was = rt_grad_set_enabled(false);
+        st = rt_to_device(src, dst->storage->device, &moved);
+        rt_grad_set_enabled(was);
+        if (st == RT_OK)
+            st = rt_copy_(dst, moved);
+        rt_tensor_release(moved);
+        return st;
+    }
     struct rt_tensor *e = NULL;
     if (!rt_tensor_same_shape(dst, src)) {
         /* Broadcast src over dst without autograd. */

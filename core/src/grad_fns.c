@@ -24,6 +24,8 @@ RT_VJP(identity)
     return RT_OK;
 }
 
+RT_VJP(to_device) { return rt_to_device(g, (enum rt_device)n->i[0], &gin[0]); }
+
 RT_VJP(reshape) { return rt_reshape(g, n->in_ndim[0], n->in_shape[0], &gin[0]); }
 
 /* zeros of the input's shape with g written into the part the view selected */

@@ -10,6 +10,7 @@
 #define RT_VJP(name) enum rt_status rt__vjp_##name(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
 
 RT_VJP(identity);   /* contiguous, clone, expand, add */
+RT_VJP(to_device);  /* i[0] the input's device */
 RT_VJP(reshape);    /* view, reshape, flatten, squeeze, unsqueeze */
 RT_VJP(narrow);     /* i[0] dim, i[1] start */
 RT_VJP(select);     /* i[0] dim, i[1] index */

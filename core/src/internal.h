@@ -36,6 +36,8 @@ struct rt_node {
 struct rt_tensor *rt__tensor_struct(void);             /* zeroed struct, refcount 1, counted */
 enum rt_status rt__storage_new(enum rt_device dev, size_t nbytes, struct rt_storage **out);
 void rt__storage_release(struct rt_storage *s);
+size_t rt__memory_peak(enum rt_device d); /* most bytes held by storages since start or the last reset */
+void rt__memory_reset_peak(enum rt_device d);
 /* A new tensor struct aliasing t's storage with the given geometry (no autograd). */
 enum rt_status rt__alias(const struct rt_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
                          int64_t offset, struct rt_tensor **out);

@@ -3,9 +3,15 @@
 
 #include "internal.h"
 
-static size_t memory_in_use[RT_DEVICE_COUNT];
+static size_t memory_in_use[RT_DEVICE_COUNT], memory_peak[RT_DEVICE_COUNT];
 
 size_t rt_memory_in_use(enum rt_device d) { return (unsigned)d < RT_DEVICE_COUNT ? memory_in_use[d] : 0; }
+size_t rt__memory_peak(enum rt_device d) { return (unsigned)d < RT_DEVICE_COUNT ? memory_peak[d] : 0; }
+void rt__memory_reset_peak(enum rt_device d)
+{
+    if ((unsigned)d < RT_DEVICE_COUNT)
+        memory_peak[d] = memory_in_use[d];
+}
 
 enum rt_status rt__storage_new(enum rt_device dev, size_t nbytes, struct rt_storage **out)
 {
@@ -25,6 +31,8 @@ enum rt_status rt__storage_new(enum rt_device dev, size_t nbytes, struct rt_stor
     s->backend = be;
     s->nbytes = nbytes;
     memory_in_use[dev] += nbytes;
+    if (memory_in_use[dev] > memory_peak[dev])
+        memory_peak[dev] = memory_in_use[dev];
     *out = s;
     return RT_OK;
 }

@@ -307,10 +307,23 @@ static int f_manual_seed(lua_State *L)
     return 0;
 }
 
+/* emptyLike(t) / zerosLike(t): a new tensor of t's shape, dtype and device (empty: contents unset,
+ * for kernels that overwrite every element) */
+static int like(lua_State *L, bool zero)
+{
+    struct rt_tensor *t = rtb_check(L, 1);
+    struct rt_tensor **out = rtb_slot(L);
+    RTB_CALL(L, zero ? rt_tensor_zeros_like(t, out) : rt_tensor_empty_like(t, out));
+    return 1;
+}
+static int f_empty_like(lua_State *L) { return like(L, false); }
+static int f_zeros_like(lua_State *L) { return like(L, true); }
+
 static const luaL_Reg funcs[] = {
     {"tensor", f_tensor}, {"zeros", f_zeros},       {"ones", f_ones},         {"empty", f_empty},
     {"full", f_full},     {"randn", f_randn},       {"rand", f_rand},         {"randperm", f_randperm},
-    {"randint", f_randint}, {"arange", f_arange},   {"manualSeed", f_manual_seed}, {NULL, NULL}};
+    {"randint", f_randint}, {"arange", f_arange},   {"manualSeed", f_manual_seed},
+    {"emptyLike", f_empty_like}, {"zerosLike", f_zeros_like}, {NULL, NULL}};
 
 void rtb_open_create(lua_State *L, int module_idx)
 {

@@ -64,6 +64,8 @@ int rtb_dim_value(lua_State *L, int arg, lua_Integer d, int ndim);
 /* Sizes given either as a table at `first` or as integer varargs starting there.
  * allow_minus1: one -1 entry is allowed (view/reshape/expand). Returns the next argument index. */
 int rtb_check_sizes(lua_State *L, int first, int *ndim, int64_t *shape, int allow_minus1);
+/* device argument: "cpu" or "cuda" */
+enum rt_device rtb_check_device(lua_State *L, int arg);
 /* Adds the functions of l to the table at stack index idx (the methods table or the module). */
 void rtb_register(lua_State *L, int idx, const luaL_Reg *l);
 /* Memory accounting for the GC pressure heuristic. */
@@ -81,6 +83,7 @@ void rtb_open_optim(lua_State *L, int module); /* fused optimizer updates */
 void rtb_open_h5(lua_State *L, int module);  /* h5Create, h5Open: the retort.H5File userdata */
 void rtb_open_data(lua_State *L, int module); /* readIdx, augmentCropFlip, shufflePermutation, get/setRngState */
 void rtb_open_nn(lua_State *L, int methods, int module); /* conv2d, pools, batchNorm, ..., losses */
+void rtb_open_device(lua_State *L, int module); /* deviceAvailable, synchronize, deviceMemory, ... */
 /* tostring of a tensor (pushes the string). */
 void rtb_push_tostring(lua_State *L, struct rt_tensor *t);
 

@@ -33,17 +33,10 @@ static int f_is_tensor(lua_State *L)
 /* memoryInUse([device]): bytes held by tensor storages ("cpu", "cuda"; default: all devices). */
 static int f_memory_in_use(lua_State *L)
 {
-    if (lua_isnoneornil(L, 1)) {
+    if (lua_isnoneornil(L, 1))
         lua_pushinteger(L, (lua_Integer)rtb_memory_total());
-        return 1;
-    }
-    const char *d = luaL_checkstring(L, 1);
-    if (strcmp(d, "cpu") == 0)
-        lua_pushinteger(L, (lua_Integer)rt_memory_in_use(RT_CPU));
-    else if (strcmp(d, "cuda") == 0)
-        lua_pushinteger(L, (lua_Integer)rt_memory_in_use(RT_CUDA));
     else
-        return luaL_argerror(L, 1, lua_pushfstring(L, "unknown device '%s' (expected \"cpu\" or \"cuda\")", d));
+        lua_pushinteger(L, (lua_Integer)rt_memory_in_use(rtb_check_device(L, 1)));
     return 1;
 }
 
@@ -120,6 +113,7 @@ int luaopen_retort_core(lua_State *L)
     rtb_open_h5(L, module);
     rtb_open_data(L, module);
     rtb_open_nn(L, methods, module);
+    rtb_open_device(L, module);
     lua_setfield(L, module, "Tensor");
     luaL_setfuncs(L, funcs, 0);
     lua_pushliteral(L, RT_VERSION_STRING);

@@ -367,6 +367,21 @@ static int m_device(lua_State *L)
     return 1;
 }
 
+/* t:replace_(other): t now holds other's core tensor (data, shape, dtype, device, autograd state),
+ * so every Lua reference to t sees the change. net:cuda() moves parameters this way: an optimizer
+ * built before the move keeps working on the moved tensors, as in PyTorch. */
+static int m_replace_(lua_State *L)
+{
+    struct rtb_tensor *u = luaL_checkudata(L, 1, RTB_TENSOR_MT);
+    rtb_check(L, 1); /* not closed */
+    struct rt_tensor *src = rtb_check(L, 2);
+    rt_tensor_retain(src);
+    rt_tensor_release(u->t);
+    u->t = src;
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int m_type(lua_State *L)
 {
     lua_pushstring(L, rtb_type_name(rtb_check(L, 1)->dtype));
@@ -503,7 +518,7 @@ static const luaL_Reg methods[] = {
     {"nElement", m_numel}, {"dtype", m_dtype},      {"device", m_device},
     {"type", m_type},     {"isContiguous", m_is_contiguous}, {"totable", m_totable},
     {"item", m_item},     {"get", m_get},           {"set", m_set},
-    {NULL, NULL}};
+    {"replace_", m_replace_}, {NULL, NULL}};
 
 void rtb_open_tensor(lua_State *L, int methods_idx)
 {

@@ -266,10 +266,8 @@ static int m_to(lua_State *L)
         return 1;
     }
     const char *s = luaL_checkstring(L, 2);
-    if (strcmp(s, "cpu") == 0)
-        return move(L, RT_CPU);
-    if (strcmp(s, "cuda") == 0)
-        return move(L, RT_CUDA);
+    if (strcmp(s, "cpu") == 0 || strcmp(s, "cuda") == 0)
+        return move(L, rtb_check_device(L, 2));
     return convert(L, rtb_check_dtype(L, 2));
 }
 

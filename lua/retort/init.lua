@@ -21,7 +21,7 @@ retort.core = core
 local lazy = {
    nn = true, optim = true, distill = true, data = true, train = true, loss = true, models = true,
    cache = true, curriculum = true, schedule = true, recipe = true, repl = true,
-   progress = true, plot = true, h5 = true, checkpoint = true,
+   progress = true, plot = true, h5 = true, checkpoint = true, cuda = true,
 }
 
 -- Checkpoints (retort/checkpoint.lua, loaded on first use).

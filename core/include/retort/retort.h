@@ -9,4 +9,5 @@
 #include "optim.h"
 #include "nn_ops.h"
 #include "loss.h"
+#include "device.h"
 #endif

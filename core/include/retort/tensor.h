@@ -108,7 +108,7 @@ enum rt_status rt_tensor_fingerprint(const struct rt_tensor *t, uint64_t *h);
 void rt_fingerprint_bytes(const void *data, size_t n, uint64_t *h);
 
 /* --- in-place (bump the storage version; refused on tensors that need grad while grad mode is on) --- */
-enum rt_status rt_copy_(struct rt_tensor *dst, struct rt_tensor *src); /* broadcasts src, converts dtype */
+enum rt_status rt_copy_(struct rt_tensor *dst, struct rt_tensor *src); /* broadcasts src, converts dtype and device */
 enum rt_status rt_fill_(struct rt_tensor *t, double value);
 enum rt_status rt_zero_(struct rt_tensor *t);
 enum rt_status rt_add_(struct rt_tensor *t, struct rt_tensor *other, double alpha); /* t += alpha*other */

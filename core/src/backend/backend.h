@@ -167,6 +167,18 @@ struct rt_backend {
     /* fused SGD step over n contiguous elements (formula in retort/optim.h); buf NULL when momentum == 0 */
     enum rt_status (*sgd_update)(enum rt_dtype dt, int64_t n, const void *g, void *p, void *buf,
                                  const struct rt_sgd_opts *o);
+
+    /* --- device management (retort/device.h; NULL where a device has nothing to do) --- */
+    /* whether the device can be used now; *why (static text) says why not */
+    bool (*available)(const char **why);
+    /* one line naming the hardware, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.2 GiB)" */
+    const char *(*describe)(void);
+    /* wait for all queued work; reports an asynchronous fault */
+    enum rt_status (*synchronize)(void);
+    /* give cached free blocks back to the system: bytes released */
+    size_t (*empty_cache)(void);
+    /* bytes held in the allocator's cache, and the most ever reserved from the system */
+    void (*cache_stats)(size_t *cached, size_t *peak_reserved);
 };
 
 const struct rt_backend *rt_backend_for(enum rt_device d); /* NULL when not built */

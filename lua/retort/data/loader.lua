@@ -12,7 +12,10 @@
 -- per channel), augment (none; {crop = pad, flip = true}: random crop with `pad` zeros on each
 -- side and a horizontal flip, for (N,C,H,W) inputs), dtype ("f32"; "f64" for gradient checks),
 -- views (none; V: epoch e augments as epoch (e - 1) % V + 1, so V augmentation views repeat in turn
--- while the shuffle still changes every epoch: a soft-target cache of V views replays them exactly).
+-- while the shuffle still changes every epoch: a soft-target cache of V views replays them exactly),
+-- device ("cpu"; "cuda", or "auto" for cuda when available: x and y arrive on that device, idx stays
+-- on the CPU; images are gathered and augmented on the CPU and cross as bytes, then scaled and
+-- normalised on the device).
 --
 -- Inputs: u8 data is scaled to [0, 1] (value / 255) before normalisation, as torchvision's
 -- ToTensor does; float data is used as it is. normalize computes (x - mean) / std.
@@ -54,7 +57,7 @@ local function new(dataset, opts)
    end
    if type(opts) ~= "table" then error("Loader: bad argument #2 (table of options expected)", 3) end
    local known = {batchSize = true, shuffle = true, seed = true, dropLast = true, normalize = true, augment = true,
-                  epoch = true, dtype = true, views = true}
+                  epoch = true, dtype = true, views = true, device = true}
    options.check("Loader", opts, known, 3)
    local x, y = dataset.x, dataset.y
    local self = setmetatable({dataset = dataset, x = x, y = y, n = x:size(1)}, Loader)
@@ -72,6 +75,7 @@ local function new(dataset, opts)
    if self.views ~= nil and (math.type(self.views) ~= "integer" or self.views < 1) then
       error(("Loader: views must be an integer >= 1, got %s"):format(tostring(self.views)), 3)
    end
+   self.device = require("retort.cuda").resolveDevice(opts.device, "Loader: device")
    self.scale = x:dtype() == "u8"
    if opts.normalize then
       local nm = opts.normalize
@@ -79,9 +83,8 @@ local function new(dataset, opts)
       if mean == nil or std == nil then error("Loader: normalize needs mean and std", 3) end
       self.mean = per_channel(mean, "mean", x)
       self.std = per_channel(std, "std", x)
-      if self.dtype ~= "f32" then
-         if core.isTensor(self.mean) then self.mean = self.mean:to(self.dtype) end
-         if core.isTensor(self.std) then self.std = self.std:to(self.dtype) end
+      for _, k in ipairs{"mean", "std"} do
+         if core.isTensor(self[k]) then self[k] = self[k]:to(self.dtype):to(self.device) end
       end
    end
    if opts.augment then
@@ -142,13 +145,14 @@ function Loader:gather(idx, epoch)
    if self.pad then
       x = core.augmentCropFlip(x, self.pad, self.flip, self.seed ~ AUGMENT_SALT, self:view(epoch), idx)
    end
+   x = x:to(self.device)
    if self.scale then
       x = x:to(self.dtype) * (1 / 255)
    elseif x:dtype() ~= self.dtype then
       x = x:to(self.dtype)
    end
    if self.mean then x = (x - self.mean) / self.std end
-   return x, self.y:indexSelect(1, idx), idx
+   return x, self.y:indexSelect(1, idx):to(self.device), idx
 end
 
 --- batches([epoch]): iterator of (x, y, idx) over one epoch; idx (i64) holds the dataset indices of
@@ -174,10 +178,10 @@ function Loader:batchesOf(order, epoch)
 end
 
 function Loader:__tostring()
-   return ("retort.data.Loader(%d examples, batch %d, %d batches%s%s%s)"):format(self.n, self.batchSize,
+   return ("retort.data.Loader(%d examples, batch %d, %d batches%s%s%s%s)"):format(self.n, self.batchSize,
       self:numBatches(), self.shuffle and (", shuffled, seed " .. self.seed) or "",
       self.pad and (", crop " .. self.pad .. (self.flip and " + flip" or "")) or "",
-      self.mean and ", normalized" or "")
+      self.mean and ", normalized" or "", self.device ~= "cpu" and (", on " .. self.device) or "")
 end
 
 return Loader

@@ -259,12 +259,12 @@ function Distiller:tapLists(all)
    return guided, hints
 end
 
--- a cache's logits and features for dataset rows idx in that epoch's view
-local function lookup(cache, names, idx, epoch)
-   local y = cache:teacherLogits(idx, epoch)
+-- a cache's logits and features for dataset rows idx in that epoch's view, on `device`
+local function lookup(cache, names, idx, epoch, device)
+   local y = cache:teacherLogits(idx, epoch):to(device)
    local taps = {logits = y}
    for _, n in ipairs(names) do
-      if n ~= "logits" then taps[n] = cache:features(n, idx, epoch) end
+      if n ~= "logits" then taps[n] = cache:features(n, idx, epoch):to(device) end
    end
    return y, taps
 end
@@ -277,7 +277,7 @@ function Distiller:runTeachers(x, hints, rows)
    retort.noGrad(function()
       for i, t in ipairs(self.teachers) do
          if is_cache(t) then
-            if rows then logits[i], taps[i] = lookup(t, hints[i], rows.indices, rows.epoch) end
+            if rows then logits[i], taps[i] = lookup(t, hints[i], rows.indices, rows.epoch, self:device()) end
          elseif x ~= nil then
             if t:isTraining() then t:evaluate() end
             logits[i], taps[i] = run(t, x, hints[i])

@@ -54,7 +54,7 @@ local function onehot(labels, x)
    if labels:dim() ~= 1 or labels:size(1) ~= n then
       error(("dkd: labels must be (%d), got %s"):format(n, check.shape(labels)), 3)
    end
-   return labels:view(n, 1):eq(retort.arange(1, c, 1, "i64"):view(1, c)):to(x:dtype())
+   return labels:view(n, 1):eq(retort.arange(1, c, 1, "i64"):to(labels):view(1, c)):to(x:dtype())
 end
 
 --- dkd(s, t, labels, {alpha = 1, beta = 8, T = 4}): decoupled KD (Zhao et al. 2022, mdistiller):

@@ -370,7 +370,8 @@ end
 -- ------------------------------------------------------------------------------------------
 -- conversions: replace every parameter and buffer by fn(tensor); parameters keep requiring grad
 
---- mapTensors(fn): self[name] = fn(self[name]) for parameters and buffers, recursively.
+--- mapTensors(fn): each parameter and buffer becomes fn(itself), recursively. Parameters change in
+--- place (t:replace_), so an optimizer built before net:cuda() or net:double() still holds them.
 function Module:mapTensors(fn)
    retort.noGrad(function()
       for _, name in ipairs(self._params) do
@@ -380,7 +381,7 @@ function Module:mapTensors(fn)
             if not rawequal(n, t) then
                n = n:detach()
                n:requiresGrad()
-               self[name] = n
+               t:replace_(n)
             end
          end
       end
@@ -400,6 +401,14 @@ function Module:float() return self:mapTensors(function(t) return is_float(t) an
 function Module:double() return self:mapTensors(function(t) return is_float(t) and t:double() or t end) end
 function Module:cuda() return self:mapTensors(function(t) return t:cuda() end) end
 function Module:cpu() return self:mapTensors(function(t) return t:cpu() end) end
+
+--- device() -> "cpu" | "cuda": where the first parameter (else buffer) lives; "cpu" when there is none
+function Module:device()
+   local p = self:parameters()[1]
+   if p then return p:device() end
+   for _, b in ipairs(self:buffers()) do return b:device() end
+   return "cpu"
+end
 
 --- type("f32" | "f64" | "float" | "double")
 function Module:type(dtype)

@@ -7,6 +7,7 @@
 -- Options: lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weightDecay = 0, amsgrad = false.
 -- optim.AdamW (Loshchilov & Hutter; PyTorch's AdamW) decays the weights directly instead:
 --   p = p * (1 - lr * weightDecay), then the Adam step without the L2 term (weightDecay = 1e-2).
+local retort = require "retort"
 local Optimizer = require "retort.optim.Optimizer"
 
 local function adam_step(p, g, st, o, decoupled)
@@ -15,9 +16,9 @@ local function adam_step(p, g, st, o, decoupled)
       if decoupled then p:mul_(1 - o.lr * o.weightDecay) else g = g + p * o.weightDecay end
    end
    if st.expAvg == nil then
-      st.expAvg = g:clone():zero_()
-      st.expAvgSq = g:clone():zero_()
-      if o.amsgrad then st.maxExpAvgSq = g:clone():zero_() end
+      st.expAvg = retort.zerosLike(p)
+      st.expAvgSq = retort.zerosLike(p)
+      if o.amsgrad then st.maxExpAvgSq = retort.zerosLike(p) end
    end
    local m, v = st.expAvg, st.expAvgSq
    m:mul_(b1):add_(g, 1 - b1)

@@ -19,7 +19,7 @@ function SGD:update(p, g, st, o)
    if p:isContiguous() and g:isContiguous() and g:dtype() == p:dtype() then
       -- the fused kernel: one pass over p, g and the buffer (same formula as below)
       local first = o.momentum ~= 0 and st.momentumBuffer == nil
-      if first then st.momentumBuffer = retort.empty(p:shape(), p:dtype()) end -- the kernel writes it
+      if first then st.momentumBuffer = retort.emptyLike(p) end -- the kernel writes it
       retort.sgdUpdate(p, g, st.momentumBuffer, {lr = o.lr, momentum = o.momentum, dampening = o.dampening,
                                                  weightDecay = o.weightDecay, nesterov = o.nesterov, first = first})
       return

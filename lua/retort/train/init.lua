@@ -10,7 +10,8 @@
 --                                                -- may return a second value: {term = number} to log
 --      terms = {"kl", ...},                      -- the term names to write as train_<term> columns
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
---   }
+--      device = "cuda",                          -- or "cpu", "auto": moves the model there first
+--   }                                            -- (default: where it is); batches follow the model
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
 --
 -- A model with trainingLoss(logits, y, ctx) and termNames() (retort.distill.Distiller) supplies its
@@ -34,12 +35,18 @@ local COLUMNS = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "t
 
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
 
--- Iterate a loader's batches for one epoch: `loader:batches()` returns an iterator of (x, y[, idx]).
-local function batches(loader)
+-- Iterate a loader's batches for one epoch: `loader:batches()` returns an iterator of (x, y[, idx]);
+-- x and y are moved to `device` (a no-op when the loader put them there), idx stays where it is.
+local function batches(loader, device)
    if type(loader.batches) ~= "function" then
       error("train: the data loader needs a batches() method returning an iterator of (x, y)", 3)
    end
-   return loader:batches()
+   local it = loader:batches()
+   return function()
+      local x, y, idx = it()
+      if x == nil then return nil end
+      return x:to(device), y:to(device), idx
+   end
 end
 
 local function num_examples(loader)
@@ -78,8 +85,9 @@ function train.evaluate(model, loader, opts)
    local was_training = model:isTraining()
    model:evaluate()
    local n, loss_sum, correct, correct_k = 0, 0, 0, 0
+   local device = model:device()
    retort.noGrad(function()
-      for x, y in batches(loader) do
+      for x, y in batches(loader, device) do
          local logits = model:forward(x)
          local b = y:size(1)
          loss_sum = loss_sum + loss_fn(logits, y, {evaluating = true, x = x}):item() * b
@@ -126,6 +134,11 @@ function train.fit(o)
       eval_loss = o.evalLoss or default_loss
       term_names = o.model:termNames()
    end
+   if o.device ~= nil then -- in place: the optimizer keeps the same parameter objects
+      local dev = require("retort.cuda").resolveDevice(o.device, "train.fit: option 'device'")
+      if dev == "cuda" then o.model:cuda() else o.model:cpu() end
+   end
+   local device = o.model:device()
    if o.model.checkData then o.model:checkData(o.train) end
    local columns = {table.unpack(COLUMNS)}
    for _, t in ipairs(term_names) do columns[#columns + 1] = "train_" .. t end
@@ -169,7 +182,7 @@ function train.fit(o)
       local t0 = retort.clock()
       local skip = state.step
       local step = 0
-      for x, y, idx in batches(o.train) do
+      for x, y, idx in batches(o.train, device) do
          step = step + 1
          local b = y:size(1)
          if step > skip then
@@ -180,6 +193,7 @@ function train.fit(o)
             batch_rng = retort.getRngState()
             local logits = o.model:forward(x)
             local weights = idx and o.train.weights and o.train:weights(idx, epoch) or nil
+            if weights then weights = weights:to(device) end
             local loss, terms = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs, x = x,
                                                     indices = idx, weights = weights, stepsPerEpoch = steps_per_epoch})
             local v = loss:item()

@@ -61,11 +61,21 @@ static void flush_locked(void)
     cache.cached = 0;
 }
 
-void rt_cpu_cache_flush(void)
+size_t rt_cpu_cache_flush(void)
 {
     pthread_mutex_lock(&cache.lock);
+    size_t released = cache.cached;
     flush_locked();
     pthread_mutex_unlock(&cache.lock);
+    return released;
+}
+
+void rt_cpu_cache_stats(size_t *cached, size_t *peak_reserved)
+{
+    pthread_mutex_lock(&cache.lock);
+    *cached = cache.cached;
+    pthread_mutex_unlock(&cache.lock);
+    *peak_reserved = 0; /* not tracked: host memory is not reserved ahead */
 }
 
 enum rt_status rt_cpu_alloc(size_t nbytes, void **out)

@@ -79,7 +79,8 @@ enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int64_t n, const void *g, voi
 /* host memory with a per-size block cache (cpu_cache.c) */
 enum rt_status rt_cpu_alloc(size_t nbytes, void **out);
 void rt_cpu_free(void *p, size_t nbytes);
-void rt_cpu_cache_flush(void);
+size_t rt_cpu_cache_flush(void); /* bytes released */
+void rt_cpu_cache_stats(size_t *cached, size_t *peak_reserved);
 
 enum rt_status rt_cpu_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                            enum rt_dtype src_dt);

@@ -1,0 +1,67 @@
+/* Device queries, answered by each device's backend table (NULL entries mean "nothing to do"). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int sync_debug = -1; /* -1: not yet read from RETORT_CUDA_SYNC */
+
+bool rt_device_available(enum rt_device d, const char **why)
+{
+    const struct rt_backend *be = rt_backend_for(d);
+    const char *reason = NULL;
+    if (!be)
+        reason = (unsigned)d < RT_DEVICE_COUNT ? "this build has no backend for it (built without nvcc)"
+                                                : "no such device";
+    else if (be->available && !be->available(&reason) && !reason)
+        reason = "the backend reports it unavailable";
+    if (why)
+        *why = reason;
+    return reason == NULL;
+}
+
+const char *rt_device_describe(enum rt_device d)
+{
+    const struct rt_backend *be = rt_backend_for(d);
+    if (!be || !rt_device_available(d, NULL))
+        return "";
+    return be->describe ? be->describe() : be->name;
+}
+
+enum rt_status rt_device_synchronize(enum rt_device d)
+{
+    const char *why;
+    if (!rt_device_available(d, &why))
+        return rt_error(RT_ERR_DEVICE, "rt_device_synchronize: %s is not available: %s", rt_device_name(d), why);
+    const struct rt_backend *be = rt_backend_for(d);
+    return be->synchronize ? be->synchronize() : RT_OK;
+}
+
+void rt_device_memory(enum rt_device d, struct rt_device_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    out->in_use = rt_memory_in_use(d);
+    out->peak_in_use = rt__memory_peak(d);
+    const struct rt_backend *be = rt_backend_for(d);
+    if (be && be->cache_stats && rt_device_available(d, NULL))
+        be->cache_stats(&out->cached, &out->peak_reserved);
+}
+
+void rt_device_reset_peak(enum rt_device d) { rt__memory_reset_peak(d); }
+
+size_t rt_device_empty_cache(enum rt_device d)
+{
+    const struct rt_backend *be = rt_backend_for(d);
+    return be && be->empty_cache && rt_device_available(d, NULL) ? be->empty_cache() : 0;
+}
+
+void rt_device_set_sync_debug(bool on) { sync_debug = on; }
+
+bool rt_device_sync_debug(void)
+{
+    if (sync_debug < 0) {
+        const char *env = getenv("RETORT_CUDA_SYNC");
+        sync_debug = env && *env && strcmp(env, "0") != 0;
+    }
+    return sync_debug != 0;
+}
