@@ -375,7 +375,9 @@ enum rt_status rt_backward(struct rt_tensor *root, struct rt_tensor *grad, bool 
                             rt_shape_str(grad->ndim, grad->shape, a, sizeof a),
                             rt_shape_str(root->ndim, root->shape, b, sizeof b));
         }
-        st = rt_to_dtype(grad, root->dtype, &g);
+        st = rt__same_device("backward (the gradient and the tensor)", root, grad);
+        if (st == RT_OK)
+            st = rt_to_dtype(grad, root->dtype, &g);
         if (st != RT_OK)
             return st;
     } else {

@@ -70,14 +70,16 @@ void run(const char *name, h_test_fn fn)
     cur_failures = 0;
     rt_error_clear();
     int64_t live0 = rt_tensor_live_count();
-    size_t mem0 = rt_memory_in_use(RT_CPU);
+    size_t mem0 = rt_memory_in_use(RT_CPU), dev0 = rt_memory_in_use(RT_CUDA);
     fn();
     rt_grad_set_enabled(true);
     int64_t live1 = rt_tensor_live_count();
-    size_t mem1 = rt_memory_in_use(RT_CPU);
+    size_t mem1 = rt_memory_in_use(RT_CPU), dev1 = rt_memory_in_use(RT_CUDA);
     if (live1 != live0 || mem1 != mem0)
         h_fail(__FILE__, __LINE__, "%s leaked: %lld live tensors (was %lld), %zu bytes in use (was %zu)", name,
                (long long)live1, (long long)live0, mem1, mem0);
+    if (dev1 != dev0)
+        h_fail(__FILE__, __LINE__, "%s leaked: %zu CUDA bytes in use (was %zu)", name, dev1, dev0);
     if (cur_failures == 0) {
         n_passed++;
         printf("ok   %s\n", name);

@@ -9,8 +9,8 @@
  *   }
  *   int main(void) { RUN(test_something); return h_finish(); }
  *
- * Every test runs inside a leak check: the number of live tensors and the CPU bytes in use must be
- * the same after the test as before it, else the test fails with "<name> leaked ...". After each
+ * Every test runs inside a leak check: the number of live tensors and the CPU and CUDA bytes in use
+ * must be the same after the test as before it, else the test fails with "<name> leaked ...". After each
  * test the harness turns grad mode back on and clears the error message.
  * A program ends by printing exactly "N passed, M failed" (N, M count tests) and exits 1 when M > 0.
  *

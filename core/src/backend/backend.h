@@ -182,6 +182,12 @@ struct rt_backend {
 };
 
 const struct rt_backend *rt_backend_for(enum rt_device d); /* NULL when not built */
+
+/* Shared by the backends' strided kernels: drops size-1 dims and merges neighbours that are
+ * contiguous with each other in every one of the k stride arrays, so most broadcasts and copies
+ * reduce to 1-2 dims with a long inner loop. Returns the new ndim (>= 1). numel must be > 0. */
+int rt_backend_coalesce(int nd, const int64_t *shape, int k, const int64_t *const *strides, int64_t *oshape,
+                        int64_t (*ostrides)[RT_MAX_DIMS]);
 const struct rt_backend *rt_backend_cpu(void);
 #ifdef RETORT_HAVE_CUDA
 const struct rt_backend *rt_backend_cuda(void);

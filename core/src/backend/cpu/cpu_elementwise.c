@@ -5,41 +5,6 @@
 
 #include "backend/cpu/cpu_internal.h"
 
-/* ---- dimension coalescing ---- */
-
-/* Drops size-1 dims and merges neighbours that are contiguous with each other in every one of the
- * k stride arrays, so most broadcasts and copies reduce to 1-2 dims with a long inner loop.
- * Returns the new ndim (>= 1). numel must be > 0. */
-static int coalesce(int nd, const int64_t *shape, int k, const int64_t *const *strides, int64_t *oshape,
-                    int64_t (*ostrides)[RT_MAX_DIMS])
-{
-    int o = 0;
-    for (int d = 0; d < nd; d++) {
-        if (shape[d] == 1)
-            continue;
-        bool merge = o > 0;
-        for (int s = 0; s < k && merge; s++)
-            merge = ostrides[s][o - 1] == strides[s][d] * shape[d];
-        if (merge) {
-            oshape[o - 1] *= shape[d];
-            for (int s = 0; s < k; s++)
-                ostrides[s][o - 1] = strides[s][d];
-        } else {
-            oshape[o] = shape[d];
-            for (int s = 0; s < k; s++)
-                ostrides[s][o] = strides[s][d];
-            o++;
-        }
-    }
-    if (o == 0) { /* all dims size 1: one element */
-        oshape[0] = 1;
-        for (int s = 0; s < k; s++)
-            ostrides[s][0] = 1;
-        o = 1;
-    }
-    return o;
-}
-
 static int64_t numel_of(int nd, const int64_t *shape)
 {
     int64_t n = 1;
@@ -122,7 +87,7 @@ enum rt_status rt_cpu_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, c
         return RT_OK;
     int64_t shape[RT_MAX_DIMS], st[2][RT_MAX_DIMS];
     const int64_t *in[2] = {dst->stride, src->stride};
-    int nd = coalesce(dst->ndim, dst->shape, 2, in, shape, st);
+    int nd = rt_backend_coalesce(dst->ndim, dst->shape, 2, in, shape, st);
     if (nd == 1 && st[0][0] == 1 && st[1][0] == 1 && dst_dt == src_dt) {
         memmove(dst->data, src->data, (size_t)n * esize(dst_dt)); /* memmove: self-copies are harmless */
         return RT_OK;
@@ -376,7 +341,7 @@ enum rt_status rt_cpu_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, c
     for (int d = ndim - 1; d >= 0; d--)
         ostride[d] = d == ndim - 1 ? 1 : ostride[d + 1] * shape[d + 1];
     const int64_t *in[3] = {ostride, astride, bstride};
-    int nd = coalesce(ndim, shape, 3, in, cshape, st);
+    int nd = rt_backend_coalesce(ndim, shape, 3, in, cshape, st);
     bool cmp = op >= RT_BIN_CMP_EQ && op <= RT_BIN_CMP_GE;
     size_t es = esize(dt), os = cmp ? 1 : es;
     binary_fn fn = binary_fns[dt];

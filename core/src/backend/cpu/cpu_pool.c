@@ -87,6 +87,8 @@
     static void maxp_bw_##SUF(const struct rt_conv_geom *g, const int64_t *idx, const T *gy, T *gx)               \
     {                                                                                                             \
         int64_t P = g->h * g->w, Q = g->oh * g->ow;                                                               \
+        if (P == 0) /* empty planes (padding can still give outputs): no element takes a gradient */              \
+            return;                                                                                               \
         PLANES_PARALLEL(g->n * Q)                                                                                 \
         for (int64_t p = 0; p < g->n; p++)                                                                        \
             for (int64_t q = 0; q < Q; q++)                                                                       \

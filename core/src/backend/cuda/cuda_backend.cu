@@ -1,0 +1,179 @@
+/* The CUDA backend table and its context: device 0, one non-blocking stream that every kernel, copy
+ * and cuBLAS call is queued on, and the error plumbing. The context starts on first use, so a build
+ * with CUDA runs unchanged on a machine without a GPU: the first CUDA tensor gets a clear error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_internal.cuh"
+#include "backend/cuda/cuda_kernels.h"
+
+extern "C" {
+#include "retort/device.h"
+}
+
+static struct {
+    int state; /* 0: not tried, 1: ready, -1: failed (why says why) */
+    cudaStream_t stream;
+    int sms;
+    char why[256];
+    char desc[384];
+} ctx;
+
+static bool start(void)
+{
+    if (ctx.state != 0)
+        return ctx.state > 0;
+    ctx.state = -1;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        snprintf(ctx.why, sizeof ctx.why, "no usable CUDA driver or GPU (cudaGetDeviceCount: %s)",
+                 cudaGetErrorString(e));
+        cudaGetLastError(); /* not sticky: leave no stale error for later calls */
+        return false;
+    }
+    if (count == 0) {
+        snprintf(ctx.why, sizeof ctx.why, "no GPU found");
+        return false;
+    }
+    cudaDeviceProp prop;
+    if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess ||
+        (e = cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        snprintf(ctx.why, sizeof ctx.why, "the GPU could not be set up: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        return false;
+    }
+    ctx.sms = prop.multiProcessorCount;
+    snprintf(ctx.desc, sizeof ctx.desc, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
+             prop.multiProcessorCount, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+    if (rt_cuda_blas_start(ctx.stream, ctx.why, sizeof ctx.why) != RT_OK) {
+        cudaStreamDestroy(ctx.stream);
+        return false;
+    }
+    ctx.state = 1;
+    return true;
+}
+
+enum rt_status rt_cuda_ready(const char *op)
+{
+    if (start())
+        return RT_OK;
+    return rt_error(RT_ERR_DEVICE, "%s: CUDA is not available: %s", op, ctx.why);
+}
+
+cudaStream_t rt_cuda_stream(void) { return ctx.stream; }
+int rt_cuda_sm_count(void) { return ctx.sms > 0 ? ctx.sms : 1; }
+
+/* Errors after which the context is unusable: every later CUDA call fails the same way. */
+static bool is_sticky(cudaError_t e)
+{
+    return e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure || e == cudaErrorIllegalInstruction ||
+           e == cudaErrorMisalignedAddress || e == cudaErrorHardwareStackError || e == cudaErrorAssert ||
+           e == cudaErrorInvalidPc;
+}
+
+enum rt_status rt_cuda_error(cudaError_t e, const char *op)
+{
+    enum rt_status st = e == cudaErrorMemoryAllocation ? RT_ERR_OOM : RT_ERR_DEVICE;
+    return rt_error(st, "%s: CUDA error %s (%s)%s", op, cudaGetErrorName(e), cudaGetErrorString(e),
+                    is_sticky(e) ? "; the GPU context is lost, restart the process (run with RETORT_CUDA_SYNC=1 "
+                                   "to find the op that faulted)"
+                                 : "");
+}
+
+enum rt_status rt_cuda_check(const char *op)
+{
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess && rt_device_sync_debug())
+        e = cudaStreamSynchronize(ctx.stream);
+    return e == cudaSuccess ? RT_OK : rt_cuda_error(e, op);
+}
+
+/* --- table entries that are not kernels --- */
+
+static enum rt_status cuda_upload(void *dst, const void *host_src, size_t nbytes)
+{
+    if (!nbytes)
+        return RT_OK;
+    /* From pageable memory the call returns once the source is staged: the caller may free it. */
+    cudaError_t e = cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, ctx.stream);
+    return e == cudaSuccess ? rt_cuda_check("cuda upload") : rt_cuda_error(e, "cuda upload");
+}
+
+static enum rt_status cuda_download(void *host_dst, const void *src, size_t nbytes)
+{
+    if (!nbytes)
+        return RT_OK;
+    cudaError_t e = cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, ctx.stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(ctx.stream);
+    return e == cudaSuccess ? RT_OK : rt_cuda_error(e, "cuda download");
+}
+
+static bool cuda_available(const char **why)
+{
+    bool ok = start();
+    *why = ok ? NULL : ctx.why;
+    return ok;
+}
+
+static const char *cuda_describe(void) { return ctx.desc; }
+
+static enum rt_status cuda_synchronize(void)
+{
+    cudaError_t e = cudaStreamSynchronize(ctx.stream);
+    return e == cudaSuccess ? RT_OK : rt_cuda_error(e, "rt_device_synchronize");
+}
+
+static const struct rt_backend cuda_backend = {
+    .name = "cuda",
+    .device = RT_CUDA,
+    .alloc = rt_cuda_alloc,
+    .free = rt_cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .copy = rt_cuda_copy,
+    .fill = rt_cuda_fill,
+    .unary = rt_cuda_unary,
+    .binary = rt_cuda_binary,
+    .where = rt_cuda_where,
+    .reduce = rt_cuda_reduce,
+    .gemm = rt_cuda_gemm,
+    .softmax = rt_cuda_softmax,
+    .softmax_backward = rt_cuda_softmax_backward,
+    .index_select = rt_cuda_index_select,
+    .gather = rt_cuda_gather,
+    .scatter_add = rt_cuda_scatter_add,
+    .index_add = rt_cuda_index_add,
+    .uniform = rt_cuda_uniform,
+    .normal = rt_cuda_normal,
+    .im2col = rt_cuda_im2col,
+    .col2im = rt_cuda_col2im,
+    .max_pool2d = rt_cuda_max_pool2d,
+    .max_pool2d_backward = rt_cuda_max_pool2d_backward,
+    .avg_pool2d = rt_cuda_avg_pool2d,
+    .avg_pool2d_backward = rt_cuda_avg_pool2d_backward,
+    .adaptive_avg_pool2d = rt_cuda_adaptive_avg_pool2d,
+    .adaptive_avg_pool2d_backward = rt_cuda_adaptive_avg_pool2d_backward,
+    .batch_norm_stats = rt_cuda_batch_norm_stats,
+    .batch_norm_apply = rt_cuda_batch_norm_apply,
+    .batch_norm_backward = rt_cuda_batch_norm_backward,
+    .cross_entropy = rt_cuda_cross_entropy,
+    .cross_entropy_backward = rt_cuda_cross_entropy_backward,
+    .kd = rt_cuda_kd,
+    .kd_backward = rt_cuda_kd_backward,
+    .attention_map = rt_cuda_attention_map,
+    .attention_map_backward = rt_cuda_attention_map_backward,
+    .leaky_relu = rt_cuda_leaky_relu,
+    .leaky_relu_backward = rt_cuda_leaky_relu_backward,
+    .axpy = rt_cuda_axpy,
+    .sgd_update = rt_cuda_sgd_update,
+    .available = cuda_available,
+    .describe = cuda_describe,
+    .synchronize = cuda_synchronize,
+    .empty_cache = rt_cuda_cache_flush,
+    .cache_stats = rt_cuda_cache_stats,
+};
+
+extern "C" const struct rt_backend *rt_backend_cuda(void) { return &cuda_backend; }

@@ -1,0 +1,142 @@
+/* A caching allocator for device memory. cudaMalloc and cudaFree synchronise the device and cost
+ * tens of microseconds each; a training step asks for the same few sizes every step, so freed
+ * blocks are kept per rounded size and handed out again. All work runs on one stream, in issue
+ * order, so a block freed by the host can be reused at once: any kernel still reading it was
+ * queued before the kernel that will next write it. Sizes round up to 512 bytes below 1 MiB and to
+ * 2 MiB above, so that shapes that vary a little (the last batch of an epoch) share blocks. When
+ * cudaMalloc fails, the cache is emptied and the allocation tried once more before out-of-memory
+ * is reported. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_internal.cuh"
+
+#define SMALL_ROUND ((size_t)512)
+#define LARGE_ROUND ((size_t)2 << 20)
+#define LARGE_FROM ((size_t)1 << 20)
+
+struct bin {
+    size_t size;
+    void **blocks;
+    int n, cap;
+};
+
+static struct {
+    struct bin *bins;
+    int nbins, cap;
+    size_t cached, reserved, peak_reserved;
+} cache;
+
+static size_t rounded_size(size_t nbytes)
+{
+    size_t r = nbytes < LARGE_FROM ? SMALL_ROUND : LARGE_ROUND;
+    return nbytes == 0 ? SMALL_ROUND : (nbytes + r - 1) / r * r;
+}
+
+static struct bin *find_bin(size_t size, bool create)
+{
+    for (int i = 0; i < cache.nbins; i++)
+        if (cache.bins[i].size == size)
+            return &cache.bins[i];
+    if (!create)
+        return NULL;
+    if (cache.nbins == cache.cap) {
+        int cap = cache.cap ? cache.cap * 2 : 32;
+        struct bin *bins = (struct bin *)realloc(cache.bins, (size_t)cap * sizeof *bins);
+        if (!bins)
+            return NULL;
+        cache.bins = bins;
+        cache.cap = cap;
+    }
+    struct bin *b = &cache.bins[cache.nbins++];
+    memset(b, 0, sizeof *b);
+    b->size = size;
+    return b;
+}
+
+size_t rt_cuda_cache_flush(void)
+{
+    size_t released = cache.cached;
+    for (int i = 0; i < cache.nbins; i++) {
+        for (int j = 0; j < cache.bins[i].n; j++)
+            cudaFree(cache.bins[i].blocks[j]);
+        free(cache.bins[i].blocks);
+    }
+    free(cache.bins);
+    cache.bins = NULL;
+    cache.nbins = cache.cap = 0;
+    cache.reserved -= cache.cached;
+    cache.cached = 0;
+    return released;
+}
+
+void rt_cuda_cache_stats(size_t *cached, size_t *peak_reserved)
+{
+    *cached = cache.cached;
+    *peak_reserved = cache.peak_reserved;
+}
+
+enum rt_status rt_cuda_alloc(size_t nbytes, void **out)
+{
+    enum rt_status st = rt_cuda_ready("cuda alloc");
+    if (st != RT_OK)
+        return st;
+    if (nbytes > SIZE_MAX - LARGE_ROUND)
+        return rt_error(RT_ERR_OOM, "cuda alloc: cannot allocate %zu bytes", nbytes);
+    size_t size = rounded_size(nbytes);
+    struct bin *b = find_bin(size, false);
+    if (b && b->n > 0) {
+        *out = b->blocks[--b->n];
+        cache.cached -= size;
+        return RT_OK;
+    }
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, size);
+    if (e == cudaErrorMemoryAllocation && cache.cached > 0) {
+        cudaGetLastError(); /* clear it: the retry decides */
+        rt_cuda_cache_flush();
+        e = cudaMalloc(&p, size);
+    }
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        if (e != cudaErrorMemoryAllocation)
+            return rt_cuda_error(e, "cuda alloc");
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        cudaGetLastError();
+        return rt_error(RT_ERR_OOM,
+                        "cuda alloc: out of GPU memory allocating %.1f MiB (%.1f MiB held by retort, %.1f MiB free of "
+                        "%.1f MiB)",
+                        (double)size / 1048576.0, (double)cache.reserved / 1048576.0, (double)free_b / 1048576.0,
+                        (double)total_b / 1048576.0);
+    }
+    cache.reserved += size;
+    if (cache.reserved > cache.peak_reserved)
+        cache.peak_reserved = cache.reserved;
+    *out = p;
+    return RT_OK;
+}
+
+void rt_cuda_free(void *p, size_t nbytes)
+{
+    if (!p)
+        return;
+    size_t size = rounded_size(nbytes);
+    struct bin *b = find_bin(size, true);
+    if (b && b->n == b->cap) {
+        int cap = b->cap ? b->cap * 2 : 4;
+        void **blocks = (void **)realloc(b->blocks, (size_t)cap * sizeof *blocks);
+        if (blocks) {
+            b->blocks = blocks;
+            b->cap = cap;
+        }
+    }
+    if (b && b->n < b->cap) {
+        b->blocks[b->n++] = p;
+        cache.cached += size;
+        return;
+    }
+    /* no room to remember it: give it back (cudaFree waits for the device, so it is safe) */
+    cudaFree(p);
+    cache.reserved -= size;
+}

@@ -1,0 +1,111 @@
+/* Matrix products: f32/f64 through cuBLAS (full-precision math, as PyTorch's default), integers
+ * through a plain kernel with the CPU backend's wrapping arithmetic. cuBLAS is column-major: a
+ * row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the operands swap. */
+#include <limits.h>
+#include <stdio.h>
+
+#include <cublas_v2.h>
+
+#include "backend/cuda/cuda_kernels.h"
+
+static cublasHandle_t blas;
+
+enum rt_status rt_cuda_blas_start(cudaStream_t stream, char *why, size_t why_len)
+{
+    cublasStatus_t s = cublasCreate(&blas);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasSetStream(blas, stream);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        return RT_OK;
+    snprintf(why, why_len, "cuBLAS could not start: %s", cublasGetStatusString(s));
+    if (blas)
+        cublasDestroy(blas);
+    blas = NULL;
+    return RT_ERR_DEVICE;
+}
+
+/* Leading dimension checks as in cpu_gemm.c: a single row may have any ld, BLAS still wants >= cols. */
+static bool ld_ok(int64_t ld, int64_t rows, int64_t cols) { return ld <= INT_MAX && (rows <= 1 || ld >= cols) && ld >= 1; }
+static int64_t ld_fix(int64_t ld, int64_t rows, int64_t cols) { return rows <= 1 && ld < cols ? cols : ld; }
+
+template <typename T>
+__global__ void gemm_int_kernel(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const T *a,
+                                int64_t lda, int64_t sa, const T *b, int64_t ldb, int64_t sb, double beta, T *c,
+                                int64_t ldc, int64_t sc, int64_t batch)
+{
+    RT_CUDA_LOOP(e, batch * m * n)
+    {
+        int64_t bi = e / (m * n), i = e / n % m, j = e % n;
+        const T *ab = a + bi * sa, *bb = b + bi * sb;
+        int64_t acc = 0;
+        for (int64_t l = 0; l < k; l++) {
+            int64_t av = ta ? (int64_t)ab[l * lda + i] : (int64_t)ab[i * lda + l];
+            int64_t bv = tb ? (int64_t)bb[j * ldb + l] : (int64_t)bb[l * ldb + j];
+            acc = rt_cuda_wadd(acc, rt_cuda_wmul(av, bv));
+        }
+        T *cp = c + bi * sc + i * ldc + j;
+        if (alpha == 1 && beta == 0)
+            *cp = (T)acc;
+        else
+            *cp = rt_cuda_cvt<T>(alpha * (double)acc + (beta == 0 ? 0.0 : beta * (double)*cp));
+    }
+}
+
+static enum rt_status blas_status(cublasStatus_t s)
+{
+    if (s == CUBLAS_STATUS_SUCCESS)
+        return rt_cuda_check("cuda gemm");
+    return rt_error(s == CUBLAS_STATUS_ALLOC_FAILED ? RT_ERR_OOM : RT_ERR_DEVICE, "cuda gemm: cuBLAS error %s",
+                    cublasGetStatusString(s));
+}
+
+enum rt_status rt_cuda_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                            const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
+                            int64_t stride_b, double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
+{
+    if ((unsigned)dt >= RT_DTYPE_COUNT)
+        return rt_error(RT_ERR_DTYPE, "matmul: unknown dtype %d", (int)dt);
+    if (m < 0 || n < 0 || k < 0 || batch < 0)
+        return rt_error(RT_ERR_INTERNAL, "gemm: negative size (m=%lld n=%lld k=%lld batch=%lld)", (long long)m,
+                        (long long)n, (long long)k, (long long)batch);
+    if (m == 0 || n == 0 || batch == 0)
+        return RT_OK;
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX || batch > INT_MAX)
+        return rt_error(RT_ERR_SHAPE, "matmul: dimensions too large for cuBLAS (m=%lld n=%lld k=%lld)", (long long)m,
+                        (long long)n, (long long)k);
+    if (!ld_ok(ldc, m, n))
+        return rt_error(RT_ERR_INTERNAL, "gemm: ldc=%lld too small for %lld columns", (long long)ldc, (long long)n);
+    if (k > 0 && (!ld_ok(lda, ta ? k : m, ta ? m : k) || !ld_ok(ldb, tb ? n : k, tb ? k : n)))
+        return rt_error(RT_ERR_INTERNAL, "gemm: leading dimension too small (lda=%lld ldb=%lld, m=%lld n=%lld k=%lld)",
+                        (long long)lda, (long long)ldb, (long long)m, (long long)n, (long long)k);
+    lda = ld_fix(lda, ta ? k : m, ta ? m : k);
+    ldb = ld_fix(ldb, tb ? n : k, tb ? k : n);
+    ldc = ld_fix(ldc, m, n);
+
+    if (dt == RT_I64 || dt == RT_U8) {
+        RT_CUDA_DISPATCH_ALL(dt, "matmul",
+                             return RT_CUDA_LAUNCH("cuda gemm", gemm_int_kernel<T>, rt_cuda_blocks(batch * m * n),
+                                                   RT_CUDA_THREADS, 0, ta, tb, m, n, k, alpha, (const T *)a, lda,
+                                                   stride_a, (const T *)b, ldb, stride_b, beta, (T *)c, ldc, stride_c,
+                                                   batch));
+    }
+    cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    int M = (int)m, N = (int)n, K = (int)k;
+    if (K == 0) /* nothing is read, but cuBLAS still checks the leading dimensions; C = beta * C */
+        lda = ldb = m > n ? m : n;
+    if (dt == RT_F32) {
+        float al = (float)alpha, be = (float)beta;
+        if (batch == 1)
+            return blas_status(cublasSgemm(blas, opb, opa, N, M, K, &al, (const float *)b, (int)ldb, (const float *)a,
+                                           (int)lda, &be, (float *)c, (int)ldc));
+        return blas_status(cublasSgemmStridedBatched(blas, opb, opa, N, M, K, &al, (const float *)b, (int)ldb, stride_b,
+                                                     (const float *)a, (int)lda, stride_a, &be, (float *)c, (int)ldc,
+                                                     stride_c, (int)batch));
+    }
+    if (batch == 1)
+        return blas_status(cublasDgemm(blas, opb, opa, N, M, K, &alpha, (const double *)b, (int)ldb, (const double *)a,
+                                       (int)lda, &beta, (double *)c, (int)ldc));
+    return blas_status(cublasDgemmStridedBatched(blas, opb, opa, N, M, K, &alpha, (const double *)b, (int)ldb, stride_b,
+                                                 (const double *)a, (int)lda, stride_a, &beta, (double *)c, (int)ldc,
+                                                 stride_c, (int)batch));
+}

@@ -1,0 +1,126 @@
+-- Benchmark: training steps on the GPU against PyTorch eager on the same GPU in the same run
+-- (tests/bench/torch_gpu_step.py), and one KD epoch of Fashion-MNIST. Prints examples/s, the ratio
+-- retort / PyTorch and both sides' peak GPU memory; asserts nothing. Needs a CUDA build and a GPU
+-- (tests/bench/gpu/README.md says how to run it on a lent machine).
+--
+--   retort tests/bench/bench_gpu.lua [--steps=teacher,cnn,kd] [--batches=128,1024] [--iters=200]
+--                                    [--python=python3] [--epoch=true]
+--
+-- Steps: teacher (784-1200-1200-10 MLP, cross-entropy), cnn (retort.models.cnn, dropout 0.3), kd
+-- (frozen 784-1200-1200-10 teacher, 784-800-800-10 student, retort.distill.kd at T 4, alpha 0.9).
+-- SGD with momentum 0.9. The epoch: the same KD pair through retort.train.fit over the 60000
+-- training images with a Loader on the GPU, timed end to end.
+local retort = require "retort"
+local opts = retort.recipe.options({steps = "teacher,cnn,kd", batches = "128,1024", iters = 200, python = "python3",
+                                    epoch = true}, {...})
+local ok, why = retort.cuda.isAvailable()
+if not ok then
+   print("bench_gpu: skipped: CUDA is not available: " .. why)
+   return
+end
+
+local function list(s, conv)
+   local out = {}
+   for v in tostring(s):gmatch("[^,]+") do out[#out + 1] = conv and conv(v) or v end
+   return out
+end
+
+local function mlp(sizes) return retort.models.mlp{sizes = sizes} end
+
+local function setup(kind, batch)
+   retort.manualSeed(0)
+   local net, x, teacher
+   if kind == "teacher" then
+      net, x = mlp{784, 1200, 1200, 10}, retort.randn(batch, 784)
+   elseif kind == "cnn" then
+      net, x = retort.models.cnn{dropout = 0.3}, retort.randn(batch, 1, 28, 28)
+   elseif kind == "kd" then
+      net, x = mlp{784, 800, 800, 10}, retort.randn(batch, 784)
+      teacher = mlp{784, 1200, 1200, 10}:cuda():evaluate()
+   else
+      error(("unknown step '%s' (teacher, cnn, kd)"):format(kind), 0)
+   end
+   net:cuda()
+   local opt = retort.optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
+   return net, opt, x:cuda(), retort.randint(1, 10, batch):cuda(), teacher
+end
+
+local function retort_rate(kind, batch, iters)
+   local net, opt, x, y, teacher = setup(kind, batch)
+   local function step()
+      opt:zeroGrad()
+      local s = net:forward(x)
+      local loss
+      if teacher then
+         local t = retort.noGrad(function() return teacher:forward(x) end)
+         loss = retort.distill.kd(s, t, {T = 4, alpha = 0.9, labels = y})
+      else
+         loss = retort.loss.crossEntropy(s, y)
+      end
+      loss:backward()
+      opt:step()
+   end
+   for _ = 1, math.max(10, iters // 10) do step() end
+   retort.cuda.synchronize()
+   retort.cuda.resetPeakMemory()
+   local best = math.huge
+   for _ = 1, 3 do
+      collectgarbage()
+      retort.cuda.synchronize()
+      local t0 = retort.clock()
+      for _ = 1, iters do step() end
+      retort.cuda.synchronize()
+      best = math.min(best, retort.clock() - t0)
+   end
+   return batch * iters / best, retort.cuda.memory().peakInUse / 2 ^ 20
+end
+
+local function torch_rate(kind, batch, iters)
+   local cmd = ("%s tests/bench/torch_gpu_step.py %s %d %d 2>&1"):format(opts.python, kind, batch, iters)
+   local p = io.popen(cmd)
+   local out = p and p:read("a") or ""
+   if p then p:close() end
+   return tonumber(out:match("examples_per_s=([%d%.]+)")), tonumber(out:match("peak_mb=([%d%.]+)")), out
+end
+
+print(("GPU: %s"):format(retort.cuda.describe()))
+print("training step on the GPU: examples/s (best of 3 x iters) and peak GPU memory held by tensors")
+for _, kind in ipairs(list(opts.steps)) do
+   for _, batch in ipairs(list(opts.batches, tonumber)) do
+      local iters = kind == "cnn" and math.max(20, opts.iters // 4) or opts.iters
+      local r, rmem = retort_rate(kind, batch, iters)
+      local t, tmem, out = torch_rate(kind, batch, iters)
+      if t then
+         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   pytorch %9.0f ex/s %7.1f MB   speed %.2fx"):format(
+            kind, batch, r, rmem, t, tmem, r / t))
+      else
+         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   pytorch failed: %s"):format(kind, batch, r, rmem,
+            out:sub(1, 200)))
+      end
+   end
+end
+
+if opts.epoch then
+   local ok_data, data = pcall(retort.data.fashionMnist, {split = "train"})
+   if not ok_data then
+      print("KD epoch: skipped (" .. tostring(data) .. ")")
+      return
+   end
+   local sink = io.open("/dev/null", "w")
+   retort.manualSeed(1)
+   local teacher = mlp{784, 1200, 1200, 10}
+   local student = mlp{784, 800, 800, 10}
+   local model = retort.distill.Distiller{teacher = teacher, student = student, T = 4, alpha = 0.9}
+   model:cuda()
+   local opt = retort.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
+   local loader = retort.data.Loader(data, {batchSize = 128, shuffle = true, device = "cuda",
+      normalize = {mean = retort.data.fashionMnistMean, std = retort.data.fashionMnistStd}})
+   retort.train.fit{model = model, optimizer = opt, train = loader, epochs = 1, log = sink} -- warm-up
+   retort.cuda.synchronize()
+   local t0 = retort.clock()
+   retort.train.fit{model = model, optimizer = opt, train = loader, epochs = 1, log = sink}
+   retort.cuda.synchronize()
+   local s = retort.clock() - t0
+   print(("KD epoch (Fashion-MNIST, %d images, batch 128, 784-1200-1200-10 -> 784-800-800-10): %.3f s, %.0f ex/s"):
+      format(loader.n, s, loader.n / s))
+end

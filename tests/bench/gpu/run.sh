@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine, from the repository root, with .gpu/ carried (see pack.sh):
+#   bash tests/bench/gpu/run.sh test        # tests/c/test_cuda: every kernel against the CPU backend
+#   bash tests/bench/gpu/run.sh bench       # tests/bench/bench_gpu.lua against PyTorch on this GPU
+#   bash tests/bench/gpu/run.sh lua FILE... # any Lua script through the packed retort
+# Several words run in turn. Logs go to $OUT when it is set (the device tool's output folder).
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+root=/tmp/retort-gpu
+if [ ! -x $root/bin/retort ]; then
+  mkdir -p $root && tar -xJf .gpu/retort.tar.xz -C $root || exit 1
+fi
+export LD_LIBRARY_PATH=$root/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export RETORT_LUA_PATH=$PWD/lua RETORT_DATA_ROOT=$PWD/.gpu/data OMP_WAIT_POLICY=PASSIVE
+out=${OUT:-/tmp}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+status=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    test) $root/bin/test_cuda 2>&1 | tee $out/test_cuda.log | tail -40; status=$((status | ${PIPESTATUS[0]})) ;;
+    bench) $root/bin/retort tests/bench/bench_gpu.lua 2>&1 | tee $out/bench_gpu.log; status=$((status | ${PIPESTATUS[0]})) ;;
+    lua) shift; $root/bin/retort "$@"; exit $? ;;
+    *) echo "run.sh: unknown step '$1' (test, bench, lua FILE...)"; exit 2 ;;
+  esac
+  shift
+done
+exit $status
