@@ -150,8 +150,9 @@ enum rt_status rt_to_device(struct rt_tensor *t, enum rt_device dev, struct rt_t
         *out = t;
         return RT_OK;
     }
-    if (!rt_backend_for(dev))
-        return rt_error(RT_ERR_DEVICE, "rt_to_device: retort was built without %s support", rt_device_name(dev));
+    const char *why;
+    if (!rt_device_available(dev, &why))
+        return rt_error(RT_ERR_DEVICE, "rt_to_device: %s is not available: %s", rt_device_name(dev), why);
     /* Device transfers go through host memory of a contiguous copy. */
     struct rt_tensor *c = NULL, *r = NULL;
     enum rt_status st = rt__contig_raw(t, &c);

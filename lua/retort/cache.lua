@@ -154,9 +154,10 @@ local function check_build_opts(o)
    return views, taps, batch, block
 end
 
--- the teacher's logits and taps for rows idx of view v
+-- the teacher's logits and taps for rows idx of view v (on the teacher's device; writes download them)
 local function teacher_rows(teacher, loader, idx, v, taps)
    local x = loader:gather(idx, v)
+   if teacher.device then x = x:to(teacher:device()) end
    return core.noGrad(function() return teacher:forward(x, {taps = taps}) end)
 end
 

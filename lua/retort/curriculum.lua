@@ -77,12 +77,12 @@ function M.modelScores(model, loader, kind, epoch, batch)
    batch = batch or 500
    local was = model:isTraining()
    model:evaluate()
-   local parts = {}
+   local parts, device = {}, model.device and model:device() or "cpu"
    core.noGrad(function()
       for at = 1, loader.n, batch do
          local idx = core.arange(at, math.min(at + batch - 1, loader.n), "i64")
          local x, y = loader:gather(idx, epoch)
-         parts[#parts + 1] = score_logits(model:forward(x), y, kind)
+         parts[#parts + 1] = score_logits(model:forward(x:to(device)), y:to(device), kind):cpu()
       end
    end)
    if was then model:training() end

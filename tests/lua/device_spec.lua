@@ -1,0 +1,112 @@
+-- Devices from Lua: retort.cuda's queries and errors, device options, modules that move their
+-- parameters in place (so an optimizer built before keeps working), and, on a machine with a GPU,
+-- a training step on the GPU against the same step on the CPU. Without a GPU the GPU cases are
+-- pending and the rest checks that every path says clearly why CUDA cannot be used.
+local retort = require "retort"
+
+local has_cuda, why = retort.cuda.isAvailable()
+
+describe("retort.cuda", function()
+   it("says whether CUDA can be used, and why not", function()
+      assert.is_boolean(has_cuda)
+      if not has_cuda then assert.is_string(why); assert.is_true(#why > 0) end
+      local m = retort.cuda.memory()
+      for _, k in ipairs{"inUse", "peakInUse", "cached", "peakReserved"} do assert.is_number(m[k]) end
+      assert.is_number(retort.memoryInUse("cuda"))
+      assert.has_error(function() retort.memoryInUse("tpu") end,
+         [[bad argument #1 to 'memoryInUse' (unknown device 'tpu' (expected "cpu" or "cuda"))]])
+   end)
+
+   it("resolves device options", function()
+      assert.are.equal("cpu", retort.cuda.resolveDevice(nil))
+      assert.are.equal("cpu", retort.cuda.resolveDevice("cpu"))
+      assert.are.equal(has_cuda and "cuda" or "cpu", retort.cuda.resolveDevice("auto"))
+      local ok, err = pcall(retort.cuda.resolveDevice, "gpu", "train: device")
+      assert.is_false(ok)
+      assert.matches('train: device must be "cpu", "cuda" or "auto", got gpu', err, 1, true)
+      if not has_cuda then
+         ok, err = pcall(retort.cuda.resolveDevice, "cuda", "Loader: device")
+         assert.is_false(ok)
+         assert.matches('Loader: device is "cuda" but CUDA is not available: ' .. why, err, 1, true)
+      end
+   end)
+
+   it("errors clearly where there is no GPU", function()
+      if has_cuda then return end
+      local ok, err = pcall(function() return retort.zeros(2):cuda() end)
+      assert.is_false(ok)
+      assert.matches("cuda is not available: " .. why, err, 1, true)
+      ok, err = pcall(retort.cuda.describe)
+      assert.is_false(ok)
+      assert.matches("retort.cuda.describe: CUDA is not available", err, 1, true)
+      local ds = retort.data.tensorDataset(retort.zeros(4, 2), retort.tensor({1, 2, 1, 2}, "i64"))
+      ok, err = pcall(retort.data.Loader, ds, {device = "cuda"})
+      assert.is_false(ok)
+      assert.matches("Loader: device is \"cuda\" but CUDA is not available", err, 1, true)
+   end)
+end)
+
+describe("moving tensors and modules", function()
+   it("replace_ changes what every reference sees", function()
+      local a = retort.tensor{1, 2, 3}
+      local alias = a
+      a:replace_(retort.tensor({4, 5}, "f64"))
+      assert.are.same({4, 5}, alias:totable())
+      assert.are.equal("f64", alias:dtype())
+   end)
+
+   it("emptyLike and zerosLike follow shape, dtype and device", function()
+      local x = retort.randn(2, 3):double()
+      local z = retort.zerosLike(x)
+      assert.are.same({2, 3}, z:shape()); assert.are.equal("f64", z:dtype()); assert.are.equal(x:device(), z:device())
+      assert.are.same({{0, 0, 0}, {0, 0, 0}}, z:totable())
+      assert.are.same({2, 3}, retort.emptyLike(x):shape())
+   end)
+
+   it("a module converted after its optimizer was built still trains", function()
+      retort.manualSeed(3)
+      local net = retort.nn.Linear(3, 2)
+      local opt = retort.optim.SGD(net:parameters(), {lr = 0.5, momentum = 0.9})
+      local w = net.weight
+      net:double() -- in place: the optimizer holds the same objects
+      assert.is_true(rawequal(w, net.weight))
+      assert.are.equal("f64", net.weight:dtype())
+      assert.are.equal("cpu", net:device())
+      local before = net.weight:clone()
+      local x = retort.randn(4, 3):double()
+      local loss = net:forward(x):pow(2):mean()
+      opt:zeroGrad(); loss:backward(); opt:step()
+      assert.is_true((net.weight - before):abs():max():item() > 0)
+   end)
+
+   local gpu_it = has_cuda and it or pending
+   gpu_it("round-trips tensors and keeps gradients on the input's device", function()
+      local x = retort.randn(3, 4):requiresGrad()
+      local y = (x:cuda() * 2):sum()
+      y:backward()
+      assert.are.equal("cpu", x.grad:device())
+      assert.are.same(retort.full({3, 4}, 2):totable(), x.grad:totable())
+      local ok, err = pcall(function() return x:cuda() + x end)
+      assert.is_false(ok)
+      assert.matches("cuda", err, 1, true); assert.matches("cpu", err, 1, true)
+   end)
+
+   gpu_it("trains the same on the GPU as on the CPU", function()
+      local function run(device)
+         retort.manualSeed(5)
+         local net = retort.models.mlp{sizes = {6, 8, 3}}
+         local opt = retort.optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9})
+         if device == "cuda" then net:cuda() end
+         local x, y = retort.randn(16, 6):double(), retort.randint(1, 3, 16)
+         net:double()
+         x, y = x:to(device), y:to(device)
+         for _ = 1, 5 do
+            local loss = retort.loss.crossEntropy(net:forward(x), y)
+            opt:zeroGrad(); loss:backward(); opt:step()
+         end
+         return net.fc1.weight:cpu()
+      end
+      local a, b = run("cpu"), run("cuda")
+      assert.is_true((a - b):abs():max():item() < 1e-9)
+   end)
+end)
