@@ -10,6 +10,8 @@ root=/tmp/retort-gpu
 if [ ! -x $root/bin/retort ]; then
   mkdir -p $root && tar -xJf .gpu/retort.tar.xz -C $root || exit 1
 fi
+# PyTorch (the benchmark's reference) must not see the packed libraries: it gets the original path
+python="env LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} python3"
 export LD_LIBRARY_PATH=$root/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export RETORT_LUA_PATH=$PWD/lua RETORT_DATA_ROOT=$PWD/.gpu/data OMP_WAIT_POLICY=PASSIVE
 out=${OUT:-/tmp}
@@ -18,7 +20,7 @@ status=0
 while [ $# -gt 0 ]; do
   case "$1" in
     test) $root/bin/test_cuda 2>&1 | tee $out/test_cuda.log | tail -40; status=$((status | ${PIPESTATUS[0]})) ;;
-    bench) $root/bin/retort tests/bench/bench_gpu.lua 2>&1 | tee $out/bench_gpu.log; status=$((status | ${PIPESTATUS[0]})) ;;
+    bench) $root/bin/retort tests/bench/bench_gpu.lua "--python=$python" 2>&1 | tee $out/bench_gpu.log; status=$((status | ${PIPESTATUS[0]})) ;;
     lua) shift; $root/bin/retort "$@"; exit $? ;;
     *) echo "run.sh: unknown step '$1' (test, bench, lua FILE...)"; exit 2 ;;
   esac
