@@ -58,10 +58,8 @@ static enum rt_status vjp_kd(struct rt_node *n, struct rt_tensor *g, struct rt_t
     struct rt_tensor *s = n->saved[0], *t = n->saved[1], *ab = n->saved[2], *lab = n->n_saved > 3 ? n->saved[3] : NULL;
     struct rt_tensor *scaled = NULL, *gs = NULL;
     int64_t N = s->shape[0], C = s->shape[1];
-    double v;
     enum rt_status st;
-    NN_TRY(rt_tensor_item(g, &v));
-    NN_TRY(rt__unary_raw(RT_UN_AFFINE, ab, v, 0, &scaled));
+    NN_TRY(rt__binary_raw("rt_kd_loss backward", RT_BIN_MUL, ab, g, &scaled)); /* on the device: no wait for g */
     NN_TRY(rt_tensor_empty_like(s, &gs));
     if (N * C > 0) {
         void *a = rt__ptr(scaled);

@@ -76,10 +76,16 @@ static enum rt_status vjp_cross_entropy(struct rt_node *n, struct rt_tensor *g, 
     enum rt_status st;
     if (n->i[1] == RT_REDUCE_NONE)
         NN_TRY(rt__contig_raw(g, &gl));
-    else {
-        double v;
-        NN_TRY(rt_tensor_item(g, &v));
-        NN_TRY(rt_tensor_full(x->dtype, rt_tensor_device(x), 1, &N, v * n->s[1], &gl));
+    else { /* g * scale spread over the N rows, on the device: reading g on the host would wait for the GPU */
+        struct rt_tensor *scaled = NULL, *spread = NULL;
+        st = rt__unary_raw(RT_UN_AFFINE, g, n->s[1], 0, &scaled);
+        if (st == RT_OK)
+            st = rt_expand(scaled, 1, &N, &spread);
+        if (st == RT_OK)
+            st = rt__contig_raw(spread, &gl);
+        rt__release_all(2, (struct rt_tensor *[]){scaled, spread});
+        if (st != RT_OK)
+            goto done;
     }
     NN_TRY(rt_tensor_empty_like(x, &gx));
     if (N * C > 0)
