@@ -183,11 +183,36 @@ struct rt_backend {
 
 const struct rt_backend *rt_backend_for(enum rt_device d); /* NULL when not built */
 
-/* Shared by the backends' strided kernels: drops size-1 dims and merges neighbours that are
- * contiguous with each other in every one of the k stride arrays, so most broadcasts and copies
- * reduce to 1-2 dims with a long inner loop. Returns the new ndim (>= 1). numel must be > 0. */
+/* --- argument checks and geometry every backend applies before its kernels (kernel_args.c) --- */
+
+/* RT_ERR_DTYPE "<what>: unknown dtype <n>" (a dtype outside enum rt_dtype). */
+enum rt_status rt_backend_unknown_dtype(const char *what, enum rt_dtype dt);
+/* RT_OK for f32/f64, else an RT_ERR_DTYPE naming `what` ("needs a float tensor"). */
+enum rt_status rt_backend_float_only(const char *what, enum rt_dtype dt);
+/* Drops size-1 dims and merges neighbours that are contiguous with each other in every one of the
+ * k stride arrays, so most broadcasts and copies reduce to 1-2 dims with a long inner loop.
+ * Returns the new ndim (>= 1). numel must be > 0. */
 int rt_backend_coalesce(int nd, const int64_t *shape, int k, const int64_t *const *strides, int64_t *oshape,
                         int64_t (*ostrides)[RT_MAX_DIMS]);
+/* A copy's element count after checking it (*st set on a bad call, count 0 then); when > 0 the two
+ * views coalesced: *nd dims of `shape`, strides[0] dst's, strides[1] src's. */
+int64_t rt_backend_copy_geometry(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
+                                 enum rt_dtype src_dt, enum rt_status *st, int *nd, int64_t *shape,
+                                 int64_t (*strides)[RT_MAX_DIMS]);
+/* The same for a binary op whose contiguous output has `shape`: strides[0] out's, [1] a's, [2] b's. */
+int64_t rt_backend_binary_geometry(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape,
+                                   const int64_t *astride, const int64_t *bstride, enum rt_status *st, int *nd,
+                                   int64_t *cshape, int64_t (*strides)[RT_MAX_DIMS]);
+/* Names for messages ("exp", "logsumexp", ...), and the op/dtype checks of unary and reduce. */
+const char *rt_backend_unary_name(enum rt_unary_op op);
+enum rt_status rt_backend_unary_args(enum rt_unary_op op, enum rt_dtype dt);
+const char *rt_backend_reduce_name(enum rt_reduce_op op);
+enum rt_status rt_backend_reduce_args(enum rt_reduce_op op, enum rt_dtype dt, int64_t n); /* n: the reduced size */
+/* A gemm's sizes and leading dimensions; widens single-row leading dimensions to what BLAS wants.
+ * *empty: m, n or batch is 0 (nothing to write). With k == 0 lda and ldb are left unchecked. */
+enum rt_status rt_backend_gemm_args(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t batch,
+                                    int64_t *lda, int64_t *ldb, int64_t *ldc, bool *empty);
+
 const struct rt_backend *rt_backend_cpu(void);
 #ifdef RETORT_HAVE_CUDA
 const struct rt_backend *rt_backend_cuda(void);

@@ -14,7 +14,7 @@ DEF_LEAKY(f64, double)
 
 enum rt_status rt_cpu_leaky_relu(enum rt_dtype dt, int64_t n, double slope, const void *x, void *y)
 {
-    enum rt_status st = rt_cpu_nn_float_only("leaky_relu", dt);
+    enum rt_status st = rt_backend_float_only("leaky_relu", dt);
     if (st == RT_OK && dt == RT_F32)
         leaky_f32(n, slope, x, NULL, y);
     else if (st == RT_OK)
@@ -25,7 +25,7 @@ enum rt_status rt_cpu_leaky_relu(enum rt_dtype dt, int64_t n, double slope, cons
 enum rt_status rt_cpu_leaky_relu_backward(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,
                                           void *gx)
 {
-    enum rt_status st = rt_cpu_nn_float_only("leaky_relu backward", dt);
+    enum rt_status st = rt_backend_float_only("leaky_relu backward", dt);
     if (st == RT_OK && dt == RT_F32)
         leaky_f32(n, slope, x, gy, gx);
     else if (st == RT_OK)

@@ -91,7 +91,7 @@ DEF_AT(f64, double)
 enum rt_status rt_cpu_attention_map(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f,
                                     void *y, void *norm)
 {
-    enum rt_status st = rt_cpu_nn_float_only("attention_map", dt);
+    enum rt_status st = rt_backend_float_only("attention_map", dt);
     if (st != RT_OK)
         return st;
     return dt == RT_F32 ? at_fwd_f32(n, c, hw, p, f, y, norm) : at_fwd_f64(n, c, hw, p, f, y, norm);
@@ -101,7 +101,7 @@ enum rt_status rt_cpu_attention_map_backward(enum rt_dtype dt, int64_t n, int64_
                                              const void *f, const void *y, const void *norm, const void *gy,
                                              void *gf)
 {
-    enum rt_status st = rt_cpu_nn_float_only("attention_map backward", dt);
+    enum rt_status st = rt_backend_float_only("attention_map backward", dt);
     if (st != RT_OK)
         return st;
     return dt == RT_F32 ? at_bwd_f32(n, c, hw, p, f, y, norm, gy, gf) : at_bwd_f64(n, c, hw, p, f, y, norm, gy, gf);

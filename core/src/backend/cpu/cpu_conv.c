@@ -66,7 +66,7 @@ DEF_IM2COL(f64, double)
 
 enum rt_status rt_cpu_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col)
 {
-    enum rt_status st = rt_cpu_nn_float_only("im2col", dt);
+    enum rt_status st = rt_backend_float_only("im2col", dt);
     if (st != RT_OK)
         return st;
     if (dt == RT_F32)
@@ -78,7 +78,7 @@ enum rt_status rt_cpu_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, con
 
 enum rt_status rt_cpu_col2im(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x)
 {
-    enum rt_status st = rt_cpu_nn_float_only("col2im", dt);
+    enum rt_status st = rt_backend_float_only("col2im", dt);
     if (st != RT_OK)
         return st;
     if (dt == RT_F32)

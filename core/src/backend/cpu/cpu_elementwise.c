@@ -5,14 +5,6 @@
 
 #include "backend/cpu/cpu_internal.h"
 
-static int64_t numel_of(int nd, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int d = 0; d < nd; d++)
-        n *= shape[d];
-    return n;
-}
-
 /* Element offsets (per stride array) of the start of task t, where tasks are (row, chunk) pairs:
  * rows enumerate all dims but the last, chunks split the last dim. Returns the chunk's length. */
 static int64_t task_offsets(int64_t t, int nd, const int64_t *shape, int k, int64_t (*strides)[RT_MAX_DIMS],
@@ -29,17 +21,6 @@ static int64_t task_offsets(int64_t t, int nd, const int64_t *shape, int k, int6
             off[s] += q * strides[s][d];
     }
     return len - start < RT_CPU_CHUNK ? len - start : RT_CPU_CHUNK;
-}
-
-static size_t esize(enum rt_dtype dt)
-{
-    static const size_t sz[RT_DTYPE_COUNT] = {4, 8, 8, 1};
-    return (unsigned)dt < RT_DTYPE_COUNT ? sz[dt] : 0;
-}
-
-static enum rt_status bad_dtype(const char *what, enum rt_dtype dt)
-{
-    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
 }
 
 /* ---- copy ---- */
@@ -76,24 +57,18 @@ static const copy_row_fn copy_rows[RT_DTYPE_COUNT][RT_DTYPE_COUNT] = {
 enum rt_status rt_cpu_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                            enum rt_dtype src_dt)
 {
-    if ((unsigned)dst_dt >= RT_DTYPE_COUNT)
-        return bad_dtype("copy", dst_dt);
-    if ((unsigned)src_dt >= RT_DTYPE_COUNT)
-        return bad_dtype("copy", src_dt);
-    if (dst->ndim != src->ndim)
-        return rt_error(RT_ERR_INTERNAL, "copy: views have %d and %d dims", dst->ndim, src->ndim);
-    int64_t n = numel_of(dst->ndim, dst->shape);
-    if (n <= 0)
-        return RT_OK;
+    enum rt_status status;
+    int nd;
     int64_t shape[RT_MAX_DIMS], st[2][RT_MAX_DIMS];
-    const int64_t *in[2] = {dst->stride, src->stride};
-    int nd = rt_backend_coalesce(dst->ndim, dst->shape, 2, in, shape, st);
+    int64_t n = rt_backend_copy_geometry(dst, dst_dt, src, src_dt, &status, &nd, shape, st);
+    if (n == 0)
+        return status;
     if (nd == 1 && st[0][0] == 1 && st[1][0] == 1 && dst_dt == src_dt) {
-        memmove(dst->data, src->data, (size_t)n * esize(dst_dt)); /* memmove: self-copies are harmless */
+        memmove(dst->data, src->data, (size_t)n * rt_dtype_size(dst_dt)); /* memmove: self-copies are harmless */
         return RT_OK;
     }
     copy_row_fn fn = copy_rows[dst_dt][src_dt];
-    size_t dsz = esize(dst_dt), ssz = esize(src_dt);
+    size_t dsz = rt_dtype_size(dst_dt), ssz = rt_dtype_size(src_dt);
     int64_t nchunks = (shape[nd - 1] + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK, ntasks = n / shape[nd - 1] * nchunks;
 #pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
     for (int64_t t = 0; t < ntasks; t++) {
@@ -123,7 +98,7 @@ enum rt_status rt_cpu_fill(enum rt_dtype dt, int64_t n, double value, void *dst)
     case RT_F64: v.d = value; break;
     case RT_I64: v.i = RT_CPU_TO_I64(value); break;
     case RT_U8: v.u = RT_CPU_TO_U8(value); break;
-    default: return bad_dtype("fill", dt);
+    default: return rt_backend_unknown_dtype("fill", dt);
     }
     if (n <= 0)
         return RT_OK;
@@ -147,24 +122,6 @@ enum rt_status rt_cpu_fill(enum rt_dtype dt, int64_t n, double value, void *dst)
 }
 
 /* ---- unary ---- */
-
-static const char *unary_name(enum rt_unary_op op)
-{
-    static const char *names[] = {"neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "reciprocal",
-                                  "sign", "pow", "clamp", "affine", "eq", "ne", "lt", "le", "gt", "ge"};
-    return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "unary";
-}
-
-static bool unary_float_only(enum rt_unary_op op)
-{
-    switch (op) {
-    case RT_UN_EXP: case RT_UN_LOG: case RT_UN_SQRT: case RT_UN_SIGMOID: case RT_UN_TANH:
-    case RT_UN_RECIPROCAL: case RT_UN_POW:
-        return true;
-    default:
-        return false;
-    }
-}
 
 typedef void (*unary_fn)(enum rt_unary_op op, int64_t n, const void *x, void *y, double a, double b);
 
@@ -236,17 +193,13 @@ static bool unary_is_compare(enum rt_unary_op op) { return op >= RT_UN_CMP_EQ &&
 enum rt_status rt_cpu_unary(enum rt_unary_op op, enum rt_dtype dt, int64_t n, const void *x, void *y, double a,
                             double b)
 {
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return bad_dtype(unary_name(op), dt);
-    if ((unsigned)op > RT_UN_CMP_GE)
-        return rt_error(RT_ERR_INTERNAL, "unary: unknown op %d", (int)op);
-    if (unary_float_only(op) && (dt == RT_I64 || dt == RT_U8))
-        return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", unary_name(op),
-                        rt_dtype_name(dt));
+    enum rt_status st = rt_backend_unary_args(op, dt);
+    if (st != RT_OK)
+        return st;
     if (n <= 0)
         return RT_OK;
     unary_fn fn = unary_fns[dt];
-    size_t xs = esize(dt), ys = unary_is_compare(op) ? 1 : xs;
+    size_t xs = rt_dtype_size(dt), ys = unary_is_compare(op) ? 1 : xs;
     int64_t nchunks = (n + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK;
 #pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
     for (int64_t c = 0; c < nchunks; c++) {
@@ -329,21 +282,14 @@ static const binary_fn binary_fns[RT_DTYPE_COUNT] = {binary_f32, binary_f64, bin
 enum rt_status rt_cpu_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape, const void *a,
                              const int64_t *astride, const void *b, const int64_t *bstride, void *out)
 {
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return bad_dtype("binary", dt);
-    if ((unsigned)op > RT_BIN_ABS_BW)
-        return rt_error(RT_ERR_INTERNAL, "binary: unknown op %d", (int)op);
-    int64_t n = numel_of(ndim, shape);
-    if (n <= 0)
-        return RT_OK;
-    /* out is contiguous: give it its strides and coalesce all three views together. */
-    int64_t ostride[RT_MAX_DIMS], cshape[RT_MAX_DIMS], st[3][RT_MAX_DIMS];
-    for (int d = ndim - 1; d >= 0; d--)
-        ostride[d] = d == ndim - 1 ? 1 : ostride[d + 1] * shape[d + 1];
-    const int64_t *in[3] = {ostride, astride, bstride};
-    int nd = rt_backend_coalesce(ndim, shape, 3, in, cshape, st);
+    enum rt_status status;
+    int nd;
+    int64_t cshape[RT_MAX_DIMS], st[3][RT_MAX_DIMS];
+    int64_t n = rt_backend_binary_geometry(op, dt, ndim, shape, astride, bstride, &status, &nd, cshape, st);
+    if (n == 0)
+        return status;
     bool cmp = op >= RT_BIN_CMP_EQ && op <= RT_BIN_CMP_GE;
-    size_t es = esize(dt), os = cmp ? 1 : es;
+    size_t es = rt_dtype_size(dt), os = cmp ? 1 : es;
     binary_fn fn = binary_fns[dt];
     int64_t nchunks = (cshape[nd - 1] + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK, ntasks = n / cshape[nd - 1] * nchunks;
 #pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
@@ -371,11 +317,11 @@ enum rt_status rt_cpu_where(enum rt_dtype dt, int64_t n, const uint8_t *cond, co
                             void *out)
 {
     /* Selection only moves bits, so dispatch on element size, not dtype. */
-    switch (esize(dt)) {
+    switch (rt_dtype_size(dt)) {
     case 1: WHERE_LOOP(uint8_t); break;
     case 4: WHERE_LOOP(uint32_t); break;
     case 8: WHERE_LOOP(uint64_t); break;
-    default: return bad_dtype("where", dt);
+    default: return rt_backend_unknown_dtype("where", dt);
     }
     return RT_OK;
 }

@@ -16,19 +16,6 @@ static bool gemm_is_small(int64_t m, int64_t n, int64_t k)
     return (double)m * (double)n * (double)k < 64.0 * 64.0 * 64.0 || n <= 16;
 }
 
-/* Leading dimension of a row-major matrix with `rows` rows of `cols` elements: any value works for
- * a single row, otherwise it must cover a whole row. */
-static bool ld_ok(int64_t ld, int64_t rows, int64_t cols)
-{
-    return ld <= INT_MAX && (rows <= 1 || ld >= cols) && ld >= 1;
-}
-
-/* BLAS insists on ld >= cols even for one row, where ld is never used: widen it there. */
-static int64_t ld_fix(int64_t ld, int64_t rows, int64_t cols)
-{
-    return rows <= 1 && ld < cols ? cols : ld;
-}
-
 /* Integer fallback (no BLAS for integers): exact wrapping int64 accumulation; alpha/beta other than
  * (1, 0) go through double. */
 #define DEF_GEMM_INT(SUF, T)                                                                                      \
@@ -74,32 +61,16 @@ enum rt_status rt_cpu_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_
                            const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
                            int64_t stride_b, double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
 {
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return rt_error(RT_ERR_DTYPE, "matmul: unknown dtype %d", (int)dt);
-    if (m < 0 || n < 0 || k < 0 || batch < 0)
-        return rt_error(RT_ERR_INTERNAL, "gemm: negative size (m=%lld n=%lld k=%lld batch=%lld)", (long long)m,
-                        (long long)n, (long long)k, (long long)batch);
-    if (m == 0 || n == 0 || batch == 0)
-        return RT_OK;
-    if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
-        return rt_error(RT_ERR_SHAPE, "matmul: dimensions too large for BLAS (m=%lld n=%lld k=%lld)", (long long)m,
-                        (long long)n, (long long)k);
-    if (!ld_ok(ldc, m, n))
-        return rt_error(RT_ERR_INTERNAL, "gemm: ldc=%lld too small for %lld columns", (long long)ldc, (long long)n);
-    size_t es = dt == RT_F32 ? 4 : dt == RT_U8 ? 1 : 8;
+    bool empty;
+    enum rt_status st = rt_backend_gemm_args(dt, ta, tb, m, n, k, batch, &lda, &ldb, &ldc, &empty);
+    if (st != RT_OK || empty)
+        return st;
+    size_t es = rt_dtype_size(dt);
     if (k == 0) {
         for (int64_t bi = 0; bi < batch; bi++)
             scale_c(dt, m, n, beta, (char *)c + bi * stride_c * (int64_t)es, ldc);
         return RT_OK;
     }
-    /* A is stored (m x k), or (k x m) when transposed; likewise B (k x n) or (n x k). */
-    if (!ld_ok(lda, ta ? k : m, ta ? m : k) || !ld_ok(ldb, tb ? n : k, tb ? k : n))
-        return rt_error(RT_ERR_INTERNAL, "gemm: leading dimension too small (lda=%lld ldb=%lld, m=%lld n=%lld k=%lld)",
-                        (long long)lda, (long long)ldb, (long long)m, (long long)n, (long long)k);
-
-    lda = ld_fix(lda, ta ? k : m, ta ? m : k);
-    ldb = ld_fix(ldb, tb ? n : k, tb ? k : n);
-    ldc = ld_fix(ldc, m, n);
 
     if (dt == RT_I64 || dt == RT_U8) {
         for (int64_t bi = 0; bi < batch; bi++) {

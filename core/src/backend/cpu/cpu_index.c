@@ -4,23 +4,12 @@
  * output and accumulation order is fixed. */
 #include "backend/cpu/cpu_internal.h"
 
-static size_t esize(enum rt_dtype dt)
-{
-    static const size_t sz[RT_DTYPE_COUNT] = {4, 8, 8, 1};
-    return (unsigned)dt < RT_DTYPE_COUNT ? sz[dt] : 0;
-}
-
-static enum rt_status bad_dtype(const char *what, enum rt_dtype dt)
-{
-    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
-}
-
 enum rt_status rt_cpu_index_select(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                    int64_t m, const void *x, void *out)
 {
-    size_t es = esize(dt);
+    size_t es = rt_dtype_size(dt);
     if (!es)
-        return bad_dtype("index_select", dt);
+        return rt_backend_unknown_dtype("index_select", dt);
     /* out[o, j, :] = x[o, index[j], :]: one contiguous run of inner elements per (o, j). */
     size_t run = (size_t)inner * es;
     int64_t rows = outer * m, work = rows * inner;
@@ -49,11 +38,11 @@ enum rt_status rt_cpu_gather(enum rt_dtype dt, int64_t outer, int64_t n, int64_t
                              const int64_t *index, const void *x, void *out)
 {
     int64_t work = outer * m * inner;
-    switch (esize(dt)) {
+    switch (rt_dtype_size(dt)) {
     case 1: GATHER_LOOP(uint8_t); break;
     case 4: GATHER_LOOP(uint32_t); break;
     case 8: GATHER_LOOP(uint64_t); break;
-    default: return bad_dtype("gather", dt);
+    default: return rt_backend_unknown_dtype("gather", dt);
     }
     return RT_OK;
 }
@@ -98,7 +87,7 @@ enum rt_status rt_cpu_scatter_add(enum rt_dtype dt, int64_t outer, int64_t n, in
     case RT_F64: scatter_add_f64(outer, n, inner, m, index, src, out); break;
     case RT_I64: scatter_add_i64(outer, n, inner, m, index, src, out); break;
     case RT_U8: scatter_add_u8(outer, n, inner, m, index, src, out); break;
-    default: return bad_dtype("scatter_add", dt);
+    default: return rt_backend_unknown_dtype("scatter_add", dt);
     }
     return RT_OK;
 }
@@ -111,7 +100,7 @@ enum rt_status rt_cpu_index_add(enum rt_dtype dt, int64_t outer, int64_t n, int6
     case RT_F64: index_add_f64(outer, n, inner, index, m, src, out); break;
     case RT_I64: index_add_i64(outer, n, inner, index, m, src, out); break;
     case RT_U8: index_add_u8(outer, n, inner, index, m, src, out); break;
-    default: return bad_dtype("index_add", dt);
+    default: return rt_backend_unknown_dtype("index_add", dt);
     }
     return RT_OK;
 }

@@ -72,7 +72,7 @@ DEF_KD(f64, double)
 enum rt_status rt_cpu_kd(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,
                          const int64_t *labels, int64_t ignore, void *kl, void *ce)
 {
-    enum rt_status st = rt_cpu_nn_float_only("kd", dt);
+    enum rt_status st = rt_backend_float_only("kd", dt);
     if (st == RT_OK && dt == RT_F32)
         kd_fwd_f32(n, c, s, t, probs, T, labels, ignore, kl, ce);
     else if (st == RT_OK)
@@ -83,7 +83,7 @@ enum rt_status rt_cpu_kd(enum rt_dtype dt, int64_t n, int64_t c, const void *s, 
 enum rt_status rt_cpu_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
                                   double T, const int64_t *labels, const void *a, const void *b, void *gs)
 {
-    enum rt_status st = rt_cpu_nn_float_only("kd backward", dt);
+    enum rt_status st = rt_backend_float_only("kd backward", dt);
     if (st == RT_OK && dt == RT_F32)
         kd_bwd_f32(n, c, s, t, probs, T, labels, a, b, gs);
     else if (st == RT_OK)

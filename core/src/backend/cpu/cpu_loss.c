@@ -64,7 +64,7 @@ DEF_CE(f64, double)
 enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits, const int64_t *labels,
                                     const void *weights, int64_t ignore, double smoothing, void *loss, void *lse)
 {
-    enum rt_status st = rt_cpu_nn_float_only("cross_entropy", dt);
+    enum rt_status st = rt_backend_float_only("cross_entropy", dt);
     if (st == RT_OK && dt == RT_F32)
         ce_fwd_f32(n, c, logits, labels, weights, ignore, smoothing, loss, lse);
     else if (st == RT_OK)
@@ -76,7 +76,7 @@ enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_
                                              const int64_t *labels, const void *weights, int64_t ignore,
                                              double smoothing, const void *lse, const void *gloss, void *gx)
 {
-    enum rt_status st = rt_cpu_nn_float_only("cross_entropy backward", dt);
+    enum rt_status st = rt_backend_float_only("cross_entropy backward", dt);
     if (st == RT_OK && dt == RT_F32)
         ce_bwd_f32(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gx);
     else if (st == RT_OK)

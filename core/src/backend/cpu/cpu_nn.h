@@ -5,15 +5,6 @@
 
 #include "backend/cpu/cpu_internal.h"
 
-/* RT_OK for f32/f64, else an RT_ERR_DTYPE naming the kernel. */
-static inline enum rt_status rt_cpu_nn_float_only(const char *what, enum rt_dtype dt)
-{
-    if (dt == RT_F32 || dt == RT_F64)
-        return RT_OK;
-    return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what,
-                    (unsigned)dt < RT_DTYPE_COUNT ? rt_dtype_name(dt) : "?");
-}
-
 enum rt_status rt_cpu_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col);
 enum rt_status rt_cpu_col2im(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x);
 enum rt_status rt_cpu_max_pool2d(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y,

@@ -75,7 +75,7 @@ DEF_BN(f64, double)
 enum rt_status rt_cpu_batch_norm_stats(enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x, void *mean,
                                        void *var)
 {
-    enum rt_status st = rt_cpu_nn_float_only("batch_norm", dt);
+    enum rt_status st = rt_backend_float_only("batch_norm", dt);
     if (st == RT_OK && dt == RT_F32)
         bn_stats_f32(n, c, s, x, mean, var);
     else if (st == RT_OK)
@@ -87,7 +87,7 @@ enum rt_status rt_cpu_batch_norm_apply(enum rt_dtype dt, int64_t n, int64_t c, i
                                        const void *mean, const void *invstd, const void *weight, const void *bias,
                                        void *y)
 {
-    enum rt_status st = rt_cpu_nn_float_only("batch_norm", dt);
+    enum rt_status st = rt_backend_float_only("batch_norm", dt);
     if (st == RT_OK && dt == RT_F32)
         bn_apply_f32(n, c, s, x, mean, invstd, weight, bias, y);
     else if (st == RT_OK)
@@ -99,7 +99,7 @@ enum rt_status rt_cpu_batch_norm_backward(enum rt_dtype dt, bool training, int64
                                           const void *x, const void *gy, const void *mean, const void *invstd,
                                           const void *weight, void *gx, void *gw, void *gb)
 {
-    enum rt_status st = rt_cpu_nn_float_only("batch_norm backward", dt);
+    enum rt_status st = rt_backend_float_only("batch_norm backward", dt);
     if (st == RT_OK && dt == RT_F32)
         bn_bw_f32(training, n, c, s, x, gy, mean, invstd, weight, gx, gw, gb);
     else if (st == RT_OK)

@@ -170,7 +170,7 @@ DEF_POOL(f64, double)
 
 #define DISPATCH(what, CALL32, CALL64)                                                                            \
     do {                                                                                                          \
-        enum rt_status st_ = rt_cpu_nn_float_only(what, dt);                                                      \
+        enum rt_status st_ = rt_backend_float_only(what, dt);                                                      \
         if (st_ != RT_OK)                                                                                         \
             return st_;                                                                                           \
         if (dt == RT_F32)                                                                                         \

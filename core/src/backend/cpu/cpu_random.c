@@ -5,20 +5,11 @@
 
 #define TWO_PI 6.283185307179586476925286766559
 
-static enum rt_status rng_check(const char *what, enum rt_dtype dt)
-{
-    if (dt == RT_F32 || dt == RT_F64)
-        return RT_OK;
-    if ((unsigned)dt < RT_DTYPE_COUNT)
-        return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what, rt_dtype_name(dt));
-    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
-}
-
 /* U[lo, hi) from the top 24 (f32) or 53 (f64) bits: exactly representable steps in [0, 1). */
 enum rt_status rt_cpu_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double lo, double hi,
                               void *out)
 {
-    enum rt_status st = rng_check("uniform", dt);
+    enum rt_status st = rt_backend_float_only("uniform", dt);
     if (st != RT_OK)
         return st;
     double span = hi - lo;
@@ -56,7 +47,7 @@ static inline double normal_at(uint64_t seed, uint64_t c)
 enum rt_status rt_cpu_normal(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std,
                              void *out)
 {
-    enum rt_status st = rng_check("normal", dt);
+    enum rt_status st = rt_backend_float_only("normal", dt);
     if (st != RT_OK)
         return st;
     if (dt == RT_F32) {

@@ -81,19 +81,10 @@ DEF_SOFTMAX(f64, double)
         }                                                                                                         \
     } while (0)
 
-static enum rt_status sm_check(const char *what, enum rt_dtype dt)
-{
-    if (dt == RT_F32 || dt == RT_F64)
-        return RT_OK;
-    if ((unsigned)dt < RT_DTYPE_COUNT)
-        return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what, rt_dtype_name(dt));
-    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
-}
-
 enum rt_status rt_cpu_softmax(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner, double inv_t,
                               const void *x, void *y)
 {
-    enum rt_status st = sm_check(log ? "log_softmax" : "softmax", dt);
+    enum rt_status st = rt_backend_float_only(log ? "log_softmax" : "softmax", dt);
     if (st != RT_OK || outer <= 0 || n <= 0 || inner <= 0)
         return st;
     if (dt == RT_F32)
@@ -106,7 +97,7 @@ enum rt_status rt_cpu_softmax(enum rt_dtype dt, bool log, int64_t outer, int64_t
 enum rt_status rt_cpu_softmax_backward(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner,
                                        double inv_t, const void *y, const void *gy, void *gx)
 {
-    enum rt_status st = sm_check(log ? "log_softmax backward" : "softmax backward", dt);
+    enum rt_status st = rt_backend_float_only(log ? "log_softmax backward" : "softmax backward", dt);
     if (st != RT_OK || outer <= 0 || n <= 0 || inner <= 0)
         return st;
     if (dt == RT_F32)

@@ -151,7 +151,7 @@ enum rt_status rt_cuda_attention_map(enum rt_dtype dt, int64_t n, int64_t c, int
                                      void *y, void *norm)
 {
     if (dt != RT_F32 && dt != RT_F64)
-        return rt_cuda_float_only("attention_map", dt);
+        return rt_backend_float_only("attention_map", dt);
     if (n <= 0) /* hw == 0 still writes the norms (0), as on the CPU */
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, "attention_map",
@@ -164,7 +164,7 @@ enum rt_status rt_cuda_attention_map_backward(enum rt_dtype dt, int64_t n, int64
                                               void *gf)
 {
     if (dt != RT_F32 && dt != RT_F64)
-        return rt_cuda_float_only("attention_map backward", dt);
+        return rt_backend_float_only("attention_map backward", dt);
     if (n <= 0 || c <= 0 || hw <= 0) /* gf is empty */
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, "attention_map backward",

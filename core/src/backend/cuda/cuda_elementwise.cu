@@ -20,23 +20,10 @@
 
 /* ---- shared helpers ---- */
 
-static enum rt_status bad_dtype(const char *what, enum rt_dtype dt)
-{
-    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
-}
-
 /* Status of a runtime-API call queued on the stream (memcpy, memset), checked like a launch. */
 static enum rt_status api_status(cudaError_t e, const char *op)
 {
     return e == cudaSuccess ? rt_cuda_check(op) : rt_cuda_error(e, op);
-}
-
-static int64_t numel_of(int nd, const int64_t *shape)
-{
-    int64_t n = 1;
-    for (int d = 0; d < nd; d++)
-        n *= shape[d];
-    return n;
 }
 
 template <typename T> static constexpr bool is_flt = std::is_floating_point<T>::value;
@@ -214,20 +201,14 @@ static enum rt_status copy_from(enum rt_dtype src_dt, int64_t n, int nd, const i
 enum rt_status rt_cuda_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                             enum rt_dtype src_dt)
 {
-    if ((unsigned)dst_dt >= RT_DTYPE_COUNT)
-        return bad_dtype("copy", dst_dt);
-    if ((unsigned)src_dt >= RT_DTYPE_COUNT)
-        return bad_dtype("copy", src_dt);
-    if (dst->ndim != src->ndim)
-        return rt_error(RT_ERR_INTERNAL, "copy: views have %d and %d dims", dst->ndim, src->ndim);
-    int64_t n = numel_of(dst->ndim, dst->shape);
-    if (n <= 0)
-        return RT_OK;
+    enum rt_status status;
+    int nd;
     int64_t shape[RT_MAX_DIMS], st[2][RT_MAX_DIMS];
-    const int64_t *in[2] = {dst->stride, src->stride};
-    int nd = rt_backend_coalesce(dst->ndim, dst->shape, 2, in, shape, st);
+    int64_t n = rt_backend_copy_geometry(dst, dst_dt, src, src_dt, &status, &nd, shape, st);
+    if (n == 0)
+        return status;
     if (dst_dt == src_dt) {
-        size_t es = rt_cuda_esize(dst_dt);
+        size_t es = rt_dtype_size(dst_dt);
         if (nd == 1 && st[0][0] == 1 && st[1][0] == 1) {
             if (dst->data == src->data) /* self-copy: nothing to move (memcpy may not overlap) */
                 return RT_OK;
@@ -273,13 +254,13 @@ enum rt_status rt_cuda_fill(enum rt_dtype dt, int64_t n, double value, void *dst
         memcpy(&b64, &i, sizeof b64);
     } break;
     case RT_U8: u = (uint8_t)rt_cuda_f2i64(value); break;
-    default: return bad_dtype("fill", dt);
+    default: return rt_backend_unknown_dtype("fill", dt);
     }
     if (n <= 0)
         return RT_OK;
     bool zero = dt == RT_U8 ? u == 0 : dt == RT_F32 ? b32 == 0 : b64 == 0;
     if (zero || dt == RT_U8)
-        return api_status(cudaMemsetAsync(dst, zero ? 0 : u, (size_t)n * rt_cuda_esize(dt), rt_cuda_stream()),
+        return api_status(cudaMemsetAsync(dst, zero ? 0 : u, (size_t)n * rt_dtype_size(dt), rt_cuda_stream()),
                           "cuda fill");
     if (dt == RT_F32)
         return RT_CUDA_LAUNCH("cuda fill", fill_kernel<uint32_t>, rt_cuda_blocks(n), RT_CUDA_THREADS, 0, n, b32,
@@ -289,13 +270,6 @@ enum rt_status rt_cuda_fill(enum rt_dtype dt, int64_t n, double value, void *dst
 }
 
 /* ---- unary ---- */
-
-static const char *unary_name(enum rt_unary_op op)
-{
-    static const char *names[] = {"neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "reciprocal",
-                                  "sign", "pow", "clamp", "affine", "eq", "ne", "lt", "le", "gt", "ge"};
-    return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "unary";
-}
 
 /* RT_UN_POW split by exponent as on the CPU: x^2 -> x*x, x^0.5 -> sqrt, x^1 -> x, else pow. */
 enum { UN_POW2 = 100, UN_POW_HALF, UN_POW1 };
@@ -425,15 +399,12 @@ static enum rt_status unary_typed(enum rt_unary_op op, int64_t n, const void *x,
 enum rt_status rt_cuda_unary(enum rt_unary_op op, enum rt_dtype dt, int64_t n, const void *x, void *y, double a,
                              double b)
 {
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return bad_dtype(unary_name(op), dt);
-    if ((unsigned)op > RT_UN_CMP_GE)
-        return rt_error(RT_ERR_INTERNAL, "unary: unknown op %d", (int)op);
-    if (un_float_only(op) && (dt == RT_I64 || dt == RT_U8))
-        return rt_cuda_float_only(unary_name(op), dt);
+    enum rt_status st = rt_backend_unary_args(op, dt);
+    if (st != RT_OK)
+        return st;
     if (n <= 0)
         return RT_OK;
-    RT_CUDA_DISPATCH_ALL(dt, unary_name(op), return unary_typed<T>(op, n, x, y, a, b));
+    RT_CUDA_DISPATCH_ALL(dt, rt_backend_unary_name(op), return unary_typed<T>(op, n, x, y, a, b));
     return RT_OK; /* not reached */
 }
 
@@ -588,19 +559,12 @@ static enum rt_status binary_typed(enum rt_binary_op op, int64_t n, int nd, cons
 enum rt_status rt_cuda_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape, const void *a,
                               const int64_t *astride, const void *b, const int64_t *bstride, void *out)
 {
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return bad_dtype("binary", dt);
-    if ((unsigned)op > RT_BIN_ABS_BW)
-        return rt_error(RT_ERR_INTERNAL, "binary: unknown op %d", (int)op);
-    int64_t n = numel_of(ndim, shape);
-    if (n <= 0)
-        return RT_OK;
-    /* out is contiguous: give it its strides and coalesce all three views together. */
-    int64_t ostride[RT_MAX_DIMS], cshape[RT_MAX_DIMS], st[3][RT_MAX_DIMS];
-    for (int d = ndim - 1; d >= 0; d--)
-        ostride[d] = d == ndim - 1 ? 1 : ostride[d + 1] * shape[d + 1];
-    const int64_t *in[3] = {ostride, astride, bstride};
-    int nd = rt_backend_coalesce(ndim, shape, 3, in, cshape, st);
+    enum rt_status status;
+    int nd;
+    int64_t cshape[RT_MAX_DIMS], st[3][RT_MAX_DIMS];
+    int64_t n = rt_backend_binary_geometry(op, dt, ndim, shape, astride, bstride, &status, &nd, cshape, st);
+    if (n == 0)
+        return status;
     RT_CUDA_DISPATCH_ALL(dt, "binary", return binary_typed<T>(op, n, nd, cshape, st, a, b, out));
     return RT_OK; /* not reached */
 }
@@ -634,7 +598,7 @@ enum rt_status rt_cuda_where(enum rt_dtype dt, int64_t n, const uint8_t *cond, c
     case RT_F32: return where_launch<uint32_t>(n, cond, a, b, out);
     case RT_F64:
     case RT_I64: return where_launch<uint64_t>(n, cond, a, b, out);
-    default: return bad_dtype("where", dt);
+    default: return rt_backend_unknown_dtype("where", dt);
     }
 }
 

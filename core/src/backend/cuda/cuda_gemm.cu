@@ -24,10 +24,6 @@ enum rt_status rt_cuda_blas_start(cudaStream_t stream, char *why, size_t why_len
     return RT_ERR_DEVICE;
 }
 
-/* Leading dimension checks as in cpu_gemm.c: a single row may have any ld, BLAS still wants >= cols. */
-static bool ld_ok(int64_t ld, int64_t rows, int64_t cols) { return ld <= INT_MAX && (rows <= 1 || ld >= cols) && ld >= 1; }
-static int64_t ld_fix(int64_t ld, int64_t rows, int64_t cols) { return rows <= 1 && ld < cols ? cols : ld; }
-
 template <typename T>
 __global__ void gemm_int_kernel(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const T *a,
                                 int64_t lda, int64_t sa, const T *b, int64_t ldb, int64_t sb, double beta, T *c,
@@ -63,24 +59,12 @@ enum rt_status rt_cuda_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64
                             const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
                             int64_t stride_b, double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
 {
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return rt_error(RT_ERR_DTYPE, "matmul: unknown dtype %d", (int)dt);
-    if (m < 0 || n < 0 || k < 0 || batch < 0)
-        return rt_error(RT_ERR_INTERNAL, "gemm: negative size (m=%lld n=%lld k=%lld batch=%lld)", (long long)m,
-                        (long long)n, (long long)k, (long long)batch);
-    if (m == 0 || n == 0 || batch == 0)
-        return RT_OK;
-    if (m > INT_MAX || n > INT_MAX || k > INT_MAX || batch > INT_MAX)
-        return rt_error(RT_ERR_SHAPE, "matmul: dimensions too large for cuBLAS (m=%lld n=%lld k=%lld)", (long long)m,
-                        (long long)n, (long long)k);
-    if (!ld_ok(ldc, m, n))
-        return rt_error(RT_ERR_INTERNAL, "gemm: ldc=%lld too small for %lld columns", (long long)ldc, (long long)n);
-    if (k > 0 && (!ld_ok(lda, ta ? k : m, ta ? m : k) || !ld_ok(ldb, tb ? n : k, tb ? k : n)))
-        return rt_error(RT_ERR_INTERNAL, "gemm: leading dimension too small (lda=%lld ldb=%lld, m=%lld n=%lld k=%lld)",
-                        (long long)lda, (long long)ldb, (long long)m, (long long)n, (long long)k);
-    lda = ld_fix(lda, ta ? k : m, ta ? m : k);
-    ldb = ld_fix(ldb, tb ? n : k, tb ? k : n);
-    ldc = ld_fix(ldc, m, n);
+    bool empty;
+    enum rt_status st = rt_backend_gemm_args(dt, ta, tb, m, n, k, batch, &lda, &ldb, &ldc, &empty);
+    if (st != RT_OK || empty)
+        return st;
+    if (batch > INT_MAX) /* cuBLAS counts batches in an int */
+        return rt_error(RT_ERR_SHAPE, "matmul: %lld batches are too many for cuBLAS", (long long)batch);
 
     if (dt == RT_I64 || dt == RT_U8) {
         RT_CUDA_DISPATCH_ALL(dt, "matmul",

@@ -15,11 +15,6 @@
  * CUDA index_add_/scatter_add_ behave the same). */
 #include "backend/cuda/cuda_kernels.h"
 
-static enum rt_status ix_bad_dtype(const char *what, enum rt_dtype dt)
-{
-    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
-}
-
 /* --- launch geometry --- */
 
 struct ix_geo {
@@ -89,11 +84,11 @@ enum rt_status rt_cuda_index_select(enum rt_dtype dt, int64_t outer, int64_t n, 
                                     int64_t m, const void *x, void *out)
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return ix_bad_dtype("index_select", dt);
+        return rt_backend_unknown_dtype("index_select", dt);
     if (outer <= 0 || m <= 0 || inner <= 0)
         return RT_OK;
     /* the widest unit dividing the row's bytes and both addresses */
-    size_t bytes = (size_t)inner * rt_cuda_esize(dt), u = 16;
+    size_t bytes = (size_t)inner * rt_dtype_size(dt), u = 16;
     while (u > 1 && (bytes % u || ((uintptr_t)x | (uintptr_t)out) % u))
         u >>= 1;
     int64_t rows = outer * m, len = (int64_t)(bytes / u);
@@ -137,13 +132,13 @@ enum rt_status rt_cuda_gather(enum rt_dtype dt, int64_t outer, int64_t n, int64_
                               const int64_t *index, const void *x, void *out)
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return ix_bad_dtype("gather", dt);
+        return rt_backend_unknown_dtype("gather", dt);
     if (outer <= 0 || m <= 0 || inner <= 0)
         return RT_OK;
     int64_t rows = outer * m;
     ix_geo g = ix_geometry(rows, inner);
     const char *op = "cuda gather";
-    switch (rt_cuda_esize(dt)) {
+    switch (rt_dtype_size(dt)) {
     case 1:
         return RT_CUDA_LAUNCH(op, ix_gather_kernel<uint8_t>, g.grid, g.block, 0, rows, m, n, inner, g.chunk, index,
                               (const uint8_t *)x, (uint8_t *)out);
@@ -197,7 +192,7 @@ enum rt_status rt_cuda_scatter_add(enum rt_dtype dt, int64_t outer, int64_t n, i
                                    const int64_t *index, const void *src, void *out)
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return ix_bad_dtype("scatter_add", dt);
+        return rt_backend_unknown_dtype("scatter_add", dt);
     if (outer <= 0 || m <= 0 || inner <= 0)
         return RT_OK;
     int64_t rows = outer * m;
@@ -227,7 +222,7 @@ enum rt_status rt_cuda_index_add(enum rt_dtype dt, int64_t outer, int64_t n, int
                                  int64_t m, const void *src, void *out)
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return ix_bad_dtype("index_add", dt);
+        return rt_backend_unknown_dtype("index_add", dt);
     if (outer <= 0 || m <= 0 || inner <= 0)
         return RT_OK;
     int64_t rows = outer * m;

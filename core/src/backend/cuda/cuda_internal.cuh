@@ -66,33 +66,22 @@ static inline unsigned rt_cuda_blocks(int64_t n, int threads = RT_CUDA_THREADS)
 #define RT_CUDA_DISPATCH_ALL(dt, what, ...)                                                                       \
     do {                                                                                                          \
         switch (dt) {                                                                                             \
-        case RT_F32: { typedef float T; __VA_ARGS__; } break;                                                            \
-        case RT_F64: { typedef double T; __VA_ARGS__; } break;                                                           \
-        case RT_I64: { typedef int64_t T; __VA_ARGS__; } break;                                                          \
-        case RT_U8: { typedef uint8_t T; __VA_ARGS__; } break;                                                           \
-        default: return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)(dt));                         \
+        case RT_F32: { typedef float T; __VA_ARGS__; } break;                                                     \
+        case RT_F64: { typedef double T; __VA_ARGS__; } break;                                                    \
+        case RT_I64: { typedef int64_t T; __VA_ARGS__; } break;                                                   \
+        case RT_U8: { typedef uint8_t T; __VA_ARGS__; } break;                                                    \
+        default: return rt_backend_unknown_dtype(what, dt);                                                       \
         }                                                                                                         \
     } while (0)
 
 #define RT_CUDA_DISPATCH_FLOAT(dt, what, ...)                                                                     \
     do {                                                                                                          \
         switch (dt) {                                                                                             \
-        case RT_F32: { typedef float T; __VA_ARGS__; } break;                                                            \
-        case RT_F64: { typedef double T; __VA_ARGS__; } break;                                                           \
-        default: return rt_cuda_float_only(what, dt);                                                             \
+        case RT_F32: { typedef float T; __VA_ARGS__; } break;                                                     \
+        case RT_F64: { typedef double T; __VA_ARGS__; } break;                                                    \
+        default: return rt_backend_float_only(what, dt);                                                          \
         }                                                                                                         \
     } while (0)
-
-static inline enum rt_status rt_cuda_float_only(const char *what, enum rt_dtype dt)
-{
-    return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what,
-                    (unsigned)dt < RT_DTYPE_COUNT ? rt_dtype_name(dt) : "?");
-}
-
-static inline size_t rt_cuda_esize(enum rt_dtype dt)
-{
-    return dt == RT_F32 ? 4 : dt == RT_U8 ? 1 : 8;
-}
 
 /* --- element conversions (same results as RT_CPU_CVT) --- */
 

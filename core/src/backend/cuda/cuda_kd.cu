@@ -152,7 +152,7 @@ enum rt_status rt_cuda_kd(enum rt_dtype dt, int64_t n, int64_t c, const void *s,
                           const int64_t *labels, int64_t ignore, void *kl, void *ce)
 {
     if (dt != RT_F32 && dt != RT_F64)
-        return rt_cuda_float_only("kd", dt);
+        return rt_backend_float_only("kd", dt);
     if (n <= 0) /* c == 0 still writes every row (both 0), as on the CPU */
         return RT_OK;
     double inv = 1.0 / T;
@@ -167,7 +167,7 @@ enum rt_status rt_cuda_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const
                                    double T, const int64_t *labels, const void *a, const void *b, void *gs)
 {
     if (dt != RT_F32 && dt != RT_F64)
-        return rt_cuda_float_only("kd backward", dt);
+        return rt_backend_float_only("kd backward", dt);
     if (n <= 0 || c <= 0) /* gs is empty */
         return RT_OK;
     double inv = 1.0 / T; /* before the dispatch: inside it, T names the element type */

@@ -130,7 +130,7 @@ enum rt_status rt_cuda_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, con
                                      void *loss, void *lse)
 {
     if (dt != RT_F32 && dt != RT_F64)
-        return rt_cuda_float_only("cross_entropy", dt);
+        return rt_backend_float_only("cross_entropy", dt);
     if (n <= 0) /* c == 0 still writes every row (lse -inf, loss 0), as on the CPU */
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, "cross_entropy",
@@ -144,7 +144,7 @@ enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64
                                               double smoothing, const void *lse, const void *gloss, void *gx)
 {
     if (dt != RT_F32 && dt != RT_F64)
-        return rt_cuda_float_only("cross_entropy backward", dt);
+        return rt_backend_float_only("cross_entropy backward", dt);
     if (n <= 0 || c <= 0) /* gx is empty */
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, "cross_entropy backward",

@@ -20,15 +20,6 @@ __device__ __forceinline__ uint64_t rng_bits(uint64_t seed, uint64_t c)
     return z ^ (z >> 31);
 }
 
-static enum rt_status rng_check(const char *what, enum rt_dtype dt)
-{
-    if (dt == RT_F32 || dt == RT_F64)
-        return RT_OK;
-    if ((unsigned)dt < RT_DTYPE_COUNT)
-        return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what, rt_dtype_name(dt));
-    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
-}
-
 /* U[lo, hi) from the top 24 (f32) or 53 (f64) bits: exactly representable steps in [0, 1). */
 static __global__ void uniform_f32_kernel(int64_t n, uint64_t seed, uint64_t base, double lo, double span, float flo,
                                           float fhi, float *p)
@@ -56,7 +47,7 @@ static __global__ void uniform_f64_kernel(int64_t n, uint64_t seed, uint64_t bas
 enum rt_status rt_cuda_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double lo, double hi,
                                void *out)
 {
-    enum rt_status st = rng_check("uniform", dt);
+    enum rt_status st = rt_backend_float_only("uniform", dt);
     if (st != RT_OK || n <= 0)
         return st;
     double span = hi - lo;
@@ -92,7 +83,7 @@ static __global__ void normal_kernel(int64_t n, uint64_t seed, uint64_t base, do
 enum rt_status rt_cuda_normal(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std,
                               void *out)
 {
-    enum rt_status st = rng_check("normal", dt);
+    enum rt_status st = rt_backend_float_only("normal", dt);
     if (st != RT_OK || n <= 0)
         return st;
     RT_CUDA_DISPATCH_FLOAT(dt, "normal",

@@ -14,12 +14,6 @@
  * is exact, max/min break ties by the smaller index, logsumexp merges (max, scaled sum) pairs. */
 #include "backend/cuda/cuda_kernels.h"
 
-static const char *red_name(enum rt_reduce_op op)
-{
-    static const char *names[] = {"sum", "mean", "max", "min", "logsumexp", "norm"};
-    return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "reduce";
-}
-
 /* Norm order p, classified once on the host (the CPU's special cases, in its order). */
 enum { NP_TWO, NP_ONE, NP_ZERO, NP_MAX, NP_MIN, NP_POW };
 
@@ -385,16 +379,9 @@ template <typename T, typename Acc> static enum rt_status red_run(red_par P, con
 enum rt_status rt_cuda_reduce(enum rt_reduce_op op, enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner,
                               const void *x, void *out, int64_t *idx, double p)
 {
-    if ((unsigned)op > RT_RED_NORM)
-        return rt_error(RT_ERR_INTERNAL, "reduce: unknown op %d", (int)op);
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return rt_error(RT_ERR_DTYPE, "reduce: unknown dtype %d", (int)dt);
-    bool float_only = op == RT_RED_MEAN || op == RT_RED_LOGSUMEXP || op == RT_RED_NORM;
-    if (float_only && (dt == RT_I64 || dt == RT_U8))
-        return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", red_name(op),
-                        rt_dtype_name(dt));
-    if (n == 0 && (op == RT_RED_MAX || op == RT_RED_MIN))
-        return rt_error(RT_ERR_SHAPE, "reduce: %s of an empty dimension", red_name(op));
+    enum rt_status st = rt_backend_reduce_args(op, dt, n);
+    if (st != RT_OK)
+        return st;
     if (outer <= 0 || inner <= 0)
         return RT_OK;
     /* n == 0 still writes the outputs: sum -> 0, mean -> 0/0 = NaN, logsumexp -> -inf, norm -> 0

@@ -213,15 +213,6 @@ __global__ void sm_bwd_cols_kernel(int64_t outer, int64_t n, int64_t inner, doub
 
 /* --- host --- */
 
-static enum rt_status sm_check(const char *what, enum rt_dtype dt)
-{
-    if (dt == RT_F32 || dt == RT_F64)
-        return RT_OK;
-    if ((unsigned)dt < RT_DTYPE_COUNT)
-        return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what, rt_dtype_name(dt));
-    return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
-}
-
 /* Elements per lane for a warp row of n: the smallest power of two K with 32 * K >= n. */
 static int sm_lanes_k(int64_t n)
 {
@@ -287,7 +278,7 @@ static enum rt_status sm_bwd(int64_t outer, int64_t n, int64_t inner, double inv
 enum rt_status rt_cuda_softmax(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner, double inv_t,
                                const void *x, void *y)
 {
-    enum rt_status st = sm_check(log ? "log_softmax" : "softmax", dt);
+    enum rt_status st = rt_backend_float_only(log ? "log_softmax" : "softmax", dt);
     if (st != RT_OK || outer <= 0 || n <= 0 || inner <= 0)
         return st;
     if (dt == RT_F32)
@@ -300,7 +291,7 @@ enum rt_status rt_cuda_softmax(enum rt_dtype dt, bool log, int64_t outer, int64_
 enum rt_status rt_cuda_softmax_backward(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner,
                                         double inv_t, const void *y, const void *gy, void *gx)
 {
-    enum rt_status st = sm_check(log ? "log_softmax backward" : "softmax backward", dt);
+    enum rt_status st = rt_backend_float_only(log ? "log_softmax backward" : "softmax backward", dt);
     if (st != RT_OK || outer <= 0 || n <= 0 || inner <= 0)
         return st;
     if (dt == RT_F32)
