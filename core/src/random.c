@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "backend/hostdev.h"
 #include "internal.h"
 
 static struct rt_rng default_rng = {0x5eed, 0};
@@ -18,17 +19,7 @@ struct rt_rng *rt_rng_default(void) { return &default_rng; }
 void rt_manual_seed(uint64_t seed) { rt_rng_init(&default_rng, seed); }
 
 /* splitmix64 finaliser applied to a (seed, counter) mix: statistically solid and cheap. */
-uint64_t rt_rng_bits(uint64_t seed, uint64_t c)
-{
-    uint64_t z = c * 0x9E3779B97F4A7C15ull + (seed ^ 0xD1B54A32D192ED03ull) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+uint64_t rt_rng_bits(uint64_t seed, uint64_t c) { return rt__rng_mix(seed, c); }
 
 typedef enum rt_status (*fill_fn)(enum rt_dtype, int64_t, uint64_t, uint64_t, double, double, void *);
 

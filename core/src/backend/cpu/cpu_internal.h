@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/hostdev.h"
 #include "retort/common.h"
 
 /* Below this many elements an OpenMP fork/join costs more than it saves. */
@@ -32,23 +33,11 @@
 /* Compile-time "is this element type floating point" for code shared by all four dtypes. */
 #define RT_CPU_IS_FLOAT(T) ((T)0.5 != 0)
 
-/* double -> int64 without undefined behaviour: NaN gives 0, out-of-range values saturate. */
-static inline int64_t rt_cpu_f2i64(double v)
-{
-    if (v != v)
-        return 0;
-    if (v >= 9223372036854775807.0)
-        return INT64_MAX;
-    if (v <= -9223372036854775808.0)
-        return INT64_MIN;
-    return (int64_t)v;
-}
-
 /* Conversions to each element type. Integer targets wrap like C integer conversions (u8 modulo 256);
  * float sources go through the saturating int64 path so nothing is undefined. */
 #define RT_CPU_TO_F32(v) ((float)(v))
 #define RT_CPU_TO_F64(v) ((double)(v))
-#define RT_CPU_TO_I64(v) _Generic((v), float: rt_cpu_f2i64((double)(v)), double: rt_cpu_f2i64((double)(v)), \
+#define RT_CPU_TO_I64(v) _Generic((v), float: rt__f2i64((double)(v)), double: rt__f2i64((double)(v)), \
                                   default: (int64_t)(v))
 #define RT_CPU_TO_U8(v) ((uint8_t)RT_CPU_TO_I64(v))
 /* Convert v to element type T (a C type name). */

@@ -1,7 +1,6 @@
 /* Random fills. Counter-based: element i is a pure function of (seed, base + i) through
  * rt_rng_bits, so the values never depend on thread count, chunking or device. */
 #include "backend/cpu/cpu_internal.h"
-#include "retort/random.h"
 
 #define TWO_PI 6.283185307179586476925286766559
 
@@ -17,7 +16,7 @@ enum rt_status rt_cpu_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint64
         float *p = out, flo = (float)lo, fhi = (float)hi;
 #pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            double u = (double)(rt_rng_bits(seed, base + (uint64_t)i) >> 40) * 0x1p-24;
+            double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 40) * 0x1p-24;
             float v = (float)(lo + span * u);
             /* rounding to float may land on hi; keep the interval half-open */
             p[i] = v >= fhi && fhi > flo ? nextafterf(fhi, flo) : v;
@@ -26,7 +25,7 @@ enum rt_status rt_cpu_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint64
         double *p = out;
 #pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            double u = (double)(rt_rng_bits(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
+            double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
             double v = lo + span * u;
             p[i] = v >= hi && hi > lo ? nextafter(hi, lo) : v;
         }
@@ -38,7 +37,7 @@ enum rt_status rt_cpu_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint64
  * bits 40..63 (+1 so log never sees 0), u2 in [0, 1) from bits 0..23. */
 static inline double normal_at(uint64_t seed, uint64_t c)
 {
-    uint64_t r = rt_rng_bits(seed, c);
+    uint64_t r = rt__rng_mix(seed, c);
     double u1 = (double)((r >> 40) + 1) * 0x1p-24;
     double u2 = (double)(r & 0xFFFFFF) * 0x1p-24;
     return sqrt(-2.0 * log(u1)) * cos(TWO_PI * u2);

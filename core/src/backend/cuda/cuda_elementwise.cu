@@ -250,10 +250,10 @@ enum rt_status rt_cuda_fill(enum rt_dtype dt, int64_t n, double value, void *dst
     } break;
     case RT_F64: memcpy(&b64, &value, sizeof b64); break;
     case RT_I64: {
-        int64_t i = rt_cuda_f2i64(value);
+        int64_t i = rt__f2i64(value);
         memcpy(&b64, &i, sizeof b64);
     } break;
-    case RT_U8: u = (uint8_t)rt_cuda_f2i64(value); break;
+    case RT_U8: u = (uint8_t)rt__f2i64(value); break;
     default: return rt_backend_unknown_dtype("fill", dt);
     }
     if (n <= 0)

@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "backend/backend.h"
+#include "backend/hostdev.h"
 #include "retort/common.h"
 }
 
@@ -85,18 +86,6 @@ static inline unsigned rt_cuda_blocks(int64_t n, int threads = RT_CUDA_THREADS)
 
 /* --- element conversions (same results as RT_CPU_CVT) --- */
 
-/* double -> int64 without undefined behaviour: NaN gives 0, out-of-range values saturate. */
-__host__ __device__ static inline int64_t rt_cuda_f2i64(double v)
-{
-    if (v != v)
-        return 0;
-    if (v >= 9223372036854775807.0)
-        return INT64_MAX;
-    if (v <= -9223372036854775808.0)
-        return INT64_MIN;
-    return (int64_t)v;
-}
-
 template <typename D> struct rt_cuda_cvt_to;
 template <> struct rt_cuda_cvt_to<float> {
     template <typename S> __host__ __device__ static float from(S v) { return (float)v; }
@@ -105,8 +94,8 @@ template <> struct rt_cuda_cvt_to<double> {
     template <typename S> __host__ __device__ static double from(S v) { return (double)v; }
 };
 template <> struct rt_cuda_cvt_to<int64_t> {
-    __host__ __device__ static int64_t from(float v) { return rt_cuda_f2i64((double)v); }
-    __host__ __device__ static int64_t from(double v) { return rt_cuda_f2i64(v); }
+    __host__ __device__ static int64_t from(float v) { return rt__f2i64((double)v); }
+    __host__ __device__ static int64_t from(double v) { return rt__f2i64(v); }
     __host__ __device__ static int64_t from(int64_t v) { return v; }
     __host__ __device__ static int64_t from(uint8_t v) { return (int64_t)v; }
 };

@@ -1,24 +1,11 @@
 /* Random fills on the GPU, the twin of cpu/cpu_random.c. Counter-based: element i is a pure function
- * of (seed, base + i) through the same splitmix64 mix as rt_rng_bits, so one thread per element
- * (grid-stride) reproduces the CPU's values: uniform bit for bit, normal to within an ulp.
- * Sums of products are written with __dmul_rn so that nvcc cannot fuse them into FMAs, which the
- * CPU build never uses: a fused multiply-add would round differently. */
+ * of (seed, base + i) through rt__rng_mix (backend/hostdev.h, the mix behind rt_rng_bits), so one
+ * thread per element (grid-stride) reproduces the CPU's values: uniform bit for bit, normal to within
+ * an ulp. Sums of products are written with __dmul_rn so that nvcc cannot fuse them into FMAs, which
+ * the CPU build never uses: a fused multiply-add would round differently. */
 #include "backend/cuda/cuda_kernels.h"
 
 #define TWO_PI 6.283185307179586476925286766559
-
-/* Must stay identical to rt_rng_bits in core/src/random.c (the CPU and CUDA draws must agree). */
-__device__ __forceinline__ uint64_t rng_bits(uint64_t seed, uint64_t c)
-{
-    uint64_t z = c * 0x9E3779B97F4A7C15ull + (seed ^ 0xD1B54A32D192ED03ull) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* U[lo, hi) from the top 24 (f32) or 53 (f64) bits: exactly representable steps in [0, 1). */
 static __global__ void uniform_f32_kernel(int64_t n, uint64_t seed, uint64_t base, double lo, double span, float flo,
@@ -26,7 +13,7 @@ static __global__ void uniform_f32_kernel(int64_t n, uint64_t seed, uint64_t bas
 {
     RT_CUDA_LOOP(i, n)
     {
-        double u = (double)(rng_bits(seed, base + (uint64_t)i) >> 40) * 0x1p-24;
+        double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 40) * 0x1p-24;
         float v = (float)(lo + __dmul_rn(span, u));
         /* rounding to float may land on hi; keep the interval half-open */
         p[i] = v >= fhi && fhi > flo ? nextafterf(fhi, flo) : v;
@@ -38,7 +25,7 @@ static __global__ void uniform_f64_kernel(int64_t n, uint64_t seed, uint64_t bas
 {
     RT_CUDA_LOOP(i, n)
     {
-        double u = (double)(rng_bits(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
+        double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
         double v = lo + __dmul_rn(span, u);
         p[i] = v >= hi && hi > lo ? nextafter(hi, lo) : v;
     }
@@ -65,7 +52,7 @@ enum rt_status rt_cuda_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint6
  * rounded from those doubles, agree exactly except within an ulp of a rounding boundary. */
 __device__ __forceinline__ double normal_at(uint64_t seed, uint64_t c)
 {
-    uint64_t r = rng_bits(seed, c);
+    uint64_t r = rt__rng_mix(seed, c);
     double u1 = (double)((r >> 40) + 1) * 0x1p-24;
     double u2 = (double)(r & 0xFFFFFF) * 0x1p-24;
     return sqrt(-2.0 * log(u1)) * cos(TWO_PI * u2);
