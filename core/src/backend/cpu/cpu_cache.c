@@ -6,23 +6,16 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "backend/block_bins.h"
 #include "backend/cpu/cpu_internal.h"
 
 #define RT_CPU_ALIGN ((size_t)64)
 #define CACHE_MIN_BYTES ((size_t)16384) /* smaller blocks: malloc's own bins are fast */
-#define CACHE_BINS 128
-
-struct bin {
-    size_t size;
-    void **blocks;
-    int n, cap;
-};
 
 static struct {
     pthread_mutex_t lock;
-    struct bin bins[CACHE_BINS];
-    int nbins;
-    size_t cached, budget;
+    struct rt_block_bins bins;
+    size_t budget;
     int budget_read;
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -41,31 +34,10 @@ static void read_budget(void)
     cache.budget_read = 1;
 }
 
-static struct bin *find_bin(size_t size)
-{
-    for (int i = 0; i < cache.nbins; i++)
-        if (cache.bins[i].size == size)
-            return &cache.bins[i];
-    return NULL;
-}
-
-/* Give every cached block back to the system (caller holds the lock). */
-static void flush_locked(void)
-{
-    for (int i = 0; i < cache.nbins; i++) {
-        for (int j = 0; j < cache.bins[i].n; j++)
-            free(cache.bins[i].blocks[j]);
-        free(cache.bins[i].blocks);
-    }
-    cache.nbins = 0;
-    cache.cached = 0;
-}
-
 size_t rt_cpu_cache_flush(void)
 {
     pthread_mutex_lock(&cache.lock);
-    size_t released = cache.cached;
-    flush_locked();
+    size_t released = rt_block_bins_drain(&cache.bins, free);
     pthread_mutex_unlock(&cache.lock);
     return released;
 }
@@ -73,7 +45,7 @@ size_t rt_cpu_cache_flush(void)
 void rt_cpu_cache_stats(size_t *cached, size_t *peak_reserved)
 {
     pthread_mutex_lock(&cache.lock);
-    *cached = cache.cached;
+    *cached = cache.bins.cached;
     pthread_mutex_unlock(&cache.lock);
     *peak_reserved = 0; /* not tracked: host memory is not reserved ahead */
 }
@@ -85,10 +57,7 @@ enum rt_status rt_cpu_alloc(size_t nbytes, void **out)
     size_t size = rounded_size(nbytes);
     if (size >= CACHE_MIN_BYTES) {
         pthread_mutex_lock(&cache.lock);
-        struct bin *b = find_bin(size);
-        void *p = b && b->n > 0 ? b->blocks[--b->n] : NULL;
-        if (p)
-            cache.cached -= size;
+        void *p = rt_block_bins_take(&cache.bins, size);
         pthread_mutex_unlock(&cache.lock);
         if (p) {
             *out = p;
@@ -114,28 +83,10 @@ void rt_cpu_free(void *p, size_t nbytes)
     if (size >= CACHE_MIN_BYTES) {
         pthread_mutex_lock(&cache.lock);
         read_budget();
-        if (cache.cached + size <= cache.budget) {
-            struct bin *b = find_bin(size);
-            if (!b && cache.nbins < CACHE_BINS) {
-                b = &cache.bins[cache.nbins++];
-                *b = (struct bin){.size = size};
-            }
-            if (b && b->n == b->cap) {
-                int cap = b->cap ? b->cap * 2 : 4;
-                void **blocks = realloc(b->blocks, (size_t)cap * sizeof *blocks);
-                if (blocks) {
-                    b->blocks = blocks;
-                    b->cap = cap;
-                }
-            }
-            if (b && b->n < b->cap) {
-                b->blocks[b->n++] = p;
-                cache.cached += size;
-                pthread_mutex_unlock(&cache.lock);
-                return;
-            }
-        }
+        bool kept = cache.bins.cached + size <= cache.budget && rt_block_bins_put(&cache.bins, size, p);
         pthread_mutex_unlock(&cache.lock);
+        if (kept)
+            return;
     }
     free(p);
 }

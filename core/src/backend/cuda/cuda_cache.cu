@@ -7,24 +7,20 @@
  * cudaMalloc fails, the cache is emptied and the allocation tried once more before out-of-memory
  * is reported. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "backend/cuda/cuda_internal.cuh"
+
+extern "C" {
+#include "backend/block_bins.h"
+}
 
 #define SMALL_ROUND ((size_t)512)
 #define LARGE_ROUND ((size_t)2 << 20)
 #define LARGE_FROM ((size_t)1 << 20)
 
-struct bin {
-    size_t size;
-    void **blocks;
-    int n, cap;
-};
-
 static struct {
-    struct bin *bins;
-    int nbins, cap;
-    size_t cached, reserved, peak_reserved;
+    struct rt_block_bins bins;
+    size_t reserved, peak_reserved; /* bytes held from the driver: in use + cached */
 } cache;
 
 static size_t rounded_size(size_t nbytes)
@@ -33,46 +29,18 @@ static size_t rounded_size(size_t nbytes)
     return nbytes == 0 ? SMALL_ROUND : (nbytes + r - 1) / r * r;
 }
 
-static struct bin *find_bin(size_t size, bool create)
-{
-    for (int i = 0; i < cache.nbins; i++)
-        if (cache.bins[i].size == size)
-            return &cache.bins[i];
-    if (!create)
-        return NULL;
-    if (cache.nbins == cache.cap) {
-        int cap = cache.cap ? cache.cap * 2 : 32;
-        struct bin *bins = (struct bin *)realloc(cache.bins, (size_t)cap * sizeof *bins);
-        if (!bins)
-            return NULL;
-        cache.bins = bins;
-        cache.cap = cap;
-    }
-    struct bin *b = &cache.bins[cache.nbins++];
-    memset(b, 0, sizeof *b);
-    b->size = size;
-    return b;
-}
+static void release(void *p) { cudaFree(p); }
 
 size_t rt_cuda_cache_flush(void)
 {
-    size_t released = cache.cached;
-    for (int i = 0; i < cache.nbins; i++) {
-        for (int j = 0; j < cache.bins[i].n; j++)
-            cudaFree(cache.bins[i].blocks[j]);
-        free(cache.bins[i].blocks);
-    }
-    free(cache.bins);
-    cache.bins = NULL;
-    cache.nbins = cache.cap = 0;
-    cache.reserved -= cache.cached;
-    cache.cached = 0;
+    size_t released = rt_block_bins_drain(&cache.bins, release);
+    cache.reserved -= released;
     return released;
 }
 
 void rt_cuda_cache_stats(size_t *cached, size_t *peak_reserved)
 {
-    *cached = cache.cached;
+    *cached = cache.bins.cached;
     *peak_reserved = cache.peak_reserved;
 }
 
@@ -84,15 +52,13 @@ enum rt_status rt_cuda_alloc(size_t nbytes, void **out)
     if (nbytes > SIZE_MAX - LARGE_ROUND)
         return rt_error(RT_ERR_OOM, "cuda alloc: cannot allocate %zu bytes", nbytes);
     size_t size = rounded_size(nbytes);
-    struct bin *b = find_bin(size, false);
-    if (b && b->n > 0) {
-        *out = b->blocks[--b->n];
-        cache.cached -= size;
+    void *p = rt_block_bins_take(&cache.bins, size);
+    if (p) {
+        *out = p;
         return RT_OK;
     }
-    void *p = NULL;
     cudaError_t e = cudaMalloc(&p, size);
-    if (e == cudaErrorMemoryAllocation && cache.cached > 0) {
+    if (e == cudaErrorMemoryAllocation && cache.bins.cached > 0) {
         cudaGetLastError(); /* clear it: the retry decides */
         rt_cuda_cache_flush();
         e = cudaMalloc(&p, size);
@@ -122,21 +88,9 @@ void rt_cuda_free(void *p, size_t nbytes)
     if (!p)
         return;
     size_t size = rounded_size(nbytes);
-    struct bin *b = find_bin(size, true);
-    if (b && b->n == b->cap) {
-        int cap = b->cap ? b->cap * 2 : 4;
-        void **blocks = (void **)realloc(b->blocks, (size_t)cap * sizeof *blocks);
-        if (blocks) {
-            b->blocks = blocks;
-            b->cap = cap;
-        }
-    }
-    if (b && b->n < b->cap) {
-        b->blocks[b->n++] = p;
-        cache.cached += size;
+    if (rt_block_bins_put(&cache.bins, size, p))
         return;
-    }
-    /* no room to remember it: give it back (cudaFree waits for the device, so it is safe) */
+    /* no memory to remember it: give it back (cudaFree waits for the device, so it is safe) */
     cudaFree(p);
     cache.reserved -= size;
 }
