@@ -274,10 +274,11 @@ end
 -- x only the caches are read (trainingLoss, once the networks have run in forward).
 function Distiller:runTeachers(x, hints, rows)
    local logits, taps = {}, {}
+   local device = rows and self.hasCache and self:device() -- cached rows go where the student is
    retort.noGrad(function()
       for i, t in ipairs(self.teachers) do
          if is_cache(t) then
-            if rows then logits[i], taps[i] = lookup(t, hints[i], rows.indices, rows.epoch, self:device()) end
+            if rows then logits[i], taps[i] = lookup(t, hints[i], rows.indices, rows.epoch, device) end
          elseif x ~= nil then
             if t:isTraining() then t:evaluate() end
             logits[i], taps[i] = run(t, x, hints[i])

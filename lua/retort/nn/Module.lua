@@ -402,12 +402,23 @@ function Module:double() return self:mapTensors(function(t) return is_float(t) a
 function Module:cuda() return self:mapTensors(function(t) return t:cuda() end) end
 function Module:cpu() return self:mapTensors(function(t) return t:cpu() end) end
 
+-- the first tensor of `field` ("_params" or "_buffers") depth-first, own before children's,
+-- without listing them all (device() runs once per batch in the Distiller)
+local function first_tensor(m, field)
+   for _, name in ipairs(m[field]) do
+      if m[name] ~= nil then return m[name] end
+   end
+   for _, name in ipairs(m._children) do
+      local t = first_tensor(m._modules[name], field)
+      if t then return t end
+   end
+   return nil
+end
+
 --- device() -> "cpu" | "cuda": where the first parameter (else buffer) lives; "cpu" when there is none
 function Module:device()
-   local p = self:parameters()[1]
-   if p then return p:device() end
-   for _, b in ipairs(self:buffers()) do return b:device() end
-   return "cpu"
+   local t = first_tensor(self, "_params") or first_tensor(self, "_buffers")
+   return t and t:device() or "cpu"
 end
 
 --- type("f32" | "f64" | "float" | "double")
