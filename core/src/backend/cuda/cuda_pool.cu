@@ -117,6 +117,17 @@ __device__ static inline double avg_win(const pgeom<I> &g, bool cip, I oy, I ox,
     return cip ? padded : (double)((*y1 - *y0) * (*x1 - *x0));
 }
 
+/* Sum of the window [y0, y1) x [x0, x1) of a plane w wide, in double, row by row as the CPU adds it. */
+template <typename T, typename I>
+__device__ static inline double window_sum(const T *__restrict__ plane, I w, I y0, I y1, I x0, I x1)
+{
+    double s = 0;
+    for (I iy = y0; iy < y1; iy++)
+        for (I ix = x0; ix < x1; ix++)
+            s += (double)plane[iy * w + ix];
+    return s;
+}
+
 template <typename T, typename I>
 __global__ void avgp_kernel(pgeom<I> g, bool cip, const T *__restrict__ x, T *__restrict__ y)
 {
@@ -124,12 +135,8 @@ __global__ void avgp_kernel(pgeom<I> g, bool cip, const T *__restrict__ x, T *__
     RT_CUDA_LOOP(t, (int64_t)g.n * Q)
     {
         I e = (I)t, p = e / Q, q = e - p * Q, oy = q / g.ow, ox = q - oy * g.ow, y0, y1, x0, x1;
-        double div = avg_win(g, cip, oy, ox, &y0, &y1, &x0, &x1), s = 0;
-        const T *plane = x + p * P;
-        for (I iy = y0; iy < y1; iy++)
-            for (I ix = x0; ix < x1; ix++)
-                s += (double)plane[iy * g.w + ix];
-        y[e] = (T)(s / div);
+        double div = avg_win(g, cip, oy, ox, &y0, &y1, &x0, &x1);
+        y[e] = (T)(window_sum(x + p * P, g.w, y0, y1, x0, x1) / div);
     }
 }
 
@@ -167,12 +174,8 @@ __global__ void adap_kernel(pgeom<I> g, const T *__restrict__ x, T *__restrict__
         I e = (I)t, p = e / Q, q = e - p * Q, oy = q / g.ow, ox = q - oy * g.ow;
         I y0 = oy * g.h / g.oh, y1 = ((oy + 1) * g.h + g.oh - 1) / g.oh;
         I x0 = ox * g.w / g.ow, x1 = ((ox + 1) * g.w + g.ow - 1) / g.ow;
-        double div = (double)((y1 - y0) * (x1 - x0)), s = 0;
-        const T *plane = x + p * P;
-        for (I iy = y0; iy < y1; iy++)
-            for (I ix = x0; ix < x1; ix++)
-                s += (double)plane[iy * g.w + ix];
-        y[e] = (T)(s / div);
+        double div = (double)((y1 - y0) * (x1 - x0));
+        y[e] = (T)(window_sum(x + p * P, g.w, y0, y1, x0, x1) / div);
     }
 }
 
