@@ -111,7 +111,6 @@ template <typename D, typename S> __host__ __device__ static inline D rt_cuda_cv
     return rt_cuda_cvt_to<D>::from(v);
 }
 
-template <typename T> __host__ __device__ static inline bool rt_cuda_is_float() { return (T)0.5 != 0; }
 template <typename T> __host__ __device__ static inline bool rt_cuda_lt0(T v) { return v < 0; }
 template <> __host__ __device__ inline bool rt_cuda_lt0<uint8_t>(uint8_t v) { return (void)v, false; }
 
