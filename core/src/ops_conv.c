@@ -2,8 +2,8 @@
  * RT_CONV_CHUNK_BYTES: per chunk and group, im2col writes col (K, b*L) (K = C/groups*kh*kw,
  * L = OH*OW, b images) and one GEMM W_g (O/groups, K) @ col gives every output pixel of the chunk.
  * Backward per chunk and group: dW_g += gy_g (Og, b*L) @ col^T, dcol = W_g^T @ gy_g, col2im(dcol)
- * into dx; db sums gy over images and pixels. im2col/col2im use OpenMP and the GEMM uses OpenBLAS
- * in separate phases, so the two pools never spin at the same time (with OMP_WAIT_POLICY=PASSIVE). */
+ * into dx; db sums gy over images and pixels. im2col/col2im and the GEMM's tiles all run on the
+ * OpenMP team (the CPU backend's only thread pool). */
 #include "nn_internal.h"
 
 struct conv {

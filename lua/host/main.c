@@ -811,18 +811,6 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
-    /* libgomp and OpenBLAS read their thread settings once, when they are loaded, before main()
-     * runs. Their defaults let idle workers spin (OpenMP) or spin-yield for ~0.1 s (OpenBLAS),
-     * and on a small machine the two pools then steal each other's cores: a CNN step, which
-     * alternates OpenMP loops and GEMMs, ran 30% slower. So make idle OpenMP threads sleep
-     * (OMP_WAIT_POLICY=PASSIVE) and OpenBLAS threads sleep soon after a GEMM
-     * (OPENBLAS_THREAD_TIMEOUT=4, the smallest), then re-exec once so the loader sees them.
-     * A value the user set is respected; if exec fails, go on. */
-    if (getenv("OMP_WAIT_POLICY") == NULL || getenv("OPENBLAS_THREAD_TIMEOUT") == NULL) {
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
-        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
-        execv("/proc/self/exe", argv);
-    }
     lua_State *L = luaL_newstate();
     if (L == NULL) {
         l_message(argv[0] ? argv[0] : PROGNAME, "cannot create state: not enough memory");

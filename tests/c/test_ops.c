@@ -542,6 +542,58 @@ static void test_matmul_blas_vs_naive(void)
     }
 }
 
+/* Products large enough to be split over the OpenMP team (column tiles when rows <= columns, row
+ * tiles otherwise; whole products per thread when the batch covers the team), with transposed
+ * operands and sizes that leave ragged last tiles: against the naive loop for 1 to 3 threads, and
+ * bit-identical when repeated with the same thread count. */
+static void test_matmul_tiles(void)
+{
+    const int64_t shapes[][4] = {/* batch, n, k, m */ {1, 67, 129, 150}, {1, 150, 97, 83}, {1, 40, 150, 601},
+                                 {2, 90, 70, 133}, {4, 70, 65, 71}};
+    int saved = rt_get_num_threads();
+    for (int dtk = 0; dtk < 2; dtk++) {
+        enum rt_dtype dt = dtk ? RT_F64 : RT_F32;
+        double tol = dtk ? 1e-12 : 2e-5;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t bt = shapes[s][0], n = shapes[s][1], k = shapes[s][2], m = shapes[s][3];
+            struct rt_tensor *a = h_rand(dt, 3, H_SHAPE(bt, n, k), -1, 1, 70 + s);
+            struct rt_tensor *b = h_rand(dt, 3, H_SHAPE(bt, k, m), -1, 1, 80 + s);
+            struct rt_tensor *a_t = fx_strided_copy(a), *b_t = fx_strided_copy(b);
+            struct rt_tensor *ops_a[2] = {a, a_t}, *ops_b[2] = {b, b_t};
+            double *want = malloc(sizeof(double) * (size_t)(bt * n * m));
+            for (int64_t i = 0; i < bt; i++) {
+                struct rt_tensor *ai, *bi;
+                REQUIRE_OK(rt_select(a, 0, i, &ai));
+                REQUIRE_OK(rt_select(b, 0, i, &bi));
+                double *wi = naive_mm(ai, bi);
+                memcpy(want + i * n * m, wi, sizeof(double) * (size_t)(n * m));
+                free(wi);
+                h_release(2, ai, bi);
+            }
+            for (int threads = 1; threads <= 3; threads++) {
+                rt_set_num_threads(threads);
+                for (int v = 0; v < 4; v++) {
+                    struct rt_tensor *c, *again;
+                    REQUIRE_OK(rt_bmm(ops_a[v / 2], ops_b[v % 2], &c));
+                    REQUIRE_OK(rt_bmm(ops_a[v / 2], ops_b[v % 2], &again));
+                    char what[112];
+                    snprintf(what, sizeof what, "rt_bmm %lldx(%lld,%lld)x(%lld,%lld) %s a%d b%d, %d threads",
+                             (long long)bt, (long long)n, (long long)k, (long long)k, (long long)m, rt_dtype_name(dt),
+                             v / 2, v % 2, threads);
+                    if (h_check_shape(c, 3, H_SHAPE(bt, n, m), what, __FILE__, __LINE__)) {
+                        h_tensor_close(again, c, 0, 0, what, __FILE__, __LINE__);
+                        h_tensor_values(c, want, bt * n * m, tol, tol, what, __FILE__, __LINE__);
+                    }
+                    h_release(2, c, again);
+                }
+            }
+            free(want);
+            h_release(4, a, b, a_t, b_t);
+        }
+    }
+    rt_set_num_threads(saved);
+}
+
 static void test_matmul_batched_and_vectors(void)
 {
     for (int dtk = 0; dtk < 2; dtk++) {
@@ -1232,6 +1284,7 @@ int main(void)
     RUN(test_reductions_naive);
     RUN(test_sum_to_shape);
     RUN(test_matmul_blas_vs_naive);
+    RUN(test_matmul_tiles);
     RUN(test_matmul_batched_and_vectors);
     RUN(test_linear_vs_matmul);
     RUN(test_softmax_naive_and_extreme);
