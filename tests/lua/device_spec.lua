@@ -3,6 +3,7 @@
 -- a training step on the GPU against the same step on the CPU. Without a GPU the GPU cases are
 -- pending and the rest checks that every path says clearly why CUDA cannot be used.
 local retort = require "retort"
+local support = require "support"
 
 local has_cuda, why = retort.cuda.isAvailable()
 
@@ -15,6 +16,22 @@ describe("retort.cuda", function()
       assert.is_number(retort.memoryInUse("cuda"))
       assert.has_error(function() retort.memoryInUse("tpu") end,
          [[bad argument #1 to 'memoryInUse' (unknown device 'tpu' (expected "cpu" or "cuda"))]])
+   end)
+
+   it("leaves cuBLAS unloaded in a run that never uses the GPU", function()
+      -- cuBLAS costs ~150 MB of resident memory once loaded; it is opened with the CUDA context
+      local code = [[
+         local retort = require "retort"
+         local x = retort.randn(64, 64)
+         local _ = x:matmul(x)
+         retort.cuda.isAvailable()
+         local f = assert(io.open("/proc/self/maps"))
+         print(f:read("a"):find("libcublas", 1, true) and "loaded" or "not loaded")
+         f:close()
+      ]]
+      local r = support.run({"-e", code})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.are.equal("not loaded\n", r.stdout)
    end)
 
    it("resolves device options", function()

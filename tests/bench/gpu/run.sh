@@ -13,7 +13,7 @@ fi
 # PyTorch (the benchmark's reference) must not see the packed libraries: it gets the original path
 python="env LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} python3"
 export LD_LIBRARY_PATH=$root/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export RETORT_LUA_PATH=$PWD/lua RETORT_DATA_ROOT=$PWD/.gpu/data OMP_WAIT_POLICY=PASSIVE
+export RETORT_LUA_PATH=$PWD/lua RETORT_DATA_ROOT=$PWD/.gpu/data
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 status=0

@@ -1,6 +1,7 @@
 /* Matrix products: f32/f64 through cuBLAS (full-precision math, as PyTorch's default), integers
  * through a plain kernel with the CPU backend's wrapping arithmetic. cuBLAS is column-major: a
  * row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the operands swap. */
+#include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 
@@ -8,18 +9,64 @@
 
 #include "backend/cuda/cuda_kernels.h"
 
+/* cuBLAS is opened when the CUDA context starts, not linked: loading it costs ~150 MB of resident
+ * memory (its relocations), which a CPU-only run should not pay. cublas_v2.h maps some names to
+ * their _v2 symbols, hence the two-step stringizing. */
+#define RT_CUBLAS_SYM_(name) #name
+#define RT_CUBLAS_SYM(name) RT_CUBLAS_SYM_(name)
+#define RT_CUBLAS_FUNCS(X)                                                                                       \
+    X(create, cublasCreate) X(set_stream, cublasSetStream) X(destroy, cublasDestroy)                             \
+        X(status_string, cublasGetStatusString) X(sgemm, cublasSgemm) X(sgemm_batched, cublasSgemmStridedBatched) \
+            X(dgemm, cublasDgemm) X(dgemm_batched, cublasDgemmStridedBatched)
+
+static struct {
+#define RT_CUBLAS_FIELD(field, name) decltype(&name) field;
+    RT_CUBLAS_FUNCS(RT_CUBLAS_FIELD)
+#undef RT_CUBLAS_FIELD
+} cb;
+static void *cublas_lib;
 static cublasHandle_t blas;
+
+/* Opens cuBLAS by soname (the executable's run path), then where the build found it. */
+static bool cublas_open(char *why, size_t why_len)
+{
+    if (cublas_lib)
+        return true;
+    const char *names[2] = {RETORT_CUBLAS_SONAME, RETORT_CUBLAS_DIR "/" RETORT_CUBLAS_SONAME};
+    char first[256] = "";
+    for (int i = 0; i < 2 && !cublas_lib; i++) {
+        cublas_lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (!cublas_lib && i == 0)
+            snprintf(first, sizeof first, "%s", dlerror());
+    }
+    if (!cublas_lib) {
+        snprintf(why, why_len, "cannot load cuBLAS: %s", first);
+        return false;
+    }
+#define RT_CUBLAS_LOAD(field, name)                                                                              \
+    if (!(cb.field = (decltype(&name))dlsym(cublas_lib, RT_CUBLAS_SYM(name)))) {                                  \
+        snprintf(why, why_len, "cannot load cuBLAS: %s has no %s", RETORT_CUBLAS_SONAME, RT_CUBLAS_SYM(name));   \
+        dlclose(cublas_lib);                                                                                     \
+        cublas_lib = NULL;                                                                                       \
+        return false;                                                                                            \
+    }
+    RT_CUBLAS_FUNCS(RT_CUBLAS_LOAD)
+#undef RT_CUBLAS_LOAD
+    return true;
+}
 
 enum rt_status rt_cuda_blas_start(cudaStream_t stream, char *why, size_t why_len)
 {
-    cublasStatus_t s = cublasCreate(&blas);
+    if (!cublas_open(why, why_len))
+        return RT_ERR_DEVICE;
+    cublasStatus_t s = cb.create(&blas);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasSetStream(blas, stream);
+        s = cb.set_stream(blas, stream);
     if (s == CUBLAS_STATUS_SUCCESS)
         return RT_OK;
-    snprintf(why, why_len, "cuBLAS could not start: %s", cublasGetStatusString(s));
+    snprintf(why, why_len, "cuBLAS could not start: %s", cb.status_string(s));
     if (blas)
-        cublasDestroy(blas);
+        cb.destroy(blas);
     blas = NULL;
     return RT_ERR_DEVICE;
 }
@@ -52,7 +99,7 @@ static enum rt_status blas_status(cublasStatus_t s)
     if (s == CUBLAS_STATUS_SUCCESS)
         return rt_cuda_check("cuda gemm");
     return rt_error(s == CUBLAS_STATUS_ALLOC_FAILED ? RT_ERR_OOM : RT_ERR_DEVICE, "cuda gemm: cuBLAS error %s",
-                    cublasGetStatusString(s));
+                    cb.status_string(s));
 }
 
 enum rt_status rt_cuda_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
@@ -80,16 +127,16 @@ enum rt_status rt_cuda_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64
     if (dt == RT_F32) {
         float al = (float)alpha, be = (float)beta;
         if (batch == 1)
-            return blas_status(cublasSgemm(blas, opb, opa, N, M, K, &al, (const float *)b, (int)ldb, (const float *)a,
+            return blas_status(cb.sgemm(blas, opb, opa, N, M, K, &al, (const float *)b, (int)ldb, (const float *)a,
                                            (int)lda, &be, (float *)c, (int)ldc));
-        return blas_status(cublasSgemmStridedBatched(blas, opb, opa, N, M, K, &al, (const float *)b, (int)ldb, stride_b,
+        return blas_status(cb.sgemm_batched(blas, opb, opa, N, M, K, &al, (const float *)b, (int)ldb, stride_b,
                                                      (const float *)a, (int)lda, stride_a, &be, (float *)c, (int)ldc,
                                                      stride_c, (int)batch));
     }
     if (batch == 1)
-        return blas_status(cublasDgemm(blas, opb, opa, N, M, K, &alpha, (const double *)b, (int)ldb, (const double *)a,
+        return blas_status(cb.dgemm(blas, opb, opa, N, M, K, &alpha, (const double *)b, (int)ldb, (const double *)a,
                                        (int)lda, &beta, (double *)c, (int)ldc));
-    return blas_status(cublasDgemmStridedBatched(blas, opb, opa, N, M, K, &alpha, (const double *)b, (int)ldb, stride_b,
+    return blas_status(cb.dgemm_batched(blas, opb, opa, N, M, K, &alpha, (const double *)b, (int)ldb, stride_b,
                                                  (const double *)a, (int)lda, stride_a, &beta, (double *)c, (int)ldc,
                                                  stride_c, (int)batch));
 }
