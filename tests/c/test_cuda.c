@@ -15,10 +15,11 @@
  *
  * Without a usable GPU, main prints "test_cuda: skipped: <why>" and exits 77 (CTest: skipped).
  *
- * RETORT_TEST_CUDA_DEVICE=cpu makes the CPU backend the DUT (CPU against CPU): every case must pass.
- * Use it to check the test itself on a machine without a GPU. In that mode the tests that need two
- * devices (mixing devices) are skipped, and so is the out-of-memory test under AddressSanitizer
- * (whose allocator aborts on huge requests).
+ * With RETORT_EMULATE_CUDA=1 the cuda device is the CPU kernels under the cuda tag
+ * (core/src/backend/emulated_cuda.c): every case must pass, which checks the test itself and the
+ * device plumbing (transfers, mixed-device errors, memory accounting) on a machine without a GPU;
+ * CTest runs it so as test_cuda_emulated. The out-of-memory test then only tries what host memory
+ * must refuse, and not at all under AddressSanitizer (whose allocator aborts on huge requests).
  *
  * After each case the test waits for the device, so an asynchronous fault is reported against the case
  * that queued it; RETORT_CUDA_SYNC=1 narrows it down to the op. A fault that loses the GPU context
@@ -55,7 +56,8 @@
 #define FOR_DTYPE(dt) for (enum rt_dtype dt = RT_F32; dt < RT_DTYPE_COUNT; dt++)
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static enum rt_device dut = RT_CUDA; /* the device under test */
+static const enum rt_device dut = RT_CUDA; /* the device under test */
+static bool emulated;                        /* RETORT_EMULATE_CUDA: the DUT's memory is host memory */
 static struct rt_rng gen;            /* all random inputs */
 static long n_cases, n_compared;
 
@@ -1934,10 +1936,6 @@ static void check_mixed(const char *what, enum rt_status st)
 /* an op mixing a CPU and a DUT tensor fails with RT_ERR_DEVICE and a message naming both devices */
 static void test_mixed_devices(void)
 {
-    if (dut == RT_CPU) {
-        h_note("needs two devices; skipped when comparing cpu against cpu");
-        return;
-    }
     struct rt_tensor *c = RND(RT_F32, -1, 1, 4, 5), *d = copy_to(c, dut), *c55 = RND(RT_F32, -1, 1, 5, 5);
     struct rt_tensor *ic = h_tensor(RT_I64, 1, H_SHAPE(2), H_VALS(1, 3)), *id = copy_to(ic, dut);
     struct rt_tensor *gc = RND(RT_I64, 0, 4, 4, 2), *gd = copy_to(gc, dut), *src = RND(RT_F32, -1, 1, 4, 2);
@@ -1981,8 +1979,8 @@ static void test_mixed_devices(void)
 static void test_out_of_memory(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
-    if (dut == RT_CPU) {
-        h_note("AddressSanitizer aborts on huge host allocations; skipped when comparing cpu against cpu");
+    if (emulated) {
+        h_note("AddressSanitizer aborts on huge host allocations; skipped on the emulated device");
         return;
     }
 #endif
@@ -1990,7 +1988,7 @@ static void test_out_of_memory(void)
     rt_device_memory(dut, &m0);
     static const int64_t sizes[] = {(int64_t)1 << 50, (int64_t)1 << 38};
     for (size_t i = 0; i < COUNT(sizes); i++) {
-        if (dut == RT_CPU && i > 0) /* 256 GiB may well fit in host memory with overcommit */
+        if (emulated && i > 0) /* 256 GiB may well fit in host memory with overcommit */
             break;
         struct rt_tensor *t = NULL;
         CHECK_STATUS(rt_tensor_empty(RT_U8, dut, 1, &sizes[i], &t), RT_ERR_OOM, "");
@@ -2025,7 +2023,7 @@ static void test_device_memory(void)
     CHECK(m1.in_use >= m0.in_use + 3 * bytes, "in use %zu, at start %zu: x, tanh(x) and the gradient live",
           m1.in_use, m0.in_use);
     CHECK(m1.peak_in_use >= m1.in_use, "peak %zu < in use %zu", m1.peak_in_use, m1.in_use);
-    if (dut != RT_CPU)
+    if (!emulated) /* the emulated device's blocks are the CPU cache's, reported there */
         CHECK(m1.peak_reserved >= m1.in_use, "peak reserved %zu < in use %zu", m1.peak_reserved, m1.in_use);
     RELEASE(x, d, y, s);
     rt_device_memory(dut, &m2);
@@ -2042,10 +2040,6 @@ static void test_device_memory(void)
  * a host pointer to device kernels. Fix: a device check in rt_backward (core/src/autograd.c). */
 static void test_backward_gradient_device(void)
 {
-    if (dut == RT_CPU) {
-        h_note("needs two devices; skipped when comparing cpu against cpu");
-        return;
-    }
     struct rt_tensor *x = RND(RT_F32, -1, 1, 3, 4), *d = copy_to(x, dut), *g = RND(RT_F32, -1, 1, 3, 4), *y = NULL;
     REQUIRE(d && g, "inputs");
     REQUIRE_OK(rt_requires_grad_(d, true));
@@ -2096,21 +2090,14 @@ static void test_compare_selftest(void)
 
 int main(void)
 {
-    const char *env = getenv("RETORT_TEST_CUDA_DEVICE");
-    if (env && strcmp(env, "cpu") == 0) {
-        dut = RT_CPU;
-        printf("test_cuda: comparing cpu against cpu (RETORT_TEST_CUDA_DEVICE=cpu): checks the test itself\n");
-    } else if (env && *env && strcmp(env, "cuda") != 0) {
-        printf("test_cuda: RETORT_TEST_CUDA_DEVICE must be cpu or cuda, got \"%s\"\n", env);
-        return 2;
-    } else {
-        const char *why = NULL;
-        if (!rt_device_available(RT_CUDA, &why)) {
-            printf("test_cuda: skipped: %s\n", why ? why : "CUDA is not available");
-            return 77;
-        }
-        printf("test_cuda: comparing cpu against cuda on %s\n", rt_device_describe(RT_CUDA));
+    const char *why = NULL;
+    if (!rt_device_available(RT_CUDA, &why)) {
+        printf("test_cuda: skipped: %s\n", why ? why : "CUDA is not available");
+        return 77;
     }
+    const char *env = getenv("RETORT_EMULATE_CUDA");
+    emulated = env && *env && strcmp(env, "0") != 0;
+    printf("test_cuda: comparing cpu against %s\n", rt_device_describe(RT_CUDA));
     fflush(stdout);
     rt_rng_init(&gen, 20240611);
 

@@ -121,7 +121,7 @@ describe("moving tensors and modules", function()
             local loss = retort.loss.crossEntropy(net:forward(x), y)
             opt:zeroGrad(); loss:backward(); opt:step()
          end
-         return net.fc1.weight:cpu()
+         return net:get("fc1").weight:cpu()
       end
       local a, b = run("cpu"), run("cuda")
       assert.is_true((a - b):abs():max():item() < 1e-9)

@@ -7,6 +7,8 @@ const struct rt_backend *rt_backend_for(enum rt_device d)
     case RT_CPU:
         return rt_backend_cpu();
     case RT_CUDA:
+        if (rt_backend_emulated_cuda())
+            return rt_backend_emulated_cuda();
 #ifdef RETORT_HAVE_CUDA
         return rt_backend_cuda();
 #else

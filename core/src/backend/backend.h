@@ -214,6 +214,8 @@ enum rt_status rt_backend_gemm_args(enum rt_dtype dt, bool ta, bool tb, int64_t 
                                     int64_t *lda, int64_t *ldb, int64_t *ldc, bool *empty);
 
 const struct rt_backend *rt_backend_cpu(void);
+/* The CPU kernels under the cuda tag when RETORT_EMULATE_CUDA=1, else NULL (emulated_cuda.c). */
+const struct rt_backend *rt_backend_emulated_cuda(void);
 #ifdef RETORT_HAVE_CUDA
 const struct rt_backend *rt_backend_cuda(void);
 #endif
