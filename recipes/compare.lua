@@ -14,13 +14,14 @@
 --
 --   retort run recipes/compare.lua --teacher=runs/cnn-teacher/best.h5 --epochs=5
 --   retort run recipes/compare.lua --teacher=... --methods=ce,kd,at,dkd
+--   retort run recipes/compare.lua --teacher=... --device=cuda     -- on the GPU ("auto": there when there is one)
 local retort = require "retort"
 local distill = retort.distill
 
 local opts = retort.recipe.options({
    teacher = "", teacherEpochs = 5, epochs = 5, batch = 128, lr = 0.01, momentum = 0.9, weightDecay = 5e-4,
    methods = "ce,kd,fitnet,at,sp,cc,vid,rkd,pkt,nst,ab,ft,crd,dkd,logitl2", seed = 1, threads = 2,
-   dir = "runs/compare", limit = 0, initEpochs = 2, crdNegatives = 4096,
+   dir = "runs/compare", limit = 0, initEpochs = 2, crdNegatives = 4096, device = "cpu",
 }, {...})
 retort.setNumThreads(opts.threads)
 
@@ -52,7 +53,8 @@ local METHODS = {
 }
 
 local function loaders()
-   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit}
+   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit,
+                                          device = opts.device}
 end
 
 local function fit(name, model, epochs, params, init)
@@ -60,7 +62,7 @@ local function fit(name, model, epochs, params, init)
    local optimizer = retort.recipe.optimizer(params or model:parameters(), opts, epochs)
    local started = retort.clock()
    local r = retort.train.fit{model = model, optimizer = optimizer, train = train, test = not init and test or nil,
-                              epochs = epochs, dir = opts.dir .. "/" .. name, options = opts}
+                              epochs = epochs, dir = opts.dir .. "/" .. name, options = opts, device = opts.device}
    if r.interrupted then os.exit(130) end
    if init then return {seconds = retort.clock() - started} end
    return {acc = r.history[#r.history].test_acc, best = r.best_acc, seconds = retort.clock() - started}

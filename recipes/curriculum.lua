@@ -10,6 +10,7 @@
 --
 --   retort run recipes/curriculum.lua --teacher=runs/cnn-teacher/best.h5 --epochs=10
 --   retort run recipes/curriculum.lua --teacher=... --schedules=none,easy --score=margin --pacing=linear
+--   retort run recipes/curriculum.lua --teacher=... --device=cuda     -- on the GPU ("auto": there when there is one)
 local retort = require "retort"
 local curriculum = retort.curriculum
 
@@ -17,12 +18,14 @@ local opts = retort.recipe.options({
    teacher = "", teacherModel = "cnn", cache = "", epochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 0, T = 4, alpha = 0.5,
    score = "loss", pacing = "root", start = 0.3, paceEpochs = 0, minWeight = 0.25,
    schedules = "none,easy,anti,selfpaced,weights", seed = 1, threads = 2, dir = "runs/curriculum", limit = 0,
+   device = "cpu",
 }, {...})
 retort.setNumThreads(opts.threads)
 if opts.teacher == "" then error("--teacher=checkpoint.h5 is required (recipes/train_teacher.lua trains one)", 0) end
 
 local function loaders()
-   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit}
+   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit,
+                                          device = opts.device}
 end
 
 local teacher = retort.recipe.teacher(opts.teacherModel)
@@ -54,7 +57,7 @@ for name in opts.schedules:gmatch("[^,%s]+") do
    local started = retort.clock()
    local r = retort.train.fit{model = d, optimizer = retort.recipe.optimizer(d:parameters(), opts, opts.epochs),
                               train = train, test = test, epochs = opts.epochs, dir = opts.dir .. "/" .. name,
-                              options = opts}
+                              options = opts, device = opts.device}
    if r.interrupted then os.exit(130) end
    rows[#rows + 1] = {name = name, acc = r.history[#r.history].test_acc, best = r.best_acc,
                       seconds = retort.clock() - started}

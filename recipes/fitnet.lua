@@ -12,13 +12,14 @@
 --   retort run recipes/fitnet.lua --teacher=runs/cnn-teacher/best.h5            -- both stages + baselines
 --   retort run recipes/fitnet.lua --stage=1 --teacher=...                        -- stage 1 only
 --   retort run recipes/fitnet.lua --stage=2 --from=runs/fitnet/hints/last.h5     -- stage 2 from a stage-1 checkpoint
+--   retort run recipes/fitnet.lua --teacher=... --device=cuda                     -- on the GPU ("auto": there when there is one)
 local retort = require "retort"
 local distill = retort.distill
 
 local opts = retort.recipe.options({
    stage = "both", from = "", teacher = "", teacherEpochs = 5, hintEpochs = 3, epochs = 10, batch = 128,
    optimizer = "rmsprop", lr = 1e-3, momentum = 0.9, weightDecay = 5e-4, T = 3, lambdaFrom = 4, lambdaTo = 1, hint = "relu2",
-   guided = "conv4", baselines = true, seed = 1, threads = 2, dir = "runs/fitnet", limit = 0,
+   guided = "conv4", baselines = true, seed = 1, threads = 2, dir = "runs/fitnet", limit = 0, device = "cpu",
 }, {...})
 retort.setNumThreads(opts.threads)
 if opts.stage ~= "both" and opts.stage ~= "1" and opts.stage ~= "2" then
@@ -26,7 +27,8 @@ if opts.stage ~= "both" and opts.stage ~= "1" and opts.stage ~= "2" then
 end
 
 local function loaders()
-   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit}
+   return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed, limit = opts.limit,
+                                          device = opts.device}
 end
 
 -- the thin-and-deep student: 6 maxout conv layers of 8-16 channels (the teacher has 2 of 32 and 64)
@@ -41,7 +43,7 @@ local function fit(name, model, params, epochs, extra)
    local train, test = loaders()
    local started = retort.clock()
    local o = {model = model, optimizer = retort.recipe.optimizer(params, opts, epochs), train = train, test = test, epochs = epochs,
-              dir = opts.dir .. "/" .. name, options = opts}
+              dir = opts.dir .. "/" .. name, options = opts, device = opts.device}
    for k, v in pairs(extra or {}) do o[k] = v end
    if o.hintsOnly then o.test = nil end
    local r = retort.train.fit(o)

@@ -10,6 +10,7 @@
 --   retort run recipes/kd.lua --teacher=runs/kd/teacher/best.h5       -- reuse a trained teacher
 --   retort run recipes/kd.lua --teacherModel=cnn --teacher=runs/cnn-teacher/best.h5 --T=8 --alpha=0.3 --seeds=3
 --   retort run recipes/kd.lua ... --cache=runs/cnn.cache.h5    -- distill from the teacher's cached logits
+--   retort run recipes/kd.lua ... --device=cuda                  -- on the GPU ("auto": there when there is one)
 -- With --cache=path the distilled student reads the teacher's logits from a soft-target cache (built
 -- first if missing; `retort cache --recipe recipes/kd.lua --out path ...` builds it alone; --cache=auto
 -- keeps one in --dir, rebuilt whenever the teacher changes). With
@@ -19,14 +20,15 @@ local retort = require "retort"
 local opts = retort.recipe.options({
    epochs = 10, teacherEpochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 20,
    alpha = 0.9, seed = 1, seeds = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
-   crop = 0, flip = false, views = 0, cache = "", cacheOnly = false, cacheVerify = 0,
+   crop = 0, flip = false, views = 0, cache = "", cacheOnly = false, cacheVerify = 0, device = "cpu",
 }, {...})
 retort.setNumThreads(opts.threads)
 
 local function loaders(seed)
    local augment = (opts.crop > 0 or opts.flip) and {crop = opts.crop, flip = opts.flip} or nil
    return retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = seed or opts.seed, limit = opts.limit,
-                                          augment = augment, views = opts.views > 0 and opts.views or nil}
+                                          augment = augment, views = opts.views > 0 and opts.views or nil,
+                                          device = opts.device}
 end
 
 -- Train `model` into dir; returns the final test accuracy.
@@ -35,7 +37,7 @@ local function fit(name, model, epochs, seed)
    local optimizer = retort.recipe.optimizer(model:parameters(), opts, epochs)
    local started = retort.clock()
    local result = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
-                                   dir = opts.dir .. "/" .. name, options = opts}
+                                   dir = opts.dir .. "/" .. name, options = opts, device = opts.device}
    if result.interrupted then os.exit(130) end
    local acc = result.history[#result.history].test_acc
    print(("%-18s test accuracy %.4f  (%d epochs, %.1f s)"):format(name, acc, epochs, retort.clock() - started))

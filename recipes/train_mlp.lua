@@ -4,13 +4,14 @@
 --   retort run recipes/train_mlp.lua                       -- teacher, 10 epochs
 --   retort run recipes/train_mlp.lua --size=student --epochs=5 --dir=runs/student
 --   retort run recipes/train_mlp.lua --resume               -- continue the run in --dir
+--   retort run recipes/train_mlp.lua --device=cuda          -- on the GPU ("auto": there when there is one)
 --
 -- Writes <dir>/metrics.csv, <dir>/last.h5 and <dir>/best.h5; Ctrl-C saves last.h5 and exits.
 local retort = require "retort"
 
 local opts = retort.recipe.options({
    size = "teacher", epochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4,
-   dropout = 0.0, seed = 1, threads = 2, dir = "", resume = false, limit = 0,
+   dropout = 0.0, seed = 1, threads = 2, dir = "", resume = false, limit = 0, device = "cpu",
 }, {...})
 
 local sizes = ({teacher = {784, 1200, 1200, 10}, student = {784, 800, 800, 10}})[opts.size]
@@ -21,7 +22,7 @@ retort.setNumThreads(opts.threads)
 retort.manualSeed(opts.seed)
 
 local train_loader, test_loader = retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed,
-                                                                  limit = opts.limit}
+                                                                  limit = opts.limit, device = opts.device}
 
 local model = retort.models.mlp{sizes = sizes, dropout = opts.dropout}
 local optimizer = retort.recipe.optimizer(model:parameters(), opts, opts.epochs)
@@ -30,7 +31,7 @@ print(model)
 local started = retort.clock()
 local result = retort.train.fit{
    model = model, optimizer = optimizer, train = train_loader, test = test_loader,
-   epochs = opts.epochs, dir = dir, resume = opts.resume, options = opts,
+   epochs = opts.epochs, dir = dir, resume = opts.resume, options = opts, device = opts.device,
 }
 if not result.interrupted then
    local last = result.history[#result.history]

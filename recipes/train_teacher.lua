@@ -4,6 +4,7 @@
 --   retort run recipes/train_teacher.lua                          -- 15 epochs into runs/cnn-teacher
 --   retort run recipes/train_teacher.lua --epochs=2 --channels=16,32 --dir=runs/quick
 --   retort run recipes/train_teacher.lua --resume                  -- continue the run in --dir
+--   retort run recipes/train_teacher.lua --device=cuda             -- on the GPU ("auto": there when there is one)
 --
 -- Writes <dir>/metrics.csv, <dir>/last.h5 and <dir>/best.h5; Ctrl-C saves last.h5 and exits.
 local retort = require "retort"
@@ -11,7 +12,7 @@ local retort = require "retort"
 local opts = retort.recipe.options({
    epochs = 15, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, channels = "32,64",
    hidden = 128, dropout = 0.3, crop = 2, flip = true, seed = 1, threads = 2, dir = "runs/cnn-teacher",
-   resume = false, limit = 0,
+   resume = false, limit = 0, device = "cpu",
 }, {...})
 
 local channels = {}
@@ -23,7 +24,8 @@ retort.manualSeed(opts.seed)
 
 local augment = (opts.crop > 0 or opts.flip) and {crop = opts.crop, flip = opts.flip} or nil
 local train_loader, test_loader = retort.data.fashionMnistLoaders{batchSize = opts.batch, seed = opts.seed,
-                                                                  limit = opts.limit, augment = augment}
+                                                                  limit = opts.limit, augment = augment,
+                                                                  device = opts.device}
 
 local model = retort.models.cnn{channels = channels, hidden = opts.hidden, dropout = opts.dropout}
 local optimizer = retort.recipe.optimizer(model:parameters(), opts, opts.epochs)
@@ -32,7 +34,7 @@ print(model)
 local started = retort.clock()
 local result = retort.train.fit{
    model = model, optimizer = optimizer, train = train_loader, test = test_loader,
-   epochs = opts.epochs, dir = opts.dir, resume = opts.resume, options = opts,
+   epochs = opts.epochs, dir = opts.dir, resume = opts.resume, options = opts, device = opts.device,
 }
 if not result.interrupted then
    local last = result.history[#result.history]

@@ -48,18 +48,19 @@ function cuda.setSyncDebug(on)
    core.setSyncDebug(on)
 end
 
---- resolveDevice(spec, what) -> "cpu" | "cuda". spec: "cpu", "cuda" or "auto" (cuda when available);
---- `what` names the option in errors ("train: device").
-function cuda.resolveDevice(spec, what)
-   what = what or "device"
+--- resolveDevice(spec, what, level) -> "cpu" | "cuda". spec: "cpu", "cuda" or "auto" (cuda when
+--- available); `what` names the option in errors ("train: device"), raised at `level` (error's; 3:
+--- the caller's caller, 0: no position, as for command-line options).
+function cuda.resolveDevice(spec, what, level)
+   what, level = what or "device", level or 3
    if spec == nil or spec == "cpu" then return "cpu" end
    if spec ~= "cuda" and spec ~= "auto" then
-      error(("%s must be \"cpu\", \"cuda\" or \"auto\", got %s"):format(what, tostring(spec)), 3)
+      error(("%s must be \"cpu\", \"cuda\" or \"auto\", got %s"):format(what, tostring(spec)), level)
    end
    local ok, why = core.deviceAvailable("cuda")
    if ok then return "cuda" end
    if spec == "auto" then return "cpu" end
-   error(("%s is \"cuda\" but CUDA is not available: %s"):format(what, why), 3)
+   error(("%s is \"cuda\" but CUDA is not available: %s"):format(what, why), level)
 end
 
 return cuda

@@ -5,7 +5,9 @@
 -- Each `--key=value` overrides the default of the same name and takes its type (numbers parse
 -- as numbers, booleans accept true/false/1/0/yes/no, strings stay strings); a bare `--flag`
 -- sets a boolean default to true. An unknown option, or a value of the wrong type, is an error
--- that lists the known options with their defaults. `--help` prints them and exits.
+-- that lists the known options with their defaults. `--help` prints them and exits. A `device`
+-- option ("cpu", "cuda" or "auto") is resolved at once to "cpu" or "cuda", so a recipe asked for a
+-- GPU it cannot have stops before it trains anything.
 -- recipe.optimizer(params, opts, epochs) builds the optimizer the recipes use: opts.optimizer "sgd"
 -- (default: momentum, weightDecay) or "rmsprop" (weightDecay), learning rate opts.lr on a cosine
 -- schedule over the epochs.
@@ -64,6 +66,9 @@ function recipe.options(defaults, args)
       local v, err = convert(key, defaults[key], value)
       if err then error(err, 0) end
       opts[key] = v
+   end
+   if defaults.device ~= nil then
+      opts.device = require("retort.cuda").resolveDevice(opts.device, "option --device", 0)
    end
    return opts
 end

@@ -28,6 +28,21 @@ describe("recipe.options", function()
       assert.is_false(ok)
       assert.matches("needs a value", err)
    end)
+
+   it("resolves a device option at once, refusing a GPU it cannot have", function()
+      local has_cuda, why = require("retort").cuda.isAvailable()
+      local d = {device = "cpu"}
+      assert.are.equal("cpu", recipe.options(d, {}).device)
+      assert.are.equal(has_cuda and "cuda" or "cpu", recipe.options(d, {"--device=auto"}).device)
+      local ok, err = pcall(recipe.options, d, {"--device=gpu"})
+      assert.is_false(ok)
+      assert.are.equal('option --device must be "cpu", "cuda" or "auto", got gpu', err)
+      if not has_cuda then
+         ok, err = pcall(recipe.options, d, {"--device=cuda"})
+         assert.is_false(ok)
+         assert.are.equal('option --device is "cuda" but CUDA is not available: ' .. why, err)
+      end
+   end)
 end)
 
 describe("recipe.optimizer", function()

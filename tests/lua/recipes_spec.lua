@@ -112,6 +112,28 @@ describe("recipes", function()
       support.rmrf(dir)
    end)
 
+   it("compare gives the CPU's results with --device=cuda on the emulated cuda device", function()
+      -- RETORT_EMULATE_CUDA=1: cuda tensors in host memory; any tensor left on the wrong device fails
+      if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
+      local function table_of(device)
+         local dir = support.tmpdir()
+         local r = support.run({"run", "recipes/compare.lua", "--teacherEpochs=1", "--epochs=1", "--limit=64",
+                                "--initEpochs=1", "--crdNegatives=16", "--device=" .. device, "--dir=" .. dir},
+                               {env = {RETORT_EMULATE_CUDA = device == "cuda" and "1" or "0"}})
+         support.rmrf(dir)
+         assert.are.equal(0, r.status, r.stderr)
+         assert.is_nil(r.stderr:find(" failed: ", 1, true), r.stderr)
+         local rows = {}
+         for method, last, best in r.stdout:gmatch("| (%a+%d?) +| (%S+) | (%S+) |") do
+            if method ~= "method" then rows[#rows + 1] = method .. " " .. last .. " " .. best end
+         end
+         return rows
+      end
+      local cpu = table_of("cpu")
+      assert.are.equal(15, #cpu) -- every method
+      assert.are.same(cpu, table_of("cuda"))
+   end)
+
    it("refuses an unknown option and lists the known ones", function()
       local r = support.run({"run", "recipes/train_mlp.lua", "--epoch=3"})
       assert.are_not.equal(0, r.status)

@@ -15,10 +15,10 @@ local M = {Loader = Loader}
 for k, v in pairs(datasets) do M[k] = v end
 
 --- fashionMnistLoaders{batchSize = 128, seed = 1, limit = 0, augment = nil, views = nil, testBatchSize = 1000,
---- root = nil}:
+--- root = nil, device = "cpu"}:
 --- the train loader (shuffled, normalised with the training set's mean/std, optionally augmented)
 --- and the test loader that recipes use. limit > 0 keeps the first `limit` examples of each split
---- (quick runs and smoke tests).
+--- (quick runs and smoke tests); device ("cpu", "cuda" or "auto") is where their batches arrive.
 function M.fashionMnistLoaders(opts)
    opts = opts or {}
    local train = datasets.fashionMnist{split = "train", root = opts.root}
@@ -32,8 +32,8 @@ function M.fashionMnistLoaders(opts)
    end
    local norm = {mean = datasets.fashionMnistMean, std = datasets.fashionMnistStd}
    return Loader(train, {batchSize = opts.batchSize or 128, shuffle = true, seed = opts.seed or 1, normalize = norm,
-                         augment = opts.augment, views = opts.views}),
-          Loader(test, {batchSize = opts.testBatchSize or 1000, normalize = norm})
+                         augment = opts.augment, views = opts.views, device = opts.device}),
+          Loader(test, {batchSize = opts.testBatchSize or 1000, normalize = norm, device = opts.device})
 end
 
 return M

@@ -78,9 +78,10 @@ function CRD:sampleIndices(indices)
    return retort.stack(rows, 1)
 end
 
--- m[idx] <- normalize(momentum * m[idx] + (1 - momentum) * e), row by row
+-- m[idx] <- normalize(momentum * m[idx] + (1 - momentum) * e), row by row (indices on the host,
+-- where the loader leaves them)
 local function update(memory, indices, e, momentum)
-   local rows = features.normalize(memory:indexSelect(1, indices) * momentum + e * (1 - momentum), 2)
+   local rows = features.normalize(memory:indexSelect(1, indices:to(memory:device())) * momentum + e * (1 - momentum), 2)
    for i = 1, indices:size(1) do memory:narrow(1, indices:get(i), 1):copy_(rows:narrow(1, i, 1)) end
 end
 
@@ -93,7 +94,7 @@ function CRD:loss(fs, ft, ctx)
    end
    local es = features.normalize(self:runChild("embedStudent", fs:reshape(fs:size(1), -1)), 2)
    local et = features.normalize(self:runChild("embedTeacher", ft:detach():reshape(ft:size(1), -1)), 2)
-   local idx = self:sampleIndices(indices)
+   local idx = self:sampleIndices(indices):to(self.memoryStudent:device()) -- drawn on the host, moved once
    local z = self.normalizers
    local known = z:get(1) > 0
    local loss, zs, zt = features.crd(es, et, self.memoryStudent, self.memoryTeacher, idx, {T = self.opts.T or 0.07,

@@ -281,20 +281,31 @@ function Distiller:runTeachers(x, hints, rows)
             if rows then logits[i], taps[i] = lookup(t, hints[i], rows.indices, rows.epoch, device) end
          elseif x ~= nil then
             if t:isTraining() then t:evaluate() end
-            logits[i], taps[i] = run(t, x, hints[i])
+            logits[i], taps[i] = run(t, x:to(t:device()), hints[i]) -- a no-op once the Distiller has moved
          end
       end
    end)
    return logits, taps
 end
 
---- setup(x): run both networks once on a sample batch and size the methods that need it.
+-- Teachers are not children (they are neither trained nor saved with the student), but they run on
+-- the student's batches: moving the Distiller (cuda, cpu, double, ...) moves its network teachers too.
+function Distiller:mapTensors(fn)
+   nn.Module.mapTensors(self, fn)
+   for _, t in ipairs(self.teachers) do
+      if nn.isModule(t) then t:mapTensors(fn) end
+   end
+   return self
+end
+
+--- setup(x): run both networks once on a sample batch (on each one's device) and size the methods
+--- that need it.
 function Distiller:setup(x)
    local guided, hints = self:tapLists(true)
    local student = self._modules.student
    local was = student:isTraining()
    student:evaluate()
-   local _, staps = retort.noGrad(function() return run(student, x, guided) end)
+   local _, staps = retort.noGrad(function() return run(student, x:to(student:device()), guided) end)
    if was then student:training() end
    local rows = nil
    if self.hasCache then -- shapes only: the first rows of each cache

@@ -5,7 +5,7 @@
 # HERE (Debian 12; its glibc is older than the lent machine's, so the binaries run there) and the
 # shared libraries it links, other than glibc's, the C++ runtime's and CUDA's (all there, and
 # newer), travel with it, compressed.
-#   tests/bench/gpu/pack.sh            # then: run(command="bash tests/bench/gpu/run.sh test bench", carry=[".gpu"])
+#   tests/bench/gpu/pack.sh            # then: run(command="bash tests/bench/gpu/run.sh test bench recipes", carry=[".gpu"])
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 scripts/setup.sh build-gpu -DRETORT_CUDA=ON >/dev/null
@@ -21,4 +21,4 @@ rm -rf .gpu/stage
 mkdir -p .gpu/data/fashion-mnist
 cp /usr/share/datasets/fashion-mnist/*.gz .gpu/data/fashion-mnist/
 du -sh .gpu
-echo "pack: ready; carry .gpu and run: bash tests/bench/gpu/run.sh test bench"
+echo "pack: ready; carry .gpu and run: bash tests/bench/gpu/run.sh test bench recipes"

@@ -2,6 +2,7 @@
 # Runs on the lent GPU machine, from the repository root, with .gpu/ carried (see pack.sh):
 #   bash tests/bench/gpu/run.sh test        # tests/c/test_cuda: every kernel against the CPU backend
 #   bash tests/bench/gpu/run.sh bench       # tests/bench/bench_gpu.lua against PyTorch on this GPU
+#   bash tests/bench/gpu/run.sh recipes     # recipes/compare.lua, every method, one epoch, --device=cuda
 #   bash tests/bench/gpu/run.sh lua FILE... # any Lua script through the packed retort
 # Several words run in turn. Logs go to $OUT when it is set (the device tool's output folder).
 set -uo pipefail
@@ -21,8 +22,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     test) $root/bin/test_cuda 2>&1 | tee $out/test_cuda.log | tail -40; status=$((status | ${PIPESTATUS[0]})) ;;
     bench) $root/bin/retort tests/bench/bench_gpu.lua "--python=$python" 2>&1 | tee $out/bench_gpu.log; status=$((status | ${PIPESTATUS[0]})) ;;
+    recipes) $root/bin/retort recipes/compare.lua --device=cuda --teacherEpochs=2 --epochs=1 --initEpochs=1 \
+               --dir=/tmp/retort-gpu/runs 2>&1 | tee $out/recipes.log | grep -E '\||failed|retort:'
+             status=$((status | ${PIPESTATUS[0]})) ;;
     lua) shift; $root/bin/retort "$@"; exit $? ;;
-    *) echo "run.sh: unknown step '$1' (test, bench, lua FILE...)"; exit 2 ;;
+    *) echo "run.sh: unknown step '$1' (test, bench, recipes, lua FILE...)"; exit 2 ;;
   esac
   shift
 done
