@@ -5,6 +5,8 @@
 --       logits (N, C); labels i64 (N) with classes 1..C; ignoreIndex in the same label space
 --       (e.g. 0 or -100); reduction "mean" (default: weighted mean over non-ignored rows), "sum",
 --       "none". Same semantics as PyTorch's F.cross_entropy with 1-based labels.
+--   loss.weightedCrossEntropy(logits, labels, w)  sum_i w_i CE_i / N with per-example weights w (N)
+--       (a curriculum's); crossEntropy's mean when w is nil
 --   loss.nll(logp, labels [, opts])          negative log-likelihood of log-probabilities
 --   loss.mse(a, b [, {reduction = "mean"}])  mean squared error
 --   loss.accuracy(logits, labels) -> number  fraction of rows whose argmax is the label (no grad)
@@ -65,6 +67,15 @@ function loss.nll(logp, labels, opts)
    check_class_args("nll", logp, labels)
    check_opts("nll", opts)
    return core("nllLoss")(logp, labels, opts)
+end
+
+function loss.weightedCrossEntropy(logits, labels, w)
+   if w == nil then return loss.crossEntropy(logits, labels) end
+   check_tensor("weightedCrossEntropy", 3, w, "example weights")
+   if w:dim() ~= 1 or w:size(1) ~= labels:size(1) then
+      error(("loss.weightedCrossEntropy: example weights must be (N) = (%d), got %s"):format(labels:size(1), shape(w)), 2)
+   end
+   return (loss.crossEntropy(logits, labels, {reduction = "none"}) * w):mean()
 end
 
 function loss.mse(a, b, opts)

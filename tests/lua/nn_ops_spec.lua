@@ -173,6 +173,22 @@ describe("losses", function()
       assert.is_true(near(a, b, 1e-12))
    end)
 
+   it("loss.weightedCrossEntropy weighs each example's CE and divides by N", function()
+      local x, y, w = {{2, 1, 0}, {0, 3, 1}, {1, 1, 1}}, {1, 3, 2}, {0.5, 2, 0}
+      local want = 0
+      for i, row in ipairs(x) do
+         local z = 0
+         for _, v in ipairs(row) do z = z + math.exp(v) end
+         want = want + w[i] * (math.log(z) - row[y[i]])
+      end
+      local labels = retort.tensor(y, "i64")
+      local got = retort.loss.weightedCrossEntropy(logits, labels, retort.tensor(w, "f64")):item()
+      assert.is_true(near(want / 3, got, 1e-12))
+      assert.are.equal(retort.loss.crossEntropy(logits, labels):item(), retort.loss.weightedCrossEntropy(logits, labels):item())
+      assert.matches("example weights must be %(N%) = %(3%), got %(2%)",
+         errmsg(retort.loss.weightedCrossEntropy, logits, labels, retort.tensor({1, 2}, "f64")))
+   end)
+
    it("mseLoss reduces by mean, sum or not at all", function()
       local a, b = retort.tensor{1, 2}, retort.tensor{2, 4}
       assert.is_true(near(2.5, retort.mseLoss(a, b):item()))

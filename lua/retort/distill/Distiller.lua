@@ -389,8 +389,7 @@ function Distiller:trainingLoss(logits, y, ctx)
       return total, terms
    end
    local w = ctx and ctx.weights -- a curriculum's per-example weights: on CE and KD, not on the pairs
-   local ce = w and (retort.loss.crossEntropy(logits, y, {reduction = "none"}) * w):mean()
-              or retort.loss.crossEntropy(logits, y)
+   local ce = retort.loss.weightedCrossEntropy(logits, y, w)
    terms.ce = ce:item()
    add(ce, gamma)
    if alpha ~= 0 then

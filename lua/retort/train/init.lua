@@ -70,12 +70,7 @@ local function find_non_finite(model)
 end
 
 -- cross-entropy; per-example weights (a curriculum's, ctx.weights) give sum_i w_i CE_i / N
-local function default_loss(logits, y, ctx)
-   if ctx and ctx.weights then
-      return (retort.loss.crossEntropy(logits, y, {reduction = "none"}) * ctx.weights):mean()
-   end
-   return retort.loss.crossEntropy(logits, y)
-end
+local function default_loss(logits, y, ctx) return retort.loss.weightedCrossEntropy(logits, y, ctx and ctx.weights) end
 
 --- Loss, accuracy and top-k accuracy of model over a loader, without recording a graph.
 function train.evaluate(model, loader, opts)
