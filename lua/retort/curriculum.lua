@@ -217,15 +217,12 @@ end
 
 function CLoader:numExamples()
    if self.useWeights then return self.base:numExamples() end
-   local k = self:count(self.epoch)
-   return self.base.dropLast and (k // self.base.batchSize) * self.base.batchSize or k
+   return self.base:exampleCount(self:count(self.epoch))
 end
 
 function CLoader:numBatches()
    if self.useWeights then return self.base:numBatches() end
-   local k = self:count(self.epoch)
-   local bs = self.base.batchSize
-   return self.base.dropLast and k // bs or (k + bs - 1) // bs
+   return self.base:batchCount(self:count(self.epoch))
 end
 
 function CLoader:batches(epoch)

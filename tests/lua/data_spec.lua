@@ -83,7 +83,7 @@ describe("retort.data IDX datasets", function()
       assert.matches('split must be "train" or "test"', err, 1, true)
    end)
 
-   it("loads the installed Fashion-MNIST (dataset-fashion-mnist) and a whole epoch quickly", function()
+   it("loads the installed Fashion-MNIST (dataset-fashion-mnist) and gives a whole epoch", function()
       local root = "/usr/share/datasets/fashion-mnist"
       if not io.open(root .. "/train-images-idx3-ubyte.gz", "rb") then
          return pending("Debian's dataset-fashion-mnist is not installed")
@@ -95,15 +95,12 @@ describe("retort.data IDX datasets", function()
       assert.are.equal(1, tr.labels:min():item()); assert.are.equal(10, tr.labels:max():item())
       local loader = data.Loader(tr, {batchSize = 128, shuffle = true, seed = 1,
                                       normalize = {data.fashionMnistMean, data.fashionMnistStd}})
-      local t0, n, batches = retort.clock(), 0, 0
-      for x, y in loader:batches() do
+      local n, batches = 0, 0
+      for _, y in loader:batches() do
          n = n + y:size(1)
          batches = batches + 1
       end
-      local secs = retort.clock() - t0
       assert.are.equal(60000, n); assert.are.equal(469, batches)
-      -- not a timing assert (benchmarks do that): a generous bound that catches per-example loops
-      assert.is_true(secs < 5, ("an epoch took %.2f s"):format(secs))
    end)
 end)
 

@@ -107,15 +107,20 @@ function Loader:setEpoch(e)
    return self
 end
 
-function Loader:numExamples()
-   if self.dropLast then return self:numBatches() * self.batchSize end
-   return self.n
+--- batchCount(n), exampleCount(n): batches and examples an epoch of n examples gives with this
+--- loader's batch size and drop-last (a curriculum loader's epochs take a part of the dataset).
+function Loader:batchCount(n)
+   if self.dropLast then return n // self.batchSize end
+   return (n + self.batchSize - 1) // self.batchSize
 end
 
-function Loader:numBatches()
-   if self.dropLast then return self.n // self.batchSize end
-   return (self.n + self.batchSize - 1) // self.batchSize
+function Loader:exampleCount(n)
+   if self.dropLast then return self:batchCount(n) * self.batchSize end
+   return n
 end
+
+function Loader:numExamples() return self:exampleCount(self.n) end
+function Loader:numBatches() return self:batchCount(self.n) end
 Loader.__len = Loader.numBatches
 
 --- order([epoch]): the i64 tensor of 1-based example indices in the order of that epoch.
