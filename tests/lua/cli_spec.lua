@@ -132,9 +132,12 @@ describe("retort command line", function()
       assert.are.equal("from stdin\tx\ty\n", r.stdout)
    end)
 
-   it("leaves the threading environment as the user set it", function()
-      local code = "print(os.getenv('OMP_WAIT_POLICY'), os.getenv('OPENBLAS_NUM_THREADS'))"
-      assert.are.equal("ACTIVE\t4\n", run({"-e", code}, {env = {OMP_WAIT_POLICY = "ACTIVE", OPENBLAS_NUM_THREADS = "4"}}).stdout)
+   it("bounds OpenMP's idle spinning (GOMP_SPINCOUNT=1000) unless the user chose a wait policy", function()
+      local code = "print(os.getenv('GOMP_SPINCOUNT'), os.getenv('OMP_WAIT_POLICY'))"
+      local clean = "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT"
+      assert.are.equal("1000\tnil\n", run({"-e", code}, {prefix = clean}).stdout)
+      assert.are.equal("50\tnil\n", run({"-e", code}, {prefix = clean .. " GOMP_SPINCOUNT=50"}).stdout)
+      assert.are.equal("nil\tACTIVE\n", run({"-e", code}, {prefix = clean .. " OMP_WAIT_POLICY=ACTIVE"}).stdout)
    end)
 
    it("finds its Lua modules, RETORT_LUA_PATH overriding the built-in directory", function()
