@@ -83,15 +83,26 @@ static void gemm_tile(const struct gemm_call *g, int64_t bi, int64_t r0, int64_t
     int64_t a_off = bi * g->stride_a + (g->ta ? r0 : r0 * g->lda);
     int64_t b_off = bi * g->stride_b + (g->tb ? c0 * g->ldb : c0);
     int64_t c_off = bi * g->stride_c + r0 * g->ldc + c0;
+    double beta = g->beta;
+    if (beta == 0) { /* clear the tile and let BLAS add: memset is faster than OpenBLAS's beta = 0 pass */
+        size_t es = g->f64 ? sizeof(double) : sizeof(float), row = (size_t)(c1 - c0) * es;
+        char *c = (char *)g->c + (size_t)c_off * es;
+        if (c1 - c0 == g->ldc)
+            memset(c, 0, row * (size_t)(r1 - r0));
+        else
+            for (int64_t i = r0; i < r1; i++, c += (size_t)g->ldc * es)
+                memset(c, 0, row);
+        beta = 1;
+    }
     enum CBLAS_TRANSPOSE tra = g->ta ? CblasTrans : CblasNoTrans, trb = g->tb ? CblasTrans : CblasNoTrans;
     if (g->f64)
         cblas_dgemm(CblasRowMajor, tra, trb, (int)(r1 - r0), (int)(c1 - c0), (int)g->k, g->alpha,
-                    (const double *)g->a + a_off, (int)g->lda, (const double *)g->b + b_off, (int)g->ldb, g->beta,
+                    (const double *)g->a + a_off, (int)g->lda, (const double *)g->b + b_off, (int)g->ldb, beta,
                     (double *)g->c + c_off, (int)g->ldc);
     else
         cblas_sgemm(CblasRowMajor, tra, trb, (int)(r1 - r0), (int)(c1 - c0), (int)g->k, (float)g->alpha,
                     (const float *)g->a + a_off, (int)g->lda, (const float *)g->b + b_off, (int)g->ldb,
-                    (float)g->beta, (float *)g->c + c_off, (int)g->ldc);
+                    (float)beta, (float *)g->c + c_off, (int)g->ldc);
 }
 
 enum rt_status rt_cpu_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
