@@ -6,14 +6,14 @@ const struct rt_backend *rt_backend_for(enum rt_device d)
     switch (d) {
     case RT_CPU:
         return rt_backend_cpu();
-    case RT_CUDA:
-        if (rt_backend_emulated_cuda())
-            return rt_backend_emulated_cuda();
+    case RT_CUDA: {
+        const struct rt_backend *emulated = rt_backend_emulated_cuda();
 #ifdef RETORT_HAVE_CUDA
-        return rt_backend_cuda();
+        return emulated ? emulated : rt_backend_cuda();
 #else
-        return NULL;
+        return emulated;
 #endif
+    }
     default:
         return NULL;
     }

@@ -78,10 +78,10 @@ function CRD:sampleIndices(indices)
    return retort.stack(rows, 1)
 end
 
--- m[idx] <- normalize(momentum * m[idx] + (1 - momentum) * e), row by row (indices on the host,
--- where the loader leaves them)
-local function update(memory, indices, e, momentum)
-   local rows = features.normalize(memory:indexSelect(1, indices:to(memory:device())) * momentum + e * (1 - momentum), 2)
+-- m[idx] <- normalize(momentum * m[idx] + (1 - momentum) * e), row by row: `indices` on the host
+-- (where the loader leaves them) for the loop, `on_device` the same on the memory's device
+local function update(memory, indices, on_device, e, momentum)
+   local rows = features.normalize(memory:indexSelect(1, on_device) * momentum + e * (1 - momentum), 2)
    for i = 1, indices:size(1) do memory:narrow(1, indices:get(i), 1):copy_(rows:narrow(1, i, 1)) end
 end
 
@@ -94,16 +94,18 @@ function CRD:loss(fs, ft, ctx)
    end
    local es = features.normalize(self:runChild("embedStudent", fs:reshape(fs:size(1), -1)), 2)
    local et = features.normalize(self:runChild("embedTeacher", ft:detach():reshape(ft:size(1), -1)), 2)
-   local idx = self:sampleIndices(indices):to(self.memoryStudent:device()) -- drawn on the host, moved once
+   local device = self.memoryStudent:device()
+   local idx = self:sampleIndices(indices):to(device) -- drawn on the host, moved once
    local z = self.normalizers
    local known = z:get(1) > 0
    local loss, zs, zt = features.crd(es, et, self.memoryStudent, self.memoryTeacher, idx, {T = self.opts.T or 0.07,
       nData = self.nData, Zs = known and z:get(1) or nil, Zt = known and z:get(2) or nil})
    if not known then z:set(1, zs); z:set(2, zt) end
    local m = self.opts.momentum or 0.5
+   local on_device = indices:to(device)
    retort.noGrad(function()
-      update(self.memoryStudent, indices, es:detach(), m)
-      update(self.memoryTeacher, indices, et:detach(), m)
+      update(self.memoryStudent, indices, on_device, es:detach(), m)
+      update(self.memoryTeacher, indices, on_device, et:detach(), m)
    end)
    return loss
 end

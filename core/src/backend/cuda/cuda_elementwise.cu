@@ -365,17 +365,19 @@ static enum rt_status unary_launch(int64_t n, const void *x, void *y, double a, 
 template <typename T>
 static enum rt_status unary_typed(enum rt_unary_op op, int64_t n, const void *x, void *y, double a, double b)
 {
+#define UN_CASE(OP)                                                                                               \
+    case OP: return unary_launch<OP, T>(n, x, y, a, b)
     switch (op) {
-    case RT_UN_NEG: return unary_launch<RT_UN_NEG, T>(n, x, y, a, b);
-    case RT_UN_EXP: return unary_launch<RT_UN_EXP, T>(n, x, y, a, b);
-    case RT_UN_LOG: return unary_launch<RT_UN_LOG, T>(n, x, y, a, b);
-    case RT_UN_SQRT: return unary_launch<RT_UN_SQRT, T>(n, x, y, a, b);
-    case RT_UN_ABS: return unary_launch<RT_UN_ABS, T>(n, x, y, a, b);
-    case RT_UN_RELU: return unary_launch<RT_UN_RELU, T>(n, x, y, a, b);
-    case RT_UN_SIGMOID: return unary_launch<RT_UN_SIGMOID, T>(n, x, y, a, b);
-    case RT_UN_TANH: return unary_launch<RT_UN_TANH, T>(n, x, y, a, b);
-    case RT_UN_RECIPROCAL: return unary_launch<RT_UN_RECIPROCAL, T>(n, x, y, a, b);
-    case RT_UN_SIGN: return unary_launch<RT_UN_SIGN, T>(n, x, y, a, b);
+        UN_CASE(RT_UN_NEG);
+        UN_CASE(RT_UN_EXP);
+        UN_CASE(RT_UN_LOG);
+        UN_CASE(RT_UN_SQRT);
+        UN_CASE(RT_UN_ABS);
+        UN_CASE(RT_UN_RELU);
+        UN_CASE(RT_UN_SIGMOID);
+        UN_CASE(RT_UN_TANH);
+        UN_CASE(RT_UN_RECIPROCAL);
+        UN_CASE(RT_UN_SIGN);
     case RT_UN_POW:
         if (a == 2)
             return unary_launch<UN_POW2, T>(n, x, y, a, b);
@@ -384,15 +386,16 @@ static enum rt_status unary_typed(enum rt_unary_op op, int64_t n, const void *x,
         if (a == 1)
             return unary_launch<UN_POW1, T>(n, x, y, a, b);
         return unary_launch<RT_UN_POW, T>(n, x, y, a, b);
-    case RT_UN_CLAMP: return unary_launch<RT_UN_CLAMP, T>(n, x, y, a, b);
-    case RT_UN_AFFINE: return unary_launch<RT_UN_AFFINE, T>(n, x, y, a, b);
-    case RT_UN_CMP_EQ: return unary_launch<RT_UN_CMP_EQ, T>(n, x, y, a, b);
-    case RT_UN_CMP_NE: return unary_launch<RT_UN_CMP_NE, T>(n, x, y, a, b);
-    case RT_UN_CMP_LT: return unary_launch<RT_UN_CMP_LT, T>(n, x, y, a, b);
-    case RT_UN_CMP_LE: return unary_launch<RT_UN_CMP_LE, T>(n, x, y, a, b);
-    case RT_UN_CMP_GT: return unary_launch<RT_UN_CMP_GT, T>(n, x, y, a, b);
-    case RT_UN_CMP_GE: return unary_launch<RT_UN_CMP_GE, T>(n, x, y, a, b);
+        UN_CASE(RT_UN_CLAMP);
+        UN_CASE(RT_UN_AFFINE);
+        UN_CASE(RT_UN_CMP_EQ);
+        UN_CASE(RT_UN_CMP_NE);
+        UN_CASE(RT_UN_CMP_LT);
+        UN_CASE(RT_UN_CMP_LE);
+        UN_CASE(RT_UN_CMP_GT);
+        UN_CASE(RT_UN_CMP_GE);
     }
+#undef UN_CASE
     return rt_error(RT_ERR_INTERNAL, "unary: unknown op %d", (int)op);
 }
 

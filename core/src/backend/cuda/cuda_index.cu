@@ -65,6 +65,17 @@ __device__ static inline int64_t ix_slice_end(int64_t len, int64_t chunk)
     for (int64_t i##_end = ix_slice_end(len, chunk), i = (int64_t)blockIdx.y * (chunk) + threadIdx.x; i < i##_end; \
          i += blockDim.x)
 
+/* Runs the statements with U the unsigned unit type of `bytes` (16, 8, 4, 2, else 1) bytes: for the
+ * kernels that only move bytes. The statements must return. */
+#define IX_DISPATCH_UNIT(bytes, ...)                                                                             \
+    switch (bytes) {                                                                                              \
+    case 16: { typedef uint4 U; __VA_ARGS__; }                                                                    \
+    case 8: { typedef uint2 U; __VA_ARGS__; }                                                                     \
+    case 4: { typedef uint32_t U; __VA_ARGS__; }                                                                  \
+    case 2: { typedef uint16_t U; __VA_ARGS__; }                                                                  \
+    default: { typedef uint8_t U; __VA_ARGS__; }                                                                  \
+    }
+
 /* --- index_select: out[o, j, :] = x[o, index[j], :] --- */
 
 template <typename U>
@@ -93,24 +104,8 @@ enum rt_status rt_cuda_index_select(enum rt_dtype dt, int64_t outer, int64_t n, 
         u >>= 1;
     int64_t rows = outer * m, len = (int64_t)(bytes / u);
     ix_geo g = ix_geometry(rows, len);
-    const char *op = "cuda index_select";
-    switch (u) {
-    case 16:
-        return RT_CUDA_LAUNCH(op, ix_select_kernel<uint4>, g.grid, g.block, 0, rows, m, n, len, g.chunk, index,
-                              (const uint4 *)x, (uint4 *)out);
-    case 8:
-        return RT_CUDA_LAUNCH(op, ix_select_kernel<uint2>, g.grid, g.block, 0, rows, m, n, len, g.chunk, index,
-                              (const uint2 *)x, (uint2 *)out);
-    case 4:
-        return RT_CUDA_LAUNCH(op, ix_select_kernel<uint32_t>, g.grid, g.block, 0, rows, m, n, len, g.chunk, index,
-                              (const uint32_t *)x, (uint32_t *)out);
-    case 2:
-        return RT_CUDA_LAUNCH(op, ix_select_kernel<uint16_t>, g.grid, g.block, 0, rows, m, n, len, g.chunk, index,
-                              (const uint16_t *)x, (uint16_t *)out);
-    default:
-        return RT_CUDA_LAUNCH(op, ix_select_kernel<uint8_t>, g.grid, g.block, 0, rows, m, n, len, g.chunk, index,
-                              (const uint8_t *)x, (uint8_t *)out);
-    }
+    IX_DISPATCH_UNIT(u, return RT_CUDA_LAUNCH("cuda index_select", ix_select_kernel<U>, g.grid, g.block, 0, rows, m,
+                                              n, len, g.chunk, index, (const U *)x, (U *)out));
 }
 
 /* --- gather: out[o, j, i] = x[o, index[o, j, i], i] --- */
@@ -137,18 +132,9 @@ enum rt_status rt_cuda_gather(enum rt_dtype dt, int64_t outer, int64_t n, int64_
         return RT_OK;
     int64_t rows = outer * m;
     ix_geo g = ix_geometry(rows, inner);
-    const char *op = "cuda gather";
-    switch (rt_dtype_size(dt)) {
-    case 1:
-        return RT_CUDA_LAUNCH(op, ix_gather_kernel<uint8_t>, g.grid, g.block, 0, rows, m, n, inner, g.chunk, index,
-                              (const uint8_t *)x, (uint8_t *)out);
-    case 4:
-        return RT_CUDA_LAUNCH(op, ix_gather_kernel<uint32_t>, g.grid, g.block, 0, rows, m, n, inner, g.chunk, index,
-                              (const uint32_t *)x, (uint32_t *)out);
-    default:
-        return RT_CUDA_LAUNCH(op, ix_gather_kernel<uint64_t>, g.grid, g.block, 0, rows, m, n, inner, g.chunk, index,
-                              (const uint64_t *)x, (uint64_t *)out);
-    }
+    IX_DISPATCH_UNIT(rt_dtype_size(dt), return RT_CUDA_LAUNCH("cuda gather", ix_gather_kernel<U>, g.grid, g.block, 0,
+                                                              rows, m, n, inner, g.chunk, index, (const U *)x,
+                                                              (U *)out));
 }
 
 /* --- atomic adds (see the header comment) --- */
