@@ -161,7 +161,7 @@ enum rt_status rt_to_device(struct rt_tensor *t, enum rt_device dev, struct rt_t
     if (st == RT_OK) {
         size_t n = (size_t)rt_tensor_numel(c) * rt_dtype_size(c->dtype);
         if (dev == RT_CPU)
-            st = rt__backend(c)->download(rt__ptr(r), rt__ptr(c), n);
+            st = rt__download(rt__backend(c), rt__ptr(r), rt__ptr(c), n);
         else
             st = rt__backend(r)->upload(rt__ptr(r), rt__ptr(c), n);
     }

@@ -5,6 +5,22 @@
 #include "internal.h"
 
 static int sync_debug = -1; /* -1: not yet read from RETORT_CUDA_SYNC */
+/* times the host waited for each device: downloads and synchronizes (ops run on one thread) */
+static uint64_t waits[RT_DEVICE_COUNT];
+
+static void count_wait(enum rt_device d)
+{
+    if (d != RT_CPU && (unsigned)d < RT_DEVICE_COUNT)
+        waits[d]++;
+}
+
+uint64_t rt_device_waits(enum rt_device d) { return (unsigned)d < RT_DEVICE_COUNT ? waits[d] : 0; }
+
+enum rt_status rt__download(const struct rt_backend *be, void *host_dst, const void *src, size_t nbytes)
+{
+    count_wait(be->device);
+    return be->download(host_dst, src, nbytes);
+}
 
 bool rt_device_available(enum rt_device d, const char **why)
 {
@@ -34,6 +50,7 @@ enum rt_status rt_device_synchronize(enum rt_device d)
     if (!rt_device_available(d, &why))
         return rt_error(RT_ERR_DEVICE, "rt_device_synchronize: %s is not available: %s", rt_device_name(d), why);
     const struct rt_backend *be = rt_backend_for(d);
+    count_wait(d);
     return be->synchronize ? be->synchronize() : RT_OK;
 }
 

@@ -42,7 +42,7 @@ enum rt_status rt_tensor_fingerprint(const struct rt_tensor *t, uint64_t *h)
         st = rt_error(RT_ERR_OOM, "rt_tensor_fingerprint: out of memory");
     for (int64_t at = 0; st == RT_OK && at < n; at += step) {
         size_t len = (size_t)(n - at < step ? n - at : step) * es;
-        st = rt__backend(c)->download(buf, (const char *)rt__ptr(c) + (size_t)at * es, len);
+        st = rt__download(rt__backend(c), buf, (const char *)rt__ptr(c) + (size_t)at * es, len);
         if (st == RT_OK)
             rt_fingerprint_bytes(buf, len, h);
     }

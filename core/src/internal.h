@@ -46,6 +46,9 @@ int64_t rt__numel(int ndim, const int64_t *shape);
 void *rt__ptr(const struct rt_tensor *t);              /* data + offset (any device) */
 struct rt_strided rt__strided(const struct rt_tensor *t);
 const struct rt_backend *rt__backend(const struct rt_tensor *t);
+/* Copies nbytes of device memory to the host through be: the one way values reach the host, so a
+ * GPU's waits are counted here (rt_device_waits). */
+enum rt_status rt__download(const struct rt_backend *be, void *host_dst, const void *src, size_t nbytes);
 /* Normalises a possibly negative dim against ndim; error names the op. */
 enum rt_status rt__dim(const char *op, int dim, int ndim, int *out);
 /* Contiguous version of t without recording autograd (new ref). */

@@ -1,43 +1,49 @@
-/* index_select, gather and scatter_add: index tensors are i64 and 0-based, checked here. */
+/* index_select, gather and scatter_add: index tensors are i64 and 0-based, checked here on their
+ * device; rt_index_rebase makes them 0-based from another base (Lua's 1). */
 #include <string.h>
 
 #include "grad_fns.h"
 
+/* Checks index against [0, limit) on its device (no wait: a GPU reports a bad value at the next one). */
 static enum rt_status check_index(const char *name, struct rt_tensor *x, struct rt_tensor *index, int64_t limit,
                                   struct rt_tensor **contig)
 {
     if (index->dtype != RT_I64)
         return rt_error(RT_ERR_DTYPE, "%s: index must be an i64 tensor, got %s", name, rt_dtype_name(index->dtype));
     enum rt_status st = rt__same_device(name, x, index);
+    if (st == RT_OK)
+        st = rt__contig_raw(index, contig);
     if (st != RT_OK)
         return st;
-    st = rt__contig_raw(index, contig);
-    if (st != RT_OK)
-        return st;
-    /* Bounds are checked on the host: cheap next to the op, and a bad label must never crash. */
     int64_t n = rt_tensor_numel(*contig);
-    const int64_t *ix = rt_tensor_data(*contig);
-    struct rt_tensor *host = NULL;
-    if (!ix) {
-        st = rt_to_device(*contig, RT_CPU, &host);
-        if (st != RT_OK) {
-            rt_tensor_release(*contig);
-            return st;
-        }
-        ix = rt_tensor_data(host);
-    }
-    for (int64_t i = 0; i < n; i++)
-        if (ix[i] < 0 || ix[i] >= limit) {
-            st = rt_error(RT_ERR_ARG, "%s: index %lld out of range for a dim of size %lld (position %lld)", name,
-                          (long long)ix[i], (long long)limit, (long long)i);
-            break;
-        }
-    rt_tensor_release(host);
+    st = n > 0 ? rt__backend(*contig)->check_index(name, "index", n, rt__ptr(*contig), 0, limit, RT_NO_IGNORE, NULL)
+               : RT_OK;
     if (st != RT_OK) {
         rt_tensor_release(*contig);
         *contig = NULL;
     }
     return st;
+}
+
+enum rt_status rt_index_rebase(struct rt_tensor *ix, int64_t base, int64_t limit, int64_t ignore, const char *op,
+                               const char *what, struct rt_tensor **out)
+{
+    if (ix->dtype != RT_I64)
+        return rt_error(RT_ERR_DTYPE, "%s: %s must be an i64 tensor, got %s", op, what, rt_dtype_name(ix->dtype));
+    struct rt_tensor *c = NULL, *y = NULL;
+    enum rt_status st = rt__contig_raw(ix, &c);
+    if (st == RT_OK)
+        st = rt_tensor_empty(RT_I64, rt_tensor_device(ix), ix->ndim, ix->shape, &y);
+    int64_t n = rt_tensor_numel(ix);
+    if (st == RT_OK && n > 0)
+        st = rt__backend(c)->check_index(op, what, n, rt__ptr(c), base, limit, ignore, rt__ptr(y));
+    rt_tensor_release(c);
+    if (st != RT_OK) {
+        rt_tensor_release(y);
+        return st;
+    }
+    *out = y;
+    return RT_OK;
 }
 
 static void split(const struct rt_tensor *t, int d, int64_t *outer, int64_t *inner)

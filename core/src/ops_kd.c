@@ -1,6 +1,6 @@
 /* Hinton knowledge distillation loss (DESIGN.md §4, formulas in retort/loss.h): one fused kernel
- * for the per-sample KL and CE, the batch reduction on the host (N numbers), and a VJP that
- * recomputes the softmaxes from the saved logits instead of keeping (N, C) probabilities. */
+ * for the per-sample KL and CE, the batch reduction on the device (no wait for a GPU), and a VJP
+ * that recomputes the softmaxes from the saved logits instead of keeping (N, C) probabilities. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -81,67 +81,49 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
     enum rt_status st = check_args(op, s, t, labels, weights, o);
     if (st != RT_OK)
         return st;
-    int64_t N = s->shape[0], C = s->shape[1], ab_shape[2] = {2, N};
-    int64_t *lab = NULL;
-    double *w = NULL, *rows = NULL, *ab = NULL;
-    struct rt_tensor *sc = NULL, *tc = NULL, *lc = NULL, *kl = NULL, *ce = NULL, *abt = NULL, *y = NULL;
-    size_t n1 = (size_t)(N > 0 ? N : 1);
-    lab = labels ? malloc(n1 * sizeof *lab) : NULL;
-    w = malloc(n1 * sizeof *w);
-    rows = malloc(2 * n1 * sizeof *rows);
-    ab = malloc(2 * n1 * sizeof *ab);
-    if ((labels && !lab) || !w || !rows || !ab)
-        NN_TRY(rt_error(RT_ERR_OOM, "%s: out of memory", op));
-    if (labels && N > 0)
-        NN_TRY(rt_tensor_to_host(labels, RT_I64, lab));
-    for (int64_t i = 0; labels && i < N; i++)
-        if (lab[i] != o->ignore_index && (lab[i] < 0 || lab[i] >= C))
-            NN_TRY(rt_error(RT_ERR_ARG, "%s: label %lld at position %lld is out of range [0, %lld)", op,
-                            (long long)lab[i], (long long)i, (long long)C));
-    for (int64_t i = 0; i < N; i++)
-        w[i] = 1.0;
-    if (weights && N > 0)
-        NN_TRY(rt_tensor_to_host(weights, RT_F64, w));
-
+    int64_t N = s->shape[0], C = s->shape[1], rows_shape[2] = {3, N}, ab_shape[2] = {2, N}, flat = 2 * N;
+    enum rt_dtype dt = s->dtype;
+    enum rt_device dev = rt_tensor_device(s);
+    const struct rt_backend *be = rt__backend(s);
+    struct rt_tensor *sc = NULL, *tc = NULL, *lc = NULL, *rows = NULL, *sums = NULL, *kept = NULL, *keep = NULL,
+                     *wk = NULL, *wkn = NULL, *abt = NULL, *klce = NULL, *prod = NULL, *prod_flat = NULL,
+                     *part = NULL, *means = NULL, *y = NULL;
     NN_TRY(rt__contig_raw(s, &sc));
     NN_TRY(rt__contig_raw(t, &tc));
     if (labels)
         NN_TRY(rt__contig_raw(labels, &lc));
-    NN_TRY(rt_tensor_empty(s->dtype, rt_tensor_device(s), 1, &N, &kl));
-    NN_TRY(rt_tensor_empty(s->dtype, rt_tensor_device(s), 1, &N, &ce));
-    if (N * C > 0)
-        NN_TRY(rt__backend(s)->kd(s->dtype, N, C, rt__ptr(sc), rt__ptr(tc), o->teacher_probs, o->T,
-                                  lc ? rt__ptr(lc) : NULL, o->ignore_index, rt__ptr(kl), rt__ptr(ce)));
-    else if (N > 0) { /* no classes: every KL and CE is 0 */
-        NN_TRY(rt_fill_(kl, 0));
-        NN_TRY(rt_fill_(ce, 0));
-    }
+    /* rows (3, N): kl_i, ce_i, keep_i (1, or 0 for an ignored sample); one reduction sums all three */
+    NN_TRY(rt_tensor_new(dt, dev, 2, rows_shape, &rows));
+    void *klp = rt__ptr(rows), *keepp = rt__nn_at(klp, dt, 2 * N);
     if (N > 0) {
-        NN_TRY(rt_tensor_to_host(kl, RT_F64, rows));
-        NN_TRY(rt_tensor_to_host(ce, RT_F64, rows + N));
+        if (lc)
+            NN_TRY(be->class_rows(op, dt, N, C, rt__ptr(lc), NULL, o->ignore_index, keepp, NULL));
+        else
+            NN_TRY(be->fill(dt, N, 1.0, keepp));
     }
+    if (N * C > 0)
+        NN_TRY(be->kd(dt, N, C, rt__ptr(sc), rt__ptr(tc), o->teacher_probs, o->T, lc ? rt__ptr(lc) : NULL,
+                      o->ignore_index, klp, rt__nn_at(klp, dt, N)));
+    NN_TRY(rt__reduce_raw(op, RT_RED_SUM, rows, 1, false, 0, &sums, NULL)); /* (3): sum kl, sum ce, kept */
+    NN_TRY(rt_narrow(sums, 0, 2, 1, &kept));
 
-    /* reduce: loss = sum_i w_i (alpha T^2 kl_i + (1 - alpha) ce_i) / kept */
-    int64_t kept = 0;
-    for (int64_t i = 0; i < N; i++)
-        kept += !(lab && lab[i] == o->ignore_index);
-    double soft = o->alpha * o->T * o->T, hard = labels ? 1 - o->alpha : 0, loss = 0, klm = 0, cem = 0;
-    for (int64_t i = 0; i < N; i++) {
-        bool keep = !(lab && lab[i] == o->ignore_index);
-        ab[i] = keep ? w[i] * soft / (double)kept : 0;
-        ab[N + i] = keep ? w[i] * hard / (double)kept : 0;
-        loss += ab[i] * rows[i] + ab[N + i] * rows[N + i];
-        klm += keep ? rows[i] : 0;
-        cem += keep ? rows[N + i] : 0;
+    /* loss = sum_i a_i kl_i + b_i ce_i with a_i = w_i keep_i alpha T^2 / kept, b_i = w_i keep_i (1 - alpha) / kept */
+    NN_TRY(rt_select(rows, 0, 2, &keep));
+    if (weights)
+        NN_TRY(rt__binary_raw(op, RT_BIN_MUL, keep, weights, &wk));
+    NN_TRY(rt__binary_raw(op, RT_BIN_DIV, wk ? wk : keep, kept, &wkn));
+    NN_TRY(rt_tensor_empty(dt, dev, 2, ab_shape, &abt));
+    double soft = o->alpha * o->T * o->T, hard = labels ? 1 - o->alpha : 0;
+    if (N > 0) {
+        NN_TRY(be->unary(RT_UN_AFFINE, dt, N, rt__ptr(wkn), rt__ptr(abt), soft, 0));
+        NN_TRY(be->unary(RT_UN_AFFINE, dt, N, rt__ptr(wkn), rt__nn_at(rt__ptr(abt), dt, N), hard, 0));
     }
-    if (kept == 0)
-        loss = klm = cem = NAN;
-    else
-        klm /= (double)kept, cem /= (double)kept;
-    NN_TRY(rt_tensor_full(s->dtype, rt_tensor_device(s), 0, NULL, loss, &y));
+    NN_TRY(rt_narrow(rows, 0, 0, 2, &klce));
+    NN_TRY(rt__binary_raw(op, RT_BIN_MUL, abt, klce, &prod));
+    NN_TRY(rt_view(prod, 1, &flat, &prod_flat));
+    NN_TRY(rt__reduce_raw(op, RT_RED_SUM, prod_flat, 0, false, 0, &y, NULL));
     if (rt__needs_grad(1, &s)) {
         struct rt_node *node;
-        NN_TRY(rt__from_host_like(ab, 2, ab_shape, s, &abt));
         NN_TRY(rt__record(y, "KDBackward", vjp_kd, 1, &s, &node));
         node->s[0] = o->T, node->i[0] = o->teacher_probs;
         NN_TRY(rt__save(node, sc));
@@ -150,16 +132,21 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
         if (lc)
             NN_TRY(rt__save(node, lc));
     }
-    if (terms)
-        *terms = (struct rt_kd_terms){.kl = klm, .ce = labels ? cem : 0, .kept = kept};
+    if (terms) { /* the means over kept samples: NaN when none is kept */
+        NN_TRY(rt_narrow(sums, 0, 0, 2, &part));
+        NN_TRY(rt__binary_raw(op, RT_BIN_DIV, part, kept, &means));
+        *terms = (struct rt_kd_terms){0};
+        NN_TRY(rt_select(means, 0, 0, &terms->kl));
+        NN_TRY(rt_select(means, 0, 1, &terms->ce));
+        NN_TRY(rt_select(sums, 0, 2, &terms->kept));
+    }
 done:
-    free(lab);
-    free(w);
-    free(rows);
-    free(ab);
-    rt__release_all(6, (struct rt_tensor *[]){sc, tc, lc, kl, ce, abt});
+    rt__release_all(15, (struct rt_tensor *[]){sc, tc, lc, rows, sums, kept, keep, wk, wkn, abt, klce, prod,
+                                               prod_flat, part, means});
     if (st != RT_OK) {
         rt_tensor_release(y);
+        if (terms)
+            rt__release_all(3, (struct rt_tensor *[]){terms->kl, terms->ce, terms->kept});
         return st;
     }
     *out = y;

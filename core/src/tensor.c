@@ -287,7 +287,7 @@ enum rt_status rt_tensor_get(const struct rt_tensor *t, const int64_t *index, do
         return st;
     size_t es = rt_dtype_size(t->dtype);
     unsigned char buf[8];
-    st = t->storage->backend->download(buf, (char *)t->storage->data + off * (int64_t)es, es);
+    st = rt__download(t->storage->backend, buf, (char *)t->storage->data + off * (int64_t)es, es);
     if (st != RT_OK)
         return st;
     *out = load_as_double(t->dtype, buf);
@@ -340,7 +340,7 @@ enum rt_status rt_tensor_to_host(const struct rt_tensor *t, enum rt_dtype dt, vo
         }
         c = conv;
     }
-    st = rt__backend(c)->download(buf, rt__ptr(c), (size_t)rt_tensor_numel(c) * rt_dtype_size(dt));
+    st = rt__download(rt__backend(c), buf, rt__ptr(c), (size_t)rt_tensor_numel(c) * rt_dtype_size(dt));
     rt_tensor_release(c);
     return st;
 }

@@ -1,5 +1,5 @@
 /* Device functions of retort.core: deviceAvailable, deviceDescribe, synchronize, deviceMemory,
- * resetPeakMemory, emptyCache, setSyncDebug. lua/retort/cuda.lua wraps them as retort.cuda. */
+ * resetPeakMemory, emptyCache, setSyncDebug, deviceWaits. lua/retort/cuda.lua wraps them as retort.cuda. */
 #include <string.h>
 
 #include "bind_internal.h"
@@ -70,6 +70,13 @@ static int f_empty_cache(lua_State *L)
     return 1;
 }
 
+/* deviceWaits(dev) -> times the host has waited for dev (reads of its memory, synchronize) */
+static int f_waits(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rt_device_waits(rtb_check_device(L, 1)));
+    return 1;
+}
+
 static int f_set_sync_debug(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TBOOLEAN);
@@ -80,7 +87,8 @@ static int f_set_sync_debug(lua_State *L)
 static const luaL_Reg funcs[] = {{"deviceAvailable", f_available}, {"deviceDescribe", f_describe},
                                  {"synchronize", f_synchronize},    {"deviceMemory", f_memory},
                                  {"resetPeakMemory", f_reset_peak}, {"emptyCache", f_empty_cache},
-                                 {"setSyncDebug", f_set_sync_debug}, {NULL, NULL}};
+                                 {"setSyncDebug", f_set_sync_debug}, {"deviceWaits", f_waits},
+                                 {NULL, NULL}};
 
 void rtb_open_device(lua_State *L, int module)
 {

@@ -210,13 +210,13 @@ static int m_leaky_relu(lua_State *L)
 /* ------------------------------------------------------------------------------------------ */
 /* losses */
 
-/* 1-based labels at arg (i64 tensor or table of integers) -> 0-based i64 tensor on like's device.
- * ignore1 is the 1-based ignore label (has_ignore false: none); it maps to ignore1 - 1. */
-static struct rt_tensor *labels_arg(lua_State *L, int arg, const struct rt_tensor *like, bool has_ignore,
-                                    lua_Integer ignore1)
+/* 1-based labels at arg (an i64 tensor, or a table of integers) -> 0-based labels on like's device,
+ * checked against [1, C] (ignore1 passes when has_ignore) on that device: no wait for a GPU, which
+ * reports a bad label at the next wait instead. */
+static struct rt_tensor *labels_arg(lua_State *L, int arg, const char *op, const struct rt_tensor *like,
+                                    bool has_ignore, lua_Integer ignore1)
 {
-    int64_t C = like->ndim == 2 ? like->shape[1] : 0, n;
-    int64_t *buf;
+    int64_t C = like->ndim == 2 ? like->shape[1] : 0;
     struct rt_tensor *t = rtb_test(L, arg);
     if (t) {
         if (t->dtype != RT_I64)
@@ -224,13 +224,9 @@ static struct rt_tensor *labels_arg(lua_State *L, int arg, const struct rt_tenso
                                                   rt_dtype_name(t->dtype)));
         if (t->ndim != 1)
             luaL_argerror(L, arg, "labels must be a 1-D tensor");
-        n = t->shape[0];
-        buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *buf, 0);
-        if (n > 0)
-            RTB_CALL(L, rt_tensor_to_host(t, RT_I64, buf));
     } else if (lua_istable(L, arg)) {
-        n = (int64_t)luaL_len(L, arg);
-        buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *buf, 0);
+        int64_t n = (int64_t)luaL_len(L, arg);
+        int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *buf, 0);
         for (int64_t i = 0; i < n; i++) {
             lua_geti(L, arg, (lua_Integer)(i + 1));
             if (!lua_isinteger(L, -1))
@@ -238,25 +234,17 @@ static struct rt_tensor *labels_arg(lua_State *L, int arg, const struct rt_tenso
             buf[i] = (int64_t)lua_tointeger(L, -1);
             lua_pop(L, 1);
         }
+        struct rt_tensor **host = rtb_slot(L), **moved = host;
+        RTB_CALL(L, rt_tensor_from_data(RT_I64, 1, &n, buf, host));
+        if (rt_tensor_device(like) != RT_CPU) {
+            moved = rtb_slot(L);
+            RTB_CALL(L, rt_to_device(*host, rt_tensor_device(like), moved));
+        }
+        t = *moved;
     } else
         return (luaL_typeerror(L, arg, "retort.LongTensor or table of labels"), NULL);
-    for (int64_t i = 0; i < n; i++) {
-        if (has_ignore && buf[i] == ignore1) {
-            buf[i] = (int64_t)ignore1 - 1;
-            continue;
-        }
-        if (buf[i] < 1 || buf[i] > C)
-            luaL_argerror(L, arg, lua_pushfstring(L, "label %I at position %I out of range [1, %I] (labels are 1-based)",
-                                                  (lua_Integer)buf[i], (lua_Integer)(i + 1), (lua_Integer)C));
-        buf[i] -= 1;
-    }
     struct rt_tensor **slot = rtb_slot(L);
-    RTB_CALL(L, rt_tensor_from_data(RT_I64, 1, &n, buf, slot));
-    if (rt_tensor_device(like) != RT_CPU) {
-        struct rt_tensor *host = *slot;
-        slot = rtb_slot(L);
-        RTB_CALL(L, rt_to_device(host, rt_tensor_device(like), slot));
-    }
+    RTB_CALL(L, rt_index_rebase(t, 1, C, has_ignore ? (int64_t)ignore1 : RT_NO_IGNORE, op, "label", slot));
     return *slot;
 }
 
@@ -292,7 +280,7 @@ static int class_loss(lua_State *L, bool ce)
         return luaL_argerror(L, 1, lua_pushfstring(L, "expected scores (N, C), got %s",
                                                    rt_shape_str(x->ndim, x->shape, b, sizeof b)));
     }
-    struct rt_tensor *lab = labels_arg(L, 2, x, has_ignore, ignore1);
+    struct rt_tensor *lab = labels_arg(L, 2, ce ? "crossEntropy" : "nllLoss", x, has_ignore, ignore1);
     int64_t ignore0 = has_ignore ? (int64_t)ignore1 - 1 : RT_NO_IGNORE;
     struct rt_tensor **out = rtb_slot(L);
     RTB_CALL(L, ce ? rt_cross_entropy(x, lab, w, ignore0, smoothing, red, out)
@@ -303,7 +291,8 @@ static int f_cross_entropy(lua_State *L) { return class_loss(L, true); }
 static int f_nll_loss(lua_State *L) { return class_loss(L, false); }
 
 /* kdLoss(s, t, labels or nil, {T=4, alpha=1, ignoreIndex=, teacherProbs=false, weights=})
- *   -> loss, {kl = unscaled KL mean, ce = CE mean, kept = samples counted} */
+ *   -> loss, {kl = unscaled KL mean, ce = CE mean, kept = samples counted}: 0-dim tensors on the
+ *   loss's device (:item() reads one; on a GPU that waits, so a training step should not) */
 static int f_kd_loss(lua_State *L)
 {
     struct rt_tensor *s = rtb_check(L, 1), *t = rtb_check(L, 2);
@@ -322,17 +311,21 @@ static int f_kd_loss(lua_State *L)
         return luaL_argerror(L, 1, lua_pushfstring(L, "expected student logits (batch, classes), got %s",
                                                    rt_shape_str(s->ndim, s->shape, b, sizeof b)));
     }
-    struct rt_tensor *lab = lua_isnoneornil(L, 3) ? NULL : labels_arg(L, 3, s, has_ignore, ignore1);
+    struct rt_tensor *lab = lua_isnoneornil(L, 3) ? NULL : labels_arg(L, 3, "kdLoss", s, has_ignore, ignore1);
     struct rt_tensor **out = rtb_slot(L);
+    int loss_at = lua_gettop(L);
+    struct rt_tensor **kl = rtb_slot(L), **ce = rtb_slot(L), **kept = rtb_slot(L);
     struct rt_kd_terms terms;
     RTB_CALL(L, rt_kd_loss(s, t, lab, w, &o, out, &terms));
+    *kl = terms.kl, *ce = terms.ce, *kept = terms.kept;
     lua_createtable(L, 0, 3);
-    lua_pushnumber(L, terms.kl);
-    lua_setfield(L, -2, "kl");
-    lua_pushnumber(L, terms.ce);
-    lua_setfield(L, -2, "ce");
-    lua_pushinteger(L, (lua_Integer)terms.kept);
-    lua_setfield(L, -2, "kept");
+    static const char *const names[] = {"kl", "ce", "kept"};
+    for (int i = 0; i < 3; i++) {
+        lua_pushvalue(L, loss_at + 1 + i);
+        lua_setfield(L, -2, names[i]);
+    }
+    lua_pushvalue(L, loss_at);
+    lua_insert(L, -2);
     return 2;
 }
 

@@ -28,30 +28,16 @@ static struct rt_tensor *operand(lua_State *L, int arg, const struct rt_tensor *
     return *slot;
 }
 
-/* A 1-based i64 index tensor at arg -> a new 0-based one (every entry checked against [1, size]). */
-static struct rt_tensor *index_arg(lua_State *L, int arg, int64_t size)
+/* A 1-based i64 index tensor at arg -> a new 0-based one, checked against [1, size] on its device
+ * (a GPU reports a bad index at the next wait instead of now). */
+static struct rt_tensor *index_arg(lua_State *L, int arg, const char *op, int64_t size)
 {
     struct rt_tensor *idx = rtb_check(L, arg);
     if (idx->dtype != RT_I64)
         luaL_argerror(L, arg, lua_pushfstring(L, "index tensor must be i64 (a retort.LongTensor), got %s (use :long())",
                                               rt_dtype_name(idx->dtype)));
-    int64_t n = rt_tensor_numel(idx);
-    int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
-    if (n > 0)
-        RTB_CALL(L, rt_tensor_to_host(idx, RT_I64, buf));
-    for (int64_t i = 0; i < n; i++) {
-        if (buf[i] < 1 || buf[i] > size)
-            luaL_argerror(L, arg, lua_pushfstring(L, "index %I (entry %I) out of range [1, %I] (indices are 1-based)",
-                                                  (lua_Integer)buf[i], (lua_Integer)(i + 1), (lua_Integer)size));
-        buf[i] -= 1;
-    }
     struct rt_tensor **slot = rtb_slot(L);
-    RTB_CALL(L, rt_tensor_from_data(RT_I64, idx->ndim, idx->shape, buf, slot));
-    if (rt_tensor_device(idx) != RT_CPU) {
-        struct rt_tensor *host = *slot;
-        slot = rtb_slot(L);
-        RTB_CALL(L, rt_to_device(host, rt_tensor_device(idx), slot));
-    }
+    RTB_CALL(L, rt_index_rebase(idx, 1, size, RT_NO_IGNORE, op, "index", slot));
     return *slot;
 }
 
@@ -355,7 +341,7 @@ static int m_index_select(lua_State *L)
 {
     struct rt_tensor *x = rtb_check(L, 1);
     int dim = rtb_check_dim(L, 2, x->ndim);
-    struct rt_tensor *idx = index_arg(L, 3, x->shape[dim]);
+    struct rt_tensor *idx = index_arg(L, 3, "indexSelect", x->shape[dim]);
     struct rt_tensor **out = rtb_slot(L);
     RTB_CALL(L, rt_index_select(x, dim, idx, out));
     return 1;
@@ -365,7 +351,7 @@ static int m_gather(lua_State *L)
 {
     struct rt_tensor *x = rtb_check(L, 1);
     int dim = rtb_check_dim(L, 2, x->ndim);
-    struct rt_tensor *idx = index_arg(L, 3, x->shape[dim]);
+    struct rt_tensor *idx = index_arg(L, 3, "gather", x->shape[dim]);
     struct rt_tensor **out = rtb_slot(L);
     RTB_CALL(L, rt_gather(x, dim, idx, out));
     return 1;
@@ -377,7 +363,7 @@ static int m_scatter_add(lua_State *L)
     struct rt_tensor *x = rtb_check(L, 1);
     int dim = rtb_check_dim(L, 2, x->ndim);
     struct rt_tensor *src = rtb_check(L, 4);
-    struct rt_tensor *idx = index_arg(L, 3, x->shape[dim]);
+    struct rt_tensor *idx = index_arg(L, 3, "scatterAdd", x->shape[dim]);
     struct rt_tensor **out = rtb_slot(L);
     RTB_CALL(L, rt_scatter_add(x, dim, idx, src, out));
     return 1;

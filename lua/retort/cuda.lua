@@ -3,6 +3,7 @@
 --   if retort.cuda.isAvailable() then net:cuda(); x = x:cuda() end
 --   print(retort.cuda.describe())        --> NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.2 GiB)
 --   retort.cuda.memory()                 --> {inUse =, peakInUse =, cached =, peakReserved =} bytes
+--   retort.cuda.waits()                  --> times the host has waited for the GPU so far
 --
 -- Kernels are queued on one stream and run asynchronously; reading a value (x:item(), x:totable(),
 -- x:cpu()) waits for them. retort.cuda.synchronize() waits explicitly (timing). With
@@ -34,6 +35,11 @@ end
 
 --- memory() -> {inUse, peakInUse, cached, peakReserved} in bytes (tensors; the allocator's cache)
 function cuda.memory() return core.deviceMemory("cuda") end
+
+--- waits() -> how many times the host has waited for the GPU (x:item(), x:cpu(), synchronize...).
+--- Each wait drains the queue and leaves the GPU idle while the host catches up: a training step
+--- should not wait at all. Compare the count before and after a loop to find waits.
+function cuda.waits() return core.deviceWaits("cuda") end
 
 function cuda.resetPeakMemory() core.resetPeakMemory("cuda") end
 

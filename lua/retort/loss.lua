@@ -89,25 +89,41 @@ function loss.mse(a, b, opts)
    return core("mseLoss")(a, b, opts)
 end
 
-function loss.accuracy(logits, labels)
-   check_class_args("accuracy", logits, labels)
+--- correct(logits, labels) -> 0-dim tensor on the logits' device: how many rows have their largest
+--- logit at the label. No wait for a GPU (accuracy() reads it back).
+function loss.correct(logits, labels)
+   check_class_args("correct", logits, labels)
+   return retort.noGrad(function() return logits:argmax(2):eq(labels):to(logits):sum() end)
+end
+
+--- topkCorrect(logits, labels, k) -> 0-dim tensor: how many rows have the label among the k largest
+--- logits (ties counted in the label's favour). No wait for a GPU.
+function loss.topkCorrect(logits, labels, k)
+   check_class_args("topkCorrect", logits, labels)
+   if math.type(k) ~= "integer" or k < 1 then
+      error(("loss.topkCorrect: k must be a positive integer, got %s"):format(tostring(k)), 2)
+   end
    return retort.noGrad(function()
       local n = labels:size(1)
-      if n == 0 then return 0 end
-      return logits:argmax(2):eq(labels):float():sum():item() / n
+      local target = logits:gather(2, labels:view(n, 1))          -- (N, 1) logit of the label
+      local larger = logits:gt(target):to(logits):sum(2)         -- how many logits beat it
+      return larger:lt(k):to(logits):sum()
    end)
 end
 
+--- accuracy(logits, labels) -> fraction of rows predicted right (a number: reads the device)
+function loss.accuracy(logits, labels)
+   check_class_args("accuracy", logits, labels)
+   local n = labels:size(1)
+   return n == 0 and 0 or loss.correct(logits, labels):item() / n
+end
+
+--- topk(logits, labels, k) -> fraction of rows with the label among the k largest logits
 function loss.topk(logits, labels, k)
-   check_class_args("topk", logits, labels)
    if math.type(k) ~= "integer" or k < 1 then error(("loss.topk: k must be a positive integer, got %s"):format(tostring(k)), 2) end
-   return retort.noGrad(function()
-      local n = labels:size(1)
-      if n == 0 then return 0 end
-      local target = logits:gather(2, labels:view(n, 1))          -- (N, 1) logit of the label
-      local larger = logits:gt(target):float():sum(2)            -- how many logits beat it
-      return larger:lt(k):float():sum():item() / n
-   end)
+   check_class_args("topk", logits, labels)
+   local n = labels:size(1)
+   return n == 0 and 0 or loss.topkCorrect(logits, labels, k):item() / n
 end
 
 return loss

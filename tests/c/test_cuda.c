@@ -1727,16 +1727,12 @@ struct kd_ctx {
 static enum rt_status f_kd(struct rt_tensor *const *in, void *c, struct rt_tensor **out)
 {
     struct kd_ctx *k = c;
-    struct rt_kd_terms terms;
-    struct rt_tensor *h = NULL, *d = NULL;
+    struct rt_kd_terms terms = {0};
     enum rt_status st;
     TRY(rt_kd_loss(in[0], in[1], k->labels ? in[2] : NULL, k->weights ? in[3] : NULL, &k->o, &out[0], &terms));
-    double v[3] = {terms.kl, terms.ce, (double)terms.kept};
-    TRY(rt_tensor_from_data(RT_F64, 1, H_SHAPE(3), v, &h));
-    TRY(rt_to_dtype(h, in[0]->dtype, &d));
-    TRY(rt_to_device(d, rt_tensor_device(in[0]), &out[1]));
+    TRY(rt_stack(3, (struct rt_tensor *[]){terms.kl, terms.ce, terms.kept}, 0, &out[1]));
 done:
-    RELEASE(h, d);
+    RELEASE(terms.kl, terms.ce, terms.kept);
     return st;
 }
 
@@ -1975,6 +1971,44 @@ static void test_mixed_devices(void)
     RELEASE(c, d, c55, ic, id, gc, gd, src, lab, cond, x4, x4d, w4, rc);
 }
 
+/* A bad label or index is RT_ERR_ARG with the CPU's message: at the op on the CPU, the emulated
+ * device and under sync debug; on a GPU otherwise at the next wait (the check is a kernel), with a
+ * note saying so. The record is then cleared and the device works on. */
+static void test_bad_index_reports(void)
+{
+    struct rt_tensor *xc = RND(RT_F32, -1, 1, 4, 3), *x = copy_to(xc, dut);
+    struct rt_tensor *labc = h_tensor(RT_I64, 1, H_SHAPE(4), H_VALS(0, 7, 2, 1)), *lab = copy_to(labc, dut);
+    struct rt_tensor *ixc = h_tensor(RT_I64, 1, H_SHAPE(2), H_VALS(1, -2)), *ix = copy_to(ixc, dut);
+    struct rt_tensor *goodc = h_tensor(RT_I64, 1, H_SHAPE(4), H_VALS(0, 2, 2, 1)), *good = copy_to(goodc, dut);
+    REQUIRE(x && lab && ix && good, "inputs");
+    bool was = rt_device_sync_debug();
+    static const char *const want[2] = {"rt_cross_entropy: label 7 at position 1 out of range [0, 2]",
+                                        "rt_index_select: index -2 at position 1 out of range [0, 2]"};
+    for (int debug = 0; debug < 2; debug++) {
+        rt_device_set_sync_debug(debug);
+        for (int which = 0; which < 2; which++) {
+            struct rt_tensor *r = NULL;
+            enum rt_status st = which == 0 ? rt_cross_entropy(x, lab, NULL, RT_NO_IGNORE, 0, RT_REDUCE_MEAN, &r)
+                                           : rt_index_select(x, 1, ix, &r);
+            if (st == RT_OK) {
+                CHECK(!emulated && !debug, "%s: no error at the op (sync debug %d)", want[which], debug);
+                rt_tensor_release(r);
+                CHECK_STATUS(rt_device_synchronize(dut), RT_ERR_ARG, want[which]);
+                CHECK(strstr(rt_error_msg(), "found on the GPU after the op returned") != NULL, "late note in: %s",
+                      rt_error_msg());
+            } else {
+                CHECK_STATUS(st, RT_ERR_ARG, want[which]);
+            }
+            CHECK_OK(rt_device_synchronize(dut)); /* reported once */
+        }
+    }
+    rt_device_set_sync_debug(was);
+    struct ce_ctx k = {false, RT_NO_IGNORE, 0, RT_REDUCE_MEAN, 0};
+    struct rt_tensor *w = RND(RT_F32, 0.2, 2, 3);
+    COMPARE("cross_entropy after bad labels", f_loss, &k, O(.grad = 1), xc, goodc, w);
+    RELEASE(xc, x, labc, lab, ixc, ix, goodc, good, w);
+}
+
 /* an allocation far larger than the device fails with RT_ERR_OOM, and the process goes on */
 static void test_out_of_memory(void)
 {
@@ -2130,6 +2164,7 @@ int main(void)
     RUN(test_pairwise);
     RUN(test_sgd);
     RUN(test_mixed_devices);
+    RUN(test_bad_index_reports);
     RUN(test_device_memory);
     RUN(test_out_of_memory);
     RUN(test_backward_gradient_device);

@@ -490,7 +490,7 @@ static void test_loss_errors(void)
     struct rt_tensor *labf = h_tensor(RT_F32, 1, H_SHAPE(3), H_VALS(0, 1, 1)), *lab2 = h_tensor(RT_I64, 1, H_SHAPE(2), H_VALS(0, 1));
     struct rt_tensor *w3 = h_rand(RT_F32, 1, H_SHAPE(3), 0, 1, 2), *b = h_rand(RT_F32, 2, H_SHAPE(4, 3), 0, 1, 3);
     CHECK_STATUS(rt_cross_entropy(x, bad, NULL, RT_NO_IGNORE, 0, RT_REDUCE_MEAN, &y), RT_ERR_ARG,
-                 "rt_cross_entropy: label 4 at position 1 is out of range [0, 4)");
+                 "rt_cross_entropy: label 4 at position 1 out of range [0, 3]");
     CHECK_STATUS(rt_cross_entropy(x, neg, NULL, -100, 0, RT_REDUCE_MEAN, &y), RT_ERR_ARG, "label -1 at position 1");
     CHECK_OK(rt_cross_entropy(x, neg, NULL, -1, 0, RT_REDUCE_MEAN, &y)); /* -1 ignored */
     rt_tensor_release(y);

@@ -63,6 +63,60 @@ describe("retort.cuda", function()
    end)
 end)
 
+describe("waiting for the GPU", function()
+   -- RETORT_EMULATE_CUDA=1 runs the cuda device's ops on the CPU but counts its waits as a GPU's:
+   -- each read of a value drains the queue, so a training step must not read any
+   local code = [[
+      local retort = require "retort"
+      local distill = retort.distill
+      retort.manualSeed(1)
+      local function waits(f)
+         local w0 = retort.cuda.waits()
+         f()
+         return retort.cuda.waits() - w0
+      end
+      local teacher = retort.models.mlp{sizes = {20, 16, 3}}:cuda()
+      local student = retort.models.mlp{sizes = {20, 16, 3}}:cuda()
+      local opt = retort.optim.SGD(student:parameters(), {lr = 0.05, momentum = 0.9})
+      local x, y = retort.randn(8, 20):cuda(), retort.tensor({1, 2, 3, 1, 2, 3, 1, 2}, "i64"):cuda()
+      local tl = retort.noGrad(function() return teacher:forward(x) end)
+      local function step(loss) opt:zeroGrad(); loss:backward(); opt:step() end
+      local out = {}
+      out.ce = waits(function() step(retort.loss.crossEntropy(student:forward(x), y)) end)
+      out.nll = waits(function() step(retort.loss.nll(student:forward(x):logSoftmax(2), y, {ignoreIndex = 2})) end)
+      out.kd = waits(function() step((distill.kd(student:forward(x), tl, {T = 4, alpha = 0.9, labels = y}))) end)
+      local d = distill.Distiller{teacher = teacher, student = student, T = 3, gamma = 0.3, alpha = 0.7,
+                                  pairs = {{hint = "relu1", guided = "relu1", loss = "hint"}}}
+      d:training()
+      out.distiller = waits(function() step((d:trainingLoss(d:forward(x), y, {epoch = 1, step = 1, epochs = 1}))) end)
+      local ds = retort.data.blobs{n = 1600, dim = 20, classes = 3, seed = 2}
+      local loader = retort.data.Loader(ds, {batchSize = 16, shuffle = true, seed = 1, device = "cuda"})
+      local r
+      out.fit = waits(function()
+         r = retort.train.fit{model = d, optimizer = retort.optim.SGD(d:parameters(), {lr = 0.05}), train = loader,
+                              epochs = 1, log = io.open("/dev/null", "w")}
+      end)
+      -- a bad label is still caught, at the next read
+      local bad = retort.tensor({1, 2, 3, 4, 1, 2, 3, 1}, "i64"):cuda()
+      local ok, err = pcall(function() return retort.loss.crossEntropy(student:forward(x), bad):item() end)
+      print(out.ce, out.nll, out.kd, out.distiller, out.fit, r.history[1].train_loss, r.history[1].train_acc, err)
+   ]]
+
+   it("a training step never waits, and train.fit reads its sums every 50 steps", function()
+      local r = support.run({"-e", code}, {env = {RETORT_EMULATE_CUDA = "1"}})
+      assert.are.equal(0, r.status, r.stderr)
+      local ce, nll, kd, dist, fit, loss, acc, err = r.stdout:match(
+         "^(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%S+)\t(%S+)\t(.-)\n$")
+      assert.is_not_nil(ce, r.stdout)
+      assert.are.same({"0", "0", "0", "0"}, {ce, nll, kd, dist})
+      -- 100 steps: sums at steps 50 and 100 (+ the finiteness checks there) and the epoch's end
+      assert.is_true(tonumber(fit) <= 6, "train.fit waited " .. fit .. " times in 100 steps")
+      assert.is_true(tonumber(loss) > 0 and tonumber(loss) < 2, loss)
+      assert.is_true(tonumber(acc) > 0.3 and tonumber(acc) <= 1, acc)
+      assert.matches("crossEntropy: label 4 at position 4 out of range [1, 3] (1-based)", err, 1, true)
+   end)
+end)
+
 describe("moving tensors and modules", function()
    it("replace_ changes what every reference sees", function()
       local a = retort.tensor{1, 2, 3}

@@ -61,8 +61,8 @@ describe("bad arguments", function()
       local s = retort.tensor{{1, 2, 3}}
       has(err_of(function() return s:gather(2, retort.tensor{{1}}) end), "index tensor must be i64")
       has(err_of(function() return s:gather(2, retort.tensor({{0}}, "i64")) end),
-          "index 0 (entry 1) out of range [1, 3] (indices are 1-based)")
-      has(err_of(function() return s:indexSelect(2, retort.tensor({4}, "i64")) end), "index 4 (entry 1) out of range")
+          "gather: index 0 at position 1 out of range [1, 3] (1-based)")
+      has(err_of(function() return s:indexSelect(2, retort.tensor({4}, "i64")) end), "indexSelect: index 4 at position 1 out of range [1, 3] (1-based)")
    end)
 
    it("for temperatures", function()

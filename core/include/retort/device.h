@@ -13,6 +13,10 @@ bool rt_device_available(enum rt_device d, const char **why);
 const char *rt_device_describe(enum rt_device d);
 /* Waits until all work queued on d has finished; reports a fault an earlier kernel left. */
 enum rt_status rt_device_synchronize(enum rt_device d);
+/* How many times the host has waited for d since start: every read of d's memory (item, copy to the
+ * host) and every synchronize. A training step that waits stalls the GPU while the host catches up;
+ * the count shows where. Always 0 for RT_CPU. */
+uint64_t rt_device_waits(enum rt_device d);
 
 struct rt_device_memory {
     size_t in_use;        /* bytes held by live tensor storages */

@@ -14,11 +14,12 @@ struct rt_kd_opts {
     bool teacher_probs;
 };
 
-/* The parts of a KD loss, for logging: means over the kept samples, unweighted. */
+/* The parts of a KD loss, for logging: means over the kept samples, unweighted. 0-dim tensors on the
+ * loss's device (reading one waits for a GPU); the caller releases them. */
 struct rt_kd_terms {
-    double kl;    /* KL(p_t || softmax(s / T)), not scaled by T^2 */
-    double ce;    /* hard-label cross-entropy of s at T = 1 (0 without labels) */
-    int64_t kept; /* samples not ignored */
+    struct rt_tensor *kl;   /* KL(p_t || softmax(s / T)), not scaled by T^2 */
+    struct rt_tensor *ce;   /* hard-label cross-entropy of s at T = 1 (0 without labels) */
+    struct rt_tensor *kept; /* samples not ignored (a count in s's dtype) */
 };
 
 /* Hinton knowledge distillation of student logits s (N, C) from teacher t (N, C):

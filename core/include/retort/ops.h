@@ -73,6 +73,15 @@ enum rt_status rt_softmax(struct rt_tensor *x, int dim, double T, struct rt_tens
 enum rt_status rt_log_softmax(struct rt_tensor *x, int dim, double T, struct rt_tensor **out);
 
 /* --- indexing (index tensors are i64, 0-based) --- */
+/* An index tensor given from `base` (1 for Lua's labels and indices) made 0-based and checked, on its
+ * own device without a wait: out = ix - base, with every value in [base, base + limit) or equal to
+ * ignore (RT_NO_IGNORE, INT64_MIN: none; it becomes ignore - base). A bad value is RT_ERR_ARG
+ * "<op>: <what> <v> at position <p> out of range [base, base + limit - 1]", positions counted from
+ * base. On the CPU it is returned here; on a GPU the check is a kernel, and the error is returned by
+ * the next wait for the device (rt_device_synchronize, a read of a value), at once under
+ * rt_device_set_sync_debug. */
+enum rt_status rt_index_rebase(struct rt_tensor *ix, int64_t base, int64_t limit, int64_t ignore, const char *op,
+                               const char *what, struct rt_tensor **out);
 enum rt_status rt_index_select(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor **out);
 /* out[..i..] = x[..index[..i..]..] along dim; index has x's shape except along dim. */
 enum rt_status rt_gather(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor **out);

@@ -4,6 +4,7 @@
 #ifndef RETORT_BACKEND_H
 #define RETORT_BACKEND_H
 
+#include "retort/nn_ops.h"
 #include "retort/optim.h"
 #include "retort/tensor.h"
 
@@ -84,6 +85,13 @@ struct rt_backend {
     /* gx from gy and y (the forward output) */
     enum rt_status (*softmax_backward)(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner,
                                        double inv_t, const void *y, const void *gy, void *gx);
+    /* Index and label checks, fused with the shift to 0-based: out[i] = ix[i] - base for ix[i] in
+     * [base, base + limit), and ix[i] == ignore (RT_NO_IGNORE: none) passes as ignore - base. A bad
+     * value is an RT_ERR_ARG (rt_backend_bad_index). The CPU returns it; a GPU records the first one,
+     * writes 0 in its place so later kernels stay in bounds, and reports it at the next wait
+     * (synchronize, download). out may be NULL (check only). */
+    enum rt_status (*check_index)(const char *op, const char *what, int64_t n, const int64_t *ix, int64_t base,
+                                  int64_t limit, int64_t ignore, int64_t *out);
     /* out (outer, m, inner) = x (outer, n, inner) at index[j] (checked < n beforehand) */
     enum rt_status (*index_select)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                    int64_t m, const void *x, void *out);
@@ -133,6 +141,11 @@ struct rt_backend {
     enum rt_status (*batch_norm_backward)(enum rt_dtype dt, bool training, int64_t n, int64_t c, int64_t s,
                                           const void *x, const void *gy, const void *mean, const void *invstd,
                                           const void *weight, void *gx, void *gw, void *gb);
+    /* Per-row weights of a class loss over labels (n) in [0, c): w[i] (dt) = cw ? cw[labels[i]] : 1, and
+     * 0 where labels[i] == ignore; safe (may be NULL) = the labels with ignored rows as 0, for gathers.
+     * Labels are checked as by check_index (base 0, limit c; "label"), bad ones count as ignored. */
+    enum rt_status (*class_rows)(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels,
+                                 const void *cw, int64_t ignore, void *w, int64_t *safe);
     /* cross entropy over logits (n, c), labels (n) i64 checked beforehand (in [0, c) or == ignore);
      * weights (c) or NULL: loss (n) per sample (0 when ignored) and lse (n) the log-normalisers */
     enum rt_status (*cross_entropy)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
@@ -187,6 +200,11 @@ const struct rt_backend *rt_backend_for(enum rt_device d); /* NULL when not buil
 
 /* RT_ERR_DTYPE "<what>: unknown dtype <n>" (a dtype outside enum rt_dtype). */
 enum rt_status rt_backend_unknown_dtype(const char *what, enum rt_dtype dt);
+/* RT_ERR_ARG "<op>: <what> <v> at position <pos + base> out of range [base, base + limit - 1]"
+ * (" (1-based)" added when base is 1), followed by `late` (a GPU's note that it was found after
+ * the op returned; "" otherwise). */
+enum rt_status rt_backend_bad_index(const char *op, const char *what, int64_t v, int64_t pos, int64_t base,
+                                    int64_t limit, const char *late);
 /* RT_OK for f32/f64, else an RT_ERR_DTYPE naming `what` ("needs a float tensor"). */
 enum rt_status rt_backend_float_only(const char *what, enum rt_dtype dt);
 /* Drops size-1 dims and merges neighbours that are contiguous with each other in every one of the

@@ -4,6 +4,14 @@
 
 #include "backend/backend.h"
 
+enum rt_status rt_backend_bad_index(const char *op, const char *what, int64_t v, int64_t pos, int64_t base,
+                                    int64_t limit, const char *late)
+{
+    return rt_error(RT_ERR_ARG, "%s: %s %lld at position %lld out of range [%lld, %lld]%s%s", op, what, (long long)v,
+                    (long long)(pos + base), (long long)base, (long long)(base + limit - 1),
+                    base == 1 ? " (1-based)" : "", late ? late : "");
+}
+
 enum rt_status rt_backend_float_only(const char *what, enum rt_dtype dt)
 {
     if (dt == RT_F32 || dt == RT_F64)

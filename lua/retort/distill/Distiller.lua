@@ -380,17 +380,17 @@ function Distiller:trainingLoss(logits, y, ctx)
          if self:active(p) then
             local m = p.method
             local l = (m.initLoss or m.loss)(m, pick(b.staps, p.guided), pick(b.ttaps[p.teacher], p.hint), mctx)
-            terms[p.name] = l:item()
+            terms[p.name] = l:detach()
             add(l, schedule.value(p.initWeight, progress))
          end
       end
       total = total or logits:sum() * 0
-      terms.total = total:item()
+      terms.total = total:detach()
       return total, terms
    end
    local w = ctx and ctx.weights -- a curriculum's per-example weights: on CE and KD, not on the pairs
    local ce = retort.loss.weightedCrossEntropy(logits, y, w)
-   terms.ce = ce:item()
+   terms.ce = ce:detach()
    add(ce, gamma)
    if alpha ~= 0 then
       local kd_terms = {}
@@ -399,11 +399,11 @@ function Distiller:trainingLoss(logits, y, ctx)
          add(kd, alpha)
          kd_terms = t
       else
-         local kl = 0
+         local kl
          for _, tl in ipairs(b.tlogits) do
             local kd, t = retort.kdLoss(logits, tl, nil, {T = T, alpha = 1, weights = w})
             add(kd, alpha)
-            kl = kl + t.kl
+            kl = kl and kl + t.kl or t.kl
          end
          kd_terms.kl = kl
       end
@@ -413,12 +413,12 @@ function Distiller:trainingLoss(logits, y, ctx)
       if self:active(p) then
          local w = schedule.value(p.weight, progress)
          local l = p.method:loss(pick(b.staps, p.guided), pick(b.ttaps[p.teacher], p.hint), mctx)
-         terms[p.name] = l:item()
+         terms[p.name] = l:detach()
          add(l, w * beta)
       end
    end
    total = total or ce * 0
-   terms.total = total:item()
+   terms.total = total:detach()
    return total, terms
 end
 

@@ -1,7 +1,8 @@
 -- retort.distill: knowledge-distillation losses, methods and the Distiller (DESIGN.md §4).
 --
 --   local loss, terms = retort.distill.kd(studentLogits, teacherLogits, {T = 4, alpha = 0.9, labels = y})
---   terms.kl (unscaled KL), terms.klScaled (T^2 * KL), terms.ce (hard-label cross-entropy)
+--   terms.kl (unscaled KL), terms.klScaled (T^2 * KL), terms.ce (hard-label cross-entropy): 0-dim
+--   tensors, read with :item() (on a GPU that waits for the queue)
 --
 -- Plain functions on tensors (logits.lua, features.lua): kd, kl, logitL2, dkd, hint, at, sp, pkt,
 -- rkd, nst, fsp, cc, ab, factorTransfer, crd. Every formula is written next to its code.

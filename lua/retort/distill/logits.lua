@@ -10,7 +10,8 @@ local M = {}
 ---   l_i  = alpha * T^2 * KL(p_t || softmax(s_i / T)) + (1 - alpha) * CE(s_i, y_i)
 ---   loss = sum_i w_i * l_i / (number of samples not ignored)
 --- p_t = softmax(t / T), or t itself when teacherProbs (cached soft targets at temperature T).
---- Returns the loss and its terms as numbers: {kl = unscaled KL, klScaled = T^2 * KL, ce, kept}.
+--- Returns the loss and its terms as 0-dim tensors on the loss's device: {kl = unscaled KL, klScaled =
+--- T^2 * KL, ce, kept}. t:item() reads one; on a GPU that waits for the queue, so log them sparingly.
 function M.kd(s, t, opts)
    opts = opts or {}
    local labels = opts.labels
@@ -78,7 +79,7 @@ function M.dkd(s, t, labels, opts)
    local tckd = (log_bt:exp() * (log_bt - log_bs)):sum() * (T * T / n)
    local log_pt2 = masked_t:logSoftmax(2)
    local nckd = (log_pt2:exp() * (log_pt2 - masked_s:logSoftmax(2))):sum() * (T * T / n)
-   return tckd * alpha + nckd * beta, {tckd = tckd:item(), nckd = nckd:item()}
+   return tckd * alpha + nckd * beta, {tckd = tckd:detach(), nckd = nckd:detach()}
 end
 
 return M

@@ -7,7 +7,8 @@
 --      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy; ctx = {epoch, step, epochs, x,
 --                                                --   indices (the batch's dataset indices, when the loader gives them),
 --                                                --   weights (per-example weights, when the loader has weights(idx, epoch))}
---                                                -- may return a second value: {term = number} to log
+--                                                -- may return a second value: {term = number or
+--                                                --   one-element tensor} to log
 --      terms = {"kl", ...},                      -- the term names to write as train_<term> columns
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
 --      device = "cuda",                          -- or "cpu", "auto": moves the model there first
@@ -20,6 +21,11 @@
 -- loader before the first step.
 -- Terms are averaged over each epoch and written as train_<term> columns of metrics.csv.
 --
+-- On a GPU the loop never waits for it within a step: the loss, accuracy and term sums stay on the
+-- device and are read every 50 steps, at the end of the epoch and before a checkpoint. A non-finite
+-- loss is then caught at the next read, naming the batches since the last one (on the CPU the loss is
+-- read every step and a non-finite one stops the run before it reaches the weights).
+--
 -- Determinism: the loaders shuffle and augment from (seed, epoch), dropout draws from the
 -- default generator whose state is saved in every checkpoint, so the same seed and thread
 -- count give the same metrics, and a resumed run continues exactly as if never stopped.
@@ -27,6 +33,7 @@
 local retort = require "retort"
 local progress = require "retort.progress"
 local metrics = require "retort.train.metrics"
+local Sums = require "retort.train.sums"
 
 local train = {}
 
@@ -34,6 +41,10 @@ local COLUMNS = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "t
                  "examples_per_s"}
 
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+-- Steps between reads of the running sums when the model is on a GPU: each read waits for the queue
+-- to drain, so reading every step would leave the GPU idle while the host catches up.
+local READ_EVERY = 50
 
 -- Iterate a loader's batches for one epoch: `loader:batches()` returns an iterator of (x, y[, idx]);
 -- x and y are moved to `device` (a no-op when the loader put them there), idx stays where it is.
@@ -55,16 +66,22 @@ local function num_examples(loader)
    return nil
 end
 
--- Name the first parameter or gradient that is not finite (for the NaN/Inf message).
+-- Name the first parameter or gradient that is not finite (for the NaN/Inf message). The sums of
+-- all of them are read together: one wait for a GPU.
 local function find_non_finite(model)
-   for _, p in ipairs(model:namedParameters()) do
-      local name, t = p[1], p[2]
-      local s = retort.noGrad(function() return t:sum():item() end)
-      if not finite(s) then return ("parameter '%s'"):format(name) end
-      if t.grad then
-         local g = retort.noGrad(function() return t.grad:sum():item() end)
-         if not finite(g) then return ("gradient of '%s'"):format(name) end
+   local names, sums = {}, {}
+   retort.noGrad(function()
+      for _, p in ipairs(model:namedParameters()) do
+         local name, t = p[1], p[2]
+         names[#names + 1], sums[#sums + 1] = ("parameter '%s'"):format(name), t:sum():view(1):double()
+         if t.grad then
+            names[#names + 1], sums[#sums + 1] = ("gradient of '%s'"):format(name), t.grad:sum():view(1):double()
+         end
       end
+   end)
+   if #sums == 0 then return nil end
+   for i, v in ipairs(retort.cat(sums, 1):totable()) do
+      if not finite(v) then return names[i] end
    end
    return nil
 end
@@ -79,21 +96,22 @@ function train.evaluate(model, loader, opts)
    local k = opts.topk or 5
    local was_training = model:isTraining()
    model:evaluate()
-   local n, loss_sum, correct, correct_k = 0, 0, 0, 0
+   local n, sums = 0, Sums.new() -- read once at the end: no wait per batch on a GPU
    local device = model:device()
    retort.noGrad(function()
       for x, y in batches(loader, device) do
          local logits = model:forward(x)
          local b = y:size(1)
-         loss_sum = loss_sum + loss_fn(logits, y, {evaluating = true, x = x}):item() * b
-         correct = correct + retort.loss.accuracy(logits, y) * b
-         if logits:size(2) > k then correct_k = correct_k + retort.loss.topk(logits, y, k) * b end
+         sums:add("loss", loss_fn(logits, y, {evaluating = true, x = x}) * b)
+         sums:add("correct", retort.loss.correct(logits, y))
+         if logits:size(2) > k then sums:add("correct_k", retort.loss.topkCorrect(logits, y, k)) end
          n = n + b
       end
    end)
+   local got = sums:take()
    if was_training then model:training() end
    if n == 0 then error("train.evaluate: the loader produced no batches", 2) end
-   return {loss = loss_sum / n, acc = correct / n, topk = correct_k / n, n = n}
+   return {loss = (got.loss or 0) / n, acc = (got.correct or 0) / n, topk = (got.correct_k or 0) / n, n = n}
 end
 
 local function checkpoint_path(dir, name) return dir and (dir .. "/" .. name) end
@@ -162,6 +180,7 @@ function train.fit(o)
    local history = {}
    -- where an interruption can leave us: mid-batch (redo it from batch_rng) or mid-update (unsafe)
    local batch_rng, updating = nil, false
+   local read_pending -- reads the running epoch's sums still on a GPU into state (before a checkpoint)
 
    local function run_epoch(epoch)
       o.model:training()
@@ -177,6 +196,30 @@ function train.fit(o)
       local t0 = retort.clock()
       local skip = state.step
       local step = 0
+      -- on a GPU the sums stay there and are read every READ_EVERY steps (and before any checkpoint)
+      local lazy = device ~= "cpu"
+      local sums, unread_from, unread_seen = Sums.new(), nil, 0
+      local shown = {}
+      local function read_sums(upto)
+         if not unread_from then return end
+         local got = sums:take()
+         if not finite(got.loss) then
+            local where = unread_from == upto and ("batch %d"):format(upto)
+                          or ("one of batches %d-%d"):format(unread_from, upto)
+            error(("train: loss is %s at epoch %d, %s (tensor 'loss'); stopping"):format(
+               tostring(got.loss), epoch, where), 0)
+         end
+         state.loss_sum = state.loss_sum + got.loss
+         state.correct = state.correct + got.correct
+         for k, v in pairs(got) do
+            local term = k:match("^term%.(.+)$")
+            if term then state.terms[term] = (state.terms[term] or 0) + v end
+         end
+         state.seen = state.seen + unread_seen
+         unread_from, unread_seen = nil, 0
+         shown = {loss = state.loss_sum / state.seen, acc = state.correct / state.seen}
+      end
+      read_pending = function() read_sums(state.step) end
       for x, y, idx in batches(o.train, device) do
          step = step + 1
          local b = y:size(1)
@@ -191,32 +234,42 @@ function train.fit(o)
             if weights then weights = weights:to(device) end
             local loss, terms = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs, x = x,
                                                     indices = idx, weights = weights, stepsPerEpoch = steps_per_epoch})
-            local v = loss:item()
-            if not finite(v) then
-               error(("train: loss is %s at epoch %d, batch %d (tensor 'loss'); stopping"):format(
-                  tostring(v), epoch, step), 0)
+            local v -- the loss as a number (CPU), or a tensor that stays on the GPU
+            if lazy then
+               v = loss:detach()
+            else -- free on the CPU: stop before a non-finite loss reaches the weights
+               v = loss:item()
+               if not finite(v) then
+                  error(("train: loss is %s at epoch %d, batch %d (tensor 'loss'); stopping"):format(
+                     tostring(v), epoch, step), 0)
+               end
             end
             o.optimizer:zeroGrad()
             loss:backward()
             updating = true -- from here until the sums below, an interruption leaves a half-updated model
             o.optimizer:step()
+            unread_from, unread_seen = unread_from or step, unread_seen + b
+            local correct = retort.loss.correct(logits, y)
+            sums:add("loss", v * b)
+            sums:add("correct", lazy and correct or correct:item())
+            for k, tv in pairs(terms or {}) do
+               sums:add("term." .. k, (lazy or type(tv) == "number") and tv * b or tv:item() * b)
+            end
+            state.step = step
+            updating, batch_rng = false, nil
+            if not lazy or step % READ_EVERY == 0 then read_sums(step) end
             if o.checkFinite ~= false and step % 50 == 0 then
                local bad = find_non_finite(o.model)
                if bad then
                   error(("train: %s is not finite at epoch %d, batch %d; stopping"):format(bad, epoch, step), 0)
                end
             end
-            state.loss_sum = state.loss_sum + v * b
-            for k, tv in pairs(terms or {}) do state.terms[k] = (state.terms[k] or 0) + tv * b end
-            state.correct = state.correct + retort.loss.accuracy(logits, y) * b
-            state.seen = state.seen + b
-            state.step = step
-            updating, batch_rng = false, nil
-            bar:update(b, {loss = state.loss_sum / state.seen, acc = state.correct / state.seen})
+            bar:update(b, shown)
          elseif bar.total then
             bar.total = bar.total - b -- skipped batches do not count towards the rate
          end
       end
+      read_sums(step)
       local seconds = retort.clock() - t0
       local row = {epoch = epoch, train_loss = state.loss_sum / math.max(state.seen, 1),
                    train_acc = state.correct / math.max(state.seen, 1), lr = current_lr(o.optimizer),
@@ -258,6 +311,7 @@ function train.fit(o)
             log:write(("\ninterrupted during a parameter update: %s keeps the state of the last completed epoch\n"):format(
                checkpoint_path(dir, "last.h5")))
          elseif dir then
+            if read_pending then pcall(read_pending) end -- the sums of the batches done so far
             save_checkpoint(checkpoint_path(dir, "last.h5"), o, state, batch_rng)
             log:write(("\ninterrupted: checkpoint saved to %s (epoch %d, batch %d); resume with resume = true\n"):format(
                checkpoint_path(dir, "last.h5"), state.epoch, state.step))

@@ -1,8 +1,21 @@
-/* Indexing kernels over (outer, n, inner) layouts. Indices were validated by the op layer.
+/* Indexing kernels over (outer, n, inner) layouts, and the index check that runs before them.
  * Selection/gather only move bytes (dispatch on element size); the adds are typed. Parallel
  * loops split over outer slabs, never over the indexed axis, so concurrent adds never hit the same
  * output and accumulation order is fixed. */
 #include "backend/cpu/cpu_internal.h"
+
+/* Checks every value before writing any: a bad index leaves out untouched. */
+enum rt_status rt_cpu_check_index(const char *op, const char *what, int64_t n, const int64_t *ix, int64_t base,
+                                  int64_t limit, int64_t ignore, int64_t *out)
+{
+    bool has_ignore = ignore != RT_NO_IGNORE;
+    for (int64_t i = 0; i < n; i++)
+        if (!(has_ignore && ix[i] == ignore) && (ix[i] < base || ix[i] - base >= limit))
+            return rt_backend_bad_index(op, what, ix[i], i, base, limit, "");
+    for (int64_t i = 0; out && i < n; i++)
+        out[i] = ix[i] - base;
+    return RT_OK;
+}
 
 enum rt_status rt_cpu_index_select(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                    int64_t m, const void *x, void *out)

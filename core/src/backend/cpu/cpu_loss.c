@@ -1,6 +1,6 @@
 /* Fused cross entropy (log-softmax + NLL, optional class weights, ignore index and label
  * smoothing as PyTorch 1.13) over rows of logits (n, c), and its backward. One row per iteration,
- * sums in double; rows are split across threads. */
+ * sums in double; rows are split across threads. class_rows: the checked labels' per-row weights. */
 #include "backend/cpu/cpu_nn.h"
 
 #define DEF_CE(SUF, T)                                                                                            \
@@ -60,6 +60,27 @@
     }
 DEF_CE(f32, float)
 DEF_CE(f64, double)
+
+enum rt_status rt_cpu_class_rows(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels,
+                                 const void *cw, int64_t ignore, void *w, int64_t *safe)
+{
+    enum rt_status st = rt_backend_float_only(op, dt);
+    if (st == RT_OK)
+        st = rt_cpu_check_index(op, "label", n, labels, 0, c, ignore, NULL);
+    if (st != RT_OK)
+        return st;
+    for (int64_t i = 0; i < n; i++) {
+        bool kept = labels[i] != ignore;
+        double wi = !kept ? 0.0 : !cw ? 1.0 : dt == RT_F32 ? ((const float *)cw)[labels[i]] : ((const double *)cw)[labels[i]];
+        if (dt == RT_F32)
+            ((float *)w)[i] = (float)wi;
+        else
+            ((double *)w)[i] = wi;
+        if (safe)
+            safe[i] = kept ? labels[i] : 0;
+    }
+    return RT_OK;
+}
 
 enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits, const int64_t *labels,
                                     const void *weights, int64_t ignore, double smoothing, void *loss, void *lse)

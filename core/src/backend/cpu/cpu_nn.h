@@ -26,6 +26,8 @@ enum rt_status rt_cpu_batch_norm_apply(enum rt_dtype dt, int64_t n, int64_t c, i
 enum rt_status rt_cpu_batch_norm_backward(enum rt_dtype dt, bool training, int64_t n, int64_t c, int64_t s,
                                           const void *x, const void *gy, const void *mean, const void *invstd,
                                           const void *weight, void *gx, void *gw, void *gb);
+enum rt_status rt_cpu_class_rows(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels,
+                                 const void *cw, int64_t ignore, void *w, int64_t *safe);
 enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits, const int64_t *labels,
                                     const void *weights, int64_t ignore, double smoothing, void *loss, void *lse);
 enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,

@@ -15,6 +15,7 @@ extern "C" {
 static struct {
     int state; /* 0: not tried, 1: ready, -1: failed (why says why) */
     cudaStream_t stream;
+    struct rt_cuda_fault *fault_host, *fault_dev; /* one mapped record (rt_cuda_fault_slot) */
     int sms;
     char why[256];
     char desc[384];
@@ -47,7 +48,20 @@ static bool start(void)
     ctx.sms = prop.multiProcessorCount;
     snprintf(ctx.desc, sizeof ctx.desc, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
              prop.multiProcessorCount, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+    if ((e = cudaHostAlloc((void **)&ctx.fault_host, sizeof *ctx.fault_host, cudaHostAllocMapped)) != cudaSuccess ||
+        (memset(ctx.fault_host, 0, sizeof *ctx.fault_host),
+         (e = cudaHostGetDevicePointer((void **)&ctx.fault_dev, ctx.fault_host, 0)) != cudaSuccess)) {
+        snprintf(ctx.why, sizeof ctx.why, "the GPU could not map host memory: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        if (ctx.fault_host)
+            cudaFreeHost(ctx.fault_host);
+        ctx.fault_host = NULL;
+        cudaStreamDestroy(ctx.stream);
+        return false;
+    }
     if (rt_cuda_blas_start(ctx.stream, ctx.why, sizeof ctx.why) != RT_OK) {
+        cudaFreeHost(ctx.fault_host);
+        ctx.fault_host = NULL;
         cudaStreamDestroy(ctx.stream);
         return false;
     }
@@ -82,12 +96,36 @@ enum rt_status rt_cuda_error(cudaError_t e, const char *op)
                                  : "");
 }
 
+struct rt_cuda_fault *rt_cuda_fault_slot(void) { return ctx.fault_dev; }
+
+/* After a wait: the bad value a kernel recorded since the last one, as the CPU would have reported
+ * it (then the record is cleared: the context stays usable). */
+static enum rt_status take_fault(void)
+{
+    volatile struct rt_cuda_fault *f = ctx.fault_host;
+    if (!f || f->set == 0)
+        return RT_OK;
+    struct rt_cuda_fault c = {f->set, f->value, f->position, f->base, f->limit, f->op, f->what};
+    memset(ctx.fault_host, 0, sizeof *ctx.fault_host);
+    const char *late = rt_device_sync_debug() ? ""
+                                              : " (found on the GPU after the op returned: ops run asynchronously; "
+                                                "RETORT_CUDA_SYNC=1 stops at the op)";
+    return rt_backend_bad_index(c.op, c.what, c.value, c.position, c.base, c.limit, late);
+}
+
+/* Waits for the stream; a CUDA error or a recorded bad value becomes the status. */
+static enum rt_status wait_stream(const char *op)
+{
+    cudaError_t e = cudaStreamSynchronize(ctx.stream);
+    return e == cudaSuccess ? take_fault() : rt_cuda_error(e, op);
+}
+
 enum rt_status rt_cuda_check(const char *op)
 {
     cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess && rt_device_sync_debug())
-        e = cudaStreamSynchronize(ctx.stream);
-    return e == cudaSuccess ? RT_OK : rt_cuda_error(e, op);
+    if (e != cudaSuccess)
+        return rt_cuda_error(e, op);
+    return rt_device_sync_debug() ? wait_stream(op) : RT_OK;
 }
 
 /* --- table entries that are not kernels --- */
@@ -106,9 +144,7 @@ static enum rt_status cuda_download(void *host_dst, const void *src, size_t nbyt
     if (!nbytes)
         return RT_OK;
     cudaError_t e = cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, ctx.stream);
-    if (e == cudaSuccess)
-        e = cudaStreamSynchronize(ctx.stream);
-    return e == cudaSuccess ? RT_OK : rt_cuda_error(e, "cuda download");
+    return e == cudaSuccess ? wait_stream("cuda download") : rt_cuda_error(e, "cuda download");
 }
 
 static bool cuda_available(const char **why)
@@ -120,11 +156,7 @@ static bool cuda_available(const char **why)
 
 static const char *cuda_describe(void) { return ctx.desc; }
 
-static enum rt_status cuda_synchronize(void)
-{
-    cudaError_t e = cudaStreamSynchronize(ctx.stream);
-    return e == cudaSuccess ? RT_OK : rt_cuda_error(e, "rt_device_synchronize");
-}
+static enum rt_status cuda_synchronize(void) { return wait_stream("rt_device_synchronize"); }
 
 static const struct rt_backend cuda_backend = {
     .name = "cuda",
@@ -142,6 +174,7 @@ static const struct rt_backend cuda_backend = {
     .gemm = rt_cuda_gemm,
     .softmax = rt_cuda_softmax,
     .softmax_backward = rt_cuda_softmax_backward,
+    .check_index = rt_cuda_check_index,
     .index_select = rt_cuda_index_select,
     .gather = rt_cuda_gather,
     .scatter_add = rt_cuda_scatter_add,
@@ -159,6 +192,7 @@ static const struct rt_backend cuda_backend = {
     .batch_norm_stats = rt_cuda_batch_norm_stats,
     .batch_norm_apply = rt_cuda_batch_norm_apply,
     .batch_norm_backward = rt_cuda_batch_norm_backward,
+    .class_rows = rt_cuda_class_rows,
     .cross_entropy = rt_cuda_cross_entropy,
     .cross_entropy_backward = rt_cuda_cross_entropy_backward,
     .kd = rt_cuda_kd,

@@ -76,6 +76,35 @@ __device__ static inline int64_t ix_slice_end(int64_t len, int64_t chunk)
     default: { typedef uint8_t U; __VA_ARGS__; }                                                                  \
     }
 
+/* --- check_index: out[i] = ix[i] - base, a bad value recorded for the next wait and written as 0 --- */
+
+__global__ void ix_check_kernel(int64_t n, const int64_t *__restrict__ ix, int64_t base, int64_t limit,
+                                int64_t ignore, int64_t *__restrict__ out, struct rt_cuda_fault *fault,
+                                const char *op, const char *what)
+{
+    RT_CUDA_LOOP(i, n)
+    {
+        int64_t v = ix[i];
+        bool ok = (ignore != RT_NO_IGNORE && v == ignore) || (v >= base && v - base < limit);
+        if (!ok)
+            rt_cuda_report_bad_index(fault, op, what, v, i, base, limit);
+        if (out)
+            out[i] = ok ? rt_cuda_wsub(v, base) : 0;
+    }
+}
+
+enum rt_status rt_cuda_check_index(const char *op, const char *what, int64_t n, const int64_t *ix, int64_t base,
+                                   int64_t limit, int64_t ignore, int64_t *out)
+{
+    if (n <= 0)
+        return RT_OK;
+    return RT_CUDA_LAUNCH("cuda check_index", ix_check_kernel, rt_cuda_blocks(n), RT_CUDA_THREADS, 0, n, ix, base,
+                          limit, ignore, out, rt_cuda_fault_slot(), op, what);
+}
+
+/* The index kernels below stay in bounds on a bad index (0 for a read, nothing for an add): the check
+ * before them has recorded it, and it is reported at the next wait. */
+
 /* --- index_select: out[o, j, :] = x[o, index[j], :] --- */
 
 template <typename U>
@@ -84,10 +113,10 @@ __global__ void ix_select_kernel(int64_t rows, int64_t m, int64_t n, int64_t len
 {
     IX_ROWS(r, rows)
     {
-        int64_t o = r / m, j = r - o * m;
-        const U *src = x + (o * n + index[j]) * len;
+        int64_t o = r / m, j = r - o * m, k = index[j];
+        const U *src = (uint64_t)k < (uint64_t)n ? x + (o * n + k) * len : NULL;
         U *dst = out + r * len;
-        IX_UNITS(i, len, chunk) dst[i] = src[i];
+        IX_UNITS(i, len, chunk) dst[i] = src ? src[i] : U();
     }
 }
 
@@ -119,7 +148,7 @@ __global__ void ix_gather_kernel(int64_t rows, int64_t m, int64_t n, int64_t inn
         const U *src = x + r / m * n * inner; /* x[o] */
         const int64_t *ix = index + r * inner;
         U *dst = out + r * inner;
-        IX_UNITS(i, inner, chunk) dst[i] = src[ix[i] * inner + i];
+        IX_UNITS(i, inner, chunk) dst[i] = (uint64_t)ix[i] < (uint64_t)n ? src[ix[i] * inner + i] : U();
     }
 }
 
@@ -170,7 +199,7 @@ __global__ void ix_scatter_add_kernel(int64_t rows, int64_t m, int64_t n, int64_
         T *dst = out + r / m * n * inner; /* out[o] */
         const int64_t *ix = index + r * inner;
         const T *s = src + r * inner;
-        IX_UNITS(i, inner, chunk) ix_atomic_add(&dst[ix[i] * inner + i], s[i]);
+        IX_UNITS(i, inner, chunk) if ((uint64_t)ix[i] < (uint64_t)n) ix_atomic_add(&dst[ix[i] * inner + i], s[i]);
     }
 }
 
@@ -197,8 +226,10 @@ __global__ void ix_index_add_kernel(int64_t rows, int64_t m, int64_t n, int64_t 
 {
     IX_ROWS(r, rows)
     {
-        int64_t o = r / m, j = r - o * m;
-        T *dst = out + (o * n + index[j]) * inner;
+        int64_t o = r / m, j = r - o * m, k = index[j];
+        if ((uint64_t)k >= (uint64_t)n)
+            continue;
+        T *dst = out + (o * n + k) * inner;
         const T *s = src + r * inner;
         IX_UNITS(i, inner, chunk) ix_atomic_add(&dst[i], s[i]);
     }

@@ -30,6 +30,28 @@ enum rt_status rt_cuda_check(const char *op);
 /* Multiprocessor count of the device (sizing grid-stride loops). */
 int rt_cuda_sm_count(void);
 
+/* --- bad values found by kernels (indices, labels): reported at the next wait, not at the op --- */
+
+/* The first bad value a kernel found since the last wait; op and what are the host strings the
+ * launch was given (stored as values, never read on the device). */
+struct rt_cuda_fault {
+    unsigned int set; /* 0: none; 1: being written; 2: complete */
+    long long value, position, base, limit;
+    const char *op, *what;
+};
+/* The record kernels write to: pinned host memory mapped into the device, read after each wait. */
+struct rt_cuda_fault *rt_cuda_fault_slot(void);
+/* Records v (at position pos, allowed [base, base + limit)) unless an earlier bad value is recorded. */
+__device__ static inline void rt_cuda_report_bad_index(struct rt_cuda_fault *f, const char *op, const char *what,
+                                                       int64_t v, int64_t pos, int64_t base, int64_t limit)
+{
+    if (atomicCAS(&f->set, 0u, 1u) == 0u) {
+        f->value = v, f->position = pos, f->base = base, f->limit = limit, f->op = op, f->what = what;
+        __threadfence_system();
+        atomicExch(&f->set, 2u);
+    }
+}
+
 /* --- memory (cuda_cache.cu) --- */
 enum rt_status rt_cuda_alloc(size_t nbytes, void **out);
 void rt_cuda_free(void *p, size_t nbytes);

@@ -65,7 +65,7 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     __shared__ double scratch[32];
     const rt_cuda_rowgroup<WARP> g;
     for (int64_t i = g.first; i < n; i += g.step) {
-        if (lab && lab[i] == ignore) { /* uniform over the group: the whole group skips the row */
+        if (lab && (lab[i] == ignore || lab[i] < 0 || lab[i] >= c)) { /* ignored or bad: the whole group skips it */
             if (g.lane == 0)
                 kl[i] = ce[i] = 0;
             continue;

@@ -29,6 +29,8 @@ enum rt_status rt_cuda_softmax(enum rt_dtype dt, bool log, int64_t outer, int64_
                                const void *x, void *y);
 enum rt_status rt_cuda_softmax_backward(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner,
                                         double inv_t, const void *y, const void *gy, void *gx);
+enum rt_status rt_cuda_check_index(const char *op, const char *what, int64_t n, const int64_t *ix, int64_t base,
+                                   int64_t limit, int64_t ignore, int64_t *out);
 enum rt_status rt_cuda_index_select(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                     int64_t m, const void *x, void *out);
 enum rt_status rt_cuda_gather(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m,
@@ -62,6 +64,8 @@ enum rt_status rt_cuda_batch_norm_apply(enum rt_dtype dt, int64_t n, int64_t c, 
 enum rt_status rt_cuda_batch_norm_backward(enum rt_dtype dt, bool training, int64_t n, int64_t c, int64_t s,
                                            const void *x, const void *gy, const void *mean, const void *invstd,
                                            const void *weight, void *gx, void *gw, void *gb);
+enum rt_status rt_cuda_class_rows(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels,
+                                  const void *cw, int64_t ignore, void *w, int64_t *safe);
 enum rt_status rt_cuda_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                      const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
                                      void *loss, void *lse);

@@ -42,7 +42,7 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
             double z = m + log(s);
             lse[i] = (T)z;
             int64_t y = lab[i];
-            if (y == ignore) {
+            if (y == ignore || y < 0 || y >= c) { /* ignored, or bad (class_rows reports it) */
                 loss[i] = 0;
             } else {
                 double l = (1 - eps) * (w ? (double)w[y] : 1.0) * (z - (double)r[y]);
@@ -78,7 +78,7 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
         const T *r = x + i * c;
         T *o = gx + i * c;
         int64_t y = lab[i];
-        if (y == ignore) {
+        if (y == ignore || y < 0 || y >= c) {
             for (int64_t j = g.lane; j < c; j += g.size)
                 o[j] = 0;
             continue;
@@ -91,6 +91,37 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
             o[j] = (T)(gi * d);
         }
     }
+}
+
+/* w[i] = weight of row i's class (0 when ignored or bad); a bad label is recorded for the next wait */
+template <typename T>
+static __global__ void class_rows_kernel(int64_t n, int64_t c, const int64_t *__restrict__ lab,
+                                         const T *__restrict__ cw, int64_t ignore, T *__restrict__ w,
+                                         int64_t *__restrict__ safe, struct rt_cuda_fault *fault, const char *op)
+{
+    RT_CUDA_LOOP(i, n)
+    {
+        int64_t y = lab[i];
+        bool ignored = ignore != RT_NO_IGNORE && y == ignore, ok = ignored || (y >= 0 && y < c);
+        if (!ok)
+            rt_cuda_report_bad_index(fault, op, "label", y, i, 0, c);
+        bool kept = ok && !ignored;
+        w[i] = kept ? (cw ? cw[y] : (T)1) : (T)0;
+        if (safe)
+            safe[i] = kept ? y : 0;
+    }
+}
+
+enum rt_status rt_cuda_class_rows(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels,
+                                  const void *cw, int64_t ignore, void *w, int64_t *safe)
+{
+    if (n <= 0)
+        return RT_OK;
+    RT_CUDA_DISPATCH_FLOAT(dt, op,
+                           return RT_CUDA_LAUNCH("cuda class_rows", class_rows_kernel<T>, rt_cuda_blocks(n),
+                                                 RT_CUDA_THREADS, 0, n, c, labels, (const T *)cw, ignore, (T *)w,
+                                                 safe, rt_cuda_fault_slot(), op));
+    return RT_OK;
 }
 
 template <typename T>
