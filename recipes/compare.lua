@@ -105,7 +105,7 @@ for name in opts.methods:gmatch("[^,%s]+") do
    if not ok then -- a method that diverges gets its row, and the others still run
       if tostring(r):find("interrupted") then error(r, 0) end
       io.stderr:write(("%s failed: %s\n"):format(name, tostring(r)))
-      r = {failed = tostring(r):match("loss is %S+ at epoch %d+, batch %d+") or "failed", seconds = 0}
+      r = {failed = tostring(r):match("(loss is %S+ at epoch %d+, .-) %(tensor") or "failed", seconds = 0}
    end
    r.name, r.seconds = name, r.seconds + init_seconds
    rows[#rows + 1] = r

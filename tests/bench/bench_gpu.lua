@@ -63,7 +63,7 @@ local function retort_rate(kind, batch, iters)
    for _ = 1, math.max(10, iters // 10) do step() end
    retort.cuda.synchronize()
    retort.cuda.resetPeakMemory()
-   local best = math.huge
+   local best, w0 = math.huge, retort.cuda.waits()
    for _ = 1, 3 do
       collectgarbage()
       retort.cuda.synchronize()
@@ -72,7 +72,9 @@ local function retort_rate(kind, batch, iters)
       retort.cuda.synchronize()
       best = math.min(best, retort.clock() - t0)
    end
-   return batch * iters / best, retort.cuda.memory().peakInUse / 2 ^ 20
+   -- the 2 synchronize calls of each round are waits by design; any more means a step read a value back
+   local waits = (retort.cuda.waits() - w0 - 2 * 3) / (3 * iters)
+   return batch * iters / best, retort.cuda.memory().peakInUse / 2 ^ 20, waits
 end
 
 local function torch_rate(kind, batch, iters)
@@ -88,14 +90,14 @@ print("training step on the GPU: examples/s (best of 3 x iters) and peak GPU mem
 for _, kind in ipairs(list(opts.steps)) do
    for _, batch in ipairs(list(opts.batches, tonumber)) do
       local iters = kind == "cnn" and math.max(20, opts.iters // 4) or opts.iters
-      local r, rmem = retort_rate(kind, batch, iters)
+      local r, rmem, waits = retort_rate(kind, batch, iters)
       local t, tmem, out = torch_rate(kind, batch, iters)
       if t then
-         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   pytorch %9.0f ex/s %7.1f MB   speed %.2fx"):format(
-            kind, batch, r, rmem, t, tmem, r / t))
+         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   pytorch %9.0f ex/s %7.1f MB   speed %.2fx   "
+                .. "waits/step %.2f"):format(kind, batch, r, rmem, t, tmem, r / t, waits))
       else
-         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   pytorch failed: %s"):format(kind, batch, r, rmem,
-            out:sub(1, 200)))
+         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   waits/step %.2f   pytorch failed: %s"):format(
+            kind, batch, r, rmem, waits, out:sub(1, 200)))
       end
    end
 end
@@ -117,10 +119,10 @@ if opts.epoch then
       normalize = {mean = retort.data.fashionMnistMean, std = retort.data.fashionMnistStd}})
    retort.train.fit{model = model, optimizer = opt, train = loader, epochs = 1, log = sink} -- warm-up
    retort.cuda.synchronize()
-   local t0 = retort.clock()
+   local t0, w0 = retort.clock(), retort.cuda.waits()
    retort.train.fit{model = model, optimizer = opt, train = loader, epochs = 1, log = sink}
    retort.cuda.synchronize()
    local s = retort.clock() - t0
-   print(("KD epoch (Fashion-MNIST, %d images, batch 128, 784-1200-1200-10 -> 784-800-800-10): %.3f s, %.0f ex/s"):
-      format(loader.n, s, loader.n / s))
+   print(("KD epoch (Fashion-MNIST, %d images, batch 128, 784-1200-1200-10 -> 784-800-800-10): %.3f s, %.0f ex/s, "
+          .. "%d waits for the GPU"):format(loader.n, s, loader.n / s, retort.cuda.waits() - w0))
 end

@@ -97,10 +97,12 @@ function CRD:loss(fs, ft, ctx)
    local device = self.memoryStudent:device()
    local idx = self:sampleIndices(indices):to(device) -- drawn on the host, moved once
    local z = self.normalizers
-   local known = z:get(1) > 0
+   -- read once per run (they stay set once set); then used where they are, without a wait per step
+   if not self._zKnown then self._zKnown = z:get(1) > 0 end
+   local known = self._zKnown
    local loss, zs, zt = features.crd(es, et, self.memoryStudent, self.memoryTeacher, idx, {T = self.opts.T or 0.07,
-      nData = self.nData, Zs = known and z:get(1) or nil, Zt = known and z:get(2) or nil})
-   if not known then z:set(1, zs); z:set(2, zt) end
+      nData = self.nData, Zs = known and z:narrow(1, 1, 1) or nil, Zt = known and z:narrow(1, 2, 1) or nil})
+   if not known then z:set(1, zs); z:set(2, zt); self._zKnown = true end
    local m = self.opts.momentum or 0.5
    local on_device = indices:to(device)
    retort.noGrad(function()

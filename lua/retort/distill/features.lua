@@ -222,7 +222,8 @@ end
 ---   out_t = exp(memoryS[idx] . et / T) / Zt,  out_s = exp(memoryT[idx] . es / T) / Zs
 ---   loss = nce(out_s) + nce(out_t)
 --- Zs, Zt (the normalising constants) are fixed on the first batch as mean(exp(...)) * nData, as
---- RepDistiller does; pass them back in afterwards. The memories are constants here (no gradient).
+--- RepDistiller does; pass them back in afterwards (numbers, or one-element tensors on the memories'
+--- device, which spare a GPU a wait). The memories are constants here (no gradient).
 function M.crd(es, et, memory_s, memory_t, idx, opts)
    opts = opts or {}
    check.features("crd", es, et, 2)
