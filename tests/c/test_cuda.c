@@ -445,6 +445,25 @@ static void test_transfers(void)
         free(zv);
     }
     RELEASE(z, zh);
+
+    /* many uploads queued before any is read: more than the 8 pinned staging slots, each slot reused
+     * while earlier copies may still be queued (a reused slot must wait for the copy reading it);
+     * one upload larger than a slot goes direct */
+    enum { UPLOADS = 20 };
+    struct rt_tensor *src[UPLOADS] = {0}, *dev[UPLOADS] = {0};
+    for (int i = 0; i < UPLOADS; i++) {
+        int64_t n = i == 7 ? (int64_t)3 << 20 : 250000; /* 12 MB for i == 7, 1 MB otherwise */
+        REQUIRE_OK(rt_tensor_full(RT_F32, RT_CPU, 1, &n, (double)i + 0.5, &src[i]));
+        CHECK_OK(rt_to_device(src[i], dut, &dev[i]));
+    }
+    for (int i = 0; i < UPLOADS; i++) {
+        struct rt_tensor *back = NULL;
+        if (dev[i] && CHECK_OK(rt_to_device(dev[i], RT_CPU, &back)))
+            CHECK_TENSOR_EQUAL(back, src[i]);
+        rt_tensor_release(back);
+    }
+    for (int i = 0; i < UPLOADS; i++)
+        RELEASE(src[i], dev[i]);
 }
 
 /* ================================================================== copies, casts, fills */

@@ -130,12 +130,61 @@ enum rt_status rt_cuda_check(const char *op)
 
 /* --- table entries that are not kernels --- */
 
+/* Uploads up to a slot's size go through pinned staging slots. From pageable memory the driver may
+ * wait for the stream before it copies, which would stall the queue at every batch a loader sends;
+ * a copy from pinned memory is queued like a kernel. A slot is reused once the copy that last read
+ * it has run (its event; with 8 slots that is long done unless the host is far ahead). */
+#define STAGE_SLOTS 8
+#define STAGE_SLOT_BYTES ((size_t)4 << 20)
+static struct {
+    int state; /* 0: not tried, 1: ready, -1: unavailable (uploads copy from pageable memory) */
+    char *base;
+    cudaEvent_t done[STAGE_SLOTS];
+    int next;
+} stage;
+
+static bool stage_ready(void)
+{
+    if (stage.state != 0)
+        return stage.state > 0;
+    stage.state = -1;
+    if (cudaHostAlloc((void **)&stage.base, STAGE_SLOTS * STAGE_SLOT_BYTES, cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();
+        stage.base = NULL;
+        return false;
+    }
+    for (int i = 0; i < STAGE_SLOTS; i++)
+        if (cudaEventCreateWithFlags(&stage.done[i], cudaEventDisableTiming) != cudaSuccess) {
+            cudaGetLastError();
+            while (i-- > 0)
+                cudaEventDestroy(stage.done[i]);
+            cudaFreeHost(stage.base);
+            stage.base = NULL;
+            return false;
+        }
+    stage.state = 1;
+    return true;
+}
+
 static enum rt_status cuda_upload(void *dst, const void *host_src, size_t nbytes)
 {
     if (!nbytes)
         return RT_OK;
-    /* From pageable memory the call returns once the source is staged: the caller may free it. */
-    cudaError_t e = cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, ctx.stream);
+    cudaError_t e;
+    if (nbytes <= STAGE_SLOT_BYTES && stage_ready()) {
+        int k = stage.next;
+        stage.next = (k + 1) % STAGE_SLOTS;
+        char *slot = stage.base + (size_t)k * STAGE_SLOT_BYTES;
+        e = cudaEventSynchronize(stage.done[k]); /* an event never recorded is complete */
+        if (e == cudaSuccess) {
+            memcpy(slot, host_src, nbytes);
+            e = cudaMemcpyAsync(dst, slot, nbytes, cudaMemcpyHostToDevice, ctx.stream);
+        }
+        if (e == cudaSuccess)
+            e = cudaEventRecord(stage.done[k], ctx.stream);
+    } else { /* from pageable memory the call returns once the source is staged: the caller may free it */
+        e = cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, ctx.stream);
+    }
     return e == cudaSuccess ? rt_cuda_check("cuda upload") : rt_cuda_error(e, "cuda upload");
 }
 
