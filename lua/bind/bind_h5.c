@@ -388,17 +388,13 @@ static int m_read_index(lua_State *L)
     int64_t lead[RT_MAX_DIMS];
     int nlead = check_lead(L, 4, lead);
     int64_t n = idx->shape[0];
-    int64_t *rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
-    if (!rows)
-        return luaL_error(L, "readIndex: out of memory");
-    enum rt_status st = rt_tensor_to_host(idx, RT_I64, rows);
-    for (int64_t k = 0; st == RT_OK && k < n; k++)
+    /* a userdata, not malloc: collected if an error unwinds past it */
+    int64_t *rows = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *rows, 0);
+    RTB_CALL(L, rt_tensor_to_host(idx, RT_I64, rows));
+    for (int64_t k = 0; k < n; k++)
         rows[k] -= 1;
     struct rt_tensor **out = rtb_slot(L);
-    if (st == RT_OK)
-        st = rt_h5_read_index(f, path, nlead, lead, rows, n, out);
-    free(rows);
-    RTB_CALL(L, st);
+    RTB_CALL(L, rt_h5_read_index(f, path, nlead, lead, rows, n, out));
     return 1;
 }
 
