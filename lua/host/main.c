@@ -755,18 +755,25 @@ static void set_package_path(lua_State *L) {
 
 static int exit_status = EXIT_SUCCESS;
 
+/* The state every mode runs in: libraries, retort's package path, `arg` (argv[script] is arg[0]),
+ * the generational collector, and Ctrl-C as the Lua error "interrupted!" (catchable; uncaught it
+ * exits 130). */
+static void prepare_state(lua_State *L, char **argv, int argc, int script) {
+    luaL_openlibs(L);
+    set_package_path(L);
+    createargtable(L, argv, argc, script);
+    lua_gc(L, LUA_GCRESTART);
+    lua_gc(L, LUA_GCGEN, 0, 0);
+    set_signal(SIGINT, on_sigint, SA_RESTART);
+}
+
 static int pmain(lua_State *L) {
     int argc = (int)lua_tointeger(L, 1);
     char **argv = (char **)lua_touserdata(L, 2);
     int script;
     luaL_checkversion(L);
     if (argc > 1 && strcmp(argv[1], "cache") == 0) { /* the soft-target cache tool, in Lua */
-        luaL_openlibs(L);
-        set_package_path(L);
-        createargtable(L, argv, argc, 1);
-        lua_gc(L, LUA_GCRESTART);
-        lua_gc(L, LUA_GCGEN, 0, 0);
-        set_signal(SIGINT, on_sigint, SA_RESTART);
+        prepare_state(L, argv, argc, 1);
         if (dostring(L, "return require('retort.cache_cli').main(arg)", "=retort cache") != LUA_OK)
             exit_status = last_error_interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE;
         return 0;
@@ -788,13 +795,7 @@ static int pmain(lua_State *L) {
         return 0;
     }
     if (args & HAS_V) print_version();
-    luaL_openlibs(L);
-    set_package_path(L);
-    createargtable(L, argv, argc, script);
-    lua_gc(L, LUA_GCRESTART);
-    lua_gc(L, LUA_GCGEN, 0, 0);
-    /* Scripts get Ctrl-C as the Lua error "interrupted!" (catchable); uncaught it exits 130. */
-    set_signal(SIGINT, on_sigint, SA_RESTART);
+    prepare_state(L, argv, argc, script);
     if (!runargs(L, argv, script)) {
         exit_status = last_error_interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE;
         return 0;
