@@ -104,6 +104,49 @@ enum rt_status rt_index_select(struct rt_tensor *x, int dim, struct rt_tensor *i
     return RT_OK;
 }
 
+enum rt_status rt_index_copy_(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor *src)
+{
+    static const char *op = "rt_index_copy_";
+    char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
+    int d;
+    enum rt_status st = rt__dim(op, dim, x->ndim, &d);
+    if (st == RT_OK)
+        st = rt__check_inplace(op, x);
+    if (st != RT_OK)
+        return st;
+    if (index->ndim != 1)
+        return rt_error(RT_ERR_SHAPE, "%s: needs a 1-D index, got %d-D", op, index->ndim);
+    if (!rt_tensor_is_contiguous(x))
+        return rt_error(RT_ERR_ARG, "%s: the destination must be contiguous (a buffer or a parameter)", op);
+    if (src->dtype != x->dtype)
+        return rt_error(RT_ERR_DTYPE, "%s: src is %s but the destination is %s", op, rt_dtype_name(src->dtype),
+                        rt_dtype_name(x->dtype));
+    bool fits = src->ndim == x->ndim;
+    for (int i = 0; fits && i < x->ndim; i++)
+        fits = src->shape[i] == (i == d ? index->shape[0] : x->shape[i]);
+    if (!fits)
+        return rt_error(RT_ERR_SHAPE, "%s: src %s does not fit the destination %s with %lld indices along dim %d", op,
+                        rt_shape_str(src->ndim, src->shape, a, sizeof a), rt_shape_str(x->ndim, x->shape, b, sizeof b),
+                        (long long)index->shape[0], d);
+    st = rt__same_device(op, x, src);
+    if (st != RT_OK)
+        return st;
+    struct rt_tensor *ix = NULL, *c = NULL;
+    st = check_index(op, x, index, x->shape[d], &ix);
+    if (st == RT_OK)
+        st = rt__contig_raw(src, &c);
+    int64_t outer, inner;
+    split(x, d, &outer, &inner);
+    if (st == RT_OK && rt_tensor_numel(c) > 0)
+        st = rt__backend(x)->index_copy(x->dtype, outer, x->shape[d], inner, rt__ptr(ix), index->shape[0], rt__ptr(c),
+                                        rt__ptr(x));
+    if (st == RT_OK)
+        rt__bump_version(x);
+    rt_tensor_release(ix);
+    rt_tensor_release(c);
+    return st;
+}
+
 /* index must have x's shape in every dim except d. */
 static enum rt_status check_gather_shape(const char *name, const struct rt_tensor *x, const struct rt_tensor *index,
                                          int d)

@@ -387,6 +387,18 @@ static int m_fill_(lua_State *L)
     return 1;
 }
 
+/* indexCopy_(dim, index, src): x's rows at the 1-based positions along dim replaced by src's, in place */
+static int m_index_copy_(lua_State *L)
+{
+    struct rt_tensor *x = rtb_check(L, 1);
+    int dim = rtb_check_dim(L, 2, x->ndim);
+    struct rt_tensor *src = rtb_check(L, 4);
+    struct rt_tensor *idx = index_arg(L, 3, "indexCopy_", x->shape[dim]);
+    RTB_CALL(L, rt_index_copy_(x, dim, idx, src));
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int m_copy_(lua_State *L)
 {
     struct rt_tensor *t = rtb_check(L, 1), *src = rtb_check(L, 2);
@@ -543,7 +555,7 @@ static const luaL_Reg methods[] = {
     {"logSoftmax", m_log_softmax}, {"matmul", m_matmul},
     {"bmm", m_bmm},           {"linear", m_linear},
     {"indexSelect", m_index_select}, {"gather", m_gather},
-    {"scatterAdd", m_scatter_add}, {"zero_", m_zero_},
+    {"scatterAdd", m_scatter_add}, {"indexCopy_", m_index_copy_}, {"zero_", m_zero_},
     {"fill_", m_fill_},       {"copy_", m_copy_},
     {"add_", m_add_},         {"sub_", m_sub_},
     {"mul_", m_mul_},         {"uniform_", m_uniform_},

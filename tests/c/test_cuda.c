@@ -1322,6 +1322,37 @@ static void test_index_select(void)
     }
 }
 
+/* index_copy_ into a clone of x (in place on the device's copy), distinct indices: the result does not
+ * depend on which of two equal indices a GPU writes last */
+static enum rt_status f_index_copy(struct rt_tensor *const *in, void *c, struct rt_tensor **out)
+{
+    struct dim_ctx *k = c;
+    enum rt_status st = rt_clone(in[0], &out[0]);
+    if (st == RT_OK)
+        st = rt_index_copy_(out[0], k->dim, in[1], in[2]);
+    return st;
+}
+
+static void test_index_copy(void)
+{
+    struct {
+        int dim, n;
+        double idx[4];
+    } cases[] = {{0, 3, {4, 0, 2}}, {1, 2, {3, 1}}, {2, 3, {2, 0, 1}}, {0, 0, {0}}};
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        struct dim_ctx k = {cases[i].dim};
+        int64_t sshape[3] = {5, 4, 3};
+        sshape[cases[i].dim] = cases[i].n;
+        FOR_DTYPE(dt) {
+            struct rt_tensor *x = RNDD(dt, 5, 4, 3), *ix = h_tensor(RT_I64, 1, H_SHAPE(cases[i].n), cases[i].idx);
+            struct rt_tensor *src = rndd_shape(dt, 3, sshape);
+            COMPARE(fmt("index_copy_ dim %d (%d indices), %s", cases[i].dim, cases[i].n, rt_dtype_name(dt)),
+                    f_index_copy, &k, O(.mode = CMP_EXACT), x, ix, src);
+            RELEASE(x, ix, src);
+        }
+    }
+}
+
 static void test_gather_scatter(void)
 {
     struct {
@@ -2170,6 +2201,7 @@ int main(void)
     RUN(test_matmul);
     RUN(test_softmax);
     RUN(test_index_select);
+    RUN(test_index_copy);
     RUN(test_gather_scatter);
     RUN(test_cat_stack);
     RUN(test_random);

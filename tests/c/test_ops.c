@@ -810,6 +810,26 @@ static void test_index_ops_naive(void)
         free(wg);
         free(ws);
         h_release(4, gi, g, src, sa);
+
+        /* index_copy_ in place, a repeated index keeping its last row, against a loop */
+        double cv[3] = {(double)(sz - 1), 0, (double)(sz - 1)};
+        int64_t cshape[3] = {4, 3, 5};
+        cshape[dim] = 3;
+        struct rt_tensor *ci = h_tensor(RT_I64, 1, H_SHAPE(3), cv), *csrc = h_rand(RT_F64, 3, cshape, -1, 1, 97);
+        struct rt_tensor *dst = NULL;
+        REQUIRE_OK(rt_clone(x, &dst));
+        double *wc = h_values(x);
+        int64_t cn = numel_of(3, cshape);
+        for (int64_t f = 0; f < cn; f++) {
+            int64_t oi[3];
+            unflat(3, cshape, f, oi);
+            oi[dim] = (int64_t)cv[oi[dim]];
+            wc[flat_of(3, x->shape, oi)] = h_elem(csrc, f);
+        }
+        if (CHECK_OK(rt_index_copy_(dst, dim, ci, csrc)))
+            CHECK_TENSOR_VALUES(dst, wc, 60, 0, 0);
+        free(wc);
+        h_release(3, ci, csrc, dst);
     }
     /* errors: out-of-range and negative indices, wrong dtype, wrong shapes */
     struct rt_tensor *o = NULL;
@@ -821,6 +841,17 @@ static void test_index_ops_naive(void)
     CHECK_STATUS(rt_index_select(x, 0, fi, &o), RT_ERR_DTYPE, "i64");
     struct rt_tensor *gbad = h_tensor(RT_I64, 3, H_SHAPE(1, 3, 5), (double[15]){0, 1, 2, 3, 1, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0});
     CHECK_STATUS(rt_gather(x, 0, gbad, &o), RT_ERR_ARG, "rt_gather: index 4 at position 7 out of range [0, 3]");
+    {
+        struct rt_tensor *row = h_rand(RT_F64, 3, H_SHAPE(3, 3, 5), -1, 1, 98), *xc = NULL, *xt = NULL;
+        struct rt_tensor *row32 = h_rand(RT_F32, 3, H_SHAPE(3, 3, 5), -1, 1, 98);
+        REQUIRE_OK(rt_clone(x, &xc));
+        CHECK_STATUS(rt_index_copy_(xc, 0, bad, row), RT_ERR_ARG, "rt_index_copy_: index 4 at position 1 out of range");
+        CHECK_STATUS(rt_index_copy_(xc, 0, bad, row32), RT_ERR_DTYPE, "src is f32 but the destination is f64");
+        CHECK_STATUS(rt_index_copy_(xc, 1, bad, row), RT_ERR_SHAPE, "does not fit the destination");
+        REQUIRE_OK(rt_transpose(xc, 0, 1, &xt));
+        CHECK_STATUS(rt_index_copy_(xt, 0, bad, row), RT_ERR_ARG, "must be contiguous");
+        h_release(4, row, row32, xc, xt);
+    }
     struct rt_tensor *gshape = h_tensor(RT_I64, 2, H_SHAPE(1, 3), H_VALS(0, 0, 0));
     CHECK_STATUS(rt_gather(x, 0, gshape, &o), RT_ERR_SHAPE, "rt_gather");
     struct rt_tensor *src = h_rand(RT_F64, 3, H_SHAPE(1, 3, 5), 0, 1, 2), *src32 = h_rand(RT_F32, 3, H_SHAPE(1, 3, 5), 0, 1, 2);

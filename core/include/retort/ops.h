@@ -83,6 +83,9 @@ enum rt_status rt_log_softmax(struct rt_tensor *x, int dim, double T, struct rt_
 enum rt_status rt_index_rebase(struct rt_tensor *ix, int64_t base, int64_t limit, int64_t ignore, const char *op,
                                const char *what, struct rt_tensor **out);
 enum rt_status rt_index_select(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor **out);
+/* In place: x[.., index[j], ..] = src[.., j, ..] along dim (x contiguous, src x's shape with index's
+ * length along dim; a repeated index keeps one of its rows). No gradient flows: x must not need one. */
+enum rt_status rt_index_copy_(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor *src);
 /* out[..i..] = x[..index[..i..]..] along dim; index has x's shape except along dim. */
 enum rt_status rt_gather(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor **out);
 /* out = x, then out[..index[..i..]..] += src[..i..] along dim. */

@@ -95,6 +95,10 @@ struct rt_backend {
     /* out (outer, m, inner) = x (outer, n, inner) at index[j] (checked < n beforehand) */
     enum rt_status (*index_select)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                    int64_t m, const void *x, void *out);
+    /* index-copy, in place: out[o, index[j], :] = src[o, j, :], out (outer, n, inner), src (outer, m, inner);
+     * a repeated index keeps the last row on the CPU, any one of them on a GPU */
+    enum rt_status (*index_copy)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
+                                 int64_t m, const void *src, void *out);
     /* gather: out[o,j,i] = x[o, index[o,j,i], i], x (outer,n,inner), index/out (outer,m,inner) */
     enum rt_status (*gather)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m,
                              const int64_t *index, const void *x, void *out);

@@ -78,11 +78,10 @@ function CRD:sampleIndices(indices)
    return retort.stack(rows, 1)
 end
 
--- m[idx] <- normalize(momentum * m[idx] + (1 - momentum) * e), row by row: `indices` on the host
--- (where the loader leaves them) for the loop, `on_device` the same on the memory's device
-local function update(memory, indices, on_device, e, momentum)
-   local rows = features.normalize(memory:indexSelect(1, on_device) * momentum + e * (1 - momentum), 2)
-   for i = 1, indices:size(1) do memory:narrow(1, indices:get(i), 1):copy_(rows:narrow(1, i, 1)) end
+-- m[idx] <- normalize(momentum * m[idx] + (1 - momentum) * e), idx on the memory's device
+local function update(memory, idx, e, momentum)
+   local rows = features.normalize(memory:indexSelect(1, idx) * momentum + e * (1 - momentum), 2)
+   memory:indexCopy_(1, idx, rows)
 end
 
 function CRD:loss(fs, ft, ctx)
@@ -106,8 +105,8 @@ function CRD:loss(fs, ft, ctx)
    local m = self.opts.momentum or 0.5
    local on_device = indices:to(device)
    retort.noGrad(function()
-      update(self.memoryStudent, indices, on_device, es:detach(), m)
-      update(self.memoryTeacher, indices, on_device, et:detach(), m)
+      update(self.memoryStudent, on_device, es:detach(), m)
+      update(self.memoryTeacher, on_device, et:detach(), m)
    end)
    return loss
 end

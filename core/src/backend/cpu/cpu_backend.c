@@ -37,6 +37,7 @@ static const struct rt_backend cpu_backend = {
     .softmax_backward = rt_cpu_softmax_backward,
     .check_index = rt_cpu_check_index,
     .index_select = rt_cpu_index_select,
+    .index_copy = rt_cpu_index_copy,
     .gather = rt_cpu_gather,
     .scatter_add = rt_cpu_scatter_add,
     .index_add = rt_cpu_index_add,

@@ -34,6 +34,22 @@ enum rt_status rt_cpu_index_select(enum rt_dtype dt, int64_t outer, int64_t n, i
     return RT_OK;
 }
 
+enum rt_status rt_cpu_index_copy(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
+                                 int64_t m, const void *src, void *out)
+{
+    size_t es = rt_dtype_size(dt);
+    if (!es)
+        return rt_backend_unknown_dtype("index_copy", dt);
+    size_t run = (size_t)inner * es;
+    int64_t work = outer * m * inner;
+    /* rows in order within a slab: with a repeated index the last row wins, as a loop would leave it */
+#pragma omp parallel for if (work >= RT_CPU_PARALLEL_MIN && outer > 1) schedule(static)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < m; j++)
+            memcpy((char *)out + (size_t)(o * n + index[j]) * run, (const char *)src + (size_t)(o * m + j) * run, run);
+    return RT_OK;
+}
+
 #define GATHER_LOOP(U)                                                                                            \
     do {                                                                                                          \
         const U *px = x;                                                                                          \

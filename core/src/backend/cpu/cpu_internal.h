@@ -91,6 +91,8 @@ enum rt_status rt_cpu_softmax_backward(enum rt_dtype dt, bool log, int64_t outer
                                        double inv_t, const void *y, const void *gy, void *gx);
 enum rt_status rt_cpu_check_index(const char *op, const char *what, int64_t n, const int64_t *ix, int64_t base,
                                   int64_t limit, int64_t ignore, int64_t *out);
+enum rt_status rt_cpu_index_copy(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
+                                 int64_t m, const void *src, void *out);
 enum rt_status rt_cpu_index_select(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                    int64_t m, const void *x, void *out);
 enum rt_status rt_cpu_gather(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m,

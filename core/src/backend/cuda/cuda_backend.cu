@@ -225,6 +225,7 @@ static const struct rt_backend cuda_backend = {
     .softmax_backward = rt_cuda_softmax_backward,
     .check_index = rt_cuda_check_index,
     .index_select = rt_cuda_index_select,
+    .index_copy = rt_cuda_index_copy,
     .gather = rt_cuda_gather,
     .scatter_add = rt_cuda_scatter_add,
     .index_add = rt_cuda_index_add,

@@ -137,6 +137,39 @@ enum rt_status rt_cuda_index_select(enum rt_dtype dt, int64_t outer, int64_t n, 
                                               n, len, g.chunk, index, (const U *)x, (U *)out));
 }
 
+/* --- index_copy: out[o, index[j], :] = src[o, j, :] --- */
+
+template <typename U>
+__global__ void ix_copy_kernel(int64_t rows, int64_t m, int64_t n, int64_t len, int64_t chunk,
+                               const int64_t *__restrict__ index, const U *__restrict__ src, U *out)
+{
+    IX_ROWS(r, rows)
+    {
+        int64_t o = r / m, j = r - o * m, k = index[j];
+        if ((uint64_t)k >= (uint64_t)n)
+            continue;
+        const U *s = src + r * len;
+        U *dst = out + (o * n + k) * len;
+        IX_UNITS(i, len, chunk) dst[i] = s[i];
+    }
+}
+
+enum rt_status rt_cuda_index_copy(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
+                                  int64_t m, const void *src, void *out)
+{
+    if ((unsigned)dt >= RT_DTYPE_COUNT)
+        return rt_backend_unknown_dtype("index_copy", dt);
+    if (outer <= 0 || m <= 0 || inner <= 0)
+        return RT_OK;
+    size_t bytes = (size_t)inner * rt_dtype_size(dt), u = 16;
+    while (u > 1 && (bytes % u || ((uintptr_t)src | (uintptr_t)out) % u))
+        u >>= 1;
+    int64_t rows = outer * m, len = (int64_t)(bytes / u);
+    ix_geo g = ix_geometry(rows, len);
+    IX_DISPATCH_UNIT(u, return RT_CUDA_LAUNCH("cuda index_copy", ix_copy_kernel<U>, g.grid, g.block, 0, rows, m, n,
+                                              len, g.chunk, index, (const U *)src, (U *)out));
+}
+
 /* --- gather: out[o, j, i] = x[o, index[o, j, i], i] --- */
 
 template <typename U>

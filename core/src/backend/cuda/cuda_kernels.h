@@ -33,6 +33,8 @@ enum rt_status rt_cuda_check_index(const char *op, const char *what, int64_t n, 
                                    int64_t limit, int64_t ignore, int64_t *out);
 enum rt_status rt_cuda_index_select(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                     int64_t m, const void *x, void *out);
+enum rt_status rt_cuda_index_copy(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
+                                  int64_t m, const void *src, void *out);
 enum rt_status rt_cuda_gather(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m,
                               const int64_t *index, const void *x, void *out);
 enum rt_status rt_cuda_scatter_add(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m,
