@@ -4,7 +4,7 @@
 -- set-up per DESIGN.md §6). Prints the ratio retort / PyTorch and both processes' peak resident
 -- memory (each model runs in a fresh process on both sides); asserts nothing.
 --
---   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn] [--batch=128] [--iters=100]
+--   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn|tiny] [--batch=128] [--iters=100]
 --                                                [--rounds=3]   (each side's best of that many alternating runs)
 local retort = require "retort"
 local opts = retort.recipe.options({model = "all", batch = 128, iters = 100, threads = 2, rounds = 3, child = false},
@@ -15,6 +15,9 @@ local cases = {
    teacher = {kind = "mlp", spec = "784,1200,1200,10", shape = {784}, torch_threads = 1},
    student = {kind = "mlp", spec = "784,800,800,10", shape = {784}, torch_threads = 1},
    cnn = {kind = "cnn", spec = "32,64,128", shape = {1, 28, 28}, torch_threads = 2},
+   -- kernels of nothing: what is left is each framework's cost per op (dispatch, autograd, the
+   -- optimizer's loop), the part that bounds a small model on a GPU (run with --batch=4)
+   tiny = {kind = "mlp", spec = "8,8,8,10", shape = {8}, torch_threads = 1},
 }
 
 local function build(case)
@@ -92,7 +95,7 @@ end
 local names = opts.model == "all" and {"teacher", "student", "cnn"} or {opts.model}
 print(("training step, batch %d, %d threads: examples/s and peak resident memory"):format(opts.batch, opts.threads))
 for _, name in ipairs(names) do
-   local case = cases[name] or error(("unknown model '%s' (teacher, student, cnn, all)"):format(name), 0)
+   local case = cases[name] or error(("unknown model '%s' (teacher, student, cnn, tiny, all)"):format(name), 0)
    local self_cmd = ("%s tests/bench/bench_train.lua --model=%s --batch=%d --iters=%d --threads=%d --child"):format(
       arg[-1] or "retort", name, opts.batch, opts.iters, opts.threads)
    -- alternate the two sides `rounds` times and keep each side's best: machine noise hits both alike
