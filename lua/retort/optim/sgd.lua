@@ -20,8 +20,14 @@ function SGD:update(p, g, st, o)
       -- the fused kernel: one pass over p, g and the buffer (same formula as below)
       local first = o.momentum ~= 0 and st.momentumBuffer == nil
       if first then st.momentumBuffer = retort.emptyLike(p) end -- the kernel writes it
-      retort.sgdUpdate(p, g, st.momentumBuffer, {lr = o.lr, momentum = o.momentum, dampening = o.dampening,
-                                                 weightDecay = o.weightDecay, nesterov = o.nesterov, first = first})
+      local k = o.fused -- the kernel's options, built once per group and step (o is fresh each step)
+      if not k then
+         k = {lr = o.lr, momentum = o.momentum, dampening = o.dampening, weightDecay = o.weightDecay,
+              nesterov = o.nesterov}
+         o.fused = k
+      end
+      k.first = first
+      retort.sgdUpdate(p, g, st.momentumBuffer, k)
       return
    end
    local d = g
