@@ -16,6 +16,12 @@ static void count_wait(enum rt_device d)
 
 uint64_t rt_device_waits(enum rt_device d) { return (unsigned)d < RT_DEVICE_COUNT ? waits[d] : 0; }
 
+uint64_t rt_device_launches(enum rt_device d)
+{
+    const struct rt_backend *be = rt_backend_for(d);
+    return be && be->launches && rt_device_available(d, NULL) ? be->launches() : 0;
+}
+
 enum rt_status rt__download(const struct rt_backend *be, void *host_dst, const void *src, size_t nbytes)
 {
     count_wait(be->device);

@@ -1,5 +1,6 @@
 /* Device functions of retort.core: deviceAvailable, deviceDescribe, synchronize, deviceMemory,
- * resetPeakMemory, emptyCache, setSyncDebug, deviceWaits. lua/retort/cuda.lua wraps them as retort.cuda. */
+ * resetPeakMemory, emptyCache, setSyncDebug, deviceWaits,
+ * deviceLaunches. lua/retort/cuda.lua wraps them as retort.cuda. */
 #include <string.h>
 
 #include "bind_internal.h"
@@ -77,6 +78,13 @@ static int f_waits(lua_State *L)
     return 1;
 }
 
+/* deviceLaunches(dev) -> work queued on dev so far (kernels, library calls, copies); 0 if not counted */
+static int f_launches(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rt_device_launches(rtb_check_device(L, 1)));
+    return 1;
+}
+
 static int f_set_sync_debug(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TBOOLEAN);
@@ -88,6 +96,7 @@ static const luaL_Reg funcs[] = {{"deviceAvailable", f_available}, {"deviceDescr
                                  {"synchronize", f_synchronize},    {"deviceMemory", f_memory},
                                  {"resetPeakMemory", f_reset_peak}, {"emptyCache", f_empty_cache},
                                  {"setSyncDebug", f_set_sync_debug}, {"deviceWaits", f_waits},
+                                 {"deviceLaunches", f_launches},
                                  {NULL, NULL}};
 
 void rtb_open_device(lua_State *L, int module)

@@ -4,6 +4,7 @@
 --   print(retort.cuda.describe())        --> NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.2 GiB)
 --   retort.cuda.memory()                 --> {inUse =, peakInUse =, cached =, peakReserved =} bytes
 --   retort.cuda.waits()                  --> times the host has waited for the GPU so far
+--   retort.cuda.launches()               --> kernels, cuBLAS calls and copies queued so far
 --
 -- Kernels are queued on one stream and run asynchronously; reading a value (x:item(), x:totable(),
 -- x:cpu()) waits for them. retort.cuda.synchronize() waits explicitly (timing). With
@@ -40,6 +41,10 @@ function cuda.memory() return core.deviceMemory("cuda") end
 --- Each wait drains the queue and leaves the GPU idle while the host catches up: a training step
 --- should not wait at all. Compare the count before and after a loop to find waits.
 function cuda.waits() return core.deviceWaits("cuda") end
+
+--- launches() -> how much work has been queued on the GPU (kernels, cuBLAS calls, copies, one each);
+--- 0 on the emulated device. A small model's step costs about a launch's host time per launch.
+function cuda.launches() return core.deviceLaunches("cuda") end
 
 function cuda.resetPeakMemory() core.resetPeakMemory("cuda") end
 

@@ -63,7 +63,7 @@ local function retort_rate(kind, batch, iters)
    for _ = 1, math.max(10, iters // 10) do step() end
    retort.cuda.synchronize()
    retort.cuda.resetPeakMemory()
-   local best, w0 = math.huge, retort.cuda.waits()
+   local best, w0, l0 = math.huge, retort.cuda.waits(), retort.cuda.launches()
    for _ = 1, 3 do
       collectgarbage()
       retort.cuda.synchronize()
@@ -74,7 +74,8 @@ local function retort_rate(kind, batch, iters)
    end
    -- the 2 synchronize calls of each round are waits by design; any more means a step read a value back
    local waits = (retort.cuda.waits() - w0 - 2 * 3) / (3 * iters)
-   return batch * iters / best, retort.cuda.memory().peakInUse / 2 ^ 20, waits
+   local launches = (retort.cuda.launches() - l0) / (3 * iters)
+   return batch * iters / best, retort.cuda.memory().peakInUse / 2 ^ 20, waits, launches
 end
 
 local function torch_rate(kind, batch, iters)
@@ -82,7 +83,8 @@ local function torch_rate(kind, batch, iters)
    local p = io.popen(cmd)
    local out = p and p:read("a") or ""
    if p then p:close() end
-   return tonumber(out:match("examples_per_s=([%d%.]+)")), tonumber(out:match("peak_mb=([%d%.]+)")), out
+   return tonumber(out:match("examples_per_s=([%d%.]+)")), tonumber(out:match("peak_mb=([%d%.]+)")), out,
+          tonumber(out:match("launches_per_step=(%-?[%d%.]+)"))
 end
 
 print(("GPU: %s"):format(retort.cuda.describe()))
@@ -90,14 +92,15 @@ print("training step on the GPU: examples/s (best of 3 x iters) and peak GPU mem
 for _, kind in ipairs(list(opts.steps)) do
    for _, batch in ipairs(list(opts.batches, tonumber)) do
       local iters = kind == "cnn" and math.max(20, opts.iters // 4) or opts.iters
-      local r, rmem, waits = retort_rate(kind, batch, iters)
-      local t, tmem, out = torch_rate(kind, batch, iters)
+      local r, rmem, waits, launches = retort_rate(kind, batch, iters)
+      local t, tmem, out, tlaunches = torch_rate(kind, batch, iters)
       if t then
          print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   pytorch %9.0f ex/s %7.1f MB   speed %.2fx   "
-                .. "waits/step %.2f"):format(kind, batch, r, rmem, t, tmem, r / t, waits))
+                .. "waits/step %.2f   launches/step %.0f (pytorch %.0f)"):format(kind, batch, r, rmem, t, tmem, r / t,
+                waits, launches, tlaunches or -1))
       else
-         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   waits/step %.2f   pytorch failed: %s"):format(
-            kind, batch, r, rmem, waits, out:sub(1, 200)))
+         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   waits/step %.2f   launches/step %.0f   "
+                .. "pytorch failed: %s"):format(kind, batch, r, rmem, waits, launches, out:sub(1, 200)))
       end
    end
 end

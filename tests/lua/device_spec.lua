@@ -14,6 +14,7 @@ describe("retort.cuda", function()
       local m = retort.cuda.memory()
       for _, k in ipairs{"inUse", "peakInUse", "cached", "peakReserved"} do assert.is_number(m[k]) end
       assert.is_number(retort.memoryInUse("cuda"))
+      assert.is_true(math.type(retort.cuda.waits()) == "integer" and math.type(retort.cuda.launches()) == "integer")
       assert.has_error(function() retort.memoryInUse("tpu") end,
          [[bad argument #1 to 'memoryInUse' (unknown device 'tpu' (expected "cpu" or "cuda"))]])
    end)

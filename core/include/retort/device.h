@@ -17,6 +17,10 @@ enum rt_status rt_device_synchronize(enum rt_device d);
  * host) and every synchronize. A training step that waits stalls the GPU while the host catches up;
  * the count shows where. Always 0 for RT_CPU. */
 uint64_t rt_device_waits(enum rt_device d);
+/* How much work has been queued on d since start: kernels, library calls (cuBLAS) and copies, one
+ * each. A small model's step on a GPU costs about a launch's host time per launch, so this is the
+ * count to bring down. 0 for a device that does not count (the CPU, the emulated cuda device). */
+uint64_t rt_device_launches(enum rt_device d);
 
 struct rt_device_memory {
     size_t in_use;        /* bytes held by live tensor storages */

@@ -192,6 +192,8 @@ struct rt_backend {
     const char *(*describe)(void);
     /* wait for all queued work; reports an asynchronous fault */
     enum rt_status (*synchronize)(void);
+    /* work queued on the device so far: kernels, library calls and copies, one each */
+    uint64_t (*launches)(void);
     /* give cached free blocks back to the system: bytes released */
     size_t (*empty_cache)(void);
     /* bytes held in the allocator's cache, and the most ever reserved from the system */

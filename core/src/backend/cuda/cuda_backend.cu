@@ -16,6 +16,7 @@ static struct {
     int state; /* 0: not tried, 1: ready, -1: failed (why says why) */
     cudaStream_t stream;
     struct rt_cuda_fault *fault_host, *fault_dev; /* one mapped record (rt_cuda_fault_slot) */
+    uint64_t launches; /* every launch, library call and copy passes rt_cuda_check once */
     int sms;
     char why[256];
     char desc[384];
@@ -122,6 +123,7 @@ static enum rt_status wait_stream(const char *op)
 
 enum rt_status rt_cuda_check(const char *op)
 {
+    ctx.launches++;
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return rt_cuda_error(e, op);
@@ -207,6 +209,8 @@ static const char *cuda_describe(void) { return ctx.desc; }
 
 static enum rt_status cuda_synchronize(void) { return wait_stream("rt_device_synchronize"); }
 
+static uint64_t cuda_launches(void) { return ctx.launches; }
+
 static const struct rt_backend cuda_backend = {
     .name = "cuda",
     .device = RT_CUDA,
@@ -256,6 +260,7 @@ static const struct rt_backend cuda_backend = {
     .available = cuda_available,
     .describe = cuda_describe,
     .synchronize = cuda_synchronize,
+    .launches = cuda_launches,
     .empty_cache = rt_cuda_cache_flush,
     .cache_stats = rt_cuda_cache_stats,
 };
