@@ -78,6 +78,8 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
                           struct rt_kd_terms *terms)
 {
     static const char *op = "rt_kd_loss";
+    if (terms)
+        *terms = (struct rt_kd_terms){0};
     enum rt_status st = check_args(op, s, t, labels, weights, o);
     if (st != RT_OK)
         return st;
@@ -135,7 +137,6 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
     if (terms) { /* the means over kept samples: NaN when none is kept */
         NN_TRY(rt_narrow(sums, 0, 0, 2, &part));
         NN_TRY(rt__binary_raw(op, RT_BIN_DIV, part, kept, &means));
-        *terms = (struct rt_kd_terms){0};
         NN_TRY(rt_select(means, 0, 0, &terms->kl));
         NN_TRY(rt_select(means, 0, 1, &terms->ce));
         NN_TRY(rt_select(sums, 0, 2, &terms->kept));
@@ -145,8 +146,10 @@ done:
                                                prod_flat, part, means});
     if (st != RT_OK) {
         rt_tensor_release(y);
-        if (terms)
+        if (terms) {
             rt__release_all(3, (struct rt_tensor *[]){terms->kl, terms->ce, terms->kept});
+            *terms = (struct rt_kd_terms){0};
+        }
         return st;
     }
     *out = y;

@@ -3,6 +3,7 @@
  * combination, f32 stability for extreme logits, and argument errors (status, message, no leak). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gradcheck.h"
 #include "harness.h"
@@ -165,6 +166,10 @@ static void test_kd_errors(void)
                  "the student predicts 3 classes and the teacher 4");
     CHECK_STATUS(rt_kd_loss(s, t64, NULL, NULL, &one, &out, NULL), RT_ERR_DTYPE, "teacher dtype f64");
     CHECK_STATUS(rt_kd_loss(s, t, lab, NULL, &o, &out, NULL), RT_ERR_ARG, "label 3 at position 2 out of range [0, 2]");
+    struct rt_kd_terms junk; /* whatever the caller's struct held, a failure leaves it empty */
+    memset(&junk, 0x5a, sizeof junk);
+    CHECK_STATUS(rt_kd_loss(s, t, lab, NULL, &o, &out, &junk), RT_ERR_ARG, "label 3 at position 2");
+    CHECK(!junk.kl && !junk.ce && !junk.kept, "terms cleared on failure");
     CHECK_STATUS(rt_kd_loss(s, t, NULL, NULL, NULL, &out, NULL), RT_ERR_ARG, "options are required");
     CHECK(out == NULL, "no output on error");
     CHECK(rt_tensor_live_count() == live, "no leak on error paths");
