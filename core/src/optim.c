@@ -1,4 +1,7 @@
 /* Fused optimizer updates (see optim.h). */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "internal.h"
 #include "retort/optim.h"
 
@@ -19,10 +22,10 @@ static enum rt_status check_operand(const char *op, const char *what, const stru
     return rt__same_device(op, p, t);
 }
 
-enum rt_status rt_sgd_update_(struct rt_tensor *p, struct rt_tensor *g, struct rt_tensor *buf,
-                              const struct rt_sgd_opts *o)
+/* The checks of one parameter's update (nothing written). */
+static enum rt_status check_sgd(const char *op, struct rt_tensor *p, struct rt_tensor *g, struct rt_tensor *buf,
+                                const struct rt_sgd_opts *o)
 {
-    static const char *op = "rt_sgd_update_";
     if (!rt_dtype_is_float(p->dtype))
         return rt_error(RT_ERR_DTYPE, "%s: parameters must be float, got %s", op, rt_dtype_name(p->dtype));
     if (!rt_tensor_is_contiguous(p))
@@ -35,15 +38,55 @@ enum rt_status rt_sgd_update_(struct rt_tensor *p, struct rt_tensor *g, struct r
         if (st == RT_OK && buf->storage == g->storage)
             return rt_error(RT_ERR_ARG, "%s: the momentum buffer shares the gradient's storage", op);
     }
-    if (st != RT_OK)
-        return st;
-    /* an optimizer step writes parameters in place by design and is never part of a graph */
-    st = rt__backend(p)->sgd_update(p->dtype, rt_tensor_numel(p), rt__ptr(g), rt__ptr(p),
-                                    o->momentum != 0 ? rt__ptr(buf) : NULL, o);
-    if (st == RT_OK) {
-        rt__bump_version(p);
-        if (buf && o->momentum != 0)
-            rt__bump_version(buf);
-    }
     return st;
+}
+
+enum rt_status rt_sgd_update_many_(int k, struct rt_tensor *const *p, struct rt_tensor *const *g,
+                                   struct rt_tensor *const *buf, const bool *first, const struct rt_sgd_opts *o)
+{
+    static const char *op = "rt_sgd_update_";
+    if (k < 0)
+        return rt_error(RT_ERR_ARG, "%s: %d parameters", op, k);
+    for (int j = 0; j < k; j++) { /* every check before any write: a bad entry updates nothing */
+        enum rt_status st = check_sgd(op, p[j], g[j], buf ? buf[j] : NULL, o);
+        if (st != RT_OK) {
+            if (k > 1) {
+                char where[48];
+                snprintf(where, sizeof where, "parameter %d of %d", j + 1, k);
+                rt_error_prefix(where);
+            }
+            return st;
+        }
+    }
+    struct rt_sgd_param *ps = malloc((size_t)(k > 0 ? k : 1) * sizeof *ps);
+    if (!ps)
+        return rt_error(RT_ERR_OOM, "%s: out of memory", op);
+    enum rt_status st = RT_OK;
+    /* one backend call per run of parameters on the same device with the same dtype */
+    for (int j = 0; j < k && st == RT_OK;) {
+        int e = j, m = 0;
+        while (e < k && p[e]->dtype == p[j]->dtype && rt_tensor_device(p[e]) == rt_tensor_device(p[j])) {
+            bool momentum = o->momentum != 0;
+            ps[m++] = (struct rt_sgd_param){.n = rt_tensor_numel(p[e]), .g = rt__ptr(g[e]), .p = rt__ptr(p[e]),
+                                            .buf = momentum ? rt__ptr(buf[e]) : NULL,
+                                            .first = first ? first[e] : o->first};
+            e++;
+        }
+        /* an optimizer step writes parameters in place by design and is never part of a graph */
+        st = rt__backend(p[j])->sgd_update(p[j]->dtype, m, ps, o);
+        for (int i = j; st == RT_OK && i < e; i++) {
+            rt__bump_version(p[i]);
+            if (o->momentum != 0)
+                rt__bump_version(buf[i]);
+        }
+        j = e;
+    }
+    free(ps);
+    return st;
+}
+
+enum rt_status rt_sgd_update_(struct rt_tensor *p, struct rt_tensor *g, struct rt_tensor *buf,
+                              const struct rt_sgd_opts *o)
+{
+    return rt_sgd_update_many_(1, &p, &g, &buf, NULL, o);
 }

@@ -1,4 +1,6 @@
 /* Fused optimizer updates for the Lua optimizers (lua/retort/optim/). */
+#include <limits.h>
+
 #include "bind_internal.h"
 
 static double opt_number(lua_State *L, int t, const char *k, double def)
@@ -17,11 +19,23 @@ static bool opt_bool(lua_State *L, int t, const char *k)
     return v;
 }
 
-/* sgdUpdate(p, g, buf|nil, {lr=, momentum=, dampening=, weightDecay=, nesterov=, first=}) */
+/* The tensor at index i of the list at arg (an argument error naming the list otherwise). */
+static struct rt_tensor *list_tensor(lua_State *L, int arg, lua_Integer i, const char *what)
+{
+    lua_geti(L, arg, i);
+    struct rt_tensor *t = rtb_test(L, -1);
+    if (!t)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s[%I] must be a retort.Tensor, got %s", what, i,
+                                              luaL_typename(L, -1)));
+    lua_pop(L, 1); /* the list keeps it alive */
+    return t;
+}
+
+/* sgdUpdate(p, g, buf|nil, {lr=, momentum=, dampening=, weightDecay=, nesterov=, first=}), or with
+ * lists {p...}, {g...}, {buf...}|nil and first a boolean or a list of them: every parameter in one
+ * call (one launch on a GPU). */
 static int f_sgd_update(lua_State *L)
 {
-    struct rt_tensor *p = rtb_check(L, 1), *g = rtb_check(L, 2);
-    struct rt_tensor *buf = lua_isnoneornil(L, 3) ? NULL : rtb_check(L, 3);
     luaL_checktype(L, 4, LUA_TTABLE);
     lua_getfield(L, 4, "lr");
     if (!lua_isnumber(L, -1))
@@ -32,7 +46,42 @@ static int f_sgd_update(lua_State *L)
         .dampening = opt_number(L, 4, "dampening", 0), .weight_decay = opt_number(L, 4, "weightDecay", 0),
         .nesterov = opt_bool(L, 4, "nesterov"), .first = opt_bool(L, 4, "first"),
     };
-    RTB_CALL(L, rt_sgd_update_(p, g, buf, &o));
+    bool has_buf = !lua_isnoneornil(L, 3);
+    if (!lua_istable(L, 1)) {
+        struct rt_tensor *p = rtb_check(L, 1), *g = rtb_check(L, 2), *buf = has_buf ? rtb_check(L, 3) : NULL;
+        RTB_CALL(L, rt_sgd_update_(p, g, buf, &o));
+        return 0;
+    }
+    lua_Integer n = luaL_len(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (luaL_len(L, 2) != n)
+        return luaL_argerror(L, 2, lua_pushfstring(L, "%I gradients for %I parameters", luaL_len(L, 2), n));
+    if (has_buf) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        if (luaL_len(L, 3) != n)
+            return luaL_argerror(L, 3, lua_pushfstring(L, "%I buffers for %I parameters", luaL_len(L, 3), n));
+    }
+    if (n > INT_MAX / 4)
+        return luaL_argerror(L, 1, "too many parameters");
+    /* one block for the four arrays, a userdata: collected if an error unwinds past it */
+    size_t k = (size_t)(n > 0 ? n : 1);
+    struct rt_tensor **ps = lua_newuserdatauv(L, k * (3 * sizeof(struct rt_tensor *) + sizeof(bool)), 0);
+    struct rt_tensor **gs = ps + k, **bs = gs + k;
+    bool *first = (bool *)(bs + k);
+    lua_getfield(L, 4, "first");
+    bool listed = lua_istable(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        ps[i - 1] = list_tensor(L, 1, i, "params");
+        gs[i - 1] = list_tensor(L, 2, i, "grads");
+        bs[i - 1] = has_buf ? list_tensor(L, 3, i, "buffers") : NULL;
+        if (listed) {
+            lua_geti(L, -1, i);
+            first[i - 1] = lua_toboolean(L, -1);
+            lua_pop(L, 1);
+        } else
+            first[i - 1] = o.first;
+    }
+    RTB_CALL(L, rt_sgd_update_many_((int)n, ps, gs, has_buf ? bs : NULL, first, &o));
     return 0;
 }
 

@@ -1927,6 +1927,18 @@ struct sgd_ctx {
     struct rt_sgd_opts o;
 };
 
+/* the outputs of an SGD case: the parameters and the buffers, updated in place */
+static enum rt_status sgd_outputs(enum rt_status st, struct rt_tensor *const *in, struct rt_tensor **out)
+{
+    if (st == RT_OK) {
+        rt_tensor_retain(in[0]);
+        rt_tensor_retain(in[2]);
+        out[0] = in[0];
+        out[1] = in[2];
+    }
+    return st;
+}
+
 /* a first step (the buffer starts as d) and a second one through the buffer */
 static enum rt_status f_sgd(struct rt_tensor *const *in, void *c, struct rt_tensor **out)
 {
@@ -1936,13 +1948,40 @@ static enum rt_status f_sgd(struct rt_tensor *const *in, void *c, struct rt_tens
     o.first = false;
     if (st == RT_OK)
         st = rt_sgd_update_(in[0], in[1], in[2], &o);
-    if (st == RT_OK) {
-        rt_tensor_retain(in[0]);
-        rt_tensor_retain(in[2]);
-        out[0] = in[0];
-        out[1] = in[2];
+    return sgd_outputs(st, in, out);
+}
+
+/* many parameters in one step, as views of three long tensors: sizes around the GPU's chunk (8192)
+ * and one beyond a launch's 256 chunks, more parameters than one launch lists (24), an empty one,
+ * mixed first steps; then a second step through the buffers */
+static const int64_t many_sizes[] = {1, 8191, 8192, 8193, 0, 3 << 20, 5, 65, 4097, 16385, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                                     10, 11, 12, 13, 14, 15, 16, 300, 70000, 2, 1};
+
+static enum rt_status f_sgd_many(struct rt_tensor *const *in, void *c, struct rt_tensor **out)
+{
+    enum { K = COUNT(many_sizes) };
+    struct rt_sgd_opts o = ((struct sgd_ctx *)c)->o;
+    struct rt_tensor *p[K] = {0}, *g[K] = {0}, *buf[K] = {0};
+    bool first[K];
+    enum rt_status st = RT_OK;
+    int64_t at = 0;
+    for (int j = 0; j < K && st == RT_OK; j++) {
+        st = rt_narrow(in[0], 0, at, many_sizes[j], &p[j]);
+        if (st == RT_OK)
+            st = rt_narrow(in[1], 0, at, many_sizes[j], &g[j]);
+        if (st == RT_OK)
+            st = rt_narrow(in[2], 0, at, many_sizes[j], &buf[j]);
+        first[j] = j % 3 == 0;
+        at += many_sizes[j];
     }
-    return st;
+    if (st == RT_OK)
+        st = rt_sgd_update_many_(K, p, g, buf, first, &o);
+    o.first = false;
+    if (st == RT_OK)
+        st = rt_sgd_update_many_(K, p, g, buf, NULL, &o);
+    for (int j = 0; j < K; j++)
+        RELEASE(p[j], g[j], buf[j]);
+    return sgd_outputs(st, in, out);
 }
 
 static void test_sgd(void)
@@ -1958,6 +1997,19 @@ static void test_sgd(void)
             COMPARE(fmt("sgd lr %g momentum %g dampening %g decay %g%s, %s", k.o.lr, k.o.momentum, k.o.dampening,
                         k.o.weight_decay, k.o.nesterov ? " nesterov" : "", rt_dtype_name(dt)),
                     f_sgd, &k, O(0), p, g, buf);
+            RELEASE(p, g, buf);
+        }
+    }
+    int64_t total = 0;
+    for (size_t j = 0; j < COUNT(many_sizes); j++)
+        total += many_sizes[j];
+    for (size_t i = 0; i < COUNT(cases); i += 2) {
+        struct sgd_ctx k = {cases[i]};
+        FOR_FLOAT(dt) {
+            struct rt_tensor *p = RND(dt, -1, 1, total), *g = RND(dt, -1, 1, total), *buf = RND(dt, -1, 1, total);
+            COMPARE(fmt("sgd of %zu parameters at once, momentum %g%s, %s", COUNT(many_sizes), k.o.momentum,
+                        k.o.nesterov ? " nesterov" : "", rt_dtype_name(dt)),
+                    f_sgd_many, &k, O(0), p, g, buf);
             RELEASE(p, g, buf);
         }
     }

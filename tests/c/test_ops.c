@@ -546,6 +546,43 @@ static void test_matmul_blas_vs_naive(void)
  * tiles otherwise; whole products per thread when the batch covers the team), with transposed
  * operands and sizes that leave ragged last tiles: against the naive loop for 1 to 3 threads, and
  * bit-identical when repeated with the same thread count. */
+/* rt_sgd_update_many_ equals one rt_sgd_update_ per parameter, bit for bit (mixed first steps, an
+ * empty parameter, f32 and f64 in one call); a bad entry anywhere updates nothing */
+static void test_sgd_many(void)
+{
+    enum { K = 5 };
+    static const int64_t sizes[K] = {7, 0, 300, 1, 64};
+    static const enum rt_dtype dts[K] = {RT_F32, RT_F32, RT_F64, RT_F64, RT_F32};
+    static const bool first[K] = {true, false, false, true, false};
+    struct rt_sgd_opts o = {0.05, 0.9, 0.1, 1e-3, true, false};
+    struct rt_tensor *p[K], *g[K], *b[K], *pw[K], *bw[K];
+    for (int j = 0; j < K; j++) {
+        p[j] = h_rand(dts[j], 1, &sizes[j], -1, 1, 11 + j);
+        g[j] = h_rand(dts[j], 1, &sizes[j], -1, 1, 31 + j);
+        b[j] = h_rand(dts[j], 1, &sizes[j], -1, 1, 51 + j);
+        REQUIRE_OK(rt_clone(p[j], &pw[j]));
+        REQUIRE_OK(rt_clone(b[j], &bw[j]));
+        struct rt_sgd_opts oj = o;
+        oj.first = first[j];
+        REQUIRE_OK(rt_sgd_update_(pw[j], g[j], bw[j], &oj));
+    }
+    if (CHECK_OK(rt_sgd_update_many_(K, p, g, b, first, &o)))
+        for (int j = 0; j < K; j++) {
+            CHECK_TENSOR_EQUAL(p[j], pw[j]);
+            CHECK_TENSOR_EQUAL(b[j], bw[j]);
+        }
+    /* the fourth gradient has the wrong shape: the first three parameters stay as they are */
+    struct rt_tensor *bad = h_rand(RT_F64, 1, H_SHAPE(2), -1, 1, 99), *g4 = g[3], *before = NULL;
+    REQUIRE_OK(rt_clone(p[0], &before));
+    g[3] = bad;
+    CHECK_STATUS(rt_sgd_update_many_(K, p, g, b, NULL, &o), RT_ERR_SHAPE, "parameter 4 of 5: rt_sgd_update_: gradient");
+    CHECK_TENSOR_EQUAL(p[0], before);
+    g[3] = g4;
+    h_release(2, bad, before);
+    for (int j = 0; j < K; j++)
+        h_release(5, p[j], g[j], b[j], pw[j], bw[j]);
+}
+
 static void test_matmul_tiles(void)
 {
     const int64_t shapes[][4] = {/* batch, n, k, m */ {1, 67, 129, 150}, {1, 150, 97, 83}, {1, 40, 150, 601},
@@ -1316,6 +1353,7 @@ int main(void)
     RUN(test_sum_to_shape);
     RUN(test_matmul_blas_vs_naive);
     RUN(test_matmul_tiles);
+    RUN(test_sgd_many);
     RUN(test_matmul_batched_and_vectors);
     RUN(test_linear_vs_matmul);
     RUN(test_softmax_naive_and_extreme);

@@ -268,4 +268,32 @@ describe("state dicts", function()
          assert.is_true(math.abs(a:get(i, j) - b:get(i, j)) < 1e-12)
       end end
    end)
+
+   it("SGD steps a group in one fused call: same as one optimizer per parameter, mixed paths, late starters", function()
+      -- a and c contiguous (fused, in one call), b strided (composed); c gets its first gradient at step 2
+      local o = {lr = 0.1, momentum = 0.9, dampening = 0, weightDecay = 0.01, nesterov = true}
+      retort.manualSeed(4)
+      local base = retort.randn(3, 4, "f64")
+      local function params()
+         return base:clone():requiresGrad(), base:t():clone():t():requiresGrad(), base:clone():requiresGrad()
+      end
+      local a, b, c = params()
+      local a1, b1, c1 = params()
+      local together = optim.SGD({a, b, c}, o)
+      local alone = {optim.SGD({a1}, o), optim.SGD({b1}, o), optim.SGD({c1}, o)}
+      for k = 1, 3 do
+         local gk = retort.randn(3, 4, "f64")
+         for _, set in ipairs{{a, b, c}, {a1, b1, c1}} do
+            for i, p in ipairs(set) do
+               p.grad = nil
+               if not (i == 3 and k == 1) then (p * gk * i):sum():backward() end
+            end
+         end
+         together:step()
+         for _, opt in ipairs(alone) do opt:step() end
+      end
+      for _, pair in ipairs{{a, a1}, {b, b1}, {c, c1}} do
+         assert.are.equal(0, (pair[1] - pair[2]):abs():max():item())
+      end
+   end)
 end)

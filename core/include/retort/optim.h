@@ -19,5 +19,11 @@ struct rt_sgd_opts {
  * p, g (and buf, required when momentum != 0) must be contiguous, of one float dtype and shape. */
 enum rt_status rt_sgd_update_(struct rt_tensor *p, struct rt_tensor *g, struct rt_tensor *buf,
                               const struct rt_sgd_opts *o);
+/* The same step for k parameters at once: one backend call per run of parameters sharing a device
+ * and dtype (one launch on a GPU). buf may be NULL without momentum; first (k flags) says which
+ * parameters take their first step, NULL: o->first for all. Every parameter is checked before
+ * any is written; an error names the parameter by position. */
+enum rt_status rt_sgd_update_many_(int k, struct rt_tensor *const *p, struct rt_tensor *const *g,
+                                   struct rt_tensor *const *buf, const bool *first, const struct rt_sgd_opts *o);
 
 #endif

@@ -47,6 +47,15 @@ struct rt_conv_geom {
     int64_t img_stride;    /* elements between consecutive images in x */
 };
 
+/* One parameter of a fused optimizer step: n contiguous elements of p, g and buf (NULL without
+ * momentum); first: the momentum buffer starts as d on this step. */
+struct rt_sgd_param {
+    int64_t n;
+    const void *g;
+    void *p, *buf;
+    bool first;
+};
+
 struct rt_backend {
     const char *name;
     enum rt_device device;
@@ -181,9 +190,9 @@ struct rt_backend {
                                           void *gx);
     /* y[i] += alpha * x[i] over n contiguous elements (in-place updates: optimizers, gradient sums) */
     enum rt_status (*axpy)(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
-    /* fused SGD step over n contiguous elements (formula in retort/optim.h); buf NULL when momentum == 0 */
-    enum rt_status (*sgd_update)(enum rt_dtype dt, int64_t n, const void *g, void *p, void *buf,
-                                 const struct rt_sgd_opts *o);
+    /* fused SGD step over k parameters of one dtype at once (formula in retort/optim.h; each says
+     * whether it is its first step, o->first is not read): one launch on a GPU for all of them */
+    enum rt_status (*sgd_update)(enum rt_dtype dt, int k, const struct rt_sgd_param *ps, const struct rt_sgd_opts *o);
 
     /* --- device management (retort/device.h; NULL where a device has nothing to do) --- */
     /* whether the device can be used now; *why (static text) says why not */

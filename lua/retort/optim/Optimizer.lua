@@ -163,12 +163,15 @@ function Optimizer:zeroGrad()
    return self
 end
 
---- step(): one update of every parameter that has a gradient.
+--- step(): one update of every parameter that has a gradient. An optimizer with updateAll(ps, gs,
+--- states, o) gets each group's parameters in one call (one launch on a GPU); the others get
+--- update(p, g, st, o) per parameter.
 function Optimizer:step()
    retort.noGrad(function()
       local index = 0
       for _, group in ipairs(self.paramGroups) do
          local o = self:options(group)
+         local ps, gs, sts = {}, {}, {}
          for _, p in ipairs(group.params) do
             index = index + 1
             local g = p.grad
@@ -176,9 +179,15 @@ function Optimizer:step()
                local st = self.state[index]
                if st == nil then st = {step = 0}; self.state[index] = st end
                st.step = st.step + 1
-               self:update(p, g, st, o)
+               if self.updateAll then
+                  local k = #ps + 1
+                  ps[k], gs[k], sts[k] = p, g, st
+               else
+                  self:update(p, g, st, o)
+               end
             end
          end
+         if #ps > 0 then self:updateAll(ps, gs, sts, o) end
       end
    end)
    self.iteration = self.iteration + 1

@@ -15,21 +15,34 @@ function SGD.check(g)
    end
 end
 
-function SGD:update(p, g, st, o)
-   if p:isContiguous() and g:isContiguous() and g:dtype() == p:dtype() then
-      -- the fused kernel: one pass over p, g and the buffer (same formula as below)
-      local first = o.momentum ~= 0 and st.momentumBuffer == nil
-      if first then st.momentumBuffer = retort.emptyLike(p) end -- the kernel writes it
-      local k = o.fused -- the kernel's options, built once per group and step (o is fresh each step)
-      if not k then
-         k = {lr = o.lr, momentum = o.momentum, dampening = o.dampening, weightDecay = o.weightDecay,
-              nesterov = o.nesterov}
-         o.fused = k
+-- The fused kernel takes every parameter it can (contiguous, gradient of the parameter's dtype)
+-- in one call: one pass over each p, g and momentum buffer, one launch on a GPU for all of them.
+function SGD:updateAll(ps, gs, sts, o)
+   local momentum = o.momentum ~= 0
+   local bufs, first, n, all = {}, {}, 0, #ps
+   for i = 1, all do -- the fused ones are compacted to the front of ps, gs and sts
+      local p, g, st = ps[i], gs[i], sts[i]
+      if p:isContiguous() and g:isContiguous() and g:dtype() == p:dtype() then
+         n = n + 1
+         local f = momentum and st.momentumBuffer == nil
+         if f then st.momentumBuffer = retort.emptyLike(p) end -- the kernel writes it
+         ps[n], gs[n], sts[n], bufs[n], first[n] = p, g, st, st.momentumBuffer, f
+      else
+         self:update(p, g, st, o)
       end
-      k.first = first
-      retort.sgdUpdate(p, g, st.momentumBuffer, k)
-      return
    end
+   for i = n + 1, all do ps[i], gs[i], sts[i] = nil, nil, nil end
+   if n == 0 then return end
+   local ok, err = pcall(retort.sgdUpdate, ps, gs, momentum and bufs or nil, {lr = o.lr, momentum = o.momentum,
+      dampening = o.dampening, weightDecay = o.weightDecay, nesterov = o.nesterov, first = first})
+   if not ok then -- nothing was written: the buffers made for this step were never filled
+      for i = 1, n do if first[i] then sts[i].momentumBuffer = nil end end
+      error(err, 0)
+   end
+end
+
+-- The same step composed from tensor ops, for a parameter the fused kernel cannot take.
+function SGD:update(p, g, st, o)
    local d = g
    if o.weightDecay ~= 0 then d = g + p * o.weightDecay end
    if o.momentum ~= 0 then

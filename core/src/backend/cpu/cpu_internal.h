@@ -63,7 +63,7 @@ static inline bool rt_cpu_lt0_u8(uint8_t v) { return (void)v, false; }
 /* y += alpha * x, contiguous (cpu_elementwise.c) */
 enum rt_status rt_cpu_axpy(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
 /* fused SGD step (cpu_optim.c) */
-enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int64_t n, const void *g, void *p, void *buf,
+enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_param *ps,
                                  const struct rt_sgd_opts *o);
 /* host memory with a per-size block cache (cpu_cache.c) */
 enum rt_status rt_cpu_alloc(size_t nbytes, void **out);

@@ -30,12 +30,17 @@
 RT_SGD(f32, float)
 RT_SGD(f64, double)
 
-enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int64_t n, const void *g, void *p, void *buf,
-                                 const struct rt_sgd_opts *o)
+enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_param *ps, const struct rt_sgd_opts *o)
 {
-    switch (dt) {
-    case RT_F32: sgd_f32(n, g, p, buf, o); return RT_OK;
-    case RT_F64: sgd_f64(n, g, p, buf, o); return RT_OK;
-    default: return rt_error(RT_ERR_DTYPE, "sgd_update: dtype %s not supported", rt_dtype_name(dt));
+    if (dt != RT_F32 && dt != RT_F64)
+        return rt_error(RT_ERR_DTYPE, "sgd_update: dtype %s not supported", rt_dtype_name(dt));
+    for (int j = 0; j < k; j++) {
+        struct rt_sgd_opts oj = *o;
+        oj.first = ps[j].first;
+        if (dt == RT_F32)
+            sgd_f32(ps[j].n, ps[j].g, ps[j].p, ps[j].buf, &oj);
+        else
+            sgd_f64(ps[j].n, ps[j].g, ps[j].p, ps[j].buf, &oj);
     }
+    return RT_OK;
 }
