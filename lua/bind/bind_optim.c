@@ -85,7 +85,51 @@ static int f_sgd_update(lua_State *L)
     return 0;
 }
 
-static const luaL_Reg funcs[] = {{"sgdUpdate", f_sgd_update}, {NULL, NULL}};
+/* adamUpdate({p...}, {g...}, {m...}, {v...}, {vmax...}|nil, {t...}, {lr=, beta1=, beta2=, eps=,
+ * weightDecay=, amsgrad=, decoupled=}): one fused Adam/AdamW step of every parameter (t: each one's
+ * step count including this step) */
+static int f_adam_update(lua_State *L)
+{
+    luaL_checktype(L, 7, LUA_TTABLE);
+    struct rt_adam_opts o = {
+        .lr = opt_number(L, 7, "lr", 1e-3), .beta1 = opt_number(L, 7, "beta1", 0.9),
+        .beta2 = opt_number(L, 7, "beta2", 0.999), .eps = opt_number(L, 7, "eps", 1e-8),
+        .weight_decay = opt_number(L, 7, "weightDecay", 0), .amsgrad = opt_bool(L, 7, "amsgrad"),
+        .decoupled = opt_bool(L, 7, "decoupled"),
+    };
+    static const char *const names[] = {"params", "grads", "firstMoments", "secondMoments", "maxima", "steps"};
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 1);
+    bool has_max = !lua_isnoneornil(L, 5);
+    for (int a = 2; a <= 6; a++) {
+        if (a == 5 && !has_max)
+            continue;
+        luaL_checktype(L, a, LUA_TTABLE);
+        if (luaL_len(L, a) != n)
+            return luaL_argerror(L, a, lua_pushfstring(L, "%I %s for %I parameters", luaL_len(L, a), names[a - 1], n));
+    }
+    if (o.amsgrad && !has_max)
+        return luaL_argerror(L, 5, "amsgrad needs the running maxima");
+    if (n > INT_MAX / 8)
+        return luaL_argerror(L, 1, "too many parameters");
+    size_t k = (size_t)(n > 0 ? n : 1);
+    struct rt_tensor **ts = lua_newuserdatauv(L, k * (5 * sizeof(struct rt_tensor *) + sizeof(int64_t)), 0);
+    int64_t *steps = (int64_t *)(ts + 5 * k);
+    for (lua_Integer i = 1; i <= n; i++) {
+        for (int a = 0; a < 5; a++)
+            ts[(size_t)a * k + (size_t)(i - 1)] = a == 4 && !has_max ? NULL : list_tensor(L, a + 1, i, names[a]);
+        lua_geti(L, 6, i);
+        if (!lua_isinteger(L, -1))
+            return luaL_argerror(L, 6, lua_pushfstring(L, "steps[%I] must be an integer", i));
+        steps[i - 1] = (int64_t)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    RTB_CALL(L, rt_adam_update_many_((int)n, ts, ts + k, ts + 2 * k, ts + 3 * k, has_max ? ts + 4 * k : NULL, steps,
+                                     &o));
+    return 0;
+}
+
+static const luaL_Reg funcs[] = {{"sgdUpdate", f_sgd_update}, {"adamUpdate", f_adam_update}, {NULL, NULL}};
 
 void rtb_open_optim(lua_State *L, int module)
 {

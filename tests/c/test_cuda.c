@@ -1984,6 +1984,43 @@ static enum rt_status f_sgd_many(struct rt_tensor *const *in, void *c, struct rt
     return sgd_outputs(st, in, out);
 }
 
+struct adam_ctx {
+    struct rt_adam_opts o;
+};
+
+/* Adam over the same many views: two steps (t = 1, 2 for most, t = 5, 6 for every fourth), then the
+ * parameters and both moments */
+static enum rt_status f_adam_many(struct rt_tensor *const *in, void *c, struct rt_tensor **out)
+{
+    enum { K = COUNT(many_sizes) };
+    const struct rt_adam_opts *o = &((struct adam_ctx *)c)->o;
+    struct rt_tensor *t[5][K] = {{0}}; /* p, g, m, v, vmax */
+    int64_t step[K];
+    enum rt_status st = RT_OK;
+    int64_t at = 0;
+    for (int j = 0; j < K; j++) {
+        for (int a = 0; a < 5 && st == RT_OK; a++)
+            st = rt_narrow(in[a], 0, at, many_sizes[j], &t[a][j]);
+        step[j] = j % 4 == 0 ? 5 : 1;
+        at += many_sizes[j];
+    }
+    for (int s = 0; s < 2 && st == RT_OK; s++) {
+        st = rt_adam_update_many_(K, t[0], t[1], t[2], t[3], t[4], step, o);
+        for (int j = 0; j < K; j++)
+            step[j]++;
+    }
+    for (int a = 0; a < 5; a++)
+        for (int j = 0; j < K; j++)
+            rt_tensor_release(t[a][j]);
+    if (st == RT_OK)
+        for (int a = 0; a < 3; a++) {
+            int which = a == 0 ? 0 : a + 1; /* p, m, v */
+            rt_tensor_retain(in[which]);
+            out[a] = in[which];
+        }
+    return st;
+}
+
 static void test_sgd(void)
 {
     static const struct rt_sgd_opts cases[] = {
@@ -2011,6 +2048,22 @@ static void test_sgd(void)
                         k.o.nesterov ? " nesterov" : "", rt_dtype_name(dt)),
                     f_sgd_many, &k, O(0), p, g, buf);
             RELEASE(p, g, buf);
+        }
+    }
+    static const struct rt_adam_opts adam_cases[] = {
+        {1e-3, 0.9, 0.999, 1e-8, 0, false, false},
+        {0.05, 0.8, 0.99, 1e-6, 0.1, true, false},
+        {0.02, 0.9, 0.999, 1e-8, 0.3, true, true},
+    };
+    for (size_t i = 0; i < COUNT(adam_cases); i++) {
+        struct adam_ctx k = {adam_cases[i]};
+        FOR_FLOAT(dt) {
+            struct rt_tensor *p = RND(dt, -1, 1, total), *g = RND(dt, -1, 1, total), *m = RND(dt, -1, 1, total),
+                             *v = RND(dt, 0, 1, total), *vmax = RND(dt, 0, 1, total);
+            COMPARE(fmt("adam%s of %zu parameters at once, decay %g%s, %s", k.o.decoupled ? "w" : "",
+                        COUNT(many_sizes), k.o.weight_decay, k.o.amsgrad ? " amsgrad" : "", rt_dtype_name(dt)),
+                    f_adam_many, &k, O(0), p, g, m, v, vmax);
+            RELEASE(p, g, m, v, vmax);
         }
     }
 }

@@ -583,6 +583,24 @@ static void test_sgd_many(void)
         h_release(5, p[j], g[j], b[j], pw[j], bw[j]);
 }
 
+/* rt_adam_update_many_ refuses bad calls before writing anything */
+static void test_adam_errors(void)
+{
+    struct rt_tensor *p = h_rand(RT_F64, 1, H_SHAPE(4), -1, 1, 3), *g = h_rand(RT_F64, 1, H_SHAPE(4), -1, 1, 4);
+    struct rt_tensor *m = h_rand(RT_F64, 1, H_SHAPE(4), -1, 1, 5), *v = h_rand(RT_F64, 1, H_SHAPE(4), 0, 1, 6);
+    struct rt_tensor *short_v = h_rand(RT_F64, 1, H_SHAPE(3), 0, 1, 7), *before = NULL;
+    REQUIRE_OK(rt_clone(p, &before));
+    struct rt_adam_opts o = {1e-3, 0.9, 0.999, 1e-8, 0, false, false}, ams = o;
+    ams.amsgrad = true;
+    int64_t zero = 0, one = 1;
+    CHECK_STATUS(rt_adam_update_many_(1, &p, &g, &m, &v, NULL, &zero, &o), RT_ERR_ARG, "step 0");
+    CHECK_STATUS(rt_adam_update_many_(1, &p, &g, &m, &v, NULL, &one, &ams), RT_ERR_ARG, "amsgrad needs");
+    CHECK_STATUS(rt_adam_update_many_(1, &p, &g, &m, &short_v, NULL, &one, &o), RT_ERR_SHAPE, "second moment shape");
+    CHECK_STATUS(rt_adam_update_many_(1, &p, &g, &m, &m, NULL, &one, &o), RT_ERR_ARG, "separate tensors");
+    CHECK_TENSOR_EQUAL(p, before);
+    h_release(6, p, g, m, v, short_v, before);
+}
+
 static void test_matmul_tiles(void)
 {
     const int64_t shapes[][4] = {/* batch, n, k, m */ {1, 67, 129, 150}, {1, 150, 97, 83}, {1, 40, 150, 601},
@@ -1354,6 +1372,7 @@ int main(void)
     RUN(test_matmul_blas_vs_naive);
     RUN(test_matmul_tiles);
     RUN(test_sgd_many);
+    RUN(test_adam_errors);
     RUN(test_matmul_batched_and_vectors);
     RUN(test_linear_vs_matmul);
     RUN(test_softmax_naive_and_extreme);

@@ -269,6 +269,28 @@ describe("state dicts", function()
       end end
    end)
 
+   it("Adam and AdamW: the fused step equals the composed one to the bit (f32 and f64)", function()
+      for _, case in ipairs{{"Adam", {lr = 0.05, betas = {0.8, 0.99}, weightDecay = 0.1, amsgrad = true, eps = 1e-6}},
+                            {"Adam", {lr = 0.01}}, {"AdamW", {lr = 0.02, weightDecay = 0.3, amsgrad = true}}} do
+         for _, dt in ipairs{"f32", "f64"} do
+            retort.manualSeed(6)
+            local base = retort.randn(5, 7, dt)
+            local a = base:clone():requiresGrad()                    -- contiguous: the fused kernel
+            local b = base:t():clone():t():requiresGrad()            -- strided: the composed step
+            assert.is_false(b:isContiguous())
+            local opt = optim[case[1]]({a, b}, case[2])
+            for _ = 1, 4 do
+               local gk = retort.randn(5, 7, dt)
+               a.grad, b.grad = nil, nil
+               ;(a * gk):sum():backward()
+               ;(b * gk):sum():backward()
+               opt:step()
+            end
+            assert.are.equal(0, (a - b):abs():max():item(), case[1] .. " " .. dt)
+         end
+      end
+   end)
+
    it("SGD steps a group in one fused call: same as one optimizer per parameter, mixed paths, late starters", function()
       -- a and c contiguous (fused, in one call), b strided (composed); c gets its first gradient at step 2
       local o = {lr = 0.1, momentum = 0.9, dampening = 0, weightDecay = 0.01, nesterov = true}

@@ -26,4 +26,23 @@ enum rt_status rt_sgd_update_(struct rt_tensor *p, struct rt_tensor *g, struct r
 enum rt_status rt_sgd_update_many_(int k, struct rt_tensor *const *p, struct rt_tensor *const *g,
                                    struct rt_tensor *const *buf, const bool *first, const struct rt_sgd_opts *o);
 
+struct rt_adam_opts {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad;
+    bool decoupled; /* AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to g */
+};
+
+/* torch.optim.Adam / AdamW on k parameters at once, in place, with t = step[j] (>= 1, the count
+ * including this step):
+ *   decoupled: p *= 1 - lr * wd;   else g = g + wd * p
+ *   m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g^2
+ *   amsgrad: vmax = max(vmax, v), used in place of v below
+ *   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * m, v (and vmax with amsgrad; else vmax may be NULL) are the state, of p's shape and dtype, all
+ * contiguous. Same operations in the same order as the composed Lua step, so results agree to the
+ * bit on the CPU. Every parameter is checked before any is written. */
+enum rt_status rt_adam_update_many_(int k, struct rt_tensor *const *p, struct rt_tensor *const *g,
+                                    struct rt_tensor *const *m, struct rt_tensor *const *v,
+                                    struct rt_tensor *const *vmax, const int64_t *step, const struct rt_adam_opts *o);
+
 #endif

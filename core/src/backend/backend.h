@@ -56,6 +56,15 @@ struct rt_sgd_param {
     bool first;
 };
 
+/* One parameter of a fused Adam step: n contiguous elements of p, g and the state m, v, vmax (NULL
+ * without amsgrad); step_size = lr / (1 - beta1^t) and bc2_sqrt = sqrt(1 - beta2^t) for its t. */
+struct rt_adam_param {
+    int64_t n;
+    const void *g;
+    void *p, *m, *v, *vmax;
+    double step_size, bc2_sqrt;
+};
+
 struct rt_backend {
     const char *name;
     enum rt_device device;
@@ -193,6 +202,9 @@ struct rt_backend {
     /* fused SGD step over k parameters of one dtype at once (formula in retort/optim.h; each says
      * whether it is its first step, o->first is not read): one launch on a GPU for all of them */
     enum rt_status (*sgd_update)(enum rt_dtype dt, int k, const struct rt_sgd_param *ps, const struct rt_sgd_opts *o);
+    /* fused Adam/AdamW step over k parameters of one dtype at once (retort/optim.h): one launch on a GPU */
+    enum rt_status (*adam_update)(enum rt_dtype dt, int k, const struct rt_adam_param *ps,
+                                  const struct rt_adam_opts *o);
 
     /* --- device management (retort/device.h; NULL where a device has nothing to do) --- */
     /* whether the device can be used now; *why (static text) says why not */

@@ -39,10 +39,35 @@ local function check(g)
    if type(g.betas) ~= "table" or #g.betas ~= 2 then return "betas must be {beta1, beta2}" end
 end
 
+-- The fused kernel takes every parameter it can (contiguous, gradient of the parameter's dtype) in
+-- one call: the same operations as adam_step in one pass, one launch on a GPU for all of them. The
+-- others take adam_step.
+local function adam_all(ps, gs, sts, o, decoupled)
+   local ms, vs, maxima, steps, n = {}, {}, {}, {}, 0
+   for i = 1, #ps do
+      local p, g, st = ps[i], gs[i], sts[i]
+      if p:isContiguous() and g:isContiguous() and g:dtype() == p:dtype() then
+         if st.expAvg == nil then
+            st.expAvg, st.expAvgSq = retort.zerosLike(p), retort.zerosLike(p)
+         end
+         if o.amsgrad and st.maxExpAvgSq == nil then st.maxExpAvgSq = retort.zerosLike(p) end
+         n = n + 1
+         ps[n], gs[n], ms[n], vs[n], maxima[n], steps[n] = p, g, st.expAvg, st.expAvgSq, st.maxExpAvgSq, st.step
+      else
+         adam_step(p, g, st, o, decoupled)
+      end
+   end
+   for i = n + 1, #ps do ps[i], gs[i] = nil, nil end
+   if n == 0 then return end
+   retort.adamUpdate(ps, gs, ms, vs, o.amsgrad and maxima or nil, steps, {lr = o.lr, beta1 = o.betas[1],
+      beta2 = o.betas[2], eps = o.eps, weightDecay = o.weightDecay, amsgrad = o.amsgrad, decoupled = decoupled})
+end
+
 local defaults = {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weightDecay = 0, amsgrad = false}
 local Adam = Optimizer.class("Adam", defaults)
 Adam.check = check
 function Adam:update(p, g, st, o) adam_step(p, g, st, o, false) end
+function Adam:updateAll(ps, gs, sts, o) adam_all(ps, gs, sts, o, false) end
 
 local wdefaults = {}
 for k, v in pairs(defaults) do wdefaults[k] = v end
@@ -50,5 +75,6 @@ wdefaults.weightDecay = 1e-2
 local AdamW = Optimizer.class("AdamW", wdefaults)
 AdamW.check = check
 function AdamW:update(p, g, st, o) adam_step(p, g, st, o, true) end
+function AdamW:updateAll(ps, gs, sts, o) adam_all(ps, gs, sts, o, true) end
 
 return {Adam = Adam, AdamW = AdamW}

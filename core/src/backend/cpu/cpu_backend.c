@@ -65,6 +65,7 @@ static const struct rt_backend cpu_backend = {
     .leaky_relu_backward = rt_cpu_leaky_relu_backward,
     .axpy = rt_cpu_axpy,
     .sgd_update = rt_cpu_sgd_update,
+    .adam_update = rt_cpu_adam_update,
     .empty_cache = rt_cpu_cache_flush,
     .cache_stats = rt_cpu_cache_stats,
 };

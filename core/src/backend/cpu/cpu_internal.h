@@ -65,6 +65,8 @@ enum rt_status rt_cpu_axpy(enum rt_dtype dt, int64_t n, double alpha, const void
 /* fused SGD step (cpu_optim.c) */
 enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_param *ps,
                                  const struct rt_sgd_opts *o);
+enum rt_status rt_cpu_adam_update(enum rt_dtype dt, int k, const struct rt_adam_param *ps,
+                                  const struct rt_adam_opts *o);
 /* host memory with a per-size block cache (cpu_cache.c) */
 enum rt_status rt_cpu_alloc(size_t nbytes, void **out);
 void rt_cpu_free(void *p, size_t nbytes);

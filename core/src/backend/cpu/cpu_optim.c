@@ -1,4 +1,5 @@
-/* Fused optimizer kernels: each element of p, g and buf is read and written once. One loop per
+/* Fused optimizer kernels (SGD, Adam): each element of a parameter, its gradient and its state is
+ * read and written once. One loop per
  * case (no momentum, first step, Nesterov, plain momentum) with restrict pointers, so that the
  * compiler vectorizes them: with the branches inside a single loop it emitted scalar code. */
 #include "backend/cpu/cpu_internal.h"
@@ -41,6 +42,76 @@ enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_pa
             sgd_f32(ps[j].n, ps[j].g, ps[j].p, ps[j].buf, &oj);
         else
             sgd_f64(ps[j].n, ps[j].g, ps[j].p, ps[j].buf, &oj);
+    }
+    return RT_OK;
+}
+
+/* Adam: the composed Lua step's operations fused, in its order and in T, so both agree to the bit:
+ * p*(1-lr*wd) or g + p*wd, m*b1 + (1-b1)*g, v*b2 + (1-b2)*(g*g), max with vmax, sqrt, / bc2_sqrt,
+ * + eps, m / denom, p + (-step_size) * that. One loop per case (the flags are constants after
+ * inlining), so each vectorizes. */
+#define RT_ADAM(NAME, T)                                                                                        \
+    static inline __attribute__((always_inline)) void adam_loop_##NAME(                                        \
+        const struct rt_adam_param *a, const struct rt_adam_opts *o, bool decay, bool decoupled, bool ams)    \
+    {                                                                                                           \
+        const int64_t n = a->n;                                                                                 \
+        const T *restrict g = a->g;                                                                             \
+        T *restrict p = a->p, *restrict m = a->m, *restrict v = a->v, *restrict vmax = a->vmax;                 \
+        const T b1 = (T)o->beta1, c1 = (T)(1 - o->beta1), b2 = (T)o->beta2, c2 = (T)(1 - o->beta2);            \
+        const T wd = (T)o->weight_decay, shrink = (T)(1 - o->lr * o->weight_decay), eps = (T)o->eps;          \
+        const T bc2 = (T)a->bc2_sqrt, step = (T)(-a->step_size);                                                \
+        _Pragma("omp parallel for simd if (n >= RT_CPU_PARALLEL_MIN) schedule(static)")                       \
+        for (int64_t i = 0; i < n; i++) {                                                                       \
+            T pi = p[i], gi = g[i];                                                                             \
+            if (decay && decoupled)                                                                             \
+                pi = pi * shrink + (T)0;                                                                        \
+            else if (decay)                                                                                     \
+                gi = gi + (pi * wd + (T)0);                                                                     \
+            T mi = m[i] * b1 + (T)0;                                                                            \
+            mi += c1 * gi;                                                                                      \
+            T vi = v[i] * b2 + (T)0;                                                                            \
+            vi += c2 * (gi * gi);                                                                               \
+            m[i] = mi, v[i] = vi;                                                                               \
+            T second = vi;                                                                                      \
+            if (ams) {                                                                                          \
+                T w = vmax[i];                                                                                  \
+                second = (w != w || w > vi) ? w : vi; /* NaN wins, as the composed maximum */                   \
+                vmax[i] = second;                                                                               \
+            }                                                                                                   \
+            T denom = (T)sqrt(second) / bc2 * (T)1 + eps;                                                       \
+            p[i] = pi + step * (mi / denom);                                                                    \
+        }                                                                                                       \
+    }                                                                                                           \
+    static void adam_##NAME(const struct rt_adam_param *a, const struct rt_adam_opts *o)                       \
+    {                                                                                                           \
+        bool decay = o->weight_decay != 0;                                                                      \
+        if (o->amsgrad) {                                                                                       \
+            if (!decay)                                                                                         \
+                adam_loop_##NAME(a, o, false, false, true);                                                     \
+            else if (o->decoupled)                                                                              \
+                adam_loop_##NAME(a, o, true, true, true);                                                       \
+            else                                                                                                \
+                adam_loop_##NAME(a, o, true, false, true);                                                      \
+        } else if (!decay)                                                                                      \
+            adam_loop_##NAME(a, o, false, false, false);                                                        \
+        else if (o->decoupled)                                                                                  \
+            adam_loop_##NAME(a, o, true, true, false);                                                          \
+        else                                                                                                    \
+            adam_loop_##NAME(a, o, true, false, false);                                                         \
+    }
+RT_ADAM(f32, float)
+RT_ADAM(f64, double)
+
+enum rt_status rt_cpu_adam_update(enum rt_dtype dt, int k, const struct rt_adam_param *ps,
+                                  const struct rt_adam_opts *o)
+{
+    if (dt != RT_F32 && dt != RT_F64)
+        return rt_error(RT_ERR_DTYPE, "adam_update: dtype %s not supported", rt_dtype_name(dt));
+    for (int j = 0; j < k; j++) {
+        if (dt == RT_F32)
+            adam_f32(&ps[j], o);
+        else
+            adam_f64(&ps[j], o);
     }
     return RT_OK;
 }

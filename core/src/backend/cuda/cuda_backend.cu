@@ -257,6 +257,7 @@ static const struct rt_backend cuda_backend = {
     .leaky_relu_backward = rt_cuda_leaky_relu_backward,
     .axpy = rt_cuda_axpy,
     .sgd_update = rt_cuda_sgd_update,
+    .adam_update = rt_cuda_adam_update,
     .available = cuda_available,
     .describe = cuda_describe,
     .synchronize = cuda_synchronize,
