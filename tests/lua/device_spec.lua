@@ -97,17 +97,25 @@ describe("waiting for the GPU", function()
          r = retort.train.fit{model = d, optimizer = retort.optim.SGD(d:parameters(), {lr = 0.05}), train = loader,
                               epochs = 1, log = io.open("/dev/null", "w")}
       end)
+      -- readEvery = 1: a read every step (2 epochs of 100 steps: at least 200 waits)
+      out.every = waits(function()
+         retort.train.fit{model = d, optimizer = retort.optim.SGD(d:parameters(), {lr = 0.05}), train = loader,
+                          epochs = 2, readEvery = 1, log = io.open("/dev/null", "w")}
+      end)
+      local bad_every = select(2, pcall(retort.train.fit, {model = d, optimizer = retort.optim.SGD(d:parameters(),
+         {lr = 0.05}), train = loader, readEvery = 0}))
       -- a bad label is still caught, at the next read
       local bad = retort.tensor({1, 2, 3, 4, 1, 2, 3, 1}, "i64"):cuda()
       local ok, err = pcall(function() return retort.loss.crossEntropy(student:forward(x), bad):item() end)
       print(out.ce, out.nll, out.kd, out.distiller, out.fit, r.history[1].train_loss, r.history[1].train_acc, err)
+      print(out.every, bad_every)
    ]]
 
    it("a training step never waits, and train.fit reads its sums every 50 steps", function()
       local r = support.run({"-e", code}, {env = {RETORT_EMULATE_CUDA = "1"}})
       assert.are.equal(0, r.status, r.stderr)
-      local ce, nll, kd, dist, fit, loss, acc, err = r.stdout:match(
-         "^(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%S+)\t(%S+)\t(.-)\n$")
+      local ce, nll, kd, dist, fit, loss, acc, err, every, bad_every = r.stdout:match(
+         "^(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%S+)\t(%S+)\t(.-)\n(%d+)\t(.-)\n$")
       assert.is_not_nil(ce, r.stdout)
       assert.are.same({"0", "0", "0", "0"}, {ce, nll, kd, dist})
       -- 100 steps: sums at steps 50 and 100 (+ the finiteness checks there) and the epoch's end
@@ -115,6 +123,8 @@ describe("waiting for the GPU", function()
       assert.is_true(tonumber(loss) > 0 and tonumber(loss) < 2, loss)
       assert.is_true(tonumber(acc) > 0.3 and tonumber(acc) <= 1, acc)
       assert.matches("crossEntropy: label 4 at position 4 out of range [1, 3] (1-based)", err, 1, true)
+      assert.is_true(tonumber(every) >= 200, "readEvery = 1 waited only " .. every .. " times in 200 steps")
+      assert.matches("option 'readEvery' must be a positive integer (steps), got 0", bad_every, 1, true)
    end)
 end)
 

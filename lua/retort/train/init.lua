@@ -12,7 +12,9 @@
 --      terms = {"kl", ...},                      -- the term names to write as train_<term> columns
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
 --      device = "cuda",                          -- or "cpu", "auto": moves the model there first
---   }                                            -- (default: where it is); batches follow the model
+--                                                -- (default: where it is); batches follow the model
+--      readEvery = 50,                           -- on a GPU: steps between reads of the running sums
+--   }
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
 --
 -- A model with trainingLoss(logits, y, ctx) and termNames() (retort.distill.Distiller) supplies its
@@ -22,9 +24,10 @@
 -- Terms are averaged over each epoch and written as train_<term> columns of metrics.csv.
 --
 -- On a GPU the loop never waits for it within a step: the loss, accuracy and term sums stay on the
--- device and are read every 50 steps, at the end of the epoch and before a checkpoint. A non-finite
--- loss is then caught at the next read, naming the batches since the last one (on the CPU the loss is
--- read every step and a non-finite one stops the run before it reaches the weights).
+-- device and are read every readEvery (50) steps, at the end of the epoch and before a checkpoint.
+-- A non-finite loss is then caught at the next read, naming the batches since the last one (on the
+-- CPU the loss is read every step and a non-finite one stops the run before it reaches the weights;
+-- readEvery = 1 does the same on a GPU, at the cost of a wait per step).
 --
 -- Determinism: the loaders shuffle and augment from (seed, epoch), dropout draws from the
 -- default generator whose state is saved in every checkpoint, so the same seed and thread
@@ -42,8 +45,9 @@ local COLUMNS = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "t
 
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
 
--- Steps between reads of the running sums when the model is on a GPU: each read waits for the queue
--- to drain, so reading every step would leave the GPU idle while the host catches up.
+-- Steps between reads of the running sums when the model is on a GPU (option readEvery): each read
+-- waits for the queue to drain, so reading every step would leave the GPU idle while the host
+-- catches up.
 local READ_EVERY = 50
 
 -- Iterate a loader's batches for one epoch: `loader:batches()` returns an iterator of (x, y[, idx]);
@@ -139,6 +143,10 @@ function train.fit(o)
       if o[key] == nil then error(("train.fit: option '%s' is required"):format(key), 2) end
    end
    local epochs = o.epochs or 1
+   local read_every = o.readEvery or READ_EVERY
+   if math.type(read_every) ~= "integer" or read_every < 1 then
+      error(("train.fit: option 'readEvery' must be a positive integer (steps), got %s"):format(tostring(o.readEvery)), 2)
+   end
    local loss_fn = o.loss or default_loss
    local eval_loss = o.evalLoss or loss_fn
    local term_names = o.terms or {}
@@ -196,7 +204,7 @@ function train.fit(o)
       local t0 = retort.clock()
       local skip = state.step
       local step = 0
-      -- on a GPU the sums stay there and are read every READ_EVERY steps (and before any checkpoint)
+      -- on a GPU the sums stay there and are read every read_every steps (and before any checkpoint)
       local lazy = device ~= "cpu"
       local sums, unread_from, unread_seen = Sums.new(), nil, 0
       local shown = {}
@@ -257,7 +265,7 @@ function train.fit(o)
             end
             state.step = step
             updating, batch_rng = false, nil
-            if not lazy or step % READ_EVERY == 0 then read_sums(step) end
+            if not lazy or step % read_every == 0 then read_sums(step) end
             if o.checkFinite ~= false and step % 50 == 0 then
                local bad = find_non_finite(o.model)
                if bad then
