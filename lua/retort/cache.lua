@@ -118,7 +118,7 @@ end
 local function check_build_opts(o)
    if type(o) ~= "table" then error("retort.cache.build: bad argument #1 (table of options expected)", 3) end
    local known = {teacher = true, data = true, path = true, views = true, taps = true, batchSize = true,
-                  blockRows = true, quiet = true}
+                  blockRows = true, quiet = true, replaceStale = true} -- replaceStale: ensure's
    options.check("retort.cache.build", o, known, 3)
    if type(o.teacher) ~= "table" or type(o.teacher.forward) ~= "function" then
       error("retort.cache.build: option 'teacher' must be an nn.Module (the teacher network)", 3)
@@ -565,13 +565,18 @@ end
 M.Cache = Cache
 M.isCache = function(x) return getmetatable(x) == Cache end
 
---- ensure{teacher, data, path, views, taps, ...}: the cache at path if it exists (checked against the
---- teacher and the loader), else build it (resuming an interrupted build).
+--- ensure{teacher, data, path, views, taps, ..., replaceStale = false}: the cache at path if it exists
+--- (checked against the teacher and the loader), else build it (resuming an interrupted build). With
+--- replaceStale, a cache at path that does not pass the check is deleted and built anew instead.
 function M.ensure(o)
    if type(o) == "table" and type(o.path) == "string" and exists(o.path) then
-      local c = M.open(o.path, {loader = o.data, teacher = o.teacher})
-      remove_tree(parts_dir(o.path)) -- left by a build killed after its rename (nothing if absent)
-      return c
+      local ok, c = pcall(M.open, o.path, {loader = o.data, teacher = o.teacher})
+      if ok then
+         remove_tree(parts_dir(o.path)) -- left by a build killed after its rename (nothing if absent)
+         return c
+      end
+      if not o.replaceStale then error(c, 0) end
+      os.remove(o.path)
    end
    return M.build(o)
 end

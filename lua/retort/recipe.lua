@@ -116,17 +116,10 @@ function recipe.cache(opts, spec)
             :format(opts.cache, rows, c.views, worst, scale, ok and "OK" or "MISMATCH"))
       os.exit(ok and 0 or 1)
    end
-   local path = opts.cache
-   if path == "auto" then -- the run's own cache: rebuilt when it is not this teacher's or this data's
-      path = (opts.dir or ".") .. "/teacher.cache.h5"
-      local f = io.open(path, "rb")
-      if f then
-         f:close()
-         local ok = pcall(cache.open, path, {teacher = spec.teacher, loader = spec.data})
-         if not ok then os.remove(path) end
-      end
-   end
-   local c = cache.ensure{teacher = spec.teacher, data = spec.data, path = path, views = spec.views, taps = spec.taps}
+   local auto = opts.cache == "auto" -- the run's own cache: rebuilt when it is not this teacher's or this data's
+   local path = auto and (opts.dir or ".") .. "/teacher.cache.h5" or opts.cache
+   local c = cache.ensure{teacher = spec.teacher, data = spec.data, path = path, views = spec.views, taps = spec.taps,
+                          replaceStale = auto}
    if opts.cacheOnly then
       for _, line in ipairs(c:summary()) do print(line) end
       os.exit(0)
