@@ -1,7 +1,8 @@
 /* Indexing kernels over (outer, n, inner) layouts, mirroring cpu_index.c. Indices are device
- * pointers, already validated by the op layer. Selection and gather only move bytes (dispatch on
- * element size; index_select moves whole rows in the widest unit, up to 16 bytes, that the row
- * length and the pointers allow); the adds are typed.
+ * pointers, checked by the check_index kernel queued before (which records a bad one). Selection,
+ * copy and gather only move bytes (dispatch on element size; index_select and index_copy move whole
+ * rows in the widest unit, up to 16 bytes, that the row length and the pointers allow); the adds
+ * are typed.
  *
  * Layout: a row is one (o, j) pair of the output (or source) and holds `len` units. Blocks are
  * (tx, ty) with tx a power of two covering the row (at most 256) and ty rows side by side, so short
@@ -105,69 +106,59 @@ enum rt_status rt_cuda_check_index(const char *op, const char *what, int64_t n, 
 /* The index kernels below stay in bounds on a bad index (0 for a read, nothing for an add): the check
  * before them has recorded it, and it is reported at the next wait. */
 
-/* --- index_select: out[o, j, :] = x[o, index[j], :] --- */
+/* --- whole rows by index: index_select (out[o, j, :] = x[o, index[j], :]) and index_copy
+ * (out[o, index[j], :] = src[o, j, :]), the same move in opposite directions --- */
 
-template <typename U>
-__global__ void ix_select_kernel(int64_t rows, int64_t m, int64_t n, int64_t len, int64_t chunk,
-                                 const int64_t *__restrict__ index, const U *__restrict__ x, U *__restrict__ out)
+template <typename U, bool TO_INDEX>
+__global__ void ix_rows_kernel(int64_t rows, int64_t m, int64_t n, int64_t len, int64_t chunk,
+                               const int64_t *__restrict__ index, const U *__restrict__ from, U *to)
 {
     IX_ROWS(r, rows)
     {
         int64_t o = r / m, j = r - o * m, k = index[j];
-        const U *src = (uint64_t)k < (uint64_t)n ? x + (o * n + k) * len : NULL;
-        U *dst = out + r * len;
-        IX_UNITS(i, len, chunk) dst[i] = src ? src[i] : U();
+        bool ok = (uint64_t)k < (uint64_t)n;
+        if (TO_INDEX) {
+            if (!ok)
+                continue;
+            const U *s = from + r * len;
+            U *dst = to + (o * n + k) * len;
+            IX_UNITS(i, len, chunk) dst[i] = s[i];
+        } else {
+            const U *s = ok ? from + (o * n + k) * len : NULL;
+            U *dst = to + r * len;
+            IX_UNITS(i, len, chunk) dst[i] = s ? s[i] : U();
+        }
     }
+}
+
+template <bool TO_INDEX>
+static enum rt_status ix_rows(const char *what, const char *op, enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner,
+                              const int64_t *index, int64_t m, const void *from, void *to)
+{
+    if ((unsigned)dt >= RT_DTYPE_COUNT)
+        return rt_backend_unknown_dtype(what, dt);
+    if (outer <= 0 || m <= 0 || inner <= 0)
+        return RT_OK;
+    /* the widest unit dividing the row's bytes and both addresses */
+    size_t bytes = (size_t)inner * rt_dtype_size(dt), u = 16;
+    while (u > 1 && (bytes % u || ((uintptr_t)from | (uintptr_t)to) % u))
+        u >>= 1;
+    int64_t rows = outer * m, len = (int64_t)(bytes / u);
+    ix_geo g = ix_geometry(rows, len);
+    IX_DISPATCH_UNIT(u, return RT_CUDA_LAUNCH(op, (ix_rows_kernel<U, TO_INDEX>), g.grid, g.block, 0, rows, m, n, len,
+                                              g.chunk, index, (const U *)from, (U *)to));
 }
 
 enum rt_status rt_cuda_index_select(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                     int64_t m, const void *x, void *out)
 {
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return rt_backend_unknown_dtype("index_select", dt);
-    if (outer <= 0 || m <= 0 || inner <= 0)
-        return RT_OK;
-    /* the widest unit dividing the row's bytes and both addresses */
-    size_t bytes = (size_t)inner * rt_dtype_size(dt), u = 16;
-    while (u > 1 && (bytes % u || ((uintptr_t)x | (uintptr_t)out) % u))
-        u >>= 1;
-    int64_t rows = outer * m, len = (int64_t)(bytes / u);
-    ix_geo g = ix_geometry(rows, len);
-    IX_DISPATCH_UNIT(u, return RT_CUDA_LAUNCH("cuda index_select", ix_select_kernel<U>, g.grid, g.block, 0, rows, m,
-                                              n, len, g.chunk, index, (const U *)x, (U *)out));
-}
-
-/* --- index_copy: out[o, index[j], :] = src[o, j, :] --- */
-
-template <typename U>
-__global__ void ix_copy_kernel(int64_t rows, int64_t m, int64_t n, int64_t len, int64_t chunk,
-                               const int64_t *__restrict__ index, const U *__restrict__ src, U *out)
-{
-    IX_ROWS(r, rows)
-    {
-        int64_t o = r / m, j = r - o * m, k = index[j];
-        if ((uint64_t)k >= (uint64_t)n)
-            continue;
-        const U *s = src + r * len;
-        U *dst = out + (o * n + k) * len;
-        IX_UNITS(i, len, chunk) dst[i] = s[i];
-    }
+    return ix_rows<false>("index_select", "cuda index_select", dt, outer, n, inner, index, m, x, out);
 }
 
 enum rt_status rt_cuda_index_copy(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
                                   int64_t m, const void *src, void *out)
 {
-    if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return rt_backend_unknown_dtype("index_copy", dt);
-    if (outer <= 0 || m <= 0 || inner <= 0)
-        return RT_OK;
-    size_t bytes = (size_t)inner * rt_dtype_size(dt), u = 16;
-    while (u > 1 && (bytes % u || ((uintptr_t)src | (uintptr_t)out) % u))
-        u >>= 1;
-    int64_t rows = outer * m, len = (int64_t)(bytes / u);
-    ix_geo g = ix_geometry(rows, len);
-    IX_DISPATCH_UNIT(u, return RT_CUDA_LAUNCH("cuda index_copy", ix_copy_kernel<U>, g.grid, g.block, 0, rows, m, n,
-                                              len, g.chunk, index, (const U *)src, (U *)out));
+    return ix_rows<true>("index_copy", "cuda index_copy", dt, outer, n, inner, index, m, src, out);
 }
 
 /* --- gather: out[o, j, i] = x[o, index[o, j, i], i] --- */
