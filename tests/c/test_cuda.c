@@ -390,6 +390,18 @@ static enum rt_status view_as(struct rt_tensor *t, int kind, struct rt_tensor **
     }
 }
 
+/* For cases that update their inputs in place: out[first + i] = in[which[i]] (new references) once st
+ * is RT_OK, so the updated tensors are what gets compared. Returns st. */
+static enum rt_status inputs_as_outputs(enum rt_status st, struct rt_tensor *const *in, struct rt_tensor **out,
+                                        int first, int n, const int *which)
+{
+    for (int i = 0; st == RT_OK && i < n; i++) {
+        rt_tensor_retain(in[which[i]]);
+        out[first + i] = in[which[i]];
+    }
+    return st;
+}
+
 /* ================================================================== transfers (no kernels) */
 
 static void test_transfers(void)
@@ -528,11 +540,7 @@ static enum rt_status f_copy_into(struct rt_tensor *const *in, void *c, struct r
     if (st == RT_OK)
         st = rt_copy_(v, in[1]);
     rt_tensor_release(v);
-    if (st == RT_OK) {
-        rt_tensor_retain(in[0]);
-        out[0] = in[0];
-    }
-    return st;
+    return inputs_as_outputs(st, in, out, 0, 1, (const int[]){0});
 }
 
 static void test_contiguous(void)
@@ -708,11 +716,7 @@ static enum rt_status f_scalar_(struct rt_tensor *const *in, void *c, struct rt_
     if (st == RT_OK)
         st = k->mul ? rt_mul_scalar_(v, k->s) : rt_add_scalar_(v, k->s);
     rt_tensor_release(v);
-    if (st == RT_OK) {
-        rt_tensor_retain(in[0]);
-        out[0] = in[0];
-    }
-    return st;
+    return inputs_as_outputs(st, in, out, 0, 1, (const int[]){0});
 }
 
 static void test_unary(void)
@@ -945,12 +949,7 @@ struct add_ctx {
 /* rt_add_: one axpy kernel for same-shape contiguous floats, the broadcast path otherwise */
 static enum rt_status f_add_(struct rt_tensor *const *in, void *c, struct rt_tensor **out)
 {
-    enum rt_status st = rt_add_(in[0], in[1], ((struct add_ctx *)c)->alpha);
-    if (st == RT_OK) {
-        rt_tensor_retain(in[0]);
-        out[0] = in[0];
-    }
-    return st;
+    return inputs_as_outputs(rt_add_(in[0], in[1], ((struct add_ctx *)c)->alpha), in, out, 0, 1, (const int[]){0});
 }
 
 static void test_add_inplace(void)
@@ -1651,13 +1650,8 @@ static enum rt_status f_bn(struct rt_tensor *const *in, void *c, struct rt_tenso
     struct bn_ctx *k = c;
     enum rt_status st = rt_batch_norm(in[0], k->running ? in[1] : NULL, k->running ? in[2] : NULL,
                                       k->weight ? in[3] : NULL, k->bias ? in[4] : NULL, k->training, 0.1, 1e-5, out);
-    if (st == RT_OK && k->running) { /* updated in place in training */
-        rt_tensor_retain(in[1]);
-        rt_tensor_retain(in[2]);
-        out[1] = in[1];
-        out[2] = in[2];
-    }
-    return st;
+    /* the running statistics are updated in place in training */
+    return inputs_as_outputs(st, in, out, 1, k->running ? 2 : 0, (const int[]){1, 2});
 }
 
 static void test_batch_norm(void)
@@ -1927,18 +1921,6 @@ struct sgd_ctx {
     struct rt_sgd_opts o;
 };
 
-/* the outputs of an SGD case: the parameters and the buffers, updated in place */
-static enum rt_status sgd_outputs(enum rt_status st, struct rt_tensor *const *in, struct rt_tensor **out)
-{
-    if (st == RT_OK) {
-        rt_tensor_retain(in[0]);
-        rt_tensor_retain(in[2]);
-        out[0] = in[0];
-        out[1] = in[2];
-    }
-    return st;
-}
-
 /* a first step (the buffer starts as d) and a second one through the buffer */
 static enum rt_status f_sgd(struct rt_tensor *const *in, void *c, struct rt_tensor **out)
 {
@@ -1948,7 +1930,7 @@ static enum rt_status f_sgd(struct rt_tensor *const *in, void *c, struct rt_tens
     o.first = false;
     if (st == RT_OK)
         st = rt_sgd_update_(in[0], in[1], in[2], &o);
-    return sgd_outputs(st, in, out);
+    return inputs_as_outputs(st, in, out, 0, 2, (const int[]){0, 2}); /* parameters, buffers */
 }
 
 /* many parameters in one step, as views of three long tensors: sizes around the GPU's chunk (8192)
@@ -1981,7 +1963,7 @@ static enum rt_status f_sgd_many(struct rt_tensor *const *in, void *c, struct rt
         st = rt_sgd_update_many_(K, p, g, buf, NULL, &o);
     for (int j = 0; j < K; j++)
         RELEASE(p[j], g[j], buf[j]);
-    return sgd_outputs(st, in, out);
+    return inputs_as_outputs(st, in, out, 0, 2, (const int[]){0, 2}); /* parameters, buffers */
 }
 
 struct adam_ctx {
@@ -2012,13 +1994,7 @@ static enum rt_status f_adam_many(struct rt_tensor *const *in, void *c, struct r
     for (int a = 0; a < 5; a++)
         for (int j = 0; j < K; j++)
             rt_tensor_release(t[a][j]);
-    if (st == RT_OK)
-        for (int a = 0; a < 3; a++) {
-            int which = a == 0 ? 0 : a + 1; /* p, m, v */
-            rt_tensor_retain(in[which]);
-            out[a] = in[which];
-        }
-    return st;
+    return inputs_as_outputs(st, in, out, 0, 3, (const int[]){0, 2, 3}); /* p, m, v */
 }
 
 static void test_sgd(void)
