@@ -165,6 +165,11 @@ __global__ void avgp_bw_kernel(pgeom<I> g, bool cip, const T *__restrict__ gy, T
 
 /* --- adaptive average: bin o of n inputs into m outputs is [floor(o*n/m), ceil((o+1)*n/m)) --- */
 
+template <typename I> __device__ __forceinline__ void adap_bin(I o, I n, I m, I *lo, I *hi)
+{
+    *lo = o * n / m, *hi = ((o + 1) * n + m - 1) / m;
+}
+
 template <typename T, typename I>
 __global__ void adap_kernel(pgeom<I> g, const T *__restrict__ x, T *__restrict__ y)
 {
@@ -172,15 +177,16 @@ __global__ void adap_kernel(pgeom<I> g, const T *__restrict__ x, T *__restrict__
     RT_CUDA_LOOP(t, (int64_t)g.n * Q)
     {
         I e = (I)t, p = e / Q, q = e - p * Q, oy = q / g.ow, ox = q - oy * g.ow;
-        I y0 = oy * g.h / g.oh, y1 = ((oy + 1) * g.h + g.oh - 1) / g.oh;
-        I x0 = ox * g.w / g.ow, x1 = ((ox + 1) * g.w + g.ow - 1) / g.ow;
+        I y0, y1, x0, x1;
+        adap_bin(oy, g.h, g.oh, &y0, &y1);
+        adap_bin(ox, g.w, g.ow, &x0, &x1);
         double div = (double)((y1 - y0) * (x1 - x0));
         y[e] = (T)(window_sum(x + p * P, g.w, y0, y1, x0, x1) / div);
     }
 }
 
 /* Input i lies in bin o iff floor(o*n/m) <= i < ceil((o+1)*n/m), i.e. iff
- * floor(i*m/n) <= o < ceil((i+1)*m/n): the bins covering i, in ascending order. */
+ * floor(i*m/n) <= o < ceil((i+1)*m/n): the bins covering i are bin i of m into n, in ascending order. */
 template <typename T, typename I>
 __global__ void adap_bw_kernel(pgeom<I> g, const T *__restrict__ gy, T *__restrict__ gx)
 {
@@ -188,14 +194,16 @@ __global__ void adap_bw_kernel(pgeom<I> g, const T *__restrict__ gy, T *__restri
     RT_CUDA_LOOP(t, (int64_t)g.n * P)
     {
         I e = (I)t, p = e / P, at = e - p * P, iy = at / g.w, ix = at - iy * g.w;
-        I oy0 = iy * g.oh / g.h, oy1 = ((iy + 1) * g.oh + g.h - 1) / g.h;
-        I ox0 = ix * g.ow / g.w, ox1 = ((ix + 1) * g.ow + g.w - 1) / g.w;
+        I oy0, oy1, ox0, ox1;
+        adap_bin(iy, g.oh, g.h, &oy0, &oy1);
+        adap_bin(ix, g.ow, g.w, &ox0, &ox1);
         const T *gp = gy + p * Q;
         T acc = gx[e];
         for (I oy = oy0; oy < oy1; oy++) {
-            I y0 = oy * g.h / g.oh, y1 = ((oy + 1) * g.h + g.oh - 1) / g.oh;
+            I y0, y1, x0, x1;
+            adap_bin(oy, g.h, g.oh, &y0, &y1);
             for (I ox = ox0; ox < ox1; ox++) {
-                I x0 = ox * g.w / g.ow, x1 = ((ox + 1) * g.w + g.ow - 1) / g.ow;
+                adap_bin(ox, g.w, g.ow, &x0, &x1);
                 double div = (double)((y1 - y0) * (x1 - x0));
                 acc += (T)((double)gp[oy * g.ow + ox] / div); /* the CPU's v, added in T */
             }
