@@ -36,6 +36,7 @@
 -- retort; incomplete (unless partial = true); and, given a loader / teacher / class count, a
 -- different example count, dataset, augmentation, teacher or class count. Each message says which.
 local core = require "retort.core"
+local loss = require "retort.loss"
 local options = require "retort.options"
 local progress = require "retort.progress"
 
@@ -550,7 +551,7 @@ function Cache:summary()
    lines[#lines + 1] = ("  created      %s"):format(tostring(a.created))
    if self.labels and self.rowsDone > 0 then
       local y = self.labels:narrow(1, 1, self.rowsDone) + 1
-      local acc = lg:argmax(2):eq(y):float():mean():item()
+      local acc = loss.accuracy(lg, y)
       lines[#lines + 1] = ("  teacher accuracy on these examples (view 1): %.4f"):format(acc)
    end
    return lines

@@ -92,6 +92,18 @@ describe("train.fit", function()
       assert.matches("train: .* at epoch %d+, batch %d+", err)
    end)
 
+   it("names a parameter that is not finite (checked every 50 batches)", function()
+      local nn = retort.nn
+      local net = nn.Sequential():add("fc", nn.Linear(20, 3)):add("unused", nn.Linear(2, 2))
+      net.apply = function(self, x) return self:runChild("fc", x) end -- the NaN never reaches the loss
+      retort.noGrad(function() net:get("unused").weight:fill_(0 / 0) end)
+      local ds = retort.data.blobs{n = 1000, dim = 20, classes = 3, seed = 1}
+      local ok, err = pcall(retort.train.fit, {model = net, optimizer = retort.optim.SGD(net:parameters(), {lr = 0.01}),
+         train = retort.data.Loader(ds, {batchSize = 16}), log = io.open("/dev/null", "w")})
+      assert.is_false(ok)
+      assert.matches("train: parameter 'unused.weight' is not finite at epoch 1, batch 50; stopping", err, 1, true)
+   end)
+
    it("resumes from the last checkpoint exactly as if never stopped", function()
       if not (has_dropout and has_save) then return pending("needs retort.save and Tensor:dropout") end
       local dir = support.tmpdir()

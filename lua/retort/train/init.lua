@@ -77,14 +77,13 @@ local function find_non_finite(model)
    retort.noGrad(function()
       for _, p in ipairs(model:namedParameters()) do
          local name, t = p[1], p[2]
-         names[#names + 1], sums[#sums + 1] = ("parameter '%s'"):format(name), t:sum():view(1):double()
+         names[#names + 1], sums[#sums + 1] = ("parameter '%s'"):format(name), t:sum()
          if t.grad then
-            names[#names + 1], sums[#sums + 1] = ("gradient of '%s'"):format(name), t.grad:sum():view(1):double()
+            names[#names + 1], sums[#sums + 1] = ("gradient of '%s'"):format(name), t.grad:sum()
          end
       end
    end)
-   if #sums == 0 then return nil end
-   for i, v in ipairs(retort.cat(sums, 1):totable()) do
+   for i, v in ipairs(Sums.read(sums)) do
       if not finite(v) then return names[i] end
    end
    return nil

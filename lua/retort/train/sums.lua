@@ -6,6 +6,7 @@
 --   local sums = Sums.new()
 --   sums:add("loss", loss * b)       -- a number, or a one-element tensor (its graph is dropped)
 --   local got = sums:take()          -- {loss = number, ...}: what was added since the last take
+--   Sums.read{t1, t2}                -- the numbers in one-element tensors, one read per device
 local retort = require "retort"
 
 local Sums = {}
@@ -30,24 +31,26 @@ end
 --- Whether a take() would wait for a device.
 function Sums:pending() return next(self.device) ~= nil end
 
+--- Sums.read(list) -> numbers: the values of one-element tensors, with one read per device they are on.
+function Sums.read(list)
+   local out, by_device = {}, {}
+   for i, t in ipairs(list) do
+      local d = t:device()
+      local g = by_device[d]
+      if not g then g = {at = {}, parts = {}}; by_device[d] = g end
+      g.at[#g.at + 1], g.parts[#g.parts + 1] = i, t:view(1):double()
+   end
+   for _, g in pairs(by_device) do
+      for k, v in ipairs(retort.cat(g.parts, 1):totable()) do out[g.at[k]] = v end
+   end
+   return out
+end
+
 function Sums:take()
    local got = self.host
    local names, parts = {}, {}
    for name, t in pairs(self.device) do names[#names + 1], parts[#parts + 1] = name, t end
-   if #parts > 0 then
-      -- one read for all of them; sums on two devices (a user's terms) are read device by device
-      local by_device = {}
-      for i, t in ipairs(parts) do
-         local d = t:device()
-         by_device[d] = by_device[d] or {names = {}, parts = {}}
-         table.insert(by_device[d].names, names[i])
-         table.insert(by_device[d].parts, t:double())
-      end
-      for _, g in pairs(by_device) do
-         local values = retort.cat(g.parts, 1):totable()
-         for i, name in ipairs(g.names) do got[name] = (got[name] or 0) + values[i] end
-      end
-   end
+   for i, v in ipairs(Sums.read(parts)) do got[names[i]] = (got[names[i]] or 0) + v end
    self.host, self.device = {}, {}
    return got
 end
