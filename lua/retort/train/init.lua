@@ -105,7 +105,7 @@ function train.evaluate(model, loader, opts)
       for x, y in batches(loader, device) do
          local logits = model:forward(x)
          local b = y:size(1)
-         sums:add("loss", loss_fn(logits, y, {evaluating = true, x = x}) * b)
+         sums:add("loss", loss_fn(logits, y, {evaluating = true, x = x}), b)
          sums:add("correct", retort.loss.correct(logits, y))
          if logits:size(2) > k then sums:add("correct_k", retort.loss.topkCorrect(logits, y, k)) end
          n = n + b
@@ -257,10 +257,10 @@ function train.fit(o)
             o.optimizer:step()
             unread_from, unread_seen = unread_from or step, unread_seen + b
             local correct = retort.loss.correct(logits, y)
-            sums:add("loss", v * b)
+            sums:add("loss", v, b)
             sums:add("correct", lazy and correct or correct:item())
             for k, tv in pairs(terms or {}) do
-               sums:add("term." .. k, (lazy or type(tv) == "number") and tv * b or tv:item() * b)
+               sums:add("term." .. k, (lazy or type(tv) == "number") and tv or tv:item(), b)
             end
             state.step = step
             updating, batch_rng = false, nil

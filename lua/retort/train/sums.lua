@@ -4,7 +4,7 @@
 -- host catches up, so the loop reads every few dozen steps instead of every step.
 --
 --   local sums = Sums.new()
---   sums:add("loss", loss * b)       -- a number, or a one-element tensor (its graph is dropped)
+--   sums:add("loss", loss, b)        -- adds loss * b: a number, or a one-element tensor (its graph is dropped)
 --   local got = sums:take()          -- {loss = number, ...}: what was added since the last take
 --   Sums.read{t1, t2}                -- the numbers in one-element tensors, one read per device
 local retort = require "retort"
@@ -14,9 +14,11 @@ Sums.__index = Sums
 
 function Sums.new() return setmetatable({host = {}, device = {}}, Sums) end
 
-function Sums:add(name, v)
+--- add(name, v [, w = 1]): adds v * w; a tensor's sum is updated in place (one kernel per add)
+function Sums:add(name, v, w)
+   w = w or 1
    if type(v) == "number" then
-      self.host[name] = (self.host[name] or 0) + v
+      self.host[name] = (self.host[name] or 0) + v * w
       return
    end
    if not retort.isTensor(v) or v:numel() ~= 1 then
@@ -25,7 +27,7 @@ function Sums:add(name, v)
    end
    v = v:detach():view(1)
    local have = self.device[name]
-   self.device[name] = have and have + v:to(have) or v
+   if have then have:add_(v:to(have), w) else self.device[name] = v * w end -- a new tensor: v is not ours
 end
 
 --- Whether a take() would wait for a device.
