@@ -89,13 +89,7 @@ template <typename T> static enum rt_status run_im2col(const struct rt_conv_geom
     int64_t work = g->c * g->n * g->oh * g->ow;
     if (g->n <= 0 || g->c <= 0 || g->kh <= 0 || g->kw <= 0 || work <= 0)
         return RT_OK;
-    if (fits32(g)) {
-        auto k = im2col_kernel<T, int32_t>;
-        return RT_CUDA_LAUNCH("cuda im2col", k, rt_cuda_blocks(work), RT_CUDA_THREADS, 0, cgeom_of<int32_t>(g), x,
-                              col);
-    }
-    auto k = im2col_kernel<T, int64_t>;
-    return RT_CUDA_LAUNCH("cuda im2col", k, rt_cuda_blocks(work), RT_CUDA_THREADS, 0, cgeom_of<int64_t>(g), x, col);
+    RT_CUDA_LAUNCH_INDEXED("cuda im2col", im2col_kernel, fits32(g), cgeom_of, g, work, x, col);
 }
 
 template <typename T> static enum rt_status run_col2im(const struct rt_conv_geom *g, const T *col, T *x)
@@ -104,13 +98,7 @@ template <typename T> static enum rt_status run_col2im(const struct rt_conv_geom
     /* no output pixels: nothing is added */
     if (g->n <= 0 || g->c <= 0 || g->kh <= 0 || g->kw <= 0 || g->oh <= 0 || g->ow <= 0 || work <= 0)
         return RT_OK;
-    if (fits32(g)) {
-        auto k = col2im_kernel<T, int32_t>;
-        return RT_CUDA_LAUNCH("cuda col2im", k, rt_cuda_blocks(work), RT_CUDA_THREADS, 0, cgeom_of<int32_t>(g), col,
-                              x);
-    }
-    auto k = col2im_kernel<T, int64_t>;
-    return RT_CUDA_LAUNCH("cuda col2im", k, rt_cuda_blocks(work), RT_CUDA_THREADS, 0, cgeom_of<int64_t>(g), col, x);
+    RT_CUDA_LAUNCH_INDEXED("cuda col2im", col2im_kernel, fits32(g), cgeom_of, g, work, col, x);
 }
 
 enum rt_status rt_cuda_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col)

@@ -81,6 +81,20 @@ static inline unsigned rt_cuda_blocks(int64_t n, int threads = RT_CUDA_THREADS)
 #define RT_CUDA_LAUNCH(op, kernel, blocks, threads, smem, ...)                                                    \
     (kernel<<<(blocks), (threads), (smem), rt_cuda_stream()>>>(__VA_ARGS__), rt_cuda_check(op))
 
+/* Launches kernel<T, int32_t> over `work` items when `narrow` (every index fits 32 bits: 32-bit
+ * division is several times cheaper), else kernel<T, int64_t>; the geometry goes by value as
+ * geom_of<I>(g). Returns the status from the enclosing function. */
+#define RT_CUDA_LAUNCH_INDEXED(op, kernel, narrow, geom_of, g, work, ...)                                          \
+    do {                                                                                                          \
+        if (narrow) {                                                                                             \
+            auto k_ = kernel<T, int32_t>;                                                                         \
+            return RT_CUDA_LAUNCH(op, k_, rt_cuda_blocks(work), RT_CUDA_THREADS, 0, geom_of<int32_t>(g),          \
+                                  __VA_ARGS__);                                                                   \
+        }                                                                                                         \
+        auto k_ = kernel<T, int64_t>;                                                                             \
+        return RT_CUDA_LAUNCH(op, k_, rt_cuda_blocks(work), RT_CUDA_THREADS, 0, geom_of<int64_t>(g), __VA_ARGS__); \
+    } while (0)
+
 /* --- dtypes --- */
 
 /* A switch over the dtype that runs the statements after `what` with the element type named `T`

@@ -214,17 +214,9 @@ __global__ void adap_bw_kernel(pgeom<I> g, const T *__restrict__ gy, T *__restri
 
 /* --- entry points --- */
 
-/* Launches kernel<T, int32_t> or kernel<T, int64_t> over `work` items with the geometry by value. */
+/* kernel<T, int32_t or int64_t> over `work` items (int32 when every index fits) */
 #define POOL_LAUNCH(op, kernel, g, work, ...)                                                                     \
-    do {                                                                                                          \
-        if (fits32(g)) {                                                                                          \
-            auto k_ = kernel<T, int32_t>;                                                                         \
-            return RT_CUDA_LAUNCH(op, k_, rt_cuda_blocks(work), RT_CUDA_THREADS, 0, pgeom_of<int32_t>(g),         \
-                                  __VA_ARGS__);                                                                   \
-        }                                                                                                         \
-        auto k_ = kernel<T, int64_t>;                                                                             \
-        return RT_CUDA_LAUNCH(op, k_, rt_cuda_blocks(work), RT_CUDA_THREADS, 0, pgeom_of<int64_t>(g), __VA_ARGS__); \
-    } while (0)
+    RT_CUDA_LAUNCH_INDEXED(op, kernel, fits32(g), pgeom_of, g, work, __VA_ARGS__)
 
 /* Threads of a forward: every output, even of an empty plane (the CPU writes -inf / 0 / NaN there). */
 static int64_t outputs(const struct rt_conv_geom *g)
