@@ -32,7 +32,7 @@ static __global__ void __launch_bounds__(AT_FWD_THREADS)
 {
     __shared__ double part[AT_FWD_THREADS];
     __shared__ double scratch[32];
-    extern __shared__ double sbuf[];
+    RT_CUDA_DYNAMIC_SHARED(double, sbuf);
     double *a = gbuf ? gbuf + (int64_t)blockIdx.x * hw : sbuf; /* this block's map */
     int t = (int)threadIdx.x, pl = t % P, cg = t / P;
     for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {

@@ -121,9 +121,22 @@ static enum rt_status wait_stream(const char *op)
     return e == cudaSuccess ? take_fault() : rt_cuda_error(e, op);
 }
 
+/* RETORT_CUDA_TRACE=1: one line on stderr per launch, library call and copy, naming its op. */
+static bool tracing(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *env = getenv("RETORT_CUDA_TRACE");
+        on = env && *env && strcmp(env, "0") != 0;
+    }
+    return on;
+}
+
 enum rt_status rt_cuda_check(const char *op)
 {
     ctx.launches++;
+    if (tracing())
+        fprintf(stderr, "retort cuda: %s\n", op);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return rt_cuda_error(e, op);

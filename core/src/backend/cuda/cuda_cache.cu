@@ -44,6 +44,16 @@ void rt_cuda_cache_stats(size_t *cached, size_t *peak_reserved)
     *peak_reserved = cache.peak_reserved;
 }
 
+/* A block of `size` bytes handed out for nbytes: under the simulator the tail past the tensor's
+ * bytes (rounded to 8, for kernels that read a whole aligned word around a byte) is unusable. */
+static void *owned(void *p, size_t nbytes, size_t size)
+{
+    size_t used = (nbytes + 7) / 8 * 8;
+    RT_CUDA_SIM_UNPOISON(p, used);
+    RT_CUDA_SIM_POISON((char *)p + used, size - used);
+    return p;
+}
+
 enum rt_status rt_cuda_alloc(size_t nbytes, void **out)
 {
     enum rt_status st = rt_cuda_ready("cuda alloc");
@@ -54,7 +64,7 @@ enum rt_status rt_cuda_alloc(size_t nbytes, void **out)
     size_t size = rounded_size(nbytes);
     void *p = rt_block_bins_take(&cache.bins, size);
     if (p) {
-        *out = p;
+        *out = owned(p, nbytes, size);
         return RT_OK;
     }
     cudaError_t e = cudaMalloc(&p, size);
@@ -79,7 +89,7 @@ enum rt_status rt_cuda_alloc(size_t nbytes, void **out)
     cache.reserved += size;
     if (cache.reserved > cache.peak_reserved)
         cache.peak_reserved = cache.reserved;
-    *out = p;
+    *out = owned(p, nbytes, size);
     return RT_OK;
 }
 
@@ -88,8 +98,10 @@ void rt_cuda_free(void *p, size_t nbytes)
     if (!p)
         return;
     size_t size = rounded_size(nbytes);
-    if (rt_block_bins_put(&cache.bins, size, p))
+    if (rt_block_bins_put(&cache.bins, size, p)) {
+        RT_CUDA_SIM_POISON(p, size);
         return;
+    }
     /* no memory to remember it: give it back (cudaFree waits for the device, so it is safe) */
     cudaFree(p);
     cache.reserved -= size;

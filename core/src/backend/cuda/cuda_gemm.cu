@@ -24,8 +24,20 @@ static struct {
     RT_CUBLAS_FUNCS(RT_CUBLAS_FIELD)
 #undef RT_CUBLAS_FIELD
 } cb;
-static void *cublas_lib;
 static cublasHandle_t blas;
+
+#ifdef RETORT_CUDA_SIM
+/* The simulator's cuBLAS is linked in. */
+static bool cublas_open(char *why, size_t why_len)
+{
+    (void)why, (void)why_len;
+#define RT_CUBLAS_BIND(field, name) cb.field = &name;
+    RT_CUBLAS_FUNCS(RT_CUBLAS_BIND)
+#undef RT_CUBLAS_BIND
+    return true;
+}
+#else
+static void *cublas_lib;
 
 /* Opens cuBLAS by soname (the executable's run path), then where the build found it. */
 static bool cublas_open(char *why, size_t why_len)
@@ -54,6 +66,7 @@ static bool cublas_open(char *why, size_t why_len)
 #undef RT_CUBLAS_LOAD
     return true;
 }
+#endif
 
 enum rt_status rt_cuda_blas_start(cudaStream_t stream, char *why, size_t why_len)
 {

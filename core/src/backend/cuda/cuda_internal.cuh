@@ -53,6 +53,15 @@ __device__ static inline void rt_cuda_report_bad_index(struct rt_cuda_fault *f, 
 }
 
 /* --- memory (cuda_cache.cu) --- */
+/* Under the simulator, bytes of a device block that no tensor owns are unusable to kernels (an
+ * AddressSanitizer report in a sanitizer build); on a GPU these do nothing. */
+#ifdef RETORT_CUDA_SIM
+#define RT_CUDA_SIM_POISON(p, n) rt_sim_poison(p, n)
+#define RT_CUDA_SIM_UNPOISON(p, n) rt_sim_unpoison(p, n)
+#else
+#define RT_CUDA_SIM_POISON(p, n) ((void)(p), (void)(n))
+#define RT_CUDA_SIM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 enum rt_status rt_cuda_alloc(size_t nbytes, void **out);
 void rt_cuda_free(void *p, size_t nbytes);
 /* Returns every cached block to the driver; bytes held by the cache before that. */
@@ -78,8 +87,20 @@ static inline unsigned rt_cuda_blocks(int64_t n, int threads = RT_CUDA_THREADS)
          i < (n); i += i##_step)
 
 /* Launch kernel<<<blocks, threads, smem, stream>>>(args...) and check it: yields a status. */
+#ifdef RETORT_CUDA_SIM
+#define RT_CUDA_LAUNCH(op, kernel, blocks, threads, smem, ...)                                                    \
+    (RT_SIM_LAUNCH(kernel, blocks, threads, smem, __VA_ARGS__), rt_cuda_check(op))
+#else
 #define RT_CUDA_LAUNCH(op, kernel, blocks, threads, smem, ...)                                                    \
     (kernel<<<(blocks), (threads), (smem), rt_cuda_stream()>>>(__VA_ARGS__), rt_cuda_check(op))
+#endif
+
+/* `T name[]` in the launch's dynamic shared memory (its size is the launch's smem argument). */
+#ifdef RETORT_CUDA_SIM
+#define RT_CUDA_DYNAMIC_SHARED(T, name) T *name = (T *)rt_sim_dynamic_shared()
+#else
+#define RT_CUDA_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
 
 /* Launches kernel<T, int32_t> over `work` items when `narrow` (every index fits 32 bits: 32-bit
  * division is several times cheaper), else kernel<T, int64_t>; the geometry goes by value as

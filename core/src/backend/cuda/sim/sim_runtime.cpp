@@ -1,0 +1,774 @@
+/* The CUDA simulator's runtime (RETORT_CUDA=SIM): kernel launches on fibers, device memory in host
+ * memory with the checks a GPU would fail on, and cuBLAS through OpenBLAS. Work is synchronous:
+ * a launch or copy is done when the call returns, which the one-stream backend cannot tell apart
+ * from a queue that drains at once. */
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include <map>
+#include <mutex>
+
+#include <cblas.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define SIM_ASAN 1
+#else
+#define SIM_ASAN 0
+#endif
+
+#if !defined(__x86_64__)
+#error "the CUDA simulator switches fibers with x86-64 code"
+#endif
+
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+/* Saves the callee-saved registers, the SSE and x87 control words and the stack pointer to *save,
+ * then resumes the fiber whose stack pointer is `load` (System V x86-64: what a call may not
+ * clobber is all a switch keeps). Unlike swapcontext it makes no system call. */
+extern "C" void rt_sim_switch(void **save, void *load);
+asm(".text\n"
+    ".globl rt_sim_switch\n"
+    ".type rt_sim_switch, @function\n"
+    "rt_sim_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  subq $8, %rsp\n  stmxcsr (%rsp)\n  fnstcw 4(%rsp)\n"
+    "  movq %rsp, (%rdi)\n  movq %rsi, %rsp\n"
+    "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+    "  ret\n"
+    ".size rt_sim_switch, .-rt_sim_switch\n");
+
+namespace {
+
+constexpr int MAX_THREADS = 1024;
+constexpr size_t STACK_BYTES = (size_t)256 << 10;
+constexpr size_t MAX_DYNAMIC_SHARED = (size_t)48 << 10; /* without the opt-in the backend never asks for */
+
+enum wait_kind { RUNNING, AT_SYNCTHREADS, AT_SHUFFLE };
+
+struct fiber {
+    void *sp; /* saved stack pointer while switched out */
+    char *stack;
+    bool done;
+    wait_kind wait;
+    unsigned gen; /* the barrier generation it waits to see pass */
+    uint3 tid;
+    int linear;
+    void *fake_stack; /* AddressSanitizer's bookkeeping across switches */
+};
+
+struct warp {
+    unsigned gen;
+    int arrived, exited;
+    uint64_t slot[32];
+};
+
+struct {
+    std::mutex launch;
+    fiber fibers[MAX_THREADS];
+    warp warps[MAX_THREADS / 32];
+    int threads, live, current;
+    unsigned bar_gen;
+    int bar_arrived;
+    void *sched_sp;
+    const void *sched_bottom;
+    size_t sched_size;
+    void *sched_fake;
+    void (*body)(void *);
+    void *ctx;
+    const char *kernel;
+    void *dynamic_shared;
+    bool failed;
+} S;
+
+/* Errors: the last one, returned and cleared by cudaGetLastError (none of the simulator's is sticky). */
+cudaError_t last_error = cudaSuccess;
+
+cudaError_t set_error(cudaError_t e)
+{
+    if (e != cudaSuccess)
+        last_error = e;
+    return e;
+}
+
+__attribute__((format(printf, 1, 2))) void report(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("retort CUDA simulator: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* --- fibers --- */
+
+void switch_to_scheduler(fiber &f, bool dying)
+{
+#if SIM_ASAN
+    __sanitizer_start_switch_fiber(dying ? nullptr : &f.fake_stack, S.sched_bottom, S.sched_size);
+#else
+    (void)dying;
+#endif
+    rt_sim_switch(&f.sp, S.sched_sp);
+#if SIM_ASAN
+    __sanitizer_finish_switch_fiber(f.fake_stack, nullptr, nullptr);
+#endif
+}
+
+void resume(int i)
+{
+    fiber &f = S.fibers[i];
+    S.current = i;
+    threadIdx = f.tid;
+#if SIM_ASAN
+    __sanitizer_start_switch_fiber(&S.sched_fake, f.stack, STACK_BYTES);
+#endif
+    rt_sim_switch(&S.sched_sp, f.sp);
+#if SIM_ASAN
+    __sanitizer_finish_switch_fiber(S.sched_fake, nullptr, nullptr);
+#endif
+}
+
+fiber &running(void) { return S.fibers[S.current]; }
+
+/* A kernel bug the hardware would hang or fault on: ends the launch with cudaErrorLaunchFailure. */
+[[noreturn]] void fail_in_kernel(const char *what)
+{
+    fiber &f = running();
+    report("kernel %s, block (%u,%u,%u) thread (%u,%u,%u): %s", S.kernel, blockIdx.x, blockIdx.y, blockIdx.z, f.tid.x,
+           f.tid.y, f.tid.z, what);
+    S.failed = true;
+    switch_to_scheduler(f, true);
+    abort(); /* never resumed */
+}
+
+void complete_barrier_if_all_arrived(void)
+{
+    if (S.bar_arrived > 0 && S.bar_arrived >= S.live) {
+        S.bar_arrived = 0;
+        S.bar_gen++;
+    }
+}
+
+void fiber_main(void)
+{
+#if SIM_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &S.sched_bottom, &S.sched_size);
+#endif
+    S.body(S.ctx);
+    fiber &f = running();
+    f.done = true;
+    /* Volta and later: __syncthreads waits for the threads that have not exited */
+    S.live--;
+    complete_barrier_if_all_arrived();
+    warp &w = S.warps[f.linear >> 5];
+    w.exited++;
+    if (w.arrived > 0)
+        fail_in_kernel("exited while other lanes of its warp wait at a full-warp shuffle");
+    switch_to_scheduler(f, true);
+    abort();
+}
+
+bool runnable(const fiber &f)
+{
+    switch (f.wait) {
+    case RUNNING:
+        return true;
+    case AT_SYNCTHREADS:
+        return S.bar_gen != f.gen;
+    case AT_SHUFFLE:
+        return S.warps[f.linear >> 5].gen != f.gen;
+    }
+    return false;
+}
+
+char *new_stack(void)
+{
+    void *p = mmap(nullptr, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? nullptr : (char *)p;
+}
+
+/* The frame rt_sim_switch pops to enter fiber_main on a fresh stack: control words, six zeroed
+ * registers, then fiber_main as the return address, at a 16-byte boundary so that fiber_main
+ * starts with the stack alignment of a called function. */
+void start_frame(fiber &f)
+{
+    uint64_t *top = (uint64_t *)(f.stack + STACK_BYTES);
+    uint64_t *ret = top - 2;
+    *ret = (uint64_t)(uintptr_t)fiber_main;
+    for (int i = 1; i <= 6; i++)
+        ret[-i] = 0;
+    uint32_t mxcsr;
+    uint16_t fpucw;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpucw));
+    uint64_t *controls = ret - 7;
+    *controls = mxcsr | (uint64_t)fpucw << 32;
+    f.sp = controls;
+}
+
+/* Runs one block to completion; false when the launch failed. */
+bool run_block(void)
+{
+    int n = S.threads;
+    S.live = n;
+    S.bar_arrived = 0;
+    for (int w = 0; w < (n + 31) / 32; w++)
+        S.warps[w].arrived = S.warps[w].exited = 0;
+    for (int i = 0; i < n; i++) {
+        fiber &f = S.fibers[i];
+        if (!f.stack && !(f.stack = new_stack())) {
+            report("kernel %s: no memory for %d thread stacks", S.kernel, n);
+            return false;
+        }
+        start_frame(f);
+        f.done = false;
+        f.wait = RUNNING;
+        f.linear = i;
+        f.tid = {(unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y,
+                 (unsigned)i / (blockDim.x * blockDim.y)};
+    }
+    for (;;) {
+        bool left = false, progressed = false;
+        for (int i = 0; i < n; i++) {
+            fiber &f = S.fibers[i];
+            if (f.done)
+                continue;
+            left = true;
+            if (!runnable(f))
+                continue;
+            resume(i);
+            progressed = true;
+            if (S.failed)
+                return false;
+        }
+        if (!left)
+            return true;
+        if (!progressed) {
+            int at_bar = 0, at_shfl = 0;
+            for (int i = 0; i < n; i++)
+                if (!S.fibers[i].done)
+                    (S.fibers[i].wait == AT_SYNCTHREADS ? at_bar : at_shfl)++;
+            report("kernel %s, block (%u,%u,%u): deadlock: %d threads wait at __syncthreads and %d at a warp shuffle "
+                   "that the other threads never reach",
+                   S.kernel, blockIdx.x, blockIdx.y, blockIdx.z, at_bar, at_shfl);
+            return false;
+        }
+    }
+}
+
+/* --- device memory: host memory the simulator knows by address, to check copies --- */
+
+struct allocation {
+    size_t size;
+    bool device; /* cudaMalloc (true) or cudaHostAlloc (false) */
+    bool mapped; /* pinned and mapped: the device may use it too */
+};
+std::mutex mem_lock;
+std::map<uintptr_t, allocation> allocations;
+size_t device_used, device_limit;
+
+size_t memory_limit(void)
+{
+    if (!device_limit) {
+        const char *env = getenv("RETORT_CUDA_SIM_MIB");
+        long long mib = env ? atoll(env) : 0;
+        device_limit = (size_t)(mib > 0 ? mib : 4096) << 20;
+    }
+    return device_limit;
+}
+
+/* Does [p, p + n) lie inside memory the device may address? */
+bool device_addressable(const void *p, size_t n)
+{
+    std::lock_guard<std::mutex> g(mem_lock);
+    uintptr_t a = (uintptr_t)p;
+    auto it = allocations.upper_bound(a);
+    if (it == allocations.begin())
+        return false;
+    --it;
+    return (it->second.device || it->second.mapped) && a - it->first <= it->second.size &&
+           n <= it->second.size - (a - it->first);
+}
+
+bool is_device_memory(const void *p)
+{
+    std::lock_guard<std::mutex> g(mem_lock);
+    uintptr_t a = (uintptr_t)p;
+    auto it = allocations.upper_bound(a);
+    if (it == allocations.begin())
+        return false;
+    --it;
+    return it->second.device && a - it->first < it->second.size;
+}
+
+const char *kind_name(cudaMemcpyKind k)
+{
+    static const char *names[] = {"host to host", "host to device", "device to host", "device to device", "default"};
+    return (unsigned)k < 5 ? names[k] : "unknown";
+}
+
+} // namespace
+
+/* --- the device language --- */
+
+void __syncthreads(void)
+{
+    fiber &f = running();
+    if (++S.bar_arrived >= S.live) {
+        S.bar_arrived = 0;
+        S.bar_gen++;
+        return;
+    }
+    f.wait = AT_SYNCTHREADS;
+    f.gen = S.bar_gen;
+    switch_to_scheduler(f, false);
+    f.wait = RUNNING;
+}
+
+static void warp_barrier(warp &w, fiber &f)
+{
+    if (++w.arrived == 32) {
+        w.arrived = 0;
+        w.gen++;
+        return;
+    }
+    f.wait = AT_SHUFFLE;
+    f.gen = w.gen;
+    switch_to_scheduler(f, false);
+    f.wait = RUNNING;
+}
+
+uint64_t rt_sim_shfl_xor(unsigned mask, uint64_t bits, int lane_mask, int width)
+{
+    fiber &f = running();
+    int lane = f.linear & 31;
+    warp &w = S.warps[f.linear >> 5];
+    if (mask != 0xffffffffu || width != 32)
+        fail_in_kernel("only full-warp shuffles (mask 0xffffffff, width 32) are simulated");
+    if ((f.linear | 31) >= S.threads)
+        fail_in_kernel("full-warp shuffle in a partial warp (the block size is not a multiple of 32)");
+    if (w.exited)
+        fail_in_kernel("full-warp shuffle after a lane of the warp has exited");
+    w.slot[lane] = bits;
+    warp_barrier(w, f);
+    uint64_t r = w.slot[(lane ^ lane_mask) & 31];
+    warp_barrier(w, f); /* nobody writes its slot again before every lane has read */
+    return r;
+}
+
+void *rt_sim_dynamic_shared(void) { return S.dynamic_shared; }
+
+void rt_sim_run(const char *kernel, dim3 grid, dim3 block, size_t smem, void (*body)(void *), void *ctx)
+{
+    std::lock_guard<std::mutex> g(S.launch);
+    uint64_t threads = (uint64_t)block.x * block.y * block.z;
+    if (threads == 0 || threads > MAX_THREADS || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+        grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535 || smem > MAX_DYNAMIC_SHARED) {
+        report("kernel %s: invalid launch: grid (%u,%u,%u), block (%u,%u,%u), %zu bytes of dynamic shared memory",
+               kernel, grid.x, grid.y, grid.z, block.x, block.y, block.z, smem);
+        set_error(cudaErrorInvalidConfiguration);
+        return;
+    }
+    S.kernel = kernel;
+    S.body = body;
+    S.ctx = ctx;
+    S.threads = (int)threads;
+    S.failed = false;
+    gridDim = grid;
+    blockDim = block;
+    S.dynamic_shared = smem ? malloc(smem) : nullptr; /* exact size: an overrun is a sanitizer report */
+    if (smem && !S.dynamic_shared) {
+        set_error(cudaErrorMemoryAllocation);
+        return;
+    }
+    bool ok = true;
+    for (unsigned z = 0; z < grid.z && ok; z++)
+        for (unsigned y = 0; y < grid.y && ok; y++)
+            for (unsigned x = 0; x < grid.x && ok; x++) {
+                blockIdx = {x, y, z};
+                ok = run_block();
+            }
+    free(S.dynamic_shared);
+    S.dynamic_shared = nullptr;
+    if (!ok)
+        set_error(cudaErrorLaunchFailure);
+}
+
+/* --- the runtime API --- */
+
+cudaError_t cudaGetDeviceCount(int *count)
+{
+    *count = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) { return set_error(device == 0 ? cudaSuccess : cudaErrorInvalidDevice); }
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device)
+{
+    if (device != 0)
+        return set_error(cudaErrorInvalidDevice);
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "retort CUDA simulator on the CPU");
+    prop->major = 9;
+    prop->minor = 0;
+    const char *env = getenv("RETORT_CUDA_SIM_SMS");
+    int sms = env ? atoi(env) : 0;
+    prop->multiProcessorCount = sms > 0 ? sms : 2;
+    prop->totalGlobalMem = memory_limit();
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError(void)
+{
+    cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+
+const char *cudaGetErrorName(cudaError_t e)
+{
+    switch (e) {
+#define SIM_NAME(x)                                                                                                \
+    case x:                                                                                                        \
+        return #x;
+        SIM_NAME(cudaSuccess)
+        SIM_NAME(cudaErrorInvalidValue)
+        SIM_NAME(cudaErrorMemoryAllocation)
+        SIM_NAME(cudaErrorInvalidConfiguration)
+        SIM_NAME(cudaErrorInvalidDevicePointer)
+        SIM_NAME(cudaErrorNoDevice)
+        SIM_NAME(cudaErrorInvalidDevice)
+        SIM_NAME(cudaErrorIllegalAddress)
+        SIM_NAME(cudaErrorAssert)
+        SIM_NAME(cudaErrorHardwareStackError)
+        SIM_NAME(cudaErrorIllegalInstruction)
+        SIM_NAME(cudaErrorMisalignedAddress)
+        SIM_NAME(cudaErrorInvalidPc)
+        SIM_NAME(cudaErrorLaunchFailure)
+#undef SIM_NAME
+    }
+    return "cudaErrorUnknown";
+}
+
+const char *cudaGetErrorString(cudaError_t e)
+{
+    switch (e) {
+    case cudaSuccess:
+        return "no error";
+    case cudaErrorInvalidValue:
+        return "invalid argument";
+    case cudaErrorMemoryAllocation:
+        return "out of memory";
+    case cudaErrorInvalidConfiguration:
+        return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer:
+        return "invalid device pointer";
+    case cudaErrorLaunchFailure:
+        return "unspecified launch failure";
+    default:
+        return "simulated CUDA error";
+    }
+}
+
+struct rt_sim_stream {
+    int unused;
+};
+struct rt_sim_event {
+    int unused;
+};
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
+{
+    (void)flags;
+    *s = new rt_sim_stream();
+    return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s)
+{
+    delete s;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s)
+{
+    (void)s;
+    return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags)
+{
+    (void)flags;
+    *e = new rt_sim_event();
+    return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e)
+{
+    delete e;
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
+{
+    (void)e, (void)s;
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e)
+{
+    (void)e;
+    return cudaSuccess;
+}
+
+static cudaError_t allocate(void **p, size_t nbytes, bool device, bool mapped)
+{
+    *p = nullptr;
+    std::unique_lock<std::mutex> g(mem_lock);
+    if (device && (nbytes > memory_limit() || device_used > memory_limit() - nbytes))
+        return set_error(cudaErrorMemoryAllocation);
+    g.unlock();
+    void *q = aligned_alloc(256, (nbytes + 255) / 256 * 256 + (nbytes == 0 ? 256 : 0));
+    if (!q)
+        return set_error(cudaErrorMemoryAllocation);
+    g.lock();
+    allocations[(uintptr_t)q] = allocation{nbytes, device, mapped};
+    if (device)
+        device_used += nbytes;
+    *p = q;
+    return cudaSuccess;
+}
+
+static cudaError_t release(void *p, bool device)
+{
+    if (!p)
+        return cudaSuccess;
+    std::unique_lock<std::mutex> g(mem_lock);
+    auto it = allocations.find((uintptr_t)p);
+    if (it == allocations.end() || it->second.device != device) {
+        g.unlock();
+        report("%s of %p, which %s did not return", device ? "cudaFree" : "cudaFreeHost", p,
+               device ? "cudaMalloc" : "cudaHostAlloc");
+        return set_error(cudaErrorInvalidValue);
+    }
+    if (device)
+        device_used -= it->second.size;
+    size_t size = it->second.size;
+    allocations.erase(it);
+    g.unlock();
+    rt_sim_unpoison(p, size);
+    free(p);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t nbytes) { return allocate(p, nbytes, true, false); }
+cudaError_t cudaFree(void *p) { return release(p, true); }
+
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
+{
+    std::lock_guard<std::mutex> g(mem_lock);
+    *total_bytes = memory_limit();
+    *free_bytes = memory_limit() - device_used;
+    return cudaSuccess;
+}
+
+cudaError_t cudaHostAlloc(void **p, size_t nbytes, unsigned flags)
+{
+    return allocate(p, nbytes, false, (flags & cudaHostAllocMapped) != 0);
+}
+cudaError_t cudaFreeHost(void *p) { return release(p, false); }
+
+cudaError_t cudaHostGetDevicePointer(void **dev, void *host, unsigned flags)
+{
+    (void)flags;
+    if (!device_addressable(host, 1) || is_device_memory(host))
+        return set_error(cudaErrorInvalidValue);
+    *dev = host;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t nbytes, cudaMemcpyKind kind, cudaStream_t s)
+{
+    (void)s;
+    if (nbytes == 0)
+        return cudaSuccess;
+    bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (kind < cudaMemcpyHostToDevice || kind > cudaMemcpyDeviceToDevice ||
+        dst_dev != device_addressable(dst, nbytes) || src_dev != device_addressable(src, nbytes) ||
+        (!dst_dev && is_device_memory(dst)) || (!src_dev && is_device_memory(src))) {
+        report("cudaMemcpyAsync %s of %zu bytes from %p to %p: %s is not %s memory of that size", kind_name(kind),
+               nbytes, src, dst, dst_dev != device_addressable(dst, nbytes) ? "the destination" : "the source",
+               (dst_dev != device_addressable(dst, nbytes) ? dst_dev : src_dev) ? "device" : "host");
+        return set_error(cudaErrorInvalidValue);
+    }
+    memmove(dst, src, nbytes);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *dst, int value, size_t nbytes, cudaStream_t s)
+{
+    (void)s;
+    if (nbytes == 0)
+        return cudaSuccess;
+    if (!device_addressable(dst, nbytes)) {
+        report("cudaMemsetAsync of %zu bytes at %p: not device memory of that size", nbytes, dst);
+        return set_error(cudaErrorInvalidValue);
+    }
+    memset(dst, value, nbytes);
+    return cudaSuccess;
+}
+
+void rt_sim_poison(const void *p, size_t n)
+{
+#if SIM_ASAN
+    ASAN_POISON_MEMORY_REGION(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+void rt_sim_unpoison(const void *p, size_t n)
+{
+#if SIM_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+/* --- cuBLAS --- */
+
+struct rt_sim_cublas {
+    cudaStream_t stream;
+};
+
+cublasStatus_t cublasCreate(cublasHandle_t *h)
+{
+    *h = new rt_sim_cublas();
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t h)
+{
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
+{
+    h->stream = s;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+const char *cublasGetStatusString(cublasStatus_t s)
+{
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS:
+        return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+        return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+        return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE:
+        return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+        return "CUBLAS_STATUS_EXECUTION_FAILED";
+    }
+    return "CUBLAS_STATUS_UNKNOWN";
+}
+
+namespace {
+
+/* Elements a column-major rows x cols operand with leading dimension ld spans. */
+size_t span(int rows, int cols, int ld) { return rows == 0 || cols == 0 ? 0 : (size_t)(cols - 1) * ld + rows; }
+
+template <typename T>
+cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const T *a, int lda, long long sa, const T *b, int ldb, long long sb, T *c, int ldc,
+                            long long sc, int batch)
+{
+    if (!h)
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
+    int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
+    if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) ||
+        ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (m == 0 || n == 0 || batch == 0)
+        return CUBLAS_STATUS_SUCCESS;
+    struct {
+        const void *p;
+        size_t elems;
+        const char *name;
+    } ops[3] = {{a, k ? span(ar, ac, lda) : 0, "A"}, {b, k ? span(br, bc, ldb) : 0, "B"}, {c, span(m, n, ldc), "C"}};
+    long long strides[3] = {sa, sb, sc};
+    for (int i = 0; i < 3; i++) {
+        if (!ops[i].elems)
+            continue;
+        size_t extent = ((size_t)(batch - 1) * (size_t)strides[i] + ops[i].elems) * sizeof(T);
+        if (!device_addressable(ops[i].p, extent)) {
+            report("cuBLAS gemm: operand %s (%p, %zu bytes) is not device memory", ops[i].name, ops[i].p, extent);
+            return CUBLAS_STATUS_EXECUTION_FAILED;
+        }
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+CBLAS_TRANSPOSE cblas_op(cublasOperation_t t) { return t == CUBLAS_OP_N ? CblasNoTrans : CblasTrans; }
+
+void gemm_run(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc)
+{
+    cblas_sgemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void gemm_run(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, double alpha, const double *a, int lda,
+              const double *b, int ldb, double beta, double *c, int ldc)
+{
+    cblas_dgemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <typename T>
+cublasStatus_t gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const T *alpha, const T *a, int lda, long long sa, const T *b, int ldb, long long sb,
+                            const T *beta, T *c, int ldc, long long sc, int batch)
+{
+    cublasStatus_t s = gemm_checked(h, ta, tb, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, batch);
+    if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0)
+        return s;
+    for (int i = 0; i < batch; i++)
+        gemm_run(ta, tb, m, n, k, *alpha, a + i * sa, lda, b + i * sb, ldb, *beta, c + i * sc, ldc);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+} // namespace
+
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *a, int lda, const float *b, int ldb, const float *beta,
+                           float *c, int ldc)
+{
+    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+}
+cublasStatus_t cublasDgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const double *alpha, const double *a, int lda, const double *b, int ldb,
+                           const double *beta, double *c, int ldc)
+{
+    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+}
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                         int k, const float *alpha, const float *a, int lda, long long stride_a,
+                                         const float *b, int ldb, long long stride_b, const float *beta, float *c,
+                                         int ldc, long long stride_c, int batch)
+{
+    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch);
+}
+cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                         int k, const double *alpha, const double *a, int lda, long long stride_a,
+                                         const double *b, int ldb, long long stride_b, const double *beta, double *c,
+                                         int ldc, long long stride_c, int batch)
+{
+    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch);
+}
