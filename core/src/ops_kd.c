@@ -95,7 +95,8 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
     if (labels)
         NN_TRY(rt__contig_raw(labels, &lc));
     /* rows (3, N): kl_i, ce_i, keep_i (1, or 0 for an ignored sample); one reduction sums all three */
-    NN_TRY(rt_tensor_new(dt, dev, 2, rows_shape, &rows));
+    /* the kernels write every row unless there are no classes (then kl and ce are 0) */
+    NN_TRY((N * C > 0 ? rt_tensor_empty : rt_tensor_new)(dt, dev, 2, rows_shape, &rows));
     void *klp = rt__ptr(rows), *keepp = rt__nn_at(klp, dt, 2 * N);
     if (N > 0) {
         if (lc)

@@ -43,9 +43,10 @@ static enum rt_status class_rows(const char *op, struct rt_tensor *scores, struc
     NN_TRY(rt__contig_raw(labels, lc));
     if (weights)
         NN_TRY(rt__contig_raw(weights, wc));
-    NN_TRY(rt_tensor_new(scores->dtype, dev, 1, &N, rw));
+    /* the kernel writes every row: no zero fill (on a GPU, a launch) */
+    NN_TRY(rt_tensor_empty(scores->dtype, dev, 1, &N, rw));
     if (safe)
-        NN_TRY(rt_tensor_new(RT_I64, dev, 1, &N, safe));
+        NN_TRY(rt_tensor_empty(RT_I64, dev, 1, &N, safe));
     if (N > 0)
         NN_TRY(rt__backend(scores)->class_rows(op, scores->dtype, N, C, rt__ptr(*lc), *wc ? rt__ptr(*wc) : NULL,
                                                ignore, rt__ptr(*rw), safe ? rt__ptr(*safe) : NULL));
@@ -117,8 +118,9 @@ enum rt_status rt_cross_entropy(struct rt_tensor *logits, struct rt_tensor *labe
     NN_TRY(rt__nn_kernel(op, logits, rt__backend(logits)->cross_entropy));
     int64_t N = logits->shape[0], C = logits->shape[1];
     NN_TRY(rt__contig_raw(logits, &xc));
-    NN_TRY(rt_tensor_new(logits->dtype, rt_tensor_device(logits), 1, &N, &loss));
-    NN_TRY(rt_tensor_new(logits->dtype, rt_tensor_device(logits), 1, &N, &lse));
+    /* the kernel writes every row unless there are no classes (then the rows are 0) */
+    NN_TRY((N * C > 0 ? rt_tensor_empty : rt_tensor_new)(logits->dtype, rt_tensor_device(logits), 1, &N, &loss));
+    NN_TRY((N * C > 0 ? rt_tensor_empty : rt_tensor_new)(logits->dtype, rt_tensor_device(logits), 1, &N, &lse));
     if (N * C > 0)
         NN_TRY(rt__backend(logits)->cross_entropy(logits->dtype, N, C, rt__ptr(xc), rt__ptr(lc),
                                                   wc ? rt__ptr(wc) : NULL, ignore_index, label_smoothing,
