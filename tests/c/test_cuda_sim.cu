@@ -223,6 +223,25 @@ static void test_memory_checks(void)
     cudaFree(d);
 }
 
+/* The backend's allocator hands out blocks of all-ones bytes here, so a read of an unwritten element
+ * shows (NaN for floats, -1 for integers), even from a block a freed tensor held. */
+static void test_handed_out_blocks_hold_ones(void)
+{
+    int64_t shape[1] = {37};
+    for (int round = 0; round < 2; round++) {
+        struct rt_tensor *t = NULL;
+        REQUIRE_OK(rt_tensor_empty(RT_I64, RT_CUDA, 1, shape, &t));
+        int64_t host[37];
+        enum rt_status st = rt_tensor_to_host(t, RT_I64, host);
+        if (CHECK_OK(st))
+            for (int i = 0; i < 37; i++)
+                CHECK(host[i] == -1, "round %d element %d: %lld", round, i, (long long)host[i]);
+        if (round == 0)
+            CHECK_OK(rt_fill_(t, 5)); /* the next round gets this block back from the cache */
+        rt_tensor_release(t);
+    }
+}
+
 /* C = op(A) op(B), column-major, against a loop */
 static void test_cublas_against_a_loop(void)
 {
@@ -269,6 +288,7 @@ int main(void)
     RUN(test_launch_geometry);
     RUN(test_atomics);
     RUN(test_memory_checks);
+    RUN(test_handed_out_blocks_hold_ones);
     RUN(test_cublas_against_a_loop);
     return h_finish();
 }

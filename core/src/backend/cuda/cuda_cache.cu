@@ -49,8 +49,8 @@ void rt_cuda_cache_stats(size_t *cached, size_t *peak_reserved)
 static void *owned(void *p, size_t nbytes, size_t size)
 {
     size_t used = (nbytes + 7) / 8 * 8;
-    RT_CUDA_SIM_UNPOISON(p, used);
-    RT_CUDA_SIM_POISON((char *)p + used, size - used);
+    RT_CUDA_SIM_OWNED(p, used);
+    RT_CUDA_SIM_UNOWNED((char *)p + used, size - used);
     return p;
 }
 
@@ -99,7 +99,7 @@ void rt_cuda_free(void *p, size_t nbytes)
         return;
     size_t size = rounded_size(nbytes);
     if (rt_block_bins_put(&cache.bins, size, p)) {
-        RT_CUDA_SIM_POISON(p, size);
+        RT_CUDA_SIM_UNOWNED(p, size);
         return;
     }
     /* no memory to remember it: give it back (cudaFree waits for the device, so it is safe) */

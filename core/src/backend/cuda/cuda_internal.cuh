@@ -54,13 +54,14 @@ __device__ static inline void rt_cuda_report_bad_index(struct rt_cuda_fault *f, 
 
 /* --- memory (cuda_cache.cu) --- */
 /* Under the simulator, bytes of a device block that no tensor owns are unusable to kernels (an
- * AddressSanitizer report in a sanitizer build); on a GPU these do nothing. */
+ * AddressSanitizer report in a sanitizer build), and a block handed out holds all-ones bytes (NaN,
+ * -1), so a kernel that reads what nobody wrote gives an obvious mismatch. On a GPU these do nothing. */
 #ifdef RETORT_CUDA_SIM
-#define RT_CUDA_SIM_POISON(p, n) rt_sim_poison(p, n)
-#define RT_CUDA_SIM_UNPOISON(p, n) rt_sim_unpoison(p, n)
+#define RT_CUDA_SIM_UNOWNED(p, n) rt_sim_poison(p, n)
+#define RT_CUDA_SIM_OWNED(p, n) (rt_sim_unpoison(p, n), memset(p, 0xff, n))
 #else
-#define RT_CUDA_SIM_POISON(p, n) ((void)(p), (void)(n))
-#define RT_CUDA_SIM_UNPOISON(p, n) ((void)(p), (void)(n))
+#define RT_CUDA_SIM_UNOWNED(p, n) ((void)(p), (void)(n))
+#define RT_CUDA_SIM_OWNED(p, n) ((void)(p), (void)(n))
 #endif
 enum rt_status rt_cuda_alloc(size_t nbytes, void **out);
 void rt_cuda_free(void *p, size_t nbytes);
