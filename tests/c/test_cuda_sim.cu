@@ -35,6 +35,38 @@ static __global__ void rotate_kernel(int *out)
     out[threadIdx.x] = shared[(threadIdx.x + 1) % blockDim.x];
 }
 
+/* Each thread reads both neighbours' shared values, after a barrier or (a race) without one. The
+ * values differ with `salt`: shared memory here keeps what the previous launch left. */
+static __global__ void neighbours_kernel(bool barrier, int salt, int *out)
+{
+    __shared__ int shared[256];
+    unsigned t = threadIdx.x, n = blockDim.x;
+    shared[t] = (int)t * 10 + salt;
+    if (barrier)
+        __syncthreads();
+    out[t] = shared[(t + 1) % n] + shared[(t + n - 1) % n];
+}
+
+/* Block reduction whose scratch is reused by a second reduction with no barrier between the last
+ * read of the first and the first write of the second (rt_cuda_block_sum has one). */
+static __global__ void reused_scratch_kernel(bool barrier, const double *x, double *out)
+{
+    __shared__ double scratch[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    double v = x[threadIdx.x];
+    for (int round = 0; round < 2; round++) {
+        if (barrier)
+            __syncthreads();
+        double w = rt_cuda_warp_sum(v);
+        if (lane == 0)
+            scratch[warp] = w;
+        __syncthreads();
+        w = lane < nwarps ? scratch[lane] : 0.0;
+        v = rt_cuda_warp_sum(w) + v; /* round 2 adds the block's sum to every value */
+    }
+    out[threadIdx.x] = v;
+}
+
 /* Threads at or past `live` exit before the barrier: on Volta and later the rest still pass it. */
 static __global__ void early_exit_kernel(int live, int *out)
 {
@@ -145,6 +177,46 @@ static void test_barriers(void)
     for (int t = 0; t < 100; t++)
         CHECK(out[t] == 99 - t, "thread %d read %d", t, out[t]);
     cudaFree(d);
+}
+
+/* Warps run as far ahead as the barriers let them (in either order), so a missing barrier changes
+ * the result; with the barrier every thread gets the race-free one. */
+static void test_races_show(void)
+{
+    int out[256], *d = NULL;
+    REQUIRE(cudaMalloc(&d, sizeof out) == cudaSuccess, "cudaMalloc");
+    for (int barrier = 1; barrier >= 0; barrier--) {
+        int salt = 2 - barrier;
+        RT_SIM_LAUNCH(neighbours_kernel, 1, 256, 0, barrier != 0, salt, d);
+        host_copy(out, d, 256);
+        int wrong = 0;
+        for (int t = 0; t < 256; t++)
+            wrong += out[t] != ((t + 1) % 256) * 10 + ((t + 255) % 256) * 10 + 2 * salt;
+        if (barrier)
+            CHECK(wrong == 0, "%d threads read a wrong neighbour after the barrier", wrong);
+        else
+            CHECK(wrong > 0, "without the barrier every thread read its neighbours in time");
+    }
+    cudaFree(d);
+
+    double x[256], y[256], *dx = NULL, *dy = NULL, sum = 0;
+    for (int i = 0; i < 256; i++)
+        sum += x[i] = (i % 5) + 1;
+    dx = device_copy(x, 256);
+    REQUIRE(dx && cudaMalloc(&dy, sizeof y) == cudaSuccess, "cudaMalloc");
+    for (int barrier = 1; barrier >= 0; barrier--) {
+        RT_SIM_LAUNCH(reused_scratch_kernel, 1, 256, 0, barrier != 0, (const double *)dx, dy);
+        host_copy(y, dy, 256);
+        /* race-free: every value becomes x + S; their sum is 257 S, added again: x + 258 S */
+        int wrong = 0;
+        for (int i = 0; i < 256; i++)
+            wrong += y[i] != x[i] + 258 * sum;
+        if (barrier)
+            CHECK(wrong == 0, "%d values wrong with the barrier", wrong);
+        else
+            CHECK(wrong > 0, "scratch reused without a barrier gave the race-free result everywhere");
+    }
+    cudaFree(dx), cudaFree(dy);
 }
 
 static void test_kernel_bugs_become_launch_errors(void)
@@ -284,6 +356,7 @@ int main(void)
 {
     RUN(test_block_and_warp_reductions);
     RUN(test_barriers);
+    RUN(test_races_show);
     RUN(test_kernel_bugs_become_launch_errors);
     RUN(test_launch_geometry);
     RUN(test_atomics);

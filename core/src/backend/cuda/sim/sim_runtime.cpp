@@ -87,6 +87,7 @@ struct {
     const char *kernel;
     void *dynamic_shared;
     bool failed;
+    bool opened; /* a barrier or shuffle opened while the last fiber ran */
 } S;
 
 /* Errors: the last one, returned and cleared by cudaGetLastError (none of the simulator's is sticky). */
@@ -107,6 +108,18 @@ __attribute__((format(printf, 1, 2))) void report(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+/* RETORT_CUDA_SIM_ORDER=reverse runs blocks, and the threads of a block, last first: a kernel
+ * whose result depends on the order (a race a GPU may or may not show) then gives another one. */
+bool reversed(void)
+{
+    static int rev = -1;
+    if (rev < 0) {
+        const char *env = getenv("RETORT_CUDA_SIM_ORDER");
+        rev = env && strcmp(env, "reverse") == 0;
+    }
+    return rev;
 }
 
 /* --- fibers --- */
@@ -156,6 +169,7 @@ void complete_barrier_if_all_arrived(void)
     if (S.bar_arrived > 0 && S.bar_arrived >= S.live) {
         S.bar_arrived = 0;
         S.bar_gen++;
+        S.opened = true;
     }
 }
 
@@ -237,32 +251,41 @@ bool run_block(void)
         f.tid = {(unsigned)i % blockDim.x, (unsigned)i / blockDim.x % blockDim.y,
                  (unsigned)i / (blockDim.x * blockDim.y)};
     }
+    /* The first thread (in run order) that can go, goes; after a barrier or shuffle opens the scan
+     * starts over, so the first warps run as far ahead of the others as the barriers allow. That
+     * exposes a missing barrier better than taking turns, which keeps every warp in step. */
+    int k = 0;
     for (;;) {
-        bool left = false, progressed = false;
-        for (int i = 0; i < n; i++) {
-            fiber &f = S.fibers[i];
-            if (f.done)
-                continue;
-            left = true;
-            if (!runnable(f))
-                continue;
-            resume(i);
-            progressed = true;
+        for (; k < n; k++) {
+            fiber &f = S.fibers[reversed() ? n - 1 - k : k];
+            if (!f.done && runnable(f))
+                break;
+        }
+        if (k < n) {
+            S.opened = false;
+            resume(reversed() ? n - 1 - k : k);
             if (S.failed)
                 return false;
+            k = S.opened ? 0 : k + 1;
+            continue;
         }
-        if (!left)
+        int at_bar = 0, at_shfl = 0;
+        for (int i = 0; i < n; i++)
+            if (!S.fibers[i].done)
+                (S.fibers[i].wait == AT_SYNCTHREADS ? at_bar : at_shfl)++;
+        if (at_bar + at_shfl == 0)
             return true;
-        if (!progressed) {
-            int at_bar = 0, at_shfl = 0;
-            for (int i = 0; i < n; i++)
-                if (!S.fibers[i].done)
-                    (S.fibers[i].wait == AT_SYNCTHREADS ? at_bar : at_shfl)++;
-            report("kernel %s, block (%u,%u,%u): deadlock: %d threads wait at __syncthreads and %d at a warp shuffle "
-                   "that the other threads never reach",
-                   S.kernel, blockIdx.x, blockIdx.y, blockIdx.z, at_bar, at_shfl);
-            return false;
+        bool any_runnable = false;
+        for (int i = 0; i < n && !any_runnable; i++)
+            any_runnable = !S.fibers[i].done && runnable(S.fibers[i]);
+        if (any_runnable) { /* passed over earlier in this scan */
+            k = 0;
+            continue;
         }
+        report("kernel %s, block (%u,%u,%u): deadlock: %d threads wait at __syncthreads and %d at a warp shuffle "
+               "that the other threads never reach",
+               S.kernel, blockIdx.x, blockIdx.y, blockIdx.z, at_bar, at_shfl);
+        return false;
     }
 }
 
@@ -324,26 +347,26 @@ const char *kind_name(cudaMemcpyKind k)
 void __syncthreads(void)
 {
     fiber &f = running();
-    if (++S.bar_arrived >= S.live) {
+    f.gen = S.bar_gen;
+    f.wait = AT_SYNCTHREADS;
+    if (++S.bar_arrived >= S.live) { /* the last to arrive opens it, then lets the scan start over */
         S.bar_arrived = 0;
         S.bar_gen++;
-        return;
+        S.opened = true;
     }
-    f.wait = AT_SYNCTHREADS;
-    f.gen = S.bar_gen;
     switch_to_scheduler(f, false);
     f.wait = RUNNING;
 }
 
 static void warp_barrier(warp &w, fiber &f)
 {
+    f.gen = w.gen;
+    f.wait = AT_SHUFFLE;
     if (++w.arrived == 32) {
         w.arrived = 0;
         w.gen++;
-        return;
+        S.opened = true;
     }
-    f.wait = AT_SHUFFLE;
-    f.gen = w.gen;
     switch_to_scheduler(f, false);
     f.wait = RUNNING;
 }
@@ -392,12 +415,12 @@ void rt_sim_run(const char *kernel, dim3 grid, dim3 block, size_t smem, void (*b
         return;
     }
     bool ok = true;
-    for (unsigned z = 0; z < grid.z && ok; z++)
-        for (unsigned y = 0; y < grid.y && ok; y++)
-            for (unsigned x = 0; x < grid.x && ok; x++) {
-                blockIdx = {x, y, z};
-                ok = run_block();
-            }
+    uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
+    for (uint64_t k = 0; k < blocks && ok; k++) {
+        uint64_t b = reversed() ? blocks - 1 - k : k;
+        blockIdx = {(unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y), (unsigned)(b / grid.x / grid.y)};
+        ok = run_block();
+    }
     free(S.dynamic_shared);
     S.dynamic_shared = nullptr;
     if (!ok)
