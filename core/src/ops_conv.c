@@ -1,7 +1,7 @@
 /* 2-D convolution by im2col + GEMM. Images are processed in chunks whose column buffer stays under
  * RT_CONV_CHUNK_BYTES: per chunk and group, im2col writes col (K, b*L) (K = C/groups*kh*kw,
  * L = OH*OW, b images) and one GEMM W_g (O/groups, K) @ col gives every output pixel of the chunk.
- * Backward per chunk and group: dW_g += gy_g (Og, b*L) @ col^T, dcol = W_g^T @ gy_g, col2im(dcol)
+ * Backward per chunk and group: dW_g (+)= gy_g (Og, b*L) @ col^T, dcol = W_g^T @ gy_g, col2im(dcol)
  * into dx; db sums gy over images and pixels. im2col/col2im and the GEMM's tiles all run on the
  * OpenMP team (the CPU backend's only thread pool). */
 #include "nn_internal.h"
@@ -205,11 +205,14 @@ static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct 
         goto done;
     NN_TRY(rt__contig_raw(x, &xc));
     NN_TRY(rt__contig_raw(w, &wc));
+    /* with work to do, col2im writes every element of dx and each group's first chunk sets its dw
+     * (beta 0); else both are zeros */
+    bool work = c.N * c.O * c.L > 0 && c.K > 0;
     if (need_x)
-        NN_TRY(rt_tensor_new(dt, rt_tensor_device(x), 4, x->shape, &dx));
+        NN_TRY((work ? rt_tensor_empty : rt_tensor_new)(dt, rt_tensor_device(x), 4, x->shape, &dx));
     if (need_w)
-        NN_TRY(rt_tensor_new(dt, rt_tensor_device(x), 4, w->shape, &dw));
-    if (c.N * c.O * c.L > 0 && c.K > 0) {
+        NN_TRY((work ? rt_tensor_empty : rt_tensor_new)(dt, rt_tensor_device(x), 4, w->shape, &dw));
+    if (work) {
         if (need_w)
             NN_TRY(scratch(x, c.K * c.nb * c.L, &col));
         if (need_x)
@@ -235,7 +238,7 @@ static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct 
                 int64_t xoff = n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W;
                 if (need_w) {
                     NN_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, xoff), rt__ptr(col)));
-                    NN_TRY(gemm1(be, dt, false, true, c.Og, c.K, bl, gyg, bl, rt__ptr(col), bl, 1.0,
+                    NN_TRY(gemm1(be, dt, false, true, c.Og, c.K, bl, gyg, bl, rt__ptr(col), bl, n0 ? 1.0 : 0.0,
                                  rt__nn_at(rt__ptr(dw), dt, gi * c.Og * c.K), c.K));
                 }
                 if (need_x) {

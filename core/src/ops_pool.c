@@ -56,7 +56,7 @@ static enum rt_status vjp_pool(struct rt_node *n, struct rt_tensor *g, struct rt
     struct rt_tensor *gc = NULL, *gx = NULL;
     enum rt_status st;
     NN_TRY(rt__contig_raw(g, &gc));
-    NN_TRY(rt_tensor_new(g->dtype, rt_tensor_device(g), 4, n->in_shape[0], &gx));
+    NN_TRY(rt_tensor_empty(g->dtype, rt_tensor_device(g), 4, n->in_shape[0], &gx)); /* the kernels write it all */
     const struct rt_backend *be = rt__backend(gx);
     enum rt_dtype dt = g->dtype;
     if (n->i[0] == POOL_MAX) {

@@ -124,6 +124,41 @@ static void test_conv2d_grad_only_weight(void)
     RELEASE(x, w, b, y, s);
 }
 
+/* A batch whose column buffer exceeds RT_CONV_CHUNK_BYTES runs in chunks: the first chunk of each
+ * group sets dW, the rest add to it. Gradients equal those of one image at a time, accumulated. */
+static void test_conv2d_backward_in_chunks(void)
+{
+    const int64_t N = 3, C = 64, H = 128, W = 128, O = 4, G = 2;
+    REQUIRE((C / G) * 9 * H * W * 8 * 2 > (int64_t)RT_CONV_CHUNK_BYTES, "one image per chunk");
+    struct conv_ctx k = {{1, 1}, {1, 1}, {1, 1}, G, false};
+    struct rt_tensor *x = h_rand(RT_F64, 4, H_SHAPE(N, C, H, W), -1, 1, 7);
+    struct rt_tensor *w = h_rand(RT_F64, 4, H_SHAPE(O, C / G, 3, 3), -1, 1, 8);
+    struct rt_tensor *y = NULL, *s = NULL, *dx = NULL, *dw = NULL;
+    REQUIRE_OK(rt_requires_grad_(x, true));
+    REQUIRE_OK(rt_requires_grad_(w, true));
+    if (!CHECK_OK(rt_conv2d(x, w, NULL, k.stride, k.padding, k.dilation, G, &y)) || !CHECK_OK(rt_sum_all(y, &s)) || !CHECK_OK(rt_backward(s, NULL, false)) ||
+        !CHECK_OK(rt_clone(x->grad, &dx)) || !CHECK_OK(rt_clone(w->grad, &dw)))
+        goto done;
+    RELEASE(y, s);
+    y = s = NULL;
+    rt_tensor_zero_grad(x);
+    rt_tensor_zero_grad(w);
+    for (int64_t i = 0; i < N; i++) {
+        struct rt_tensor *xi = NULL;
+        bool ok = CHECK_OK(rt_narrow(x, 0, i, 1, &xi)) &&
+                  CHECK_OK(rt_conv2d(xi, w, NULL, k.stride, k.padding, k.dilation, G, &y)) &&
+                  CHECK_OK(rt_sum_all(y, &s)) && CHECK_OK(rt_backward(s, NULL, false));
+        RELEASE(xi, y, s);
+        y = s = NULL;
+        if (!ok)
+            goto done;
+    }
+    CHECK_TENSOR_CLOSE(dx, x->grad, 1e-12, 1e-12);
+    CHECK_TENSOR_CLOSE(dw, w->grad, 1e-10, 1e-10);
+done:
+    RELEASE(x, w, y, s, dx, dw);
+}
+
 static void test_conv2d_errors(void)
 {
     int64_t s1[2] = {1, 1}, p0[2] = {0, 0}, d1[2] = {1, 1}, s0[2] = {0, 1};
@@ -528,6 +563,7 @@ int main(void)
     RUN(test_conv2d_forward_naive);
     RUN(test_conv2d_gradcheck);
     RUN(test_conv2d_grad_only_weight);
+    RUN(test_conv2d_backward_in_chunks);
     RUN(test_conv2d_errors);
     RUN(test_pool_forward_naive);
     RUN(test_pool_gradcheck);

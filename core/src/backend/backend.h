@@ -134,7 +134,8 @@ struct rt_backend {
     /* --- neural-network kernels (ops_conv.c, ops_pool.c, ops_norm.c, ops_loss.c, ops_activation.c) --- */
     /* col (c*kh*kw, n*oh*ow) from x: row (ci, ki, kj), column (image, oy, ox); zero outside the image */
     enum rt_status (*im2col)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col);
-    /* the adjoint: x[...] += col entries (x is accumulated into, not overwritten) */
+    /* the adjoint: x (the chunk's n images, channels [0, c)) = the sum of the col entries that
+     * im2col took from each element, 0 for elements no window covers */
     enum rt_status (*col2im)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x);
     /* pooling over planes (g->n planes of h x w, contiguous; g->c unused): max writes idx (i64 h*w+w
      * within the plane); avg divides by the window clipped to the padded input (count_include_pad) or
@@ -142,15 +143,15 @@ struct rt_backend {
     enum rt_status (*max_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y,
                                  int64_t *idx);
     enum rt_status (*max_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, const int64_t *idx,
-                                          const void *gy, void *gx); /* gx zeroed by the caller */
+                                          const void *gy, void *gx); /* writes all of gx */
     enum rt_status (*avg_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,
                                  const void *x, void *y);
     enum rt_status (*avg_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,
-                                          const void *gy, void *gx); /* gx zeroed by the caller */
+                                          const void *gy, void *gx); /* writes all of gx */
     /* adaptive average pooling of g->n planes h x w to oh x ow (PyTorch bins) and its backward */
     enum rt_status (*adaptive_avg_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y);
     enum rt_status (*adaptive_avg_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *gy,
-                                                   void *gx); /* gx zeroed by the caller */
+                                                   void *gx); /* writes all of gx */
     /* batch norm over x (n, c, s): per-channel mean and biased variance (dt arrays of c) */
     enum rt_status (*batch_norm_stats)(enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x, void *mean,
                                        void *var);

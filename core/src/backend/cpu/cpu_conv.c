@@ -39,7 +39,9 @@
     {                                                                                                             \
         int64_t L = g->oh * g->ow, cols = g->n * L, kk = g->kh * g->kw;                                           \
         _Pragma("omp parallel for if (g->c * kk * cols >= RT_CPU_PARALLEL_MIN) schedule(static)")                \
-        for (int64_t ci = 0; ci < g->c; ci++)                                                                     \
+        for (int64_t ci = 0; ci < g->c; ci++) {                                                                   \
+            for (int64_t im = 0; im < g->n; im++)                                                                 \
+                memset(x + im * g->img_stride + ci * g->h * g->w, 0, (size_t)(g->h * g->w) * sizeof(T));          \
             for (int64_t k = 0; k < kk; k++) {                                                                    \
                 int64_t ki = k / g->kw, kj = k % g->kw;                                                           \
                 const T *srcr = col + (ci * kk + k) * cols;                                                       \
@@ -60,6 +62,7 @@
                     }                                                                                             \
                 }                                                                                                 \
             }                                                                                                     \
+        }                                                                                                         \
     }
 DEF_IM2COL(f32, float)
 DEF_IM2COL(f64, double)

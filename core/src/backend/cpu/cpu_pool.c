@@ -90,9 +90,11 @@
         if (P == 0) /* empty planes (padding can still give outputs): no element takes a gradient */              \
             return;                                                                                               \
         PLANES_PARALLEL(g->n * Q)                                                                                 \
-        for (int64_t p = 0; p < g->n; p++)                                                                        \
+        for (int64_t p = 0; p < g->n; p++) {                                                                      \
+            memset(gx + p * P, 0, (size_t)P * sizeof(T));                                                        \
             for (int64_t q = 0; q < Q; q++)                                                                       \
                 gx[p * P + idx[p * Q + q]] += gy[p * Q + q];                                                      \
+        }                                                                                                         \
     }                                                                                                             \
     /* window [y0, y1) x [x0, x1) clipped to the input, and its divisor */                                      \
     static inline void avg_win_##SUF(const struct rt_conv_geom *g, bool cip, int64_t oy, int64_t ox, int64_t *y0, \
@@ -128,7 +130,8 @@
     {                                                                                                             \
         int64_t P = g->h * g->w, Q = g->oh * g->ow;                                                               \
         PLANES_PARALLEL(g->n * Q * g->kh * g->kw)                                                                 \
-        for (int64_t p = 0; p < g->n; p++)                                                                        \
+        for (int64_t p = 0; p < g->n; p++) {                                                                      \
+            memset(gx + p * P, 0, (size_t)P * sizeof(T));                                                        \
             for (int64_t oy = 0; oy < g->oh; oy++)                                                                \
                 for (int64_t ox = 0; ox < g->ow; ox++) {                                                          \
                     int64_t y0, y1, x0, x1;                                                                       \
@@ -139,12 +142,15 @@
                         for (int64_t ix = x0; ix < x1; ix++)                                                      \
                             gx[p * P + iy * g->w + ix] += v;                                                      \
                 }                                                                                                 \
+        }                                                                                                         \
     }                                                                                                             \
     static void adap_##SUF(const struct rt_conv_geom *g, bool bw, const T *src, T *dst)                           \
     {                                                                                                             \
         int64_t P = g->h * g->w, Q = g->oh * g->ow;                                                               \
         PLANES_PARALLEL(g->n * (P > Q ? P : Q))                                                                   \
-        for (int64_t p = 0; p < g->n; p++)                                                                        \
+        for (int64_t p = 0; p < g->n; p++) {                                                                      \
+            if (bw)                                                                                               \
+                memset(dst + p * P, 0, (size_t)P * sizeof(T));                                                    \
             for (int64_t oy = 0; oy < g->oh; oy++) {                                                              \
                 int64_t y0 = oy * g->h / g->oh, y1 = ((oy + 1) * g->h + g->oh - 1) / g->oh;                       \
                 for (int64_t ox = 0; ox < g->ow; ox++) {                                                          \
@@ -164,6 +170,7 @@
                     }                                                                                             \
                 }                                                                                                 \
             }                                                                                                     \
+        }                                                                                                         \
     }
 DEF_POOL(f32, float)
 DEF_POOL(f64, double)

@@ -74,7 +74,7 @@ __global__ void maxp_kernel(pgeom<I> g, const T *__restrict__ x, T *__restrict__
     }
 }
 
-/* gx[at] += gy[q] for every output q of the plane with idx[q] == at. Only the windows whose span
+/* gx[at] = sum of gy[q] over the outputs q of the plane with idx[q] == at. Only the windows whose span
  * covers at are scanned: idx from the forward always lies in its window (with padding <= kernel/2,
  * as the ops require, no window is empty, so the -inf/index-0 case never reaches here). */
 template <typename T, typename I>
@@ -89,7 +89,7 @@ __global__ void maxp_bw_kernel(pgeom<I> g, const int64_t *__restrict__ idx, cons
         covering(ix, g.sw, g.pw, ew, g.ow, &ox0, &ox1);
         const int64_t *ip = idx + p * Q;
         const T *gp = gy + p * Q;
-        T acc = gx[e];
+        T acc = 0;
         for (I oy = oy0; oy < oy1; oy++)
             for (I ox = ox0; ox < ox1; ox++) {
                 I q = oy * g.ow + ox;
@@ -152,7 +152,7 @@ __global__ void avgp_bw_kernel(pgeom<I> g, bool cip, const T *__restrict__ gy, T
         covering(iy, g.sh, g.ph, g.kh, g.oh, &oy0, &oy1);
         covering(ix, g.sw, g.pw, g.kw, g.ow, &ox0, &ox1);
         const T *gp = gy + p * Q;
-        T acc = gx[e];
+        T acc = 0;
         for (I oy = oy0; oy < oy1; oy++)
             for (I ox = ox0; ox < ox1; ox++) {
                 I y0, y1, x0, x1;
@@ -198,7 +198,7 @@ __global__ void adap_bw_kernel(pgeom<I> g, const T *__restrict__ gy, T *__restri
         adap_bin(iy, g.oh, g.h, &oy0, &oy1);
         adap_bin(ix, g.ow, g.w, &ox0, &ox1);
         const T *gp = gy + p * Q;
-        T acc = gx[e];
+        T acc = 0;
         for (I oy = oy0; oy < oy1; oy++) {
             I y0, y1, x0, x1;
             adap_bin(oy, g.h, g.oh, &y0, &y1);
