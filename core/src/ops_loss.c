@@ -92,11 +92,16 @@ static enum rt_status vjp_cross_entropy(struct rt_node *n, struct rt_tensor *g, 
     struct rt_tensor *gl = NULL, *gx = NULL;
     int64_t N = x->shape[0], C = x->shape[1];
     enum rt_status st;
-    NN_TRY(rt__contig_raw(g, &gl));
+    /* a mean's or sum's gradient is one value expanded over the rows (stride 0): read it in place */
+    if (g->dtype == x->dtype && (g->stride[0] == 0 || g->stride[0] == 1))
+        rt_tensor_retain(gl = g);
+    else
+        NN_TRY(rt__contig_raw(g, &gl));
     NN_TRY(rt_tensor_empty_like(x, &gx));
     if (N * C > 0)
         NN_TRY(rt__backend(x)->cross_entropy_backward(x->dtype, N, C, rt__ptr(x), rt__ptr(lab), w ? rt__ptr(w) : NULL,
-                                                      n->i[0], n->s[0], rt__ptr(lse), rt__ptr(gl), rt__ptr(gx)));
+                                                      n->i[0], n->s[0], rt__ptr(lse), rt__ptr(gl), gl->stride[0],
+                                                      rt__ptr(gx)));
     gin[0] = gx, gx = NULL;
 done:
     rt_tensor_release(gl);

@@ -174,10 +174,11 @@ struct rt_backend {
     enum rt_status (*cross_entropy)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                     const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
                                     void *loss, void *lse);
-    /* gx (n, c) = gloss[i] * d loss_i / d logits[i, :] */
+    /* gx (n, c) = gloss[i * gloss_stride] * d loss_i / d logits[i, :] (stride 0: the gradient of a
+     * mean or sum, one value for every row) */
     enum rt_status (*cross_entropy_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                              const int64_t *labels, const void *weights, int64_t ignore,
-                                             double smoothing, const void *lse, const void *gloss, void *gx);
+                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx);
     /* Hinton KD rows (formulas in retort/loss.h): s, t (n, c), t probabilities at temperature T when
      * probs; labels (n) or NULL, checked beforehand. kl[i] = KL(p_t,i || softmax(s_i / T)) and
      * ce[i] = CE(s_i, y_i) (dt, n); both 0 at ignored rows, ce 0 without labels */

@@ -34,7 +34,7 @@
     }                                                                                                             \
     /* d loss_i / d x_ij = p_j ((1-e) w_y + e/C W) - (1-e) w_y [j == y] - e/C w_j,  W = sum_k w_k */            \
     static void ce_bwd_##SUF(int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w, int64_t ignore,    \
-                             double eps, const T *lse, const T *gl, T *gx)                                        \
+                             double eps, const T *lse, const T *gl, int64_t gs, T *gx)                            \
     {                                                                                                             \
         double W = 0;                                                                                             \
         for (int64_t j = 0; j < c; j++)                                                                           \
@@ -49,7 +49,7 @@
                 continue;                                                                                         \
             }                                                                                                     \
             int64_t y = lab[i];                                                                                   \
-            double g = (double)gl[i], z = (double)lse[i], wy = (1 - eps) * (w ? (double)w[y] : 1.0);              \
+            double g = (double)gl[i * gs], z = (double)lse[i], wy = (1 - eps) * (w ? (double)w[y] : 1.0);              \
             double a = wy + eps / (double)c * W;                                                                  \
             for (int64_t j = 0; j < c; j++) {                                                                     \
                 double p = exp((double)r[j] - z);                                                                 \
@@ -95,12 +95,12 @@ enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, cons
 
 enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                              const int64_t *labels, const void *weights, int64_t ignore,
-                                             double smoothing, const void *lse, const void *gloss, void *gx)
+                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx)
 {
     enum rt_status st = rt_backend_float_only("cross_entropy backward", dt);
     if (st == RT_OK && dt == RT_F32)
-        ce_bwd_f32(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gx);
+        ce_bwd_f32(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gloss_stride, gx);
     else if (st == RT_OK)
-        ce_bwd_f64(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gx);
+        ce_bwd_f64(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gloss_stride, gx);
     return st;
 }

@@ -32,7 +32,7 @@ enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, cons
                                     const void *weights, int64_t ignore, double smoothing, void *loss, void *lse);
 enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                              const int64_t *labels, const void *weights, int64_t ignore,
-                                             double smoothing, const void *lse, const void *gloss, void *gx);
+                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx);
 enum rt_status rt_cpu_attention_map(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f,
                                     void *y, void *norm);
 enum rt_status rt_cpu_attention_map_backward(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p,

@@ -73,7 +73,7 @@ enum rt_status rt_cuda_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, con
                                      void *loss, void *lse);
 enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                               const int64_t *labels, const void *weights, int64_t ignore,
-                                              double smoothing, const void *lse, const void *gloss, void *gx);
+                                              double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx);
 enum rt_status rt_cuda_kd(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,
                           const int64_t *labels, int64_t ignore, void *kl, void *ce);
 enum rt_status rt_cuda_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,

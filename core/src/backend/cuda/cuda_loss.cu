@@ -59,7 +59,7 @@ template <typename T, bool WARP>
 static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     ce_bwd_kernel(int64_t n, int64_t c, const T *__restrict__ x, const int64_t *__restrict__ lab,
                   const T *__restrict__ w, int64_t ignore, double eps, const T *__restrict__ lse,
-                  const T *__restrict__ gl, T *__restrict__ gx)
+                  const T *__restrict__ gl, int64_t gs, T *__restrict__ gx)
 {
     __shared__ double scratch[32];
     /* W = sum of the class weights (c without weights, as the CPU's sum of c ones). The CPU forms it
@@ -83,7 +83,7 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
                 o[j] = 0;
             continue;
         }
-        double gi = (double)gl[i], z = (double)lse[i], wy = (1 - eps) * (w ? (double)w[y] : 1.0);
+        double gi = (double)gl[i * gs], z = (double)lse[i], wy = (1 - eps) * (w ? (double)w[y] : 1.0);
         double a = wy + ec * W;
         for (int64_t j = g.lane; j < c; j += g.size) {
             double p = exp((double)r[j] - z);
@@ -142,18 +142,17 @@ static enum rt_status ce_fwd(int64_t n, int64_t c, const T *x, const int64_t *la
 
 template <typename T>
 static enum rt_status ce_bwd(int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w, int64_t ignore,
-                             double eps, const T *lse, const T *gl, T *gx)
+                             double eps, const T *lse, const T *gl, int64_t gs, T *gx)
 {
     static const char *op = "cuda cross_entropy backward";
     if (c <= RT_CUDA_WARP_ROW_MAX) {
-        void (*k)(int64_t, int64_t, const T *, const int64_t *, const T *, int64_t, double, const T *, const T *,
-                  T *) = ce_bwd_kernel<T, true>;
+        auto k = ce_bwd_kernel<T, true>;
         return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n * 32), RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, lse, gl,
-                              gx);
+                              gs, gx);
     }
-    void (*k)(int64_t, int64_t, const T *, const int64_t *, const T *, int64_t, double, const T *, const T *, T *) =
-        ce_bwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, lse, gl, gx);
+    auto k = ce_bwd_kernel<T, false>;
+    return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, lse, gl, gs,
+                          gx);
 }
 
 enum rt_status rt_cuda_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
@@ -172,7 +171,7 @@ enum rt_status rt_cuda_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, con
 
 enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                               const int64_t *labels, const void *weights, int64_t ignore,
-                                              double smoothing, const void *lse, const void *gloss, void *gx)
+                                              double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx)
 {
     if (dt != RT_F32 && dt != RT_F64)
         return rt_backend_float_only("cross_entropy backward", dt);
@@ -180,6 +179,6 @@ enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, "cross_entropy backward",
                            return ce_bwd<T>(n, c, (const T *)logits, labels, (const T *)weights, ignore, smoothing,
-                                            (const T *)lse, (const T *)gloss, (T *)gx));
+                                            (const T *)lse, (const T *)gloss, gloss_stride, (T *)gx));
     return RT_OK;
 }
