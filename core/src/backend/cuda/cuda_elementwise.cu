@@ -28,11 +28,6 @@ static enum rt_status api_status(cudaError_t e, const char *op)
 
 template <typename T> static constexpr bool is_flt = std::is_floating_point<T>::value;
 
-/* x * y never fused with a following add (see the header comment); integers wrap. */
-template <typename T> __device__ __forceinline__ T nc_mul(T x, T y) { return rt_cuda_wmul(x, y); }
-template <> __device__ __forceinline__ float nc_mul(float x, float y) { return __fmul_rn(x, y); }
-template <> __device__ __forceinline__ double nc_mul(double x, double y) { return __dmul_rn(x, y); }
-
 template <typename T> __device__ __forceinline__ bool is_nan(T v)
 {
     if constexpr (is_flt<T>)
@@ -304,7 +299,7 @@ template <int OP, typename T> __device__ __forceinline__ un_out_t<OP, T> un_appl
             return (double)v < a ? rt_cuda_cvt<T>(ceil(a)) : ((double)v > b ? rt_cuda_cvt<T>(floor(b)) : v);
     } else if constexpr (OP == RT_UN_AFFINE) {
         if constexpr (is_flt<T>)
-            return nc_mul(v, (T)a) + (T)b;
+            return rt_cuda_nc_mul(v, (T)a) + (T)b;
         else
             return rt_cuda_cvt<T>(__dmul_rn((double)v, a) + b);
     } else if constexpr (OP == RT_UN_CMP_EQ)
@@ -454,7 +449,7 @@ template <int OP, typename T> __device__ __forceinline__ bin_out_t<OP, T> bin_ap
     else if constexpr (OP == RT_BIN_SIGMOID_BW) /* (x * y) * (1 - y), as on the CPU */
         return rt_cuda_wmul(rt_cuda_wmul(x, y), rt_cuda_wsub((T)1, y));
     else if constexpr (OP == RT_BIN_TANH_BW)
-        return rt_cuda_wmul(x, rt_cuda_wsub((T)1, nc_mul(y, y)));
+        return rt_cuda_wmul(x, rt_cuda_wsub((T)1, rt_cuda_nc_mul(y, y)));
     else /* RT_BIN_ABS_BW */
         return y > 0 ? x : (rt_cuda_lt0(y) ? rt_cuda_wsub((T)0, x) : (T)0);
 }
@@ -611,7 +606,7 @@ template <typename T> static __global__ void axpy_kernel(int64_t n, T alpha, con
 {
     RT_CUDA_LOOP(i, n)
     {
-        y[i] += nc_mul(alpha, x[i]);
+        y[i] += rt_cuda_nc_mul(alpha, x[i]);
     }
 }
 

@@ -192,6 +192,12 @@ template <> __host__ __device__ inline uint8_t rt_cuda_wadd(uint8_t x, uint8_t y
 template <> __host__ __device__ inline uint8_t rt_cuda_wsub(uint8_t x, uint8_t y) { return (uint8_t)(x - y); }
 template <> __host__ __device__ inline uint8_t rt_cuda_wmul(uint8_t x, uint8_t y) { return (uint8_t)(x * y); }
 
+/* x * y, never fused by nvcc into an FMA with a following add (the CPU build never fuses, so
+ * results agree to the bit); integers wrap. */
+template <typename T> __device__ static inline T rt_cuda_nc_mul(T x, T y) { return rt_cuda_wmul(x, y); }
+template <> __device__ inline float rt_cuda_nc_mul(float x, float y) { return __fmul_rn(x, y); }
+template <> __device__ inline double rt_cuda_nc_mul(double x, double y) { return __dmul_rn(x, y); }
+
 /* --- reductions inside a block --- */
 
 /* Sum of v over a warp (all 32 lanes active). */

@@ -7,33 +7,29 @@
 
 enum { SGD_PLAIN, SGD_FIRST_NESTEROV, SGD_FIRST, SGD_NESTEROV, SGD_MOMENTUM };
 
-/* x * y, never fused with a following add */
-__device__ __forceinline__ float nc_mul(float x, float y) { return __fmul_rn(x, y); }
-__device__ __forceinline__ double nc_mul(double x, double y) { return __dmul_rn(x, y); }
-
 /* One element of the step; lr, m (momentum), wd (weight decay) and keep (1 - dampening) already in T,
  * as on the CPU. */
 template <typename T, int CASE>
 __device__ __forceinline__ void sgd_element(int64_t i, const T *__restrict__ g, T *__restrict__ p,
                                             T *__restrict__ buf, T lr, T m, T wd, T keep)
 {
-    T pi = p[i], d = g[i] + nc_mul(wd, pi);
+    T pi = p[i], d = g[i] + rt_cuda_nc_mul(wd, pi);
     if constexpr (CASE == SGD_PLAIN) {
-        p[i] = pi - nc_mul(lr, d);
+        p[i] = pi - rt_cuda_nc_mul(lr, d);
     } else if constexpr (CASE == SGD_FIRST_NESTEROV) {
         buf[i] = d;
-        p[i] = pi - nc_mul(lr, d + nc_mul(m, d));
+        p[i] = pi - rt_cuda_nc_mul(lr, d + rt_cuda_nc_mul(m, d));
     } else if constexpr (CASE == SGD_FIRST) {
         buf[i] = d;
-        p[i] = pi - nc_mul(lr, d);
+        p[i] = pi - rt_cuda_nc_mul(lr, d);
     } else if constexpr (CASE == SGD_NESTEROV) {
-        T b = nc_mul(m, buf[i]) + nc_mul(keep, d);
+        T b = rt_cuda_nc_mul(m, buf[i]) + rt_cuda_nc_mul(keep, d);
         buf[i] = b;
-        p[i] = pi - nc_mul(lr, d + nc_mul(m, b));
+        p[i] = pi - rt_cuda_nc_mul(lr, d + rt_cuda_nc_mul(m, b));
     } else {
-        T b = nc_mul(m, buf[i]) + nc_mul(keep, d);
+        T b = rt_cuda_nc_mul(m, buf[i]) + rt_cuda_nc_mul(keep, d);
         buf[i] = b;
-        p[i] = pi - nc_mul(lr, b);
+        p[i] = pi - rt_cuda_nc_mul(lr, b);
     }
 }
 
@@ -125,11 +121,8 @@ static enum rt_status sgd_typed(int k, const struct rt_sgd_param *ps, const stru
 
 enum rt_status rt_cuda_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_param *ps, const struct rt_sgd_opts *o)
 {
-    switch (dt) {
-    case RT_F32: return sgd_typed<float>(k, ps, o);
-    case RT_F64: return sgd_typed<double>(k, ps, o);
-    default: return rt_error(RT_ERR_DTYPE, "sgd_update: dtype %s not supported", rt_dtype_name(dt));
-    }
+    RT_CUDA_DISPATCH_FLOAT(dt, "sgd_update", return sgd_typed<T>(k, ps, o));
+    return RT_OK; /* not reached */
 }
 
 /* --- Adam: the CPU kernel's operations in its order (cpu_optim.c), products kept out of FMAs --- */
@@ -146,13 +139,13 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x) {
         T pi = p[i], gi = g[i];
         if (DECAY && DECOUPLED)
-            pi = nc_mul(pi, shrink) + (T)0;
+            pi = rt_cuda_nc_mul(pi, shrink) + (T)0;
         else if (DECAY)
-            gi = gi + (nc_mul(pi, wd) + (T)0);
-        T mi = nc_mul(m[i], b1) + (T)0;
-        mi = mi + nc_mul(c1, gi);
-        T vi = nc_mul(v[i], b2) + (T)0;
-        vi = vi + nc_mul(c2, nc_mul(gi, gi));
+            gi = gi + (rt_cuda_nc_mul(pi, wd) + (T)0);
+        T mi = rt_cuda_nc_mul(m[i], b1) + (T)0;
+        mi = mi + rt_cuda_nc_mul(c1, gi);
+        T vi = rt_cuda_nc_mul(v[i], b2) + (T)0;
+        vi = vi + rt_cuda_nc_mul(c2, rt_cuda_nc_mul(gi, gi));
         m[i] = mi, v[i] = vi;
         T second = vi;
         if (AMS) {
@@ -160,8 +153,8 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
             second = (w != w || w > vi) ? w : vi;
             vmax[i] = second;
         }
-        T denom = nc_mul(sqrt(second) / bc2, (T)1) + eps;
-        p[i] = pi + nc_mul(step, mi / denom);
+        T denom = rt_cuda_nc_mul(sqrt(second) / bc2, (T)1) + eps;
+        p[i] = pi + rt_cuda_nc_mul(step, mi / denom);
     }
 }
 
@@ -190,9 +183,6 @@ static enum rt_status adam_typed(int k, const struct rt_adam_param *ps, const st
 enum rt_status rt_cuda_adam_update(enum rt_dtype dt, int k, const struct rt_adam_param *ps,
                                    const struct rt_adam_opts *o)
 {
-    switch (dt) {
-    case RT_F32: return adam_typed<float>(k, ps, o);
-    case RT_F64: return adam_typed<double>(k, ps, o);
-    default: return rt_error(RT_ERR_DTYPE, "adam_update: dtype %s not supported", rt_dtype_name(dt));
-    }
+    RT_CUDA_DISPATCH_FLOAT(dt, "adam_update", return adam_typed<T>(k, ps, o));
+    return RT_OK; /* not reached */
 }
