@@ -1,5 +1,4 @@
 /* Device queries, answered by each device's backend table (NULL entries mean "nothing to do"). */
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -82,9 +81,7 @@ void rt_device_set_sync_debug(bool on) { sync_debug = on; }
 
 bool rt_device_sync_debug(void)
 {
-    if (sync_debug < 0) {
-        const char *env = getenv("RETORT_CUDA_SYNC");
-        sync_debug = env && *env && strcmp(env, "0") != 0;
-    }
+    if (sync_debug < 0)
+        sync_debug = rt_backend_env_flag("RETORT_CUDA_SYNC");
     return sync_debug != 0;
 }

@@ -1,5 +1,14 @@
 /* Device -> backend table. Ops dispatch through this, so no device #ifdefs leak into them. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/backend.h"
+
+bool rt_backend_env_flag(const char *name)
+{
+    const char *env = getenv(name);
+    return env && *env && strcmp(env, "0") != 0;
+}
 
 const struct rt_backend *rt_backend_for(enum rt_device d)
 {

@@ -260,6 +260,9 @@ enum rt_status rt_backend_reduce_args(enum rt_reduce_op op, enum rt_dtype dt, in
 enum rt_status rt_backend_gemm_args(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t batch,
                                     int64_t *lda, int64_t *ldb, int64_t *ldc, bool *empty);
 
+/* Is the switch `name` (RETORT_CUDA_SYNC, ...) set in the environment to anything but "" or "0"? */
+bool rt_backend_env_flag(const char *name);
+
 const struct rt_backend *rt_backend_cpu(void);
 /* The CPU kernels under the cuda tag when RETORT_EMULATE_CUDA=1, else NULL (emulated_cuda.c). */
 const struct rt_backend *rt_backend_emulated_cuda(void);

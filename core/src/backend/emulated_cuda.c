@@ -3,8 +3,6 @@
  * with t:cuda() live in host memory but count as cuda tensors, so code that mixes devices, or
  * forgets to move something, fails exactly where it would on a GPU. Results equal the CPU's. It
  * says nothing about the CUDA kernels themselves (tests/c/test_cuda.c on a GPU does). */
-#include <stdlib.h>
-#include <string.h>
 #include <threads.h>
 
 #include "backend/backend.h"
@@ -23,8 +21,7 @@ static const char *describe(void) { return "cuda emulated on the CPU (RETORT_EMU
 
 static void setup(void)
 {
-    const char *env = getenv("RETORT_EMULATE_CUDA");
-    wanted = env && *env && strcmp(env, "0") != 0;
+    wanted = rt_backend_env_flag("RETORT_EMULATE_CUDA");
     emulated = *rt_backend_cpu();
     emulated.name = "cuda (emulated)";
     emulated.device = RT_CUDA;

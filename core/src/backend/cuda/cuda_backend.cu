@@ -125,10 +125,8 @@ static enum rt_status wait_stream(const char *op)
 static bool tracing(void)
 {
     static int on = -1;
-    if (on < 0) {
-        const char *env = getenv("RETORT_CUDA_TRACE");
-        on = env && *env && strcmp(env, "0") != 0;
-    }
+    if (on < 0)
+        on = rt_backend_env_flag("RETORT_CUDA_TRACE");
     return on;
 }
 
