@@ -269,19 +269,14 @@ bool run_block(void)
             k = S.opened ? 0 : k + 1;
             continue;
         }
+        /* nothing left to run: a waiting fiber only becomes runnable when a barrier or shuffle
+         * opens, and that restarts the scan, so the threads passed over still wait */
         int at_bar = 0, at_shfl = 0;
         for (int i = 0; i < n; i++)
             if (!S.fibers[i].done)
                 (S.fibers[i].wait == AT_SYNCTHREADS ? at_bar : at_shfl)++;
         if (at_bar + at_shfl == 0)
             return true;
-        bool any_runnable = false;
-        for (int i = 0; i < n && !any_runnable; i++)
-            any_runnable = !S.fibers[i].done && runnable(S.fibers[i]);
-        if (any_runnable) { /* passed over earlier in this scan */
-            k = 0;
-            continue;
-        }
         report("kernel %s, block (%u,%u,%u): deadlock: %d threads wait at __syncthreads and %d at a warp shuffle "
                "that the other threads never reach",
                S.kernel, blockIdx.x, blockIdx.y, blockIdx.z, at_bar, at_shfl);
@@ -310,28 +305,40 @@ size_t memory_limit(void)
     return device_limit;
 }
 
+/* The allocation that holds all of [p, p + n), if one does. */
+bool find_allocation(const void *p, size_t n, allocation *out)
+{
+    std::lock_guard<std::mutex> g(mem_lock);
+    uintptr_t a = (uintptr_t)p;
+    auto it = allocations.upper_bound(a);
+    if (it == allocations.begin())
+        return false;
+    --it;
+    if (a - it->first > it->second.size || n > it->second.size - (a - it->first))
+        return false;
+    *out = it->second;
+    return true;
+}
+
 /* Does [p, p + n) lie inside memory the device may address? */
 bool device_addressable(const void *p, size_t n)
 {
-    std::lock_guard<std::mutex> g(mem_lock);
-    uintptr_t a = (uintptr_t)p;
-    auto it = allocations.upper_bound(a);
-    if (it == allocations.begin())
-        return false;
-    --it;
-    return (it->second.device || it->second.mapped) && a - it->first <= it->second.size &&
-           n <= it->second.size - (a - it->first);
+    allocation a;
+    return find_allocation(p, n, &a) && (a.device || a.mapped);
 }
 
+/* Is p inside a cudaMalloc block? */
 bool is_device_memory(const void *p)
 {
-    std::lock_guard<std::mutex> g(mem_lock);
-    uintptr_t a = (uintptr_t)p;
-    auto it = allocations.upper_bound(a);
-    if (it == allocations.begin())
-        return false;
-    --it;
-    return it->second.device && a - it->first < it->second.size;
+    allocation a;
+    return find_allocation(p, 1, &a) && a.device;
+}
+
+/* Is [p, p + n) the kind of memory a copy's side names: device memory, or host memory the device
+ * does not own? */
+bool copy_side_ok(const void *p, size_t n, bool device)
+{
+    return device ? device_addressable(p, n) : !device_addressable(p, n) && !is_device_memory(p);
 }
 
 const char *kind_name(cudaMemcpyKind k)
@@ -504,6 +511,7 @@ const char *cudaGetErrorString(cudaError_t e)
     }
 }
 
+/* Streams and events are placeholders: every call has finished when it returns. */
 struct rt_sim_stream {
     int unused;
 };
@@ -511,43 +519,24 @@ struct rt_sim_event {
     int unused;
 };
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
+template <typename H> static cudaError_t new_handle(H **h)
 {
-    (void)flags;
-    *s = new rt_sim_stream();
+    *h = new H();
     return cudaSuccess;
 }
-cudaError_t cudaStreamDestroy(cudaStream_t s)
+template <typename H> static cudaError_t delete_handle(H *h)
 {
-    delete s;
+    delete h;
     return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t s)
-{
-    (void)s;
-    return cudaSuccess;
-}
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags)
-{
-    (void)flags;
-    *e = new rt_sim_event();
-    return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t e)
-{
-    delete e;
-    return cudaSuccess;
-}
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
-{
-    (void)e, (void)s;
-    return cudaSuccess;
-}
-cudaError_t cudaEventSynchronize(cudaEvent_t e)
-{
-    (void)e;
-    return cudaSuccess;
-}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { return new_handle(s); }
+cudaError_t cudaStreamDestroy(cudaStream_t s) { return delete_handle(s); }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) { return new_handle(e); }
+cudaError_t cudaEventDestroy(cudaEvent_t e) { return delete_handle(e); }
+cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 
 static cudaError_t allocate(void **p, size_t nbytes, bool device, bool mapped)
 {
@@ -622,12 +611,11 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t nbytes, cudaMemcp
         return cudaSuccess;
     bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
     bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-    if (kind < cudaMemcpyHostToDevice || kind > cudaMemcpyDeviceToDevice ||
-        dst_dev != device_addressable(dst, nbytes) || src_dev != device_addressable(src, nbytes) ||
-        (!dst_dev && is_device_memory(dst)) || (!src_dev && is_device_memory(src))) {
+    bool dst_ok = copy_side_ok(dst, nbytes, dst_dev), src_ok = copy_side_ok(src, nbytes, src_dev);
+    if (kind < cudaMemcpyHostToDevice || kind > cudaMemcpyDeviceToDevice || !dst_ok || !src_ok) {
         report("cudaMemcpyAsync %s of %zu bytes from %p to %p: %s is not %s memory of that size", kind_name(kind),
-               nbytes, src, dst, dst_dev != device_addressable(dst, nbytes) ? "the destination" : "the source",
-               (dst_dev != device_addressable(dst, nbytes) ? dst_dev : src_dev) ? "device" : "host");
+               nbytes, src, dst, !dst_ok ? "the destination" : "the source",
+               (!dst_ok ? dst_dev : src_dev) ? "device" : "host");
         return set_error(cudaErrorInvalidValue);
     }
     memmove(dst, src, nbytes);
