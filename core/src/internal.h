@@ -5,7 +5,7 @@
 #include "retort/retort.h"
 #include "backend/backend.h"
 
-#define RT_NODE_MAX_SAVED 4
+#define RT_NODE_MAX_SAVED 6
 
 typedef enum rt_status (*rt_vjp_fn)(struct rt_node *n, struct rt_tensor *gout, struct rt_tensor **gin);
 

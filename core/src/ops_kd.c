@@ -1,6 +1,7 @@
 /* Hinton knowledge distillation loss (DESIGN.md §4, formulas in retort/loss.h): one fused kernel
- * for the per-sample KL and CE, the batch reduction on the device (no wait for a GPU), and a VJP
- * that recomputes the softmaxes from the saved logits instead of keeping (N, C) probabilities. */
+ * for the per-sample KL and CE (it checks the labels too), one for the batch reduction on the device
+ * (no wait for a GPU), and a VJP that recomputes the softmaxes from the saved logits instead of
+ * keeping (N, C) probabilities, and reads the incoming gradient on the device. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -51,24 +52,27 @@ static enum rt_status check_args(const char *op, struct rt_tensor *s, struct rt_
     return st;
 }
 
-/* saved: s, t, ab (2, N) = per-row d loss / d kl_i and d loss / d ce_i, labels (optional);
- * s[0] T; i[0] teacher_probs */
+/* saved: s, t, rows (3, N: kl, ce, keep), terms (3: kl mean, ce mean, kept), then the labels when
+ * i[1] and the sample weights when i[2]; s[0] T, s[1] soft, s[2] hard; i[0] teacher_probs. The
+ * gradient g stays on the device: the kernel reads it there. */
 static enum rt_status vjp_kd(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
 {
-    struct rt_tensor *s = n->saved[0], *t = n->saved[1], *ab = n->saved[2], *lab = n->n_saved > 3 ? n->saved[3] : NULL;
-    struct rt_tensor *scaled = NULL, *gs = NULL;
+    int k = 4;
+    struct rt_tensor *s = n->saved[0], *t = n->saved[1], *rows = n->saved[2], *terms = n->saved[3],
+                     *lab = n->i[1] ? n->saved[k++] : NULL, *w = n->i[2] ? n->saved[k++] : NULL, *gc = NULL,
+                     *gs = NULL;
     int64_t N = s->shape[0], C = s->shape[1];
     enum rt_status st;
-    NN_TRY(rt__binary_raw("rt_kd_loss backward", RT_BIN_MUL, ab, g, &scaled)); /* on the device: no wait for g */
+    NN_TRY(rt__contig_raw(g, &gc));
     NN_TRY(rt_tensor_empty_like(s, &gs));
-    if (N * C > 0) {
-        void *a = rt__ptr(scaled);
+    if (N * C > 0)
         NN_TRY(rt__backend(s)->kd_backward(s->dtype, N, C, rt__ptr(s), rt__ptr(t), n->i[0] != 0, n->s[0],
-                                           lab ? rt__ptr(lab) : NULL, a, rt__nn_at(a, s->dtype, N), rt__ptr(gs)));
-    }
+                                           lab ? rt__ptr(lab) : NULL, rt__nn_at(rt__ptr(rows), s->dtype, 2 * N),
+                                           w ? rt__ptr(w) : NULL, rt__ptr(terms), rt__ptr(gc), n->s[1], n->s[2],
+                                           rt__ptr(gs)));
     gin[0] = gs, gs = NULL;
 done:
-    rt_tensor_release(scaled);
+    rt_tensor_release(gc);
     rt_tensor_release(gs);
     return st;
 }
@@ -83,68 +87,46 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
     enum rt_status st = check_args(op, s, t, labels, weights, o);
     if (st != RT_OK)
         return st;
-    int64_t N = s->shape[0], C = s->shape[1], rows_shape[2] = {3, N}, ab_shape[2] = {2, N}, flat = 2 * N;
+    int64_t N = s->shape[0], C = s->shape[1], rows_shape[2] = {3, N}, three = 3;
     enum rt_dtype dt = s->dtype;
     enum rt_device dev = rt_tensor_device(s);
     const struct rt_backend *be = rt__backend(s);
-    struct rt_tensor *sc = NULL, *tc = NULL, *lc = NULL, *rows = NULL, *sums = NULL, *kept = NULL, *keep = NULL,
-                     *wk = NULL, *wkn = NULL, *abt = NULL, *klce = NULL, *prod = NULL, *prod_flat = NULL,
-                     *part = NULL, *means = NULL, *y = NULL;
+    struct rt_tensor *sc = NULL, *tc = NULL, *lc = NULL, *wc = NULL, *rows = NULL, *sums = NULL, *y = NULL;
     NN_TRY(rt__contig_raw(s, &sc));
     NN_TRY(rt__contig_raw(t, &tc));
     if (labels)
         NN_TRY(rt__contig_raw(labels, &lc));
-    /* rows (3, N): kl_i, ce_i, keep_i (1, or 0 for an ignored sample); one reduction sums all three */
-    /* the kernels write every row unless there are no classes (then kl and ce are 0) */
-    NN_TRY((N * C > 0 ? rt_tensor_empty : rt_tensor_new)(dt, dev, 2, rows_shape, &rows));
-    void *klp = rt__ptr(rows), *keepp = rt__nn_at(klp, dt, 2 * N);
-    if (N > 0) {
-        if (lc)
-            NN_TRY(be->class_rows(op, dt, N, C, rt__ptr(lc), NULL, o->ignore_index, keepp, NULL));
-        else
-            NN_TRY(be->fill(dt, N, 1.0, keepp));
-    }
-    if (N * C > 0)
-        NN_TRY(be->kd(dt, N, C, rt__ptr(sc), rt__ptr(tc), o->teacher_probs, o->T, lc ? rt__ptr(lc) : NULL,
-                      o->ignore_index, klp, rt__nn_at(klp, dt, N)));
-    NN_TRY(rt__reduce_raw(op, RT_RED_SUM, rows, 1, false, 0, &sums, NULL)); /* (3): sum kl, sum ce, kept */
-    NN_TRY(rt_narrow(sums, 0, 2, 1, &kept));
-
-    /* loss = sum_i a_i kl_i + b_i ce_i with a_i = w_i keep_i alpha T^2 / kept, b_i = w_i keep_i (1 - alpha) / kept */
-    NN_TRY(rt_select(rows, 0, 2, &keep));
     if (weights)
-        NN_TRY(rt__binary_raw(op, RT_BIN_MUL, keep, weights, &wk));
-    NN_TRY(rt__binary_raw(op, RT_BIN_DIV, wk ? wk : keep, kept, &wkn));
-    NN_TRY(rt_tensor_empty(dt, dev, 2, ab_shape, &abt));
+        NN_TRY(rt__contig_raw(weights, &wc));
+    /* rows (3, N): kl_i, ce_i, keep_i (1, or 0 for an ignored sample), all written by the kernel, which
+     * also checks the labels; then one reduction gives the loss and the terms {kl, ce, kept} */
+    NN_TRY(rt_tensor_empty(dt, dev, 2, rows_shape, &rows));
+    NN_TRY(rt_tensor_empty(dt, dev, 1, &three, &sums));
+    NN_TRY(rt_tensor_empty(dt, dev, 0, NULL, &y));
+    void *klp = rt__ptr(rows), *cep = rt__nn_at(klp, dt, N), *keepp = rt__nn_at(klp, dt, 2 * N);
+    if (N > 0)
+        NN_TRY(be->kd(op, dt, N, C, rt__ptr(sc), rt__ptr(tc), o->teacher_probs, o->T, lc ? rt__ptr(lc) : NULL,
+                      o->ignore_index, klp, cep, keepp));
+    /* loss = sum_i a_i (soft kl_i + hard ce_i), a_i = w_i keep_i / kept */
     double soft = o->alpha * o->T * o->T, hard = labels ? 1 - o->alpha : 0;
-    if (N > 0) {
-        NN_TRY(be->unary(RT_UN_AFFINE, dt, N, rt__ptr(wkn), rt__ptr(abt), soft, 0));
-        NN_TRY(be->unary(RT_UN_AFFINE, dt, N, rt__ptr(wkn), rt__nn_at(rt__ptr(abt), dt, N), hard, 0));
-    }
-    NN_TRY(rt_narrow(rows, 0, 0, 2, &klce));
-    NN_TRY(rt__binary_raw(op, RT_BIN_MUL, abt, klce, &prod));
-    NN_TRY(rt_view(prod, 1, &flat, &prod_flat));
-    NN_TRY(rt__reduce_raw(op, RT_RED_SUM, prod_flat, 0, false, 0, &y, NULL));
+    NN_TRY(be->kd_reduce(dt, N, klp, cep, keepp, wc ? rt__ptr(wc) : NULL, soft, hard, rt__ptr(y), rt__ptr(sums)));
     if (rt__needs_grad(1, &s)) {
         struct rt_node *node;
         NN_TRY(rt__record(y, "KDBackward", vjp_kd, 1, &s, &node));
-        node->s[0] = o->T, node->i[0] = o->teacher_probs;
-        NN_TRY(rt__save(node, sc));
-        NN_TRY(rt__save(node, tc));
-        NN_TRY(rt__save(node, abt));
-        if (lc)
-            NN_TRY(rt__save(node, lc));
+        node->s[0] = o->T, node->s[1] = soft, node->s[2] = hard;
+        node->i[0] = o->teacher_probs, node->i[1] = lc != NULL, node->i[2] = wc != NULL;
+        struct rt_tensor *saved[6] = {sc, tc, rows, sums, lc, wc};
+        for (int k = 0; k < 6; k++)
+            if (saved[k])
+                NN_TRY(rt__save(node, saved[k]));
     }
     if (terms) { /* the means over kept samples: NaN when none is kept */
-        NN_TRY(rt_narrow(sums, 0, 0, 2, &part));
-        NN_TRY(rt__binary_raw(op, RT_BIN_DIV, part, kept, &means));
-        NN_TRY(rt_select(means, 0, 0, &terms->kl));
-        NN_TRY(rt_select(means, 0, 1, &terms->ce));
+        NN_TRY(rt_select(sums, 0, 0, &terms->kl));
+        NN_TRY(rt_select(sums, 0, 1, &terms->ce));
         NN_TRY(rt_select(sums, 0, 2, &terms->kept));
     }
 done:
-    rt__release_all(15, (struct rt_tensor *[]){sc, tc, lc, rows, sums, kept, keep, wk, wkn, abt, klce, prod,
-                                               prod_flat, part, means});
+    rt__release_all(6, (struct rt_tensor *[]){sc, tc, lc, wc, rows, sums});
     if (st != RT_OK) {
         rt_tensor_release(y);
         if (terms) {

@@ -1,18 +1,15 @@
 /* Losses: fused cross entropy (log-softmax + NLL with class weights, ignore index and label
  * smoothing, PyTorch 1.13 semantics), NLL on log-probabilities, and mean squared error.
- * Labels are 0-based i64, checked on their device (class_rows): nothing waits for a GPU. */
+ * Labels are 0-based i64, checked on their device by the loss's own kernel (class_rows for NLL): a GPU
+ * reports a bad one at the next wait, and nothing waits for it. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "nn_internal.h"
 
-/* Checks logits/labels/weights, then computes on their device the per-row weights of the class loss
- * (w[y_i], 0 for ignored samples: their sum divides a mean) and, with safe, the labels with ignored
- * rows as 0. Nothing is read back to the host: a GPU reports a bad label at the next wait. */
-static enum rt_status class_rows(const char *op, struct rt_tensor *scores, struct rt_tensor *labels,
-                                 struct rt_tensor *weights, int64_t ignore, enum rt_reduction red,
-                                 struct rt_tensor **lc, struct rt_tensor **wc, struct rt_tensor **rw,
-                                 struct rt_tensor **safe)
+/* Checks a class loss's scores (N, C), labels (N) i64 on their device, class weights (C) and reduction. */
+static enum rt_status check_class_loss(const char *op, struct rt_tensor *scores, struct rt_tensor *labels,
+                                       struct rt_tensor *weights, enum rt_reduction red)
 {
     char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
     if ((unsigned)red > RT_REDUCE_NONE)
@@ -35,72 +32,98 @@ static enum rt_status class_rows(const char *op, struct rt_tensor *scores, struc
         st = rt__nn_like(op, "class weights", weights, scores);
     if (st == RT_OK)
         st = rt__nn_vec(op, "class weights", weights, C);
-    if (st == RT_OK)
-        st = rt__nn_kernel(op, scores, rt__backend(scores)->class_rows);
-    if (st != RT_OK)
-        return st;
-    enum rt_device dev = rt_tensor_device(scores);
-    NN_TRY(rt__contig_raw(labels, lc));
-    if (weights)
-        NN_TRY(rt__contig_raw(weights, wc));
-    /* the kernel writes every row: no zero fill (on a GPU, a launch) */
-    NN_TRY(rt_tensor_empty(scores->dtype, dev, 1, &N, rw));
-    if (safe)
-        NN_TRY(rt_tensor_empty(RT_I64, dev, 1, &N, safe));
-    if (N > 0)
-        NN_TRY(rt__backend(scores)->class_rows(op, scores->dtype, N, C, rt__ptr(*lc), *wc ? rt__ptr(*wc) : NULL,
-                                               ignore, rt__ptr(*rw), safe ? rt__ptr(*safe) : NULL));
-done:
-    if (st != RT_OK) {
-        rt__release_all(4, (struct rt_tensor *[]){*lc, *wc, *rw, safe ? *safe : NULL});
-        *lc = *wc = *rw = NULL;
-        if (safe)
-            *safe = NULL;
-    }
     return st;
 }
 
-/* rows (N) reduced: itself (none), their sum, or their sum over the sum of the row weights (mean;
- * NaN when every sample is ignored). Differentiable through rows; the weights carry no gradient. */
-static enum rt_status reduce_rows(struct rt_tensor *rows, struct rt_tensor *rw, enum rt_reduction red,
-                                  struct rt_tensor **out)
+/* saved: den, the sum of the row weights; the gradient of every row is g / den */
+static enum rt_status vjp_weighted_mean(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
 {
-    if (red == RT_REDUCE_NONE) {
-        rt_tensor_retain(rows);
-        *out = rows;
-        return RT_OK;
-    }
-    struct rt_tensor *s = NULL, *d = NULL;
-    enum rt_status st = rt_sum_all(rows, &s);
-    if (st != RT_OK || red == RT_REDUCE_SUM) {
-        *out = s;
-        return st;
-    }
-    st = rt__reduce_raw("loss", RT_RED_SUM, rw, 0, false, 0, &d, NULL);
+    struct rt_tensor *q = NULL;
+    enum rt_status st = rt__binary_raw("WeightedMeanBackward", RT_BIN_DIV, g, n->saved[0], &q);
     if (st == RT_OK)
-        st = rt_div(s, d, out);
-    rt_tensor_release(s);
-    rt_tensor_release(d);
+        st = rt_expand(q, n->in_ndim[0], n->in_shape[0], &gin[0]);
+    rt_tensor_release(q);
     return st;
 }
 
-/* saved: logits, labels (contiguous i64), lse, weights (optional); s[0] smoothing; i[0] ignore index.
- * The node's output is the per-sample loss (N); reductions are ops after it. */
+/* A class loss's mean: *y = sum_i rows_i / sum_i rw_i in one kernel (NaN when every sample is
+ * ignored) and *den = sum_i rw_i, both 0-dim; no autograd. */
+static enum rt_status weighted_mean_raw(const char *op, struct rt_tensor *rows, struct rt_tensor *rw,
+                                        struct rt_tensor **y, struct rt_tensor **den)
+{
+    enum rt_device dev = rt_tensor_device(rows);
+    enum rt_status st = rt__nn_kernel(op, rows, rt__backend(rows)->weighted_mean);
+    if (st == RT_OK)
+        st = rt_tensor_empty(rows->dtype, dev, 0, NULL, y);
+    if (st == RT_OK)
+        st = rt_tensor_empty(rows->dtype, dev, 0, NULL, den);
+    if (st == RT_OK)
+        st = rt__backend(rows)->weighted_mean(rows->dtype, rows->shape[0], rt__ptr(rows), rt__ptr(rw), rt__ptr(*y),
+                                              rt__ptr(*den));
+    if (st != RT_OK) {
+        rt__release_all(2, (struct rt_tensor *[]){*y, *den});
+        *y = *den = NULL;
+    }
+    return st;
+}
+
+/* weighted_mean_raw, differentiable through rows; the weights carry no gradient */
+static enum rt_status weighted_mean(const char *op, struct rt_tensor *rows, struct rt_tensor *rw,
+                                    struct rt_tensor **out)
+{
+    struct rt_tensor *y = NULL, *den = NULL;
+    enum rt_status st;
+    NN_TRY(weighted_mean_raw(op, rows, rw, &y, &den));
+    if (rt__needs_grad(1, &rows)) {
+        struct rt_node *node;
+        NN_TRY(rt__record(y, "WeightedMeanBackward", vjp_weighted_mean, 1, &rows, &node));
+        NN_TRY(rt__save(node, den));
+    }
+done:
+    rt_tensor_release(den);
+    if (st != RT_OK) {
+        rt_tensor_release(y);
+        return st;
+    }
+    *out = y;
+    return RT_OK;
+}
+
+/* rows (N) reduced: itself (none), their sum, or their mean over the row weights rw */
+static enum rt_status reduce_rows(const char *op, struct rt_tensor *rows, struct rt_tensor *rw,
+                                  enum rt_reduction red, struct rt_tensor **out)
+{
+    if (red == RT_REDUCE_MEAN)
+        return weighted_mean(op, rows, rw, out);
+    if (red == RT_REDUCE_SUM)
+        return rt_sum_all(rows, out);
+    rt_tensor_retain(rows);
+    *out = rows;
+    return RT_OK;
+}
+
+/* saved: logits, labels (contiguous i64), lse, then the class weights when i[1] and, for a mean, the
+ * sum of the row weights when i[2]; s[0] smoothing; i[0] ignore index. The node's output is the
+ * per-sample loss (N), or with i[2] its mean (0-dim), whose gradient every row reads as g / den. */
 static enum rt_status vjp_cross_entropy(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
 {
-    struct rt_tensor *x = n->saved[0], *lab = n->saved[1], *lse = n->saved[2], *w = n->n_saved > 3 ? n->saved[3] : NULL;
+    int k = 3;
+    struct rt_tensor *x = n->saved[0], *lab = n->saved[1], *lse = n->saved[2], *w = n->i[1] ? n->saved[k++] : NULL,
+                     *den = n->i[2] ? n->saved[k++] : NULL;
     struct rt_tensor *gl = NULL, *gx = NULL;
     int64_t N = x->shape[0], C = x->shape[1];
     enum rt_status st;
-    /* a mean's or sum's gradient is one value expanded over the rows (stride 0): read it in place */
-    if (g->dtype == x->dtype && (g->stride[0] == 0 || g->stride[0] == 1))
+    /* a mean's gradient is one value; a sum's is one value expanded over the rows (stride 0): both are
+     * read in place */
+    if (g->dtype == x->dtype && (den || g->stride[0] == 0 || g->stride[0] == 1))
         rt_tensor_retain(gl = g);
     else
         NN_TRY(rt__contig_raw(g, &gl));
     NN_TRY(rt_tensor_empty_like(x, &gx));
     if (N * C > 0)
         NN_TRY(rt__backend(x)->cross_entropy_backward(x->dtype, N, C, rt__ptr(x), rt__ptr(lab), w ? rt__ptr(w) : NULL,
-                                                      n->i[0], n->s[0], rt__ptr(lse), rt__ptr(gl), gl->stride[0],
+                                                      n->i[0], n->s[0], rt__ptr(lse), rt__ptr(gl),
+                                                      den ? 0 : gl->stride[0], den ? rt__ptr(den) : NULL,
                                                       rt__ptr(gx)));
     gin[0] = gx, gx = NULL;
 done:
@@ -116,33 +139,45 @@ enum rt_status rt_cross_entropy(struct rt_tensor *logits, struct rt_tensor *labe
     static const char *op = "rt_cross_entropy";
     if (!(label_smoothing >= 0 && label_smoothing <= 1))
         return rt_error(RT_ERR_ARG, "%s: label_smoothing must be in [0, 1], got %g", op, label_smoothing);
-    struct rt_tensor *xc = NULL, *lc = NULL, *wc = NULL, *rw = NULL, *loss = NULL, *lse = NULL, *y = NULL;
-    enum rt_status st = class_rows(op, logits, labels, class_weights, ignore_index, reduction, &lc, &wc, &rw, NULL);
+    struct rt_tensor *xc = NULL, *lc = NULL, *wc = NULL, *rw = NULL, *loss = NULL, *lse = NULL, *den = NULL,
+                     *y = NULL;
+    enum rt_status st = check_class_loss(op, logits, labels, class_weights, reduction);
+    if (st == RT_OK)
+        st = rt__nn_kernel(op, logits, rt__backend(logits)->cross_entropy);
     if (st != RT_OK)
         return st;
-    NN_TRY(rt__nn_kernel(op, logits, rt__backend(logits)->cross_entropy));
     int64_t N = logits->shape[0], C = logits->shape[1];
+    enum rt_device dev = rt_tensor_device(logits);
     NN_TRY(rt__contig_raw(logits, &xc));
-    /* the kernel writes every row unless there are no classes (then the rows are 0) */
-    NN_TRY((N * C > 0 ? rt_tensor_empty : rt_tensor_new)(logits->dtype, rt_tensor_device(logits), 1, &N, &loss));
-    NN_TRY((N * C > 0 ? rt_tensor_empty : rt_tensor_new)(logits->dtype, rt_tensor_device(logits), 1, &N, &lse));
-    if (N * C > 0)
-        NN_TRY(rt__backend(logits)->cross_entropy(logits->dtype, N, C, rt__ptr(xc), rt__ptr(lc),
+    NN_TRY(rt__contig_raw(labels, &lc));
+    if (class_weights)
+        NN_TRY(rt__contig_raw(class_weights, &wc));
+    /* the kernel checks the labels and writes every row (loss, lse and the row weights of a mean); with
+     * no classes there is nothing to read, the rows are 0, and every label is bad unless ignored */
+    NN_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &loss));
+    NN_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &lse));
+    if (reduction == RT_REDUCE_MEAN)
+        NN_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &rw));
+    if (N > 0)
+        NN_TRY(rt__backend(logits)->cross_entropy(op, logits->dtype, N, C, rt__ptr(xc), rt__ptr(lc),
                                                   wc ? rt__ptr(wc) : NULL, ignore_index, label_smoothing,
-                                                  rt__ptr(loss), rt__ptr(lse)));
+                                                  rt__ptr(loss), rt__ptr(lse), rw ? rt__ptr(rw) : NULL));
+    /* a mean is part of the node: its backward is one kernel, with no division before it */
+    if (reduction == RT_REDUCE_MEAN)
+        NN_TRY(weighted_mean_raw(op, loss, rw, &y, &den));
     if (rt__needs_grad(1, &logits)) {
         struct rt_node *node;
-        NN_TRY(rt__record(loss, "CrossEntropyBackward", vjp_cross_entropy, 1, &logits, &node));
-        node->s[0] = label_smoothing, node->i[0] = ignore_index;
-        NN_TRY(rt__save(node, xc));
-        NN_TRY(rt__save(node, lc));
-        NN_TRY(rt__save(node, lse));
-        if (wc)
-            NN_TRY(rt__save(node, wc));
+        NN_TRY(rt__record(den ? y : loss, "CrossEntropyBackward", vjp_cross_entropy, 1, &logits, &node));
+        node->s[0] = label_smoothing, node->i[0] = ignore_index, node->i[1] = wc != NULL, node->i[2] = den != NULL;
+        struct rt_tensor *saved[5] = {xc, lc, lse, wc, den};
+        for (int k = 0; k < 5; k++)
+            if (saved[k])
+                NN_TRY(rt__save(node, saved[k]));
     }
-    NN_TRY(reduce_rows(loss, rw, reduction, &y));
+    if (!den) /* a sum (SumBackward feeds the node on the rows) or the rows themselves */
+        NN_TRY(reduce_rows(op, loss, NULL, reduction, &y));
 done:
-    rt__release_all(6, (struct rt_tensor *[]){xc, lc, wc, rw, loss, lse});
+    rt__release_all(7, (struct rt_tensor *[]){xc, lc, wc, rw, loss, lse, den});
     if (st != RT_OK) {
         rt_tensor_release(y);
         return st;
@@ -158,10 +193,23 @@ enum rt_status rt_nll_loss(struct rt_tensor *logp, struct rt_tensor *labels, str
     static const char *op = "rt_nll_loss";
     struct rt_tensor *lc = NULL, *wc = NULL, *rw = NULL, *safe = NULL, *idx = NULL, *negw = NULL, *picked = NULL,
                      *flat = NULL, *loss = NULL, *y = NULL;
-    enum rt_status st = class_rows(op, logp, labels, class_weights, ignore_index, reduction, &lc, &wc, &rw, &safe);
+    enum rt_status st = check_class_loss(op, logp, labels, class_weights, reduction);
+    if (st == RT_OK)
+        st = rt__nn_kernel(op, logp, rt__backend(logp)->class_rows);
     if (st != RT_OK)
         return st;
     int64_t N = logp->shape[0], C = logp->shape[1], shape2[2] = {N, 1};
+    enum rt_device dev = rt_tensor_device(logp);
+    NN_TRY(rt__contig_raw(labels, &lc));
+    if (class_weights)
+        NN_TRY(rt__contig_raw(class_weights, &wc));
+    /* per-row weights (w[y_i], 0 when ignored) and the labels with ignored rows as 0, for the gather;
+     * the kernel checks the labels and writes every row */
+    NN_TRY(rt_tensor_empty(logp->dtype, dev, 1, &N, &rw));
+    NN_TRY(rt_tensor_empty(RT_I64, dev, 1, &N, &safe));
+    if (N > 0)
+        NN_TRY(rt__backend(logp)->class_rows(op, logp->dtype, N, C, rt__ptr(lc), wc ? rt__ptr(wc) : NULL,
+                                             ignore_index, rt__ptr(rw), rt__ptr(safe)));
     if (N * C == 0) { /* nothing to gather: zeros of the right shape */
         NN_TRY(rt_tensor_new(logp->dtype, rt_tensor_device(logp), 1, &N, &loss));
     } else {
@@ -171,7 +219,7 @@ enum rt_status rt_nll_loss(struct rt_tensor *logp, struct rt_tensor *labels, str
         NN_TRY(rt_view(picked, 1, &N, &flat));
         NN_TRY(rt_mul(flat, negw, &loss));
     }
-    NN_TRY(reduce_rows(loss, rw, reduction, &y));
+    NN_TRY(reduce_rows(op, loss, rw, reduction, &y));
 done:
     rt__release_all(9, (struct rt_tensor *[]){lc, wc, rw, safe, idx, negw, picked, flat, loss});
     if (st != RT_OK) {

@@ -2113,14 +2113,20 @@ static void test_bad_index_reports(void)
     struct rt_tensor *goodc = h_tensor(RT_I64, 1, H_SHAPE(4), H_VALS(0, 2, 2, 1)), *good = copy_to(goodc, dut);
     REQUIRE(x && lab && ix && good, "inputs");
     bool was = rt_device_sync_debug();
-    static const char *const want[2] = {"rt_cross_entropy: label 7 at position 1 out of range [0, 2]",
-                                        "rt_index_select: index -2 at position 1 out of range [0, 2]"};
+    /* the class losses check their labels in their own kernels: each reports as index_select does */
+    static const char *const want[4] = {"rt_cross_entropy: label 7 at position 1 out of range [0, 2]",
+                                        "rt_index_select: index -2 at position 1 out of range [0, 2]",
+                                        "rt_kd_loss: label 7 at position 1 out of range [0, 2]",
+                                        "rt_nll_loss: label 7 at position 1 out of range [0, 2]"};
+    const struct rt_kd_opts kd = {4, 0.5, RT_NO_IGNORE, false};
     for (int debug = 0; debug < 2; debug++) {
         rt_device_set_sync_debug(debug);
-        for (int which = 0; which < 2; which++) {
+        for (int which = 0; which < 4; which++) {
             struct rt_tensor *r = NULL;
-            enum rt_status st = which == 0 ? rt_cross_entropy(x, lab, NULL, RT_NO_IGNORE, 0, RT_REDUCE_MEAN, &r)
-                                           : rt_index_select(x, 1, ix, &r);
+            enum rt_status st = which == 0   ? rt_cross_entropy(x, lab, NULL, RT_NO_IGNORE, 0, RT_REDUCE_MEAN, &r)
+                                : which == 1 ? rt_index_select(x, 1, ix, &r)
+                                : which == 2 ? rt_kd_loss(x, x, lab, NULL, &kd, &r, NULL)
+                                             : rt_nll_loss(x, lab, NULL, RT_NO_IGNORE, RT_REDUCE_SUM, &r);
             if (st == RT_OK) {
                 CHECK(!emulated && !debug, "%s: no error at the op (sync debug %d)", want[which], debug);
                 rt_tensor_release(r);

@@ -169,24 +169,39 @@ struct rt_backend {
      * Labels are checked as by check_index (base 0, limit c; "label"), bad ones count as ignored. */
     enum rt_status (*class_rows)(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels,
                                  const void *cw, int64_t ignore, void *w, int64_t *safe);
-    /* cross entropy over logits (n, c), labels (n) i64 checked beforehand (in [0, c) or == ignore);
-     * weights (c) or NULL: loss (n) per sample (0 when ignored) and lse (n) the log-normalisers */
-    enum rt_status (*cross_entropy)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
+    /* cross entropy over logits (n, c) and labels (n) i64 in [0, c) or == ignore; weights (c) or NULL:
+     * loss (n) per sample (0 when ignored), lse (n) the log-normalisers and rw (n) the row weights of a
+     * mean (as class_rows). Labels are checked here, as by class_rows: no separate pass over them. */
+    enum rt_status (*cross_entropy)(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                     const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
-                                    void *loss, void *lse);
-    /* gx (n, c) = gloss[i * gloss_stride] * d loss_i / d logits[i, :] (stride 0: the gradient of a
-     * mean or sum, one value for every row) */
+                                    void *loss, void *lse, void *rw);
+    /* gx (n, c) = g_i * d loss_i / d logits[i, :] with g_i = gloss[i * gloss_stride] (stride 0: the
+     * gradient of a mean or sum, one value for every row), divided by gden[0] unless gden is NULL (a
+     * mean's gradient g / sum of the row weights, formed in the kernel) */
     enum rt_status (*cross_entropy_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                              const int64_t *labels, const void *weights, int64_t ignore,
-                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx);
+                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride,
+                                             const void *gden, void *gx);
+    /* A class loss's mean in one pass: out[0] = sum_i rows[i] / den[0], den[0] = sum_i rw[i] (n >= 0;
+     * 0 / 0 is NaN, as a mean over no counted sample). Sums in double. */
+    enum rt_status (*weighted_mean)(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out,
+                                    void *den);
     /* Hinton KD rows (formulas in retort/loss.h): s, t (n, c), t probabilities at temperature T when
-     * probs; labels (n) or NULL, checked beforehand. kl[i] = KL(p_t,i || softmax(s_i / T)) and
-     * ce[i] = CE(s_i, y_i) (dt, n); both 0 at ignored rows, ce 0 without labels */
-    enum rt_status (*kd)(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,
-                         const int64_t *labels, int64_t ignore, void *kl, void *ce);
-    /* gs[i, :] = a[i] * d kl_i / d s_i + b[i] * d ce_i / d s_i, a and b (dt, n); b unused without labels */
+     * probs; labels (n) or NULL, checked here as by class_rows (bad ones count as ignored). kl[i] =
+     * KL(p_t,i || softmax(s_i / T)), ce[i] = CE(s_i, y_i) and keep[i] = 1 (dt, n); all three 0 at
+     * ignored rows, ce 0 without labels */
+    enum rt_status (*kd)(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t,
+                         bool probs, double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep);
+    /* The batch reduction of the KD rows: with a_i = w_i keep_i / kept (w NULL: 1), kept = sum keep,
+     * loss[0] = sum_i a_i (soft kl_i + hard ce_i) (0 when n == 0) and terms = {sum kl / kept,
+     * sum ce / kept, kept}. Sums in double. */
+    enum rt_status (*kd_reduce)(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
+                                const void *w, double soft, double hard, void *loss, void *terms);
+    /* gs[i, :] = g a_i (soft d kl_i / d s_i + hard d ce_i / d s_i), g = gloss[0], a_i = w_i keep_i / kept,
+     * kept = terms[2] as kd_reduce left it; hard unused without labels */
     enum rt_status (*kd_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
-                                  double T, const int64_t *labels, const void *a, const void *b, void *gs);
+                                  double T, const int64_t *labels, const void *keep, const void *w,
+                                  const void *terms, const void *gloss, double soft, double hard, void *gs);
     /* attention maps of f (n, c, hw): y[i] = a_i / max(||a_i||, 1e-12), a_i = mean_c f[i, c]^p; norm[i] =
      * ||a_i|| (dt, n), kept for the backward: gf[i, c, s] = ga[i, s] * p f^(p-1) / c with
      * ga = (gy - y (y . gy)) / norm, or gy / 1e-12 where the norm was clamped */

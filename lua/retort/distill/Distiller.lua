@@ -407,7 +407,7 @@ function Distiller:trainingLoss(logits, y, ctx)
          end
          kd_terms.kl = kl
       end
-      terms.kl, terms.kd = kd_terms.kl, kd_terms.kl * T * T
+      terms.kl, terms.kd = kd_terms.kl, kd_terms.kl * (T * T)
    end
    for _, p in ipairs(self.pairs) do
       if self:active(p) then

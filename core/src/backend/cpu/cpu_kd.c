@@ -1,7 +1,8 @@
 /* Hinton KD over rows of student logits s and teacher t (n, c), and its backward (formulas in
  * retort/loss.h). One row per iteration, sums in double, rows split across threads. Every
  * probability comes from a log-softmax with the row maximum subtracted, so logits of +-1e4 and any
- * T > 0 stay finite; a teacher probability of 0 contributes 0 (the limit of p log p). */
+ * T > 0 stay finite; a teacher probability of 0 contributes 0 (the limit of p log p). kd_reduce
+ * sums the rows into the loss and its terms; the backward reads the kept count it left. */
 #include "backend/cpu/cpu_nn.h"
 
 #define DEF_KD(SUF, T_)                                                                                           \
@@ -43,14 +44,16 @@
     }                                                                                                             \
     /* d kl_i / d s_ij = (softmax(s_i / T)_j - p_t,ij) / T;  d ce_i / d s_ij = softmax(s_i)_j - [j == y_i] */   \
     static void kd_bwd_##SUF(int64_t n, int64_t c, const T_ *s, const T_ *t, bool probs, double temp,             \
-                             const int64_t *lab, const T_ *a, const T_ *b, T_ *gs)                                \
+                             const int64_t *lab, const T_ *keep, const T_ *w, double kept, double g, double soft, \
+                             double hard, T_ *gs)                                                                 \
     {                                                                                                             \
         double inv = 1.0 / temp;                                                                                  \
         _Pragma("omp parallel for if (n * c >= RT_CPU_PARALLEL_MIN) schedule(static)")                           \
         for (int64_t i = 0; i < n; i++) {                                                                         \
             const T_ *sr = s + i * c, *tr = t + i * c;                                                            \
             T_ *o = gs + i * c;                                                                                   \
-            double ai = (double)a[i] * inv, bi = lab ? (double)b[i] : 0;                                          \
+            double a = g * ((w ? (double)w[i] : 1.0) * (double)keep[i] / kept);                                   \
+            double ai = a * soft * inv, bi = lab ? a * hard : 0;                                                  \
             if (ai == 0 && bi == 0) {                                                                             \
                 for (int64_t j = 0; j < c; j++)                                                                   \
                     o[j] = 0;                                                                                     \
@@ -69,24 +72,67 @@
 DEF_KD(f32, float)
 DEF_KD(f64, double)
 
-enum rt_status rt_cpu_kd(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,
-                         const int64_t *labels, int64_t ignore, void *kl, void *ce)
+enum rt_status rt_cpu_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t,
+                         bool probs, double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep)
 {
-    enum rt_status st = rt_backend_float_only("kd", dt);
-    if (st == RT_OK && dt == RT_F32)
+    /* the labels are checked (and keep written) before any row: a bad one fails the op */
+    enum rt_status st = labels ? rt_cpu_class_rows(op, dt, n, c, labels, NULL, ignore, keep, NULL) : RT_OK;
+    if (st == RT_OK)
+        st = rt_backend_float_only(op, dt);
+    if (st != RT_OK)
+        return st;
+    for (int64_t i = 0; !labels && i < n; i++) /* every row counts */
+        if (dt == RT_F32)
+            ((float *)keep)[i] = 1;
+        else
+            ((double *)keep)[i] = 1;
+    if (dt == RT_F32)
         kd_fwd_f32(n, c, s, t, probs, T, labels, ignore, kl, ce);
-    else if (st == RT_OK)
+    else
         kd_fwd_f64(n, c, s, t, probs, T, labels, ignore, kl, ce);
-    return st;
+    return RT_OK;
+}
+
+/* element i of a float array of dtype dt, as a double */
+static double at(enum rt_dtype dt, const void *p, int64_t i)
+{
+    return dt == RT_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+
+enum rt_status rt_cpu_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
+                                const void *w, double soft, double hard, void *loss, void *terms)
+{
+    enum rt_status st = rt_backend_float_only("kd reduce", dt);
+    if (st != RT_OK)
+        return st;
+    double kept = 0, skl = 0, sce = 0, y = 0;
+    for (int64_t i = 0; i < n; i++) {
+        kept += at(dt, keep, i);
+        skl += at(dt, kl, i);
+        sce += at(dt, ce, i);
+    }
+    for (int64_t i = 0; i < n; i++)
+        y += (w ? at(dt, w, i) : 1.0) * at(dt, keep, i) / kept * (soft * at(dt, kl, i) + hard * at(dt, ce, i));
+    double out[4] = {y, skl / kept, sce / kept, kept};
+    for (int k = 0; k < 4; k++)
+        if (dt == RT_F32)
+            (k ? (float *)terms + k - 1 : (float *)loss)[0] = (float)out[k];
+        else
+            (k ? (double *)terms + k - 1 : (double *)loss)[0] = out[k];
+    return RT_OK;
 }
 
 enum rt_status rt_cpu_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
-                                  double T, const int64_t *labels, const void *a, const void *b, void *gs)
+                                  double T, const int64_t *labels, const void *keep, const void *w,
+                                  const void *terms, const void *gloss, double soft, double hard, void *gs)
 {
     enum rt_status st = rt_backend_float_only("kd backward", dt);
-    if (st == RT_OK && dt == RT_F32)
-        kd_bwd_f32(n, c, s, t, probs, T, labels, a, b, gs);
-    else if (st == RT_OK)
-        kd_bwd_f64(n, c, s, t, probs, T, labels, a, b, gs);
-    return st;
+    if (st != RT_OK)
+        return st;
+    double kept = at(dt, terms, 2), g = at(dt, gloss, 0);
+    if (dt == RT_F32)
+        kd_bwd_f32(n, c, s, t, probs, T, labels, keep, w, kept, g, soft, hard, gs);
+    else
+        kd_bwd_f64(n, c, s, t, probs, T, labels, keep, w, kept, g, soft, hard, gs);
+    return RT_OK;
 }

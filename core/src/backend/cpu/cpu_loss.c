@@ -1,6 +1,7 @@
 /* Fused cross entropy (log-softmax + NLL, optional class weights, ignore index and label
  * smoothing as PyTorch 1.13) over rows of logits (n, c), and its backward. One row per iteration,
- * sums in double; rows are split across threads. class_rows: the checked labels' per-row weights. */
+ * sums in double; rows are split across threads. class_rows: the checked labels' per-row weights;
+ * weighted_mean: a class loss's mean over those weights. */
 #include "backend/cpu/cpu_nn.h"
 
 #define DEF_CE(SUF, T)                                                                                            \
@@ -34,7 +35,7 @@
     }                                                                                                             \
     /* d loss_i / d x_ij = p_j ((1-e) w_y + e/C W) - (1-e) w_y [j == y] - e/C w_j,  W = sum_k w_k */            \
     static void ce_bwd_##SUF(int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w, int64_t ignore,    \
-                             double eps, const T *lse, const T *gl, int64_t gs, T *gx)                            \
+                             double eps, const T *lse, const T *gl, int64_t gs, const T *gden, T *gx)             \
     {                                                                                                             \
         double W = 0;                                                                                             \
         for (int64_t j = 0; j < c; j++)                                                                           \
@@ -49,7 +50,8 @@
                 continue;                                                                                         \
             }                                                                                                     \
             int64_t y = lab[i];                                                                                   \
-            double g = (double)gl[i * gs], z = (double)lse[i], wy = (1 - eps) * (w ? (double)w[y] : 1.0);              \
+            double g = (double)gl[i * gs] / (gden ? (double)gden[0] : 1.0), z = (double)lse[i];                   \
+            double wy = (1 - eps) * (w ? (double)w[y] : 1.0);                                                     \
             double a = wy + eps / (double)c * W;                                                                  \
             for (int64_t j = 0; j < c; j++) {                                                                     \
                 double p = exp((double)r[j] - z);                                                                 \
@@ -82,10 +84,15 @@ enum rt_status rt_cpu_class_rows(const char *op, enum rt_dtype dt, int64_t n, in
     return RT_OK;
 }
 
-enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits, const int64_t *labels,
-                                    const void *weights, int64_t ignore, double smoothing, void *loss, void *lse)
+enum rt_status rt_cpu_cross_entropy(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
+                                    const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
+                                    void *loss, void *lse, void *rw)
 {
-    enum rt_status st = rt_backend_float_only("cross_entropy", dt);
+    /* the labels are checked (and the row weights written) before any row: a bad one fails the op */
+    enum rt_status st = rw ? rt_cpu_class_rows(op, dt, n, c, labels, weights, ignore, rw, NULL)
+                           : rt_cpu_check_index(op, "label", n, labels, 0, c, ignore, NULL);
+    if (st == RT_OK)
+        st = rt_backend_float_only(op, dt);
     if (st == RT_OK && dt == RT_F32)
         ce_fwd_f32(n, c, logits, labels, weights, ignore, smoothing, loss, lse);
     else if (st == RT_OK)
@@ -95,12 +102,33 @@ enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, cons
 
 enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                              const int64_t *labels, const void *weights, int64_t ignore,
-                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx)
+                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride,
+                                             const void *gden, void *gx)
 {
     enum rt_status st = rt_backend_float_only("cross_entropy backward", dt);
     if (st == RT_OK && dt == RT_F32)
-        ce_bwd_f32(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gloss_stride, gx);
+        ce_bwd_f32(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gloss_stride, gden, gx);
     else if (st == RT_OK)
-        ce_bwd_f64(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gloss_stride, gx);
+        ce_bwd_f64(n, c, logits, labels, weights, ignore, smoothing, lse, gloss, gloss_stride, gden, gx);
     return st;
+}
+
+enum rt_status rt_cpu_weighted_mean(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out, void *den)
+{
+    enum rt_status st = rt_backend_float_only("weighted_mean", dt);
+    if (st != RT_OK)
+        return st;
+    double sr = 0, sw = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sr += dt == RT_F32 ? (double)((const float *)rows)[i] : ((const double *)rows)[i];
+        sw += dt == RT_F32 ? (double)((const float *)rw)[i] : ((const double *)rw)[i];
+    }
+    if (dt == RT_F32) {
+        *(float *)out = (float)(sr / sw);
+        *(float *)den = (float)sw;
+    } else {
+        *(double *)out = sr / sw;
+        *(double *)den = sw;
+    }
+    return RT_OK;
 }

@@ -28,20 +28,26 @@ enum rt_status rt_cpu_batch_norm_backward(enum rt_dtype dt, bool training, int64
                                           const void *weight, void *gx, void *gw, void *gb);
 enum rt_status rt_cpu_class_rows(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels,
                                  const void *cw, int64_t ignore, void *w, int64_t *safe);
-enum rt_status rt_cpu_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits, const int64_t *labels,
-                                    const void *weights, int64_t ignore, double smoothing, void *loss, void *lse);
+enum rt_status rt_cpu_cross_entropy(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
+                                    const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
+                                    void *loss, void *lse, void *rw);
 enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                              const int64_t *labels, const void *weights, int64_t ignore,
-                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx);
+                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride,
+                                             const void *gden, void *gx);
+enum rt_status rt_cpu_weighted_mean(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out, void *den);
 enum rt_status rt_cpu_attention_map(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f,
                                     void *y, void *norm);
 enum rt_status rt_cpu_attention_map_backward(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p,
                                              const void *f, const void *y, const void *norm, const void *gy,
                                              void *gf);
-enum rt_status rt_cpu_kd(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,
-                         const int64_t *labels, int64_t ignore, void *kl, void *ce);
+enum rt_status rt_cpu_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t,
+                         bool probs, double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep);
+enum rt_status rt_cpu_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
+                                const void *w, double soft, double hard, void *loss, void *terms);
 enum rt_status rt_cpu_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
-                                  double T, const int64_t *labels, const void *a, const void *b, void *gs);
+                                  double T, const int64_t *labels, const void *keep, const void *w,
+                                  const void *terms, const void *gloss, double soft, double hard, void *gs);
 enum rt_status rt_cpu_leaky_relu(enum rt_dtype dt, int64_t n, double slope, const void *x, void *y);
 enum rt_status rt_cpu_leaky_relu_backward(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,
                                           void *gx);

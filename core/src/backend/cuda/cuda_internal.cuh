@@ -52,6 +52,18 @@ __device__ static inline void rt_cuda_report_bad_index(struct rt_cuda_fault *f, 
     }
 }
 
+/* Whether class label y of row i counts in a class loss (not ignore, in [0, c)); a bad one is
+ * recorded for the next wait (the first report wins, so lanes sharing a row may all call this) and
+ * counts as ignored. */
+__device__ static inline bool rt_cuda_class_label(int64_t y, int64_t c, int64_t ignore, int64_t i,
+                                                  struct rt_cuda_fault *f, const char *op)
+{
+    bool ignored = ignore != RT_NO_IGNORE && y == ignore, ok = ignored || (y >= 0 && y < c);
+    if (!ok)
+        rt_cuda_report_bad_index(f, op, "label", y, i, 0, c);
+    return ok && !ignored;
+}
+
 /* --- memory (cuda_cache.cu) --- */
 /* Under the simulator, bytes of a device block that no tensor owns are unusable to kernels (an
  * AddressSanitizer report in a sanitizer build), and a block handed out holds all-ones bytes (NaN,

@@ -4,7 +4,8 @@
  * three passes, each computing everything it can: the maxima of s / T, s and t / T; the three sums of
  * exponentials (student at T, student at 1 for the CE, teacher at T); then the KL terms (forward) or
  * the gradient (backward). The KL is summed term by term as on the CPU rather than folded into the
- * second pass, where it would be a difference of large numbers. Deterministic: no atomics. */
+ * second pass, where it would be a difference of large numbers. kd_reduce sums the rows into the
+ * loss and its terms in one block. Deterministic: no atomics. */
 #include "backend/cuda/cuda_kernels.h"
 
 namespace {
@@ -60,12 +61,17 @@ template <typename T> __device__ static inline double logpt(const T *tr, int64_t
 template <typename T, bool WARP>
 static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     kd_fwd_kernel(int64_t n, int64_t c, const T *__restrict__ s, const T *__restrict__ t, bool probs, double inv,
-                  const int64_t *__restrict__ lab, int64_t ignore, T *__restrict__ kl, T *__restrict__ ce)
+                  const int64_t *__restrict__ lab, int64_t ignore, T *__restrict__ kl, T *__restrict__ ce,
+                  T *__restrict__ keep, struct rt_cuda_fault *fault, const char *op)
 {
     __shared__ double scratch[32];
     const rt_cuda_rowgroup<WARP> g;
     for (int64_t i = g.first; i < n; i += g.step) {
-        if (lab && (lab[i] == ignore || lab[i] < 0 || lab[i] >= c)) { /* ignored or bad: the whole group skips it */
+        /* every lane reads the label (a bad one is recorded once: the first report wins) */
+        bool kept = !lab || rt_cuda_class_label(lab[i], c, ignore, i, fault, op);
+        if (g.lane == 0)
+            keep[i] = kept ? (T)1 : (T)0;
+        if (!kept) { /* ignored or bad: the whole group skips it */
             if (g.lane == 0)
                 kl[i] = ce[i] = 0;
             continue;
@@ -86,19 +92,22 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     }
 }
 
-/* gs[i, j] = a_i / T (softmax(s_i / T)_j - p_t,ij) + b_i (softmax(s_i)_j - [j == y_i]); rows with
- * a_i = b_i = 0 (ignored samples) are zero without reading s or t */
+/* gs[i, j] = a_i (soft / T (softmax(s_i / T)_j - p_t,ij) + hard (softmax(s_i)_j - [j == y_i])) with
+ * a_i = g w_i keep_i / kept; rows with a_i = 0 (ignored samples) are zero without reading s or t */
 template <typename T, bool WARP>
 static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     kd_bwd_kernel(int64_t n, int64_t c, const T *__restrict__ s, const T *__restrict__ t, bool probs, double inv,
-                  const int64_t *__restrict__ lab, const T *__restrict__ a, const T *__restrict__ b,
+                  const int64_t *__restrict__ lab, const T *__restrict__ keep, const T *__restrict__ w,
+                  const T *__restrict__ terms, const T *__restrict__ gloss, double soft, double hard,
                   T *__restrict__ gs)
 {
     __shared__ double scratch[32];
     const rt_cuda_rowgroup<WARP> g;
+    double kept = (double)terms[2], gl = (double)gloss[0];
     for (int64_t i = g.first; i < n; i += g.step) {
         T *o = gs + i * c;
-        double ai = (double)a[i] * inv, bi = lab ? (double)b[i] : 0;
+        double a = gl * ((w ? (double)w[i] : 1.0) * (double)keep[i] / kept);
+        double ai = a * soft * inv, bi = lab ? a * hard : 0;
         if (ai == 0 && bi == 0) {
             for (int64_t j = g.lane; j < c; j += g.size)
                 o[j] = 0;
@@ -118,53 +127,85 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     }
 }
 
+/* One block: the kept count and the KL and CE sums, then the loss sum_i a_i (soft kl_i + hard ce_i)
+ * with a_i = w_i keep_i / kept, each in double */
 template <typename T>
-static enum rt_status kd_fwd(int64_t n, int64_t c, const T *s, const T *t, bool probs, double inv, const int64_t *lab,
-                             int64_t ignore, T *kl, T *ce)
+static __global__ void __launch_bounds__(RT_CUDA_THREADS)
+    kd_reduce_kernel(int64_t n, const T *__restrict__ kl, const T *__restrict__ ce, const T *__restrict__ keep,
+                     const T *__restrict__ w, double soft, double hard, T *__restrict__ loss, T *__restrict__ terms)
 {
-    static const char *op = "cuda kd";
-    void (*k)(int64_t, int64_t, const T *, const T *, bool, double, const int64_t *, int64_t, T *, T *);
-    if (c <= RT_CUDA_WARP_ROW_MAX) {
-        k = kd_fwd_kernel<T, true>;
-        return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n * 32), RT_CUDA_THREADS, 0, n, c, s, t, probs, inv, lab, ignore,
-                              kl, ce);
+    __shared__ double scratch[32];
+    double k = 0, skl = 0, sce = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        k += (double)keep[i];
+        skl += (double)kl[i];
+        sce += (double)ce[i];
     }
-    k = kd_fwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n, c, s, t, probs, inv, lab, ignore, kl, ce);
+    k = rt_cuda_block_sum(k, scratch);
+    skl = rt_cuda_block_sum(skl, scratch);
+    sce = rt_cuda_block_sum(sce, scratch);
+    double y = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        y += (w ? (double)w[i] : 1.0) * (double)keep[i] / k * (soft * (double)kl[i] + hard * (double)ce[i]);
+    y = rt_cuda_block_sum(y, scratch);
+    if (threadIdx.x == 0) {
+        loss[0] = (T)y;
+        terms[0] = (T)(skl / k);
+        terms[1] = (T)(sce / k);
+        terms[2] = (T)k;
+    }
+}
+
+template <typename T>
+static enum rt_status kd_fwd(const char *user_op, int64_t n, int64_t c, const T *s, const T *t, bool probs, double inv,
+                             const int64_t *lab, int64_t ignore, T *kl, T *ce, T *keep)
+{
+    bool warp = c <= RT_CUDA_WARP_ROW_MAX;
+    auto k = warp ? kd_fwd_kernel<T, true> : kd_fwd_kernel<T, false>;
+    return RT_CUDA_LAUNCH("cuda kd", k, warp ? rt_cuda_blocks(n * 32) : rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n,
+                          c, s, t, probs, inv, lab, ignore, kl, ce, keep, rt_cuda_fault_slot(), user_op);
 }
 
 template <typename T>
 static enum rt_status kd_bwd(int64_t n, int64_t c, const T *s, const T *t, bool probs, double inv, const int64_t *lab,
-                             const T *a, const T *b, T *gs)
+                             const T *keep, const T *w, const T *terms, const T *gloss, double soft, double hard,
+                             T *gs)
 {
-    static const char *op = "cuda kd backward";
-    void (*k)(int64_t, int64_t, const T *, const T *, bool, double, const int64_t *, const T *, const T *, T *);
-    if (c <= RT_CUDA_WARP_ROW_MAX) {
-        k = kd_bwd_kernel<T, true>;
-        return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n * 32), RT_CUDA_THREADS, 0, n, c, s, t, probs, inv, lab, a, b,
-                              gs);
-    }
-    k = kd_bwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n, c, s, t, probs, inv, lab, a, b, gs);
+    bool warp = c <= RT_CUDA_WARP_ROW_MAX;
+    auto k = warp ? kd_bwd_kernel<T, true> : kd_bwd_kernel<T, false>;
+    return RT_CUDA_LAUNCH("cuda kd backward", k, warp ? rt_cuda_blocks(n * 32) : rt_cuda_blocks(n, 1),
+                          RT_CUDA_THREADS, 0, n, c, s, t, probs, inv, lab, keep, w, terms, gloss, soft, hard, gs);
 }
 
-enum rt_status rt_cuda_kd(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,
-                          const int64_t *labels, int64_t ignore, void *kl, void *ce)
+enum rt_status rt_cuda_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t,
+                          bool probs, double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep)
 {
     if (dt != RT_F32 && dt != RT_F64)
-        return rt_backend_float_only("kd", dt);
-    if (n <= 0) /* c == 0 still writes every row (both 0), as on the CPU */
+        return rt_backend_float_only(op, dt);
+    if (n <= 0) /* c == 0 still writes every row (kl and ce 0), as on the CPU */
         return RT_OK;
     double inv = 1.0 / T;
     /* 1 / T taken before the dispatch: inside it, T names the element type */
-    RT_CUDA_DISPATCH_FLOAT(dt, "kd",
-                           return kd_fwd<T>(n, c, (const T *)s, (const T *)t, probs, inv, labels, ignore, (T *)kl,
-                                            (T *)ce));
+    RT_CUDA_DISPATCH_FLOAT(dt, op,
+                           return kd_fwd<T>(op, n, c, (const T *)s, (const T *)t, probs, inv, labels, ignore, (T *)kl,
+                                            (T *)ce, (T *)keep));
+    return RT_OK;
+}
+
+enum rt_status rt_cuda_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
+                                 const void *w, double soft, double hard, void *loss, void *terms)
+{
+    /* n == 0 still writes the loss (0) and the terms (NaN, NaN, 0), as on the CPU */
+    RT_CUDA_DISPATCH_FLOAT(dt, "kd reduce",
+                           return RT_CUDA_LAUNCH("cuda kd reduce", kd_reduce_kernel<T>, 1, RT_CUDA_THREADS, 0, n,
+                                                 (const T *)kl, (const T *)ce, (const T *)keep, (const T *)w, soft,
+                                                 hard, (T *)loss, (T *)terms));
     return RT_OK;
 }
 
 enum rt_status rt_cuda_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
-                                   double T, const int64_t *labels, const void *a, const void *b, void *gs)
+                                   double T, const int64_t *labels, const void *keep, const void *w,
+                                   const void *terms, const void *gloss, double soft, double hard, void *gs)
 {
     if (dt != RT_F32 && dt != RT_F64)
         return rt_backend_float_only("kd backward", dt);
@@ -172,7 +213,7 @@ enum rt_status rt_cuda_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const
         return RT_OK;
     double inv = 1.0 / T; /* before the dispatch: inside it, T names the element type */
     RT_CUDA_DISPATCH_FLOAT(dt, "kd backward",
-                           return kd_bwd<T>(n, c, (const T *)s, (const T *)t, probs, inv, labels, (const T *)a,
-                                            (const T *)b, (T *)gs));
+                           return kd_bwd<T>(n, c, (const T *)s, (const T *)t, probs, inv, labels, (const T *)keep,
+                                            (const T *)w, (const T *)terms, (const T *)gloss, soft, hard, (T *)gs));
     return RT_OK;
 }

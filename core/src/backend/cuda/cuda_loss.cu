@@ -11,7 +11,8 @@
 template <typename T, bool WARP>
 static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     ce_fwd_kernel(int64_t n, int64_t c, const T *__restrict__ x, const int64_t *__restrict__ lab,
-                  const T *__restrict__ w, int64_t ignore, double eps, T *__restrict__ loss, T *__restrict__ lse)
+                  const T *__restrict__ w, int64_t ignore, double eps, T *__restrict__ loss, T *__restrict__ lse,
+                  T *__restrict__ rw, struct rt_cuda_fault *fault, const char *op)
 {
     __shared__ double scratch[32];
     const rt_cuda_rowgroup<WARP> g;
@@ -42,7 +43,10 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
             double z = m + log(s);
             lse[i] = (T)z;
             int64_t y = lab[i];
-            if (y == ignore || y < 0 || y >= c) { /* ignored, or bad (class_rows reports it) */
+            bool kept = rt_cuda_class_label(y, c, ignore, i, fault, op);
+            if (rw)
+                rw[i] = kept ? (w ? w[y] : (T)1) : (T)0;
+            if (!kept) {
                 loss[i] = 0;
             } else {
                 double l = (1 - eps) * (w ? (double)w[y] : 1.0) * (z - (double)r[y]);
@@ -59,7 +63,7 @@ template <typename T, bool WARP>
 static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     ce_bwd_kernel(int64_t n, int64_t c, const T *__restrict__ x, const int64_t *__restrict__ lab,
                   const T *__restrict__ w, int64_t ignore, double eps, const T *__restrict__ lse,
-                  const T *__restrict__ gl, int64_t gs, T *__restrict__ gx)
+                  const T *__restrict__ gl, int64_t gs, const T *__restrict__ gden, T *__restrict__ gx)
 {
     __shared__ double scratch[32];
     /* W = sum of the class weights (c without weights, as the CPU's sum of c ones). The CPU forms it
@@ -83,7 +87,8 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
                 o[j] = 0;
             continue;
         }
-        double gi = (double)gl[i * gs], z = (double)lse[i], wy = (1 - eps) * (w ? (double)w[y] : 1.0);
+        double gi = (double)gl[i * gs] / (gden ? (double)gden[0] : 1.0), z = (double)lse[i];
+        double wy = (1 - eps) * (w ? (double)w[y] : 1.0);
         double a = wy + ec * W;
         for (int64_t j = g.lane; j < c; j += g.size) {
             double p = exp((double)r[j] - z);
@@ -102,10 +107,7 @@ static __global__ void class_rows_kernel(int64_t n, int64_t c, const int64_t *__
     RT_CUDA_LOOP(i, n)
     {
         int64_t y = lab[i];
-        bool ignored = ignore != RT_NO_IGNORE && y == ignore, ok = ignored || (y >= 0 && y < c);
-        if (!ok)
-            rt_cuda_report_bad_index(fault, op, "label", y, i, 0, c);
-        bool kept = ok && !ignored;
+        bool kept = rt_cuda_class_label(y, c, ignore, i, fault, op);
         w[i] = kept ? (cw ? cw[y] : (T)1) : (T)0;
         if (safe)
             safe[i] = kept ? y : 0;
@@ -125,53 +127,44 @@ enum rt_status rt_cuda_class_rows(const char *op, enum rt_dtype dt, int64_t n, i
 }
 
 template <typename T>
-static enum rt_status ce_fwd(int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w, int64_t ignore,
-                             double eps, T *loss, T *lse)
+static enum rt_status ce_fwd(const char *user_op, int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w,
+                             int64_t ignore, double eps, T *loss, T *lse, T *rw)
 {
     static const char *op = "cuda cross_entropy";
-    if (c <= RT_CUDA_WARP_ROW_MAX) {
-        void (*k)(int64_t, int64_t, const T *, const int64_t *, const T *, int64_t, double, T *, T *) =
-            ce_fwd_kernel<T, true>;
-        return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n * 32), RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, loss,
-                              lse);
-    }
-    void (*k)(int64_t, int64_t, const T *, const int64_t *, const T *, int64_t, double, T *, T *) =
-        ce_fwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, loss, lse);
+    bool warp = c <= RT_CUDA_WARP_ROW_MAX;
+    auto k = warp ? ce_fwd_kernel<T, true> : ce_fwd_kernel<T, false>;
+    return RT_CUDA_LAUNCH(op, k, warp ? rt_cuda_blocks(n * 32) : rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n, c, x,
+                          lab, w, ignore, eps, loss, lse, rw, rt_cuda_fault_slot(), user_op);
 }
 
 template <typename T>
 static enum rt_status ce_bwd(int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w, int64_t ignore,
-                             double eps, const T *lse, const T *gl, int64_t gs, T *gx)
+                             double eps, const T *lse, const T *gl, int64_t gs, const T *gden, T *gx)
 {
-    static const char *op = "cuda cross_entropy backward";
-    if (c <= RT_CUDA_WARP_ROW_MAX) {
-        auto k = ce_bwd_kernel<T, true>;
-        return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n * 32), RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, lse, gl,
-                              gs, gx);
-    }
-    auto k = ce_bwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH(op, k, rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, lse, gl, gs,
-                          gx);
+    bool warp = c <= RT_CUDA_WARP_ROW_MAX;
+    auto k = warp ? ce_bwd_kernel<T, true> : ce_bwd_kernel<T, false>;
+    return RT_CUDA_LAUNCH("cuda cross_entropy backward", k, warp ? rt_cuda_blocks(n * 32) : rt_cuda_blocks(n, 1),
+                          RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, lse, gl, gs, gden, gx);
 }
 
-enum rt_status rt_cuda_cross_entropy(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
+enum rt_status rt_cuda_cross_entropy(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                      const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
-                                     void *loss, void *lse)
+                                     void *loss, void *lse, void *rw)
 {
     if (dt != RT_F32 && dt != RT_F64)
-        return rt_backend_float_only("cross_entropy", dt);
+        return rt_backend_float_only(op, dt);
     if (n <= 0) /* c == 0 still writes every row (lse -inf, loss 0), as on the CPU */
         return RT_OK;
-    RT_CUDA_DISPATCH_FLOAT(dt, "cross_entropy",
-                           return ce_fwd<T>(n, c, (const T *)logits, labels, (const T *)weights, ignore, smoothing,
-                                            (T *)loss, (T *)lse));
+    RT_CUDA_DISPATCH_FLOAT(dt, op,
+                           return ce_fwd<T>(op, n, c, (const T *)logits, labels, (const T *)weights, ignore,
+                                            smoothing, (T *)loss, (T *)lse, (T *)rw));
     return RT_OK;
 }
 
 enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                               const int64_t *labels, const void *weights, int64_t ignore,
-                                              double smoothing, const void *lse, const void *gloss, int64_t gloss_stride, void *gx)
+                                              double smoothing, const void *lse, const void *gloss, int64_t gloss_stride,
+                                             const void *gden, void *gx)
 {
     if (dt != RT_F32 && dt != RT_F64)
         return rt_backend_float_only("cross_entropy backward", dt);
@@ -179,6 +172,37 @@ enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, "cross_entropy backward",
                            return ce_bwd<T>(n, c, (const T *)logits, labels, (const T *)weights, ignore, smoothing,
-                                            (const T *)lse, (const T *)gloss, gloss_stride, (T *)gx));
+                                            (const T *)lse, (const T *)gloss, gloss_stride, (const T *)gden,
+                                            (T *)gx));
+    return RT_OK;
+}
+
+/* One block: out = sum rows / sum rw, den = sum rw, both sums in double */
+template <typename T>
+static __global__ void __launch_bounds__(RT_CUDA_THREADS)
+    weighted_mean_kernel(int64_t n, const T *__restrict__ rows, const T *__restrict__ rw, T *__restrict__ out,
+                         T *__restrict__ den)
+{
+    __shared__ double scratch[32];
+    double sr = 0, sw = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        sr += (double)rows[i];
+        sw += (double)rw[i];
+    }
+    sr = rt_cuda_block_sum(sr, scratch);
+    sw = rt_cuda_block_sum(sw, scratch);
+    if (threadIdx.x == 0) {
+        out[0] = (T)(sr / sw);
+        den[0] = (T)sw;
+    }
+}
+
+enum rt_status rt_cuda_weighted_mean(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out,
+                                     void *den)
+{
+    /* n == 0 still writes out (NaN) and den (0), as on the CPU */
+    RT_CUDA_DISPATCH_FLOAT(dt, "weighted_mean",
+                           return RT_CUDA_LAUNCH("cuda weighted_mean", weighted_mean_kernel<T>, 1, RT_CUDA_THREADS,
+                                                 0, n, (const T *)rows, (const T *)rw, (T *)out, (T *)den));
     return RT_OK;
 }
