@@ -1,6 +1,7 @@
-/* Inverted dropout. The keep mask is drawn with rt_bernoulli_ from the counter-based generator, so
- * a seed reproduces it on any thread count; kept elements are scaled by 1/(1-p) so the expectation
- * is unchanged and evaluation is the identity. */
+/* Inverted dropout in one kernel. The keep mask is drawn as rt_bernoulli_ draws it (uniform f64
+ * values of the counter-based generator below 1 - p), so a seed reproduces it on any thread count
+ * and device; kept elements are scaled by 1/(1-p) so the expectation is unchanged and evaluation is
+ * the identity. */
 #include "nn_internal.h"
 
 static enum rt_status vjp_dropout(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
@@ -21,20 +22,27 @@ enum rt_status rt_dropout(struct rt_tensor *x, double p, bool training, struct r
         *out = x;
         return RT_OK;
     }
-    struct rt_tensor *mask = NULL, *y = NULL;
-    NN_TRY(rt_tensor_empty(x->dtype, rt_tensor_device(x), x->ndim, x->shape, &mask));
-    if (p < 1) {
-        NN_TRY(rt_bernoulli_(mask, g, 1.0 - p));
-        NN_TRY(rt_mul_scalar_(mask, 1.0 / (1.0 - p)));
-    } else
-        NN_TRY(rt_zero_(mask));
-    NN_TRY(rt__binary_raw(op, RT_BIN_MUL, x, mask, &y));
+    struct rt_tensor *xc = NULL, *mask = NULL, *y = NULL;
+    NN_TRY(rt__nn_kernel(op, x, rt__backend(x)->dropout));
+    NN_TRY(rt__contig_raw(x, &xc));
+    NN_TRY(rt_tensor_empty_like(xc, &mask));
+    NN_TRY(rt_tensor_empty_like(xc, &y));
+    if (!g)
+        g = rt_rng_default();
+    int64_t n = rt_tensor_numel(xc);
+    /* p == 1 drops everything and draws nothing: keep 0 makes every mask value 0 */
+    if (n > 0)
+        NN_TRY(rt__backend(x)->dropout(x->dtype, n, g->seed, g->offset, 1.0 - p, p < 1 ? 1.0 / (1.0 - p) : 0.0,
+                                       rt__ptr(xc), rt__ptr(y), rt__ptr(mask)));
+    if (p < 1)
+        g->offset += (uint64_t)n;
     if (rt__needs_grad(1, &x)) {
         struct rt_node *node;
         NN_TRY(rt__record(y, "DropoutBackward", vjp_dropout, 1, &x, &node));
         NN_TRY(rt__save(node, mask));
     }
 done:
+    rt_tensor_release(xc);
     rt_tensor_release(mask);
     if (st != RT_OK) {
         rt_tensor_release(y);

@@ -382,6 +382,21 @@ static void test_dropout(void)
                 bad += fabs(yv[i] - xv[i] / 0.75) > 1e-12;
         }
         CHECK(bad == 0 && zeros > 400 && zeros < 600, "zeros %d, bad %d", zeros, bad);
+        /* the mask is rt_bernoulli_'s draw from the same seed, and the generator has moved past it */
+        struct rt_rng g3;
+        rt_rng_init(&g3, 7);
+        struct rt_tensor *b = NULL;
+        if (CHECK_OK(rt_tensor_empty(RT_F64, RT_CPU, 2, H_SHAPE(50, 40), &b)) && CHECK_OK(rt_bernoulli_(b, &g3, 0.75))) {
+            double *bv = h_values(b);
+            int differ = 0;
+            for (int i = 0; bv && i < 2000; i++)
+                differ += (yv[i] != 0) != (bv[i] == 1);
+            CHECK(bv && differ == 0, "%d mask values differ from rt_bernoulli_'s", differ);
+            CHECK(g1.offset == g3.offset, "generator offset %llu, rt_bernoulli_'s %llu", (unsigned long long)g1.offset,
+                  (unsigned long long)g3.offset);
+            free(bv);
+        }
+        rt_tensor_release(b);
         if (CHECK_OK(rt_sum_all(y1, &s)) && CHECK_OK(rt_backward(s, NULL, false)) && x->grad) {
             double *gv = h_values(x->grad);
             int gbad = 0;

@@ -131,6 +131,10 @@ struct rt_backend {
                               void *out);
     enum rt_status (*normal)(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std,
                                  void *out);
+    /* inverted dropout of x (n) in one pass: mask[i] = (dt)scale where u_i < keep, else 0, u_i the f64
+     * U[0, 1) draw at counter base + i (as uniform's), and y[i] = x[i] * mask[i] in dt */
+    enum rt_status (*dropout)(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double keep, double scale,
+                              const void *x, void *y, void *mask);
     /* --- neural-network kernels (ops_conv.c, ops_pool.c, ops_norm.c, ops_loss.c, ops_activation.c) --- */
     /* col (c*kh*kw, n*oh*ow) from x: row (ci, ki, kj), column (image, oy, ox); zero outside the image */
     enum rt_status (*im2col)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col);

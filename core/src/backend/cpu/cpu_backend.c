@@ -43,6 +43,7 @@ static const struct rt_backend cpu_backend = {
     .index_add = rt_cpu_index_add,
     .uniform = rt_cpu_uniform,
     .normal = rt_cpu_normal,
+    .dropout = rt_cpu_dropout,
     .im2col = rt_cpu_im2col,
     .col2im = rt_cpu_col2im,
     .max_pool2d = rt_cpu_max_pool2d,

@@ -107,5 +107,7 @@ enum rt_status rt_cpu_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint64
                               void *out);
 enum rt_status rt_cpu_normal(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std,
                              void *out);
+enum rt_status rt_cpu_dropout(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double keep, double scale,
+                              const void *x, void *y, void *mask);
 
 #endif

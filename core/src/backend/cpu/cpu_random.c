@@ -1,5 +1,6 @@
 /* Random fills. Counter-based: element i is a pure function of (seed, base + i) through
- * rt_rng_bits, so the values never depend on thread count, chunking or device. */
+ * rt_rng_bits, so the values never depend on thread count, chunking or device. dropout draws its
+ * mask as uniform's f64 values and applies it in the same pass. */
 #include "backend/cpu/cpu_internal.h"
 
 #define TWO_PI 6.283185307179586476925286766559
@@ -61,4 +62,30 @@ enum rt_status rt_cpu_normal(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_
             p[i] = mean + std * normal_at(seed, base + (uint64_t)i);
     }
     return RT_OK;
+}
+
+#define DEF_DROPOUT(SUF, T)                                                                                       \
+    static void dropout_##SUF(int64_t n, uint64_t seed, uint64_t base, double keep, T scale, const T *x, T *y,   \
+                              T *mask)                                                                            \
+    {                                                                                                             \
+        _Pragma("omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)")                               \
+        for (int64_t i = 0; i < n; i++) {                                                                         \
+            double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 11) * 0x1p-53;                           \
+            T m = u < keep ? scale : (T)0;                                                                        \
+            mask[i] = m;                                                                                          \
+            y[i] = x[i] * m;                                                                                      \
+        }                                                                                                         \
+    }
+DEF_DROPOUT(f32, float)
+DEF_DROPOUT(f64, double)
+
+enum rt_status rt_cpu_dropout(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double keep, double scale,
+                              const void *x, void *y, void *mask)
+{
+    enum rt_status st = rt_backend_float_only("dropout", dt);
+    if (st == RT_OK && dt == RT_F32)
+        dropout_f32(n, seed, base, keep, (float)scale, x, y, mask);
+    else if (st == RT_OK)
+        dropout_f64(n, seed, base, keep, scale, x, y, mask);
+    return st;
 }

@@ -246,6 +246,7 @@ static const struct rt_backend cuda_backend = {
     .index_add = rt_cuda_index_add,
     .uniform = rt_cuda_uniform,
     .normal = rt_cuda_normal,
+    .dropout = rt_cuda_dropout,
     .im2col = rt_cuda_im2col,
     .col2im = rt_cuda_col2im,
     .max_pool2d = rt_cuda_max_pool2d,

@@ -45,6 +45,8 @@ enum rt_status rt_cuda_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint6
                                void *out);
 enum rt_status rt_cuda_normal(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std,
                               void *out);
+enum rt_status rt_cuda_dropout(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double keep, double scale,
+                               const void *x, void *y, void *mask);
 enum rt_status rt_cuda_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col);
 enum rt_status rt_cuda_col2im(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x);
 enum rt_status rt_cuda_max_pool2d(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y,

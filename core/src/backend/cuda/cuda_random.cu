@@ -78,3 +78,30 @@ enum rt_status rt_cuda_normal(enum rt_dtype dt, int64_t n, uint64_t seed, uint64
                                                  0, n, seed, base, mean, std, (T *)out));
     return RT_OK; /* not reached */
 }
+
+/* the mask from uniform's f64 draw (u = bits * 2^-53, exactly as lo + span * u with lo 0, span 1) */
+template <typename T>
+static __global__ void dropout_kernel(int64_t n, uint64_t seed, uint64_t base, double keep, T scale,
+                                      const T *__restrict__ x, T *__restrict__ y, T *__restrict__ mask)
+{
+    RT_CUDA_LOOP(i, n)
+    {
+        double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
+        T m = u < keep ? scale : (T)0;
+        mask[i] = m;
+        y[i] = x[i] * m;
+    }
+}
+
+enum rt_status rt_cuda_dropout(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double keep, double scale,
+                               const void *x, void *y, void *mask)
+{
+    enum rt_status st = rt_backend_float_only("dropout", dt);
+    if (st != RT_OK || n <= 0)
+        return st;
+    RT_CUDA_DISPATCH_FLOAT(dt, "dropout",
+                           return RT_CUDA_LAUNCH("cuda dropout", dropout_kernel<T>, rt_cuda_blocks(n),
+                                                 RT_CUDA_THREADS, 0, n, seed, base, keep, (T)scale, (const T *)x, (T *)y,
+                                                 (T *)mask));
+    return RT_OK;
+}
