@@ -1,6 +1,7 @@
 /* 2-D convolution by im2col + GEMM. Images are processed in chunks whose column buffer stays under
  * RT_CONV_CHUNK_BYTES: per chunk and group, im2col writes col (K, b*L) (K = C/groups*kh*kw,
- * L = OH*OW, b images) and one GEMM W_g (O/groups, K) @ col gives every output pixel of the chunk.
+ * L = OH*OW, b images) and one batched GEMM, W_g (O/groups, K) @ col's L columns of each image,
+ * writes every output pixel of the chunk in place (NCHW, no reordering pass).
  * Backward per chunk and group: dW_g (+)= gy_g (Og, b*L) @ col^T, dcol = W_g^T @ gy_g, col2im(dcol)
  * into dx; db sums gy over images and pixels. im2col/col2im and the GEMM's tiles all run on the
  * OpenMP team (the CPU backend's only thread pool). */
@@ -88,14 +89,14 @@ static enum rt_status scratch(const struct rt_tensor *like, int64_t n, struct rt
     return rt_tensor_empty(like->dtype, rt_tensor_device(like), 1, &n, out);
 }
 
-/* rows x cols contiguous block at dst with row r set to bias[r * bias_stride]: GEMM then adds to it
- * (beta = 1), which saves a separate pass over the output for the bias. */
-static enum rt_status fill_rows(const struct rt_backend *be, enum rt_dtype dt, void *dst, int64_t rows, int64_t cols,
-                                const struct rt_tensor *bias, int64_t first)
+/* The bias of group g's Og channels written over their planes of b images of y (N, O, L): the GEMM
+ * then adds to it (beta = 1), which saves a separate pass over the output for the bias. */
+static enum rt_status fill_bias(const struct rt_backend *be, enum rt_dtype dt, const struct conv *c, void *yg,
+                                int64_t b, const struct rt_tensor *bias, int64_t g)
 {
-    struct rt_strided d = {.data = dst, .ndim = 2, .shape = {rows, cols}, .stride = {cols, 1}};
-    struct rt_strided s = {.data = rt__nn_at(rt__ptr(bias), dt, first * bias->stride[0]), .ndim = 2,
-                           .shape = {rows, cols}, .stride = {bias->stride[0], 0}};
+    struct rt_strided d = {.data = yg, .ndim = 3, .shape = {b, c->Og, c->L}, .stride = {c->O * c->L, c->L, 1}};
+    struct rt_strided s = {.data = rt__nn_at(rt__ptr(bias), dt, g * c->Og * bias->stride[0]), .ndim = 3,
+                           .shape = {b, c->Og, c->L}, .stride = {0, bias->stride[0], 0}};
     return be->copy(&d, dt, &s, bias->dtype);
 }
 
@@ -117,15 +118,13 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
         return st;
     enum rt_dtype dt = x->dtype;
     const struct rt_backend *be = rt__backend(x);
-    struct rt_tensor *xc = NULL, *wc = NULL, *y = NULL, *col = NULL, *tmp = NULL;
+    struct rt_tensor *xc = NULL, *wc = NULL, *y = NULL, *col = NULL;
     int64_t yshape[4] = {c.N, c.O, c.OH, c.OW};
     NN_TRY(rt__contig_raw(x, &xc));
     NN_TRY(rt__contig_raw(w, &wc));
     NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 4, yshape, &y));
     if (c.N * c.O * c.L > 0) {
         NN_TRY(scratch(x, c.K * c.nb * c.L, &col));
-        if (c.nb > 1)
-            NN_TRY(scratch(x, c.Og * c.nb * c.L, &tmp));
         for (int64_t n0 = 0; n0 < c.N; n0 += c.nb) {
             if (rt_interrupt_pending()) {
                 st = rt_error(RT_ERR_INTERRUPTED, "rt_conv2d: interrupted");
@@ -138,19 +137,13 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
                 NN_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W),
                                   rt__ptr(col)));
                 const void *wg = rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K);
-                double beta = bias ? 1.0 : 0.0;
-                if (b == 1) { /* straight into the output rows of this image and group */
-                    void *yg = rt__nn_at(rt__ptr(y), dt, (n0 * c.O + gi * c.Og) * c.L);
-                    if (bias)
-                        NN_TRY(fill_rows(be, dt, yg, c.Og, c.L, bias, gi * c.Og));
-                    NN_TRY(gemm1(be, dt, false, false, c.Og, c.L, c.K, wg, c.K, rt__ptr(col), c.L, beta, yg, c.L));
-                } else {
-                    if (bias)
-                        NN_TRY(fill_rows(be, dt, rt__ptr(tmp), c.Og, b * c.L, bias, gi * c.Og));
-                    NN_TRY(gemm1(be, dt, false, false, c.Og, b * c.L, c.K, wg, c.K, rt__ptr(col), b * c.L, beta,
-                                 rt__ptr(tmp), b * c.L));
-                    NN_TRY(group_copy(be, dt, &c, n0, b, gi, rt__ptr(y), rt__ptr(tmp), true));
-                }
+                /* one GEMM per image, batched, straight into its output planes: image i's columns of col
+                 * are [i L, (i + 1) L), and its rows of y start at (n0 + i) O L + g Og L */
+                void *yg = rt__nn_at(rt__ptr(y), dt, (n0 * c.O + gi * c.Og) * c.L);
+                if (bias)
+                    NN_TRY(fill_bias(be, dt, &c, yg, b, bias, gi));
+                NN_TRY(be->gemm(dt, false, false, c.Og, c.L, c.K, 1.0, wg, c.K, 0, rt__ptr(col), b * c.L, c.L,
+                                bias ? 1.0 : 0.0, yg, c.L, c.O * c.L, b));
             }
         }
     }
@@ -167,7 +160,6 @@ done:
     rt_tensor_release(xc);
     rt_tensor_release(wc);
     rt_tensor_release(col);
-    rt_tensor_release(tmp);
     if (st != RT_OK) {
         rt_tensor_release(y);
         return st;

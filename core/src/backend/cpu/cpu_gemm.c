@@ -16,10 +16,11 @@
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
-/* Below ~64^3 multiply-adds a second thread saves less than the fork/join costs. */
-static bool gemm_is_small(int64_t m, int64_t n, int64_t k)
+/* Below ~64^3 multiply-adds in all (every product of a batch together) a second thread saves less
+ * than the fork/join costs. */
+static bool gemm_is_small(int64_t m, int64_t n, int64_t k, int64_t batch)
 {
-    return (double)m * (double)n * (double)k < 64.0 * 64.0 * 64.0;
+    return (double)m * (double)n * (double)k * (double)batch < 64.0 * 64.0 * 64.0;
 }
 
 /* Integer fallback (no BLAS for integers): exact wrapping int64 accumulation; alpha/beta other than
@@ -138,7 +139,7 @@ enum rt_status rt_cpu_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_
     struct gemm_call g = {dt == RT_F64, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
                           stride_c};
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    if (threads <= 1 || gemm_is_small(m, n, k)) {
+    if (threads <= 1 || gemm_is_small(m, n, k, batch)) {
         for (int64_t bi = 0; bi < batch; bi++)
             gemm_tile(&g, bi, 0, m, 0, n);
     } else if (batch >= threads) {
