@@ -191,4 +191,30 @@ describe("moving tensors and modules", function()
       local a, b = run("cpu"), run("cuda")
       assert.is_true((a - b):abs():max():item() < 1e-9)
    end)
+
+   -- The work each loss queues, counted (kernels, cuBLAS calls and copies; the emulated device runs
+   -- CPU kernels and counts none). The numbers are the kernels each op is built from: a regression
+   -- guard for the launch overhead that bounds a small batch on a GPU.
+   local counted = has_cuda and not retort.cuda.describe():match("emulated")
+   local count_it = counted and it or pending
+   count_it("queues the fused kernels a loss is built from, and no more", function()
+      local function launches(f)
+         local l0 = retort.cuda.launches()
+         f()
+         return retort.cuda.launches() - l0
+      end
+      local s = retort.randn(8, 5):cuda():requiresGrad()
+      local t, y = retort.randn(8, 5):cuda(), retort.tensor({1, 2, 3, 4, 5, 1, 2, 3}, "i64"):cuda()
+      local loss
+      -- labels rebased to 0 (checked: 1), the loss rows with their labels checked (1), their mean (1)
+      assert.are.equal(3, launches(function() loss = retort.loss.crossEntropy(s, y) end))
+      -- the seed gradient (1) and one kernel that reads the mean's gradient in place (1)
+      assert.are.equal(2, launches(function() loss:backward() end))
+      s.grad = nil
+      -- rebase (1), the KL and CE rows (1), their reduction to the loss and its terms (1), klScaled (1)
+      assert.are.equal(4, launches(function() loss = retort.distill.kd(s, t, {T = 4, alpha = 0.9, labels = y}) end))
+      assert.are.equal(2, launches(function() loss:backward() end))
+      local drop = retort.nn.Dropout(0.5)
+      assert.are.equal(1, launches(function() drop:forward(t) end))
+   end)
 end)
