@@ -83,21 +83,25 @@ static enum rt_status gemm_nd_bias(const char *name, struct rt_tensor *a, bool t
                      : rt_tensor_empty(a->dtype, a->storage->device, 2, shape + 1, &c);
     }
     double beta = 0.0;
-    if (st == RT_OK && bias && oa.rows * ob.cols > 0) { /* c[i, :] = bias */
+    bool done = false; /* the product is written */
+    const struct rt_backend *be = st == RT_OK ? rt__backend(c) : NULL;
+    if (st == RT_OK && bias && be->gemm_bias && !batched && oa.cols > 0 && oa.rows * ob.cols > 0 &&
+        bias->stride[0] == 1 && bias->dtype == c->dtype) /* the bias in the product's epilogue: one call */
+        st = be->gemm_bias(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, oa.ptr, oa.ld, ob.ptr, ob.ld,
+                           rt__ptr(bias), rt__ptr(c), ob.cols, &done);
+    if (st == RT_OK && !done && bias && oa.rows * ob.cols > 0) { /* c[i, :] = bias */
         struct rt_strided dst = rt__strided(c), src = rt__strided(bias);
         src.ndim = dst.ndim;
         for (int i = 0; i < dst.ndim; i++) {
             src.shape[i] = dst.shape[i];
             src.stride[i] = i == dst.ndim - 1 ? bias->stride[0] : 0;
         }
-        st = rt__backend(c)->copy(&dst, c->dtype, &src, bias->dtype);
+        st = be->copy(&dst, c->dtype, &src, bias->dtype);
         beta = 1.0;
     }
-    if (st == RT_OK && oa.rows * ob.cols > 0) { /* with k == 0: C = bias rows, or zeros */
-        st = rt__backend(c)->gemm(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, 1.0, oa.ptr, oa.ld,
-                                  oa.bstride, ob.ptr, ob.ld, ob.bstride, beta, rt__ptr(c), ob.cols,
-                                  oa.rows * ob.cols, batch);
-    }
+    if (st == RT_OK && !done && oa.rows * ob.cols > 0) /* with k == 0: C = bias rows, or zeros */
+        st = be->gemm(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, 1.0, oa.ptr, oa.ld, oa.bstride, ob.ptr,
+                      ob.ld, ob.bstride, beta, rt__ptr(c), ob.cols, oa.rows * ob.cols, batch);
     rt_tensor_release(oa.held);
     rt_tensor_release(ob.held);
     if (st != RT_OK) {

@@ -1156,7 +1156,7 @@ static void test_sum_to_shape(void)
 
 /* ================================================================== matrix products */
 
-enum { M_MM, M_LINEAR, M_LINEAR_NOBIAS, M_BMM };
+enum { M_MM, M_LINEAR, M_LINEAR_NOBIAS, M_LINEAR_BIAS_SLICE, M_BMM };
 
 static const struct mm_case {
     const char *name;
@@ -1189,6 +1189,10 @@ static const struct mm_case {
     {"linear, no bias", M_LINEAR_NOBIAS, 2, {6, 7}, V_NONE, 2, {4, 7}, V_NONE},
     {"linear, transposed input", M_LINEAR, 2, {7, 6}, V_T, 2, {4, 7}, V_NONE},
     {"linear (128,300) x (100,300)^T", M_LINEAR, 2, {128, 300}, V_NONE, 2, {100, 300}, V_NONE},
+    /* a GPU adds an aligned bias in the product's epilogue; these take the bias fill and a GEMM */
+    {"linear, bias a slice at offset 1", M_LINEAR_BIAS_SLICE, 2, {6, 7}, V_NONE, 2, {4, 7}, V_NONE},
+    {"linear, input narrowed (lda > k)", M_LINEAR, 2, {6, 9}, V_NARROW, 2, {4, 7}, V_NONE},
+    {"linear, weight a transposed view", M_LINEAR, 2, {6, 7}, V_NONE, 2, {7, 4}, V_T},
     {"bmm", M_BMM, 3, {3, 4, 5}, V_NONE, 3, {3, 5, 2}, V_NONE},
 };
 
@@ -1203,6 +1207,14 @@ static enum rt_status f_matmul(struct rt_tensor *const *in, void *c, struct rt_t
     case M_MM: st = rt_matmul(a, b, out); break;
     case M_LINEAR: st = rt_linear(a, b, in[2], out); break;
     case M_LINEAR_NOBIAS: st = rt_linear(a, b, NULL, out); break;
+    case M_LINEAR_BIAS_SLICE: {
+        struct rt_tensor *bias = NULL;
+        st = rt_narrow(in[2], 0, 1, b->shape[0], &bias);
+        if (st == RT_OK)
+            st = rt_linear(a, b, bias, out);
+        rt_tensor_release(bias);
+        break;
+    }
     default: st = rt_bmm(a, b, out); break;
     }
 done:
@@ -1216,9 +1228,10 @@ static void test_matmul(void)
         const struct mm_case *m = &mm_cases[i];
         FOR_FLOAT(dt) {
             struct rt_tensor *a = rndn_shape(dt, m->nda, m->a, 0, 1), *b = rndn_shape(dt, m->ndb, m->b, 0, 1);
-            struct rt_tensor *bias = RND(dt, -1, 1, m->b[0]);
+            int64_t out_features = m->vb == V_T ? m->b[1] : m->b[0]; /* of a linear's weight */
+            struct rt_tensor *bias = RND(dt, -1, 1, out_features + (m->kind == M_LINEAR_BIAS_SLICE));
             COMPARE(fmt("matmul %s, %s", m->name, rt_dtype_name(dt)), f_matmul, (void *)m,
-                    O(.grad = m->kind == M_LINEAR ? 7 : 3), a, b, bias);
+                    O(.grad = m->kind == M_LINEAR || m->kind == M_LINEAR_BIAS_SLICE ? 7 : 3), a, b, bias);
             RELEASE(a, b, bias);
         }
     }

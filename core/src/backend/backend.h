@@ -97,6 +97,12 @@ struct rt_backend {
                            const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
                            int64_t stride_b, double beta, void *c, int64_t ldc, int64_t stride_c,
                            int64_t batch);
+    /* C (m, n) = op(A) op(B) + bias, bias (n, contiguous) added to every row, in one call (a GPU's
+     * GEMM epilogue; NULL where the backend has none). *done = false with RT_OK when it cannot take
+     * this product: the caller then fills C with the bias and runs gemm with beta 1. */
+    enum rt_status (*gemm_bias)(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+                                int64_t lda, const void *b, int64_t ldb, const void *bias, void *c, int64_t ldc,
+                                bool *done);
     /* softmax(x * inv_t) over n in (outer, n, inner); log selects log-softmax */
     enum rt_status (*softmax)(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner, double inv_t,
                               const void *x, void *y);

@@ -236,6 +236,7 @@ static const struct rt_backend cuda_backend = {
     .where = rt_cuda_where,
     .reduce = rt_cuda_reduce,
     .gemm = rt_cuda_gemm,
+    .gemm_bias = rt_cuda_gemm_bias,
     .softmax = rt_cuda_softmax,
     .softmax_backward = rt_cuda_softmax_backward,
     .check_index = rt_cuda_check_index,

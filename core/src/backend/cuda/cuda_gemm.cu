@@ -1,10 +1,12 @@
 /* Matrix products: f32/f64 through cuBLAS (full-precision math, as PyTorch's default), integers
- * through a plain kernel with the CPU backend's wrapping arithmetic. cuBLAS is column-major: a
- * row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the operands swap. */
+ * through a plain kernel with the CPU backend's wrapping arithmetic, and a product plus a bias
+ * (Linear) through cuBLASLt's bias epilogue in one call. cuBLAS is column-major: a row-major
+ * C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the operands swap. */
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 
 #include "backend/cuda/cuda_kernels.h"
@@ -26,8 +28,23 @@ static struct {
 } cb;
 static cublasHandle_t blas;
 
+#define RT_CUBLASLT_FUNCS(X)                                                                                     \
+    X(create, cublasLtCreate) X(desc_create, cublasLtMatmulDescCreate) X(desc_destroy, cublasLtMatmulDescDestroy) \
+        X(desc_set, cublasLtMatmulDescSetAttribute) X(layout_create, cublasLtMatrixLayoutCreate)                  \
+            X(layout_destroy, cublasLtMatrixLayoutDestroy) X(pref_create, cublasLtMatmulPreferenceCreate)         \
+                X(pref_destroy, cublasLtMatmulPreferenceDestroy) X(heuristic, cublasLtMatmulAlgoGetHeuristic)     \
+                    X(matmul, cublasLtMatmul)
+
+static struct {
+#define RT_CUBLAS_FIELD(field, name) decltype(&name) field;
+    RT_CUBLASLT_FUNCS(RT_CUBLAS_FIELD)
+#undef RT_CUBLAS_FIELD
+} lt;
+static cublasLtHandle_t lt_handle; /* NULL: no cuBLASLt, products with a bias take two calls */
+static cudaStream_t blas_stream;
+
 #ifdef RETORT_CUDA_SIM
-/* The simulator's cuBLAS is linked in. */
+/* The simulator's cuBLAS and cuBLASLt are linked in. */
 static bool cublas_open(char *why, size_t why_len)
 {
     (void)why, (void)why_len;
@@ -36,34 +53,63 @@ static bool cublas_open(char *why, size_t why_len)
 #undef RT_CUBLAS_BIND
     return true;
 }
+static bool cublaslt_open(void)
+{
+#define RT_CUBLAS_BIND(field, name) lt.field = &name;
+    RT_CUBLASLT_FUNCS(RT_CUBLAS_BIND)
+#undef RT_CUBLAS_BIND
+    return true;
+}
 #else
-static void *cublas_lib;
+/* Opens a library by soname (the executable's run path), then where the build found it; NULL and
+ * the first dlerror() in why when neither loads. */
+static void *lib_open(const char *soname, char *why, size_t why_len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", RETORT_CUBLAS_DIR, soname);
+    void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(why, why_len, "%s", dlerror());
+        lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    }
+    return lib;
+}
 
-/* Opens cuBLAS by soname (the executable's run path), then where the build found it. */
+#define RT_CUBLAS_LOAD(lib, table, field, name, fail)                                                            \
+    if (!(table.field = (decltype(&name))dlsym(lib, RT_CUBLAS_SYM(name)))) {                                      \
+        fail;                                                                                                     \
+    }
+
+static void *cublas_lib;
 static bool cublas_open(char *why, size_t why_len)
 {
     if (cublas_lib)
         return true;
-    const char *names[2] = {RETORT_CUBLAS_SONAME, RETORT_CUBLAS_DIR "/" RETORT_CUBLAS_SONAME};
     char first[256] = "";
-    for (int i = 0; i < 2 && !cublas_lib; i++) {
-        cublas_lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-        if (!cublas_lib && i == 0)
-            snprintf(first, sizeof first, "%s", dlerror());
-    }
-    if (!cublas_lib) {
+    if (!(cublas_lib = lib_open(RETORT_CUBLAS_SONAME, first, sizeof first))) {
         snprintf(why, why_len, "cannot load cuBLAS: %s", first);
         return false;
     }
-#define RT_CUBLAS_LOAD(field, name)                                                                              \
-    if (!(cb.field = (decltype(&name))dlsym(cublas_lib, RT_CUBLAS_SYM(name)))) {                                  \
-        snprintf(why, why_len, "cannot load cuBLAS: %s has no %s", RETORT_CUBLAS_SONAME, RT_CUBLAS_SYM(name));   \
-        dlclose(cublas_lib);                                                                                     \
-        cublas_lib = NULL;                                                                                       \
-        return false;                                                                                            \
-    }
-    RT_CUBLAS_FUNCS(RT_CUBLAS_LOAD)
-#undef RT_CUBLAS_LOAD
+#define RT_CUBLAS_LOAD_CB(field, name)                                                                           \
+    RT_CUBLAS_LOAD(cublas_lib, cb, field, name,                                                                  \
+                   snprintf(why, why_len, "cannot load cuBLAS: %s has no %s", RETORT_CUBLAS_SONAME,              \
+                            RT_CUBLAS_SYM(name));                                                                 \
+                   dlclose(cublas_lib); cublas_lib = NULL; return false)
+    RT_CUBLAS_FUNCS(RT_CUBLAS_LOAD_CB)
+#undef RT_CUBLAS_LOAD_CB
+    return true;
+}
+
+/* cuBLASLt is optional: without it (or any of its calls), a bias takes a separate fill */
+static bool cublaslt_open(void)
+{
+    char ignored[256];
+    void *lib = lib_open(RETORT_CUBLASLT_SONAME, ignored, sizeof ignored);
+    if (!lib)
+        return false;
+#define RT_CUBLAS_LOAD_LT(field, name) RT_CUBLAS_LOAD(lib, lt, field, name, dlclose(lib); return false)
+    RT_CUBLASLT_FUNCS(RT_CUBLAS_LOAD_LT)
+#undef RT_CUBLAS_LOAD_LT
     return true;
 }
 #endif
@@ -75,13 +121,18 @@ enum rt_status rt_cuda_blas_start(cudaStream_t stream, char *why, size_t why_len
     cublasStatus_t s = cb.create(&blas);
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cb.set_stream(blas, stream);
-    if (s == CUBLAS_STATUS_SUCCESS)
-        return RT_OK;
-    snprintf(why, why_len, "cuBLAS could not start: %s", cb.status_string(s));
-    if (blas)
-        cb.destroy(blas);
-    blas = NULL;
-    return RT_ERR_DEVICE;
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        snprintf(why, why_len, "cuBLAS could not start: %s", cb.status_string(s));
+        if (blas)
+            cb.destroy(blas);
+        blas = NULL;
+        return RT_ERR_DEVICE;
+    }
+    blas_stream = stream;
+    /* RETORT_CUDA_NO_LT=1 turns the bias epilogue off (to tell its results from the two-call path's) */
+    if (!rt_backend_env_flag("RETORT_CUDA_NO_LT") && cublaslt_open() && lt.create(&lt_handle) != CUBLAS_STATUS_SUCCESS)
+        lt_handle = NULL;
+    return RT_OK;
 }
 
 template <typename T>
@@ -107,11 +158,11 @@ __global__ void gemm_int_kernel(bool ta, bool tb, int64_t m, int64_t n, int64_t 
     }
 }
 
-static enum rt_status blas_status(cublasStatus_t s)
+static enum rt_status blas_status(cublasStatus_t s, const char *op = "cuda gemm")
 {
     if (s == CUBLAS_STATUS_SUCCESS)
-        return rt_cuda_check("cuda gemm");
-    return rt_error(s == CUBLAS_STATUS_ALLOC_FAILED ? RT_ERR_OOM : RT_ERR_DEVICE, "cuda gemm: cuBLAS error %s",
+        return rt_cuda_check(op);
+    return rt_error(s == CUBLAS_STATUS_ALLOC_FAILED ? RT_ERR_OOM : RT_ERR_DEVICE, "%s: cuBLAS error %s", op,
                     cb.status_string(s));
 }
 
@@ -152,4 +203,114 @@ enum rt_status rt_cuda_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64
     return blas_status(cb.dgemm_batched(blas, opb, opa, N, M, K, &alpha, (const double *)b, (int)ldb, stride_b,
                                                  (const double *)a, (int)lda, stride_a, &beta, (double *)c, (int)ldc,
                                                  stride_c, (int)batch));
+}
+
+/* --- a product with its bias (cuBLASLt's bias epilogue) --- */
+
+/* What cuBLASLt needs for one shape: the descriptor, the layouts and the algorithm its heuristic
+ * chose. Kept per shape (the heuristic costs more host time than a launch); ok is false where no
+ * algorithm was found, so that shape falls back without asking again. */
+struct lt_plan {
+    bool used, ok;
+    enum rt_dtype dt;
+    bool ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+};
+#define LT_PLANS 32
+static lt_plan plans[LT_PLANS];
+static int plans_next;
+
+static void plan_clear(lt_plan *p)
+{
+    if (p->desc)
+        lt.desc_destroy(p->desc);
+    cublasLtMatrixLayout_t ls[3] = {p->la, p->lb, p->lc};
+    for (int i = 0; i < 3; i++)
+        if (ls[i])
+            lt.layout_destroy(ls[i]);
+    *p = lt_plan{};
+}
+
+/* The column-major product D (n x m) = op(B) (n x k) op(A) (k x m) + bias (n), D = C^T of the
+ * row-major C = op(A) op(B); the heuristic assumes every operand 256-byte aligned (its default), which
+ * the caller checks. */
+static bool plan_make(lt_plan *p, const void *bias)
+{
+    bool f32 = p->dt == RT_F32;
+    cudaDataType_t t = f32 ? CUDA_R_32F : CUDA_R_64F;
+    int32_t opa = p->tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = p->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    uint64_t m = (uint64_t)p->m, n = (uint64_t)p->n, k = (uint64_t)p->k;
+    bool ok = lt.desc_create(&p->desc, f32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F, t) == CUBLAS_STATUS_SUCCESS &&
+              lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa) == CUBLAS_STATUS_SUCCESS &&
+              lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb) == CUBLAS_STATUS_SUCCESS &&
+              lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) == CUBLAS_STATUS_SUCCESS &&
+              lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) == CUBLAS_STATUS_SUCCESS &&
+              lt.layout_create(&p->la, t, p->tb ? k : n, p->tb ? n : k, p->ldb) == CUBLAS_STATUS_SUCCESS &&
+              lt.layout_create(&p->lb, t, p->ta ? m : k, p->ta ? k : m, p->lda) == CUBLAS_STATUS_SUCCESS &&
+              lt.layout_create(&p->lc, t, n, m, p->ldc) == CUBLAS_STATUS_SUCCESS;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t result;
+    int found = 0;
+    ok = ok && lt.pref_create(&pref) == CUBLAS_STATUS_SUCCESS &&
+         lt.heuristic(lt_handle, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &result, &found) ==
+             CUBLAS_STATUS_SUCCESS &&
+         found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+    if (pref)
+        lt.pref_destroy(pref);
+    if (ok)
+        p->algo = result.algo;
+    return ok;
+}
+
+static lt_plan *plan_for(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t lda,
+                         int64_t ldb, int64_t ldc, const void *bias)
+{
+    for (int i = 0; i < LT_PLANS; i++) {
+        lt_plan *p = &plans[i];
+        if (p->used && p->dt == dt && p->ta == ta && p->tb == tb && p->m == m && p->n == n && p->k == k &&
+            p->lda == lda && p->ldb == ldb && p->ldc == ldc)
+            return p;
+    }
+    lt_plan *p = &plans[plans_next];
+    plans_next = (plans_next + 1) % LT_PLANS;
+    plan_clear(p);
+    p->used = true, p->dt = dt, p->ta = ta, p->tb = tb, p->m = m, p->n = n, p->k = k;
+    p->lda = lda, p->ldb = ldb, p->ldc = ldc;
+    p->ok = plan_make(p, bias);
+    return p;
+}
+
+static bool aligned(const void *p) { return ((uintptr_t)p & 255) == 0; }
+
+enum rt_status rt_cuda_gemm_bias(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+                                 int64_t lda, const void *b, int64_t ldb, const void *bias, void *c, int64_t ldc,
+                                 bool *done)
+{
+    *done = false;
+    bool empty;
+    enum rt_status st = rt_backend_gemm_args(dt, ta, tb, m, n, k, 1, &lda, &ldb, &ldc, &empty);
+    if (st != RT_OK || empty || !lt_handle || (dt != RT_F32 && dt != RT_F64) || k == 0 || !aligned(a) ||
+        !aligned(b) || !aligned(bias) || !aligned(c))
+        return st;
+    lt_plan *p = plan_for(dt, ta, tb, m, n, k, lda, ldb, ldc, bias);
+    if (!p->ok)
+        return RT_OK;
+    cublasStatus_t s = lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+    float one_f = 1, zero_f = 0;
+    double one_d = 1, zero_d = 0;
+    bool f32 = dt == RT_F32;
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = lt.matmul(lt_handle, p->desc, f32 ? (const void *)&one_f : (const void *)&one_d, b, p->la, a, p->lb,
+                      f32 ? (const void *)&zero_f : (const void *)&zero_d, c, p->lc, c, p->lc, &p->algo, NULL, 0,
+                      blas_stream);
+    if (s == CUBLAS_STATUS_NOT_SUPPORTED) { /* this shape takes the two-call path from now on */
+        p->ok = false;
+        return RT_OK;
+    }
+    *done = s == CUBLAS_STATUS_SUCCESS;
+    return blas_status(s, "cuda gemm+bias");
 }

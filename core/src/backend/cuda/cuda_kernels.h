@@ -25,6 +25,9 @@ enum rt_status rt_cuda_reduce(enum rt_reduce_op op, enum rt_dtype dt, int64_t ou
 enum rt_status rt_cuda_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
                             const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
                             int64_t stride_b, double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch);
+enum rt_status rt_cuda_gemm_bias(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+                                 int64_t lda, const void *b, int64_t ldb, const void *bias, void *c, int64_t ldc,
+                                 bool *done);
 enum rt_status rt_cuda_softmax(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner, double inv_t,
                                const void *x, void *y);
 enum rt_status rt_cuda_softmax_backward(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner,

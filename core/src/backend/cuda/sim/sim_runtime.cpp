@@ -1,9 +1,10 @@
 /* The CUDA simulator's runtime (RETORT_CUDA=SIM): kernel launches on fibers, device memory in host
- * memory with the checks a GPU would fail on, and cuBLAS through OpenBLAS. Work is synchronous:
+ * memory with the checks a GPU would fail on (cuBLAS: sim_cublas.cpp). Work is synchronous:
  * a launch or copy is done when the call returns, which the one-stream backend cannot tell apart
  * from a queue that drains at once. */
 #include <cuda_runtime.h>
-#include <cublas_v2.h>
+
+#include "sim_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,7 +14,8 @@
 #include <map>
 #include <mutex>
 
-#include <cblas.h>
+using rt_sim::device_addressable;
+using rt_sim::report;
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -100,15 +102,6 @@ cudaError_t set_error(cudaError_t e)
     return e;
 }
 
-__attribute__((format(printf, 1, 2))) void report(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("retort CUDA simulator: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 /* RETORT_CUDA_SIM_ORDER=reverse runs blocks, and the threads of a block, last first: a kernel
  * whose result depends on the order (a race a GPU may or may not show) then gives another one. */
@@ -320,12 +313,6 @@ bool find_allocation(const void *p, size_t n, allocation *out)
     return true;
 }
 
-/* Does [p, p + n) lie inside memory the device may address? */
-bool device_addressable(const void *p, size_t n)
-{
-    allocation a;
-    return find_allocation(p, n, &a) && (a.device || a.mapped);
-}
 
 /* Is p inside a cudaMalloc block? */
 bool is_device_memory(const void *p)
@@ -348,6 +335,22 @@ const char *kind_name(cudaMemcpyKind k)
 }
 
 } // namespace
+
+void rt_sim::report(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("retort CUDA simulator: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+bool rt_sim::device_addressable(const void *p, size_t n)
+{
+    allocation a;
+    return find_allocation(p, n, &a) && (a.device || a.mapped);
+}
 
 /* --- the device language --- */
 
@@ -651,135 +654,4 @@ void rt_sim_unpoison(const void *p, size_t n)
 #else
     (void)p, (void)n;
 #endif
-}
-
-/* --- cuBLAS --- */
-
-struct rt_sim_cublas {
-    cudaStream_t stream;
-};
-
-cublasStatus_t cublasCreate(cublasHandle_t *h)
-{
-    *h = new rt_sim_cublas();
-    return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasDestroy(cublasHandle_t h)
-{
-    delete h;
-    return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
-{
-    h->stream = s;
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-const char *cublasGetStatusString(cublasStatus_t s)
-{
-    switch (s) {
-    case CUBLAS_STATUS_SUCCESS:
-        return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_NOT_INITIALIZED:
-        return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED:
-        return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE:
-        return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_EXECUTION_FAILED:
-        return "CUBLAS_STATUS_EXECUTION_FAILED";
-    }
-    return "CUBLAS_STATUS_UNKNOWN";
-}
-
-namespace {
-
-/* Elements a column-major rows x cols operand with leading dimension ld spans. */
-size_t span(int rows, int cols, int ld) { return rows == 0 || cols == 0 ? 0 : (size_t)(cols - 1) * ld + rows; }
-
-template <typename T>
-cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                            const T *a, int lda, long long sa, const T *b, int ldb, long long sb, T *c, int ldc,
-                            long long sc, int batch)
-{
-    if (!h)
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
-    int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
-    if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) ||
-        ldc < (m > 1 ? m : 1))
-        return CUBLAS_STATUS_INVALID_VALUE;
-    if (m == 0 || n == 0 || batch == 0)
-        return CUBLAS_STATUS_SUCCESS;
-    struct {
-        const void *p;
-        size_t elems;
-        const char *name;
-    } ops[3] = {{a, k ? span(ar, ac, lda) : 0, "A"}, {b, k ? span(br, bc, ldb) : 0, "B"}, {c, span(m, n, ldc), "C"}};
-    long long strides[3] = {sa, sb, sc};
-    for (int i = 0; i < 3; i++) {
-        if (!ops[i].elems)
-            continue;
-        size_t extent = ((size_t)(batch - 1) * (size_t)strides[i] + ops[i].elems) * sizeof(T);
-        if (!device_addressable(ops[i].p, extent)) {
-            report("cuBLAS gemm: operand %s (%p, %zu bytes) is not device memory", ops[i].name, ops[i].p, extent);
-            return CUBLAS_STATUS_EXECUTION_FAILED;
-        }
-    }
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-CBLAS_TRANSPOSE cblas_op(cublasOperation_t t) { return t == CUBLAS_OP_N ? CblasNoTrans : CblasTrans; }
-
-void gemm_run(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc)
-{
-    cblas_sgemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-void gemm_run(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, double alpha, const double *a, int lda,
-              const double *b, int ldb, double beta, double *c, int ldc)
-{
-    cblas_dgemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-template <typename T>
-cublasStatus_t gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                            const T *alpha, const T *a, int lda, long long sa, const T *b, int ldb, long long sb,
-                            const T *beta, T *c, int ldc, long long sc, int batch)
-{
-    cublasStatus_t s = gemm_checked(h, ta, tb, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, batch);
-    if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0)
-        return s;
-    for (int i = 0; i < batch; i++)
-        gemm_run(ta, tb, m, n, k, *alpha, a + i * sa, lda, b + i * sb, ldb, *beta, c + i * sc, ldc);
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-} // namespace
-
-cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                           const float *alpha, const float *a, int lda, const float *b, int ldb, const float *beta,
-                           float *c, int ldc)
-{
-    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
-}
-cublasStatus_t cublasDgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                           const double *alpha, const double *a, int lda, const double *b, int ldb,
-                           const double *beta, double *c, int ldc)
-{
-    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
-}
-cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                                         int k, const float *alpha, const float *a, int lda, long long stride_a,
-                                         const float *b, int ldb, long long stride_b, const float *beta, float *c,
-                                         int ldc, long long stride_c, int batch)
-{
-    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch);
-}
-cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                                         int k, const double *alpha, const double *a, int lda, long long stride_a,
-                                         const double *b, int ldb, long long stride_b, const double *beta, double *c,
-                                         int ldc, long long stride_c, int batch)
-{
-    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch);
 }

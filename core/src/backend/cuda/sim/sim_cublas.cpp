@@ -1,0 +1,326 @@
+/* The CUDA simulator's cuBLAS and cuBLASLt (RETORT_CUDA=SIM): the calls the backend makes, checked
+ * as the libraries check them (sizes, leading dimensions, operands in device memory) and computed by
+ * OpenBLAS in column-major order. */
+#include <cublasLt.h>
+#include <cublas_v2.h>
+
+#include <string.h>
+
+#include <cblas.h>
+
+#include "sim_internal.h"
+
+using rt_sim::device_addressable;
+using rt_sim::report;
+
+/* --- cuBLAS --- */
+
+struct rt_sim_cublas {
+    cudaStream_t stream;
+};
+
+cublasStatus_t cublasCreate(cublasHandle_t *h)
+{
+    *h = new rt_sim_cublas();
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t h)
+{
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
+{
+    h->stream = s;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+const char *cublasGetStatusString(cublasStatus_t s)
+{
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS:
+        return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+        return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+        return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE:
+        return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+        return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+        return "CUBLAS_STATUS_NOT_SUPPORTED";
+    }
+    return "CUBLAS_STATUS_UNKNOWN";
+}
+
+namespace {
+
+/* Elements a column-major rows x cols operand with leading dimension ld spans. */
+size_t span(int rows, int cols, int ld) { return rows == 0 || cols == 0 ? 0 : (size_t)(cols - 1) * ld + rows; }
+
+template <typename T>
+cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const T *a, int lda, long long sa, const T *b, int ldb, long long sb, T *c, int ldc,
+                            long long sc, int batch)
+{
+    if (!h)
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
+    int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
+    if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) ||
+        ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (m == 0 || n == 0 || batch == 0)
+        return CUBLAS_STATUS_SUCCESS;
+    struct {
+        const void *p;
+        size_t elems;
+        const char *name;
+    } ops[3] = {{a, k ? span(ar, ac, lda) : 0, "A"}, {b, k ? span(br, bc, ldb) : 0, "B"}, {c, span(m, n, ldc), "C"}};
+    long long strides[3] = {sa, sb, sc};
+    for (int i = 0; i < 3; i++) {
+        if (!ops[i].elems)
+            continue;
+        size_t extent = ((size_t)(batch - 1) * (size_t)strides[i] + ops[i].elems) * sizeof(T);
+        if (!device_addressable(ops[i].p, extent)) {
+            report("cuBLAS gemm: operand %s (%p, %zu bytes) is not device memory", ops[i].name, ops[i].p, extent);
+            return CUBLAS_STATUS_EXECUTION_FAILED;
+        }
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+CBLAS_TRANSPOSE cblas_op(cublasOperation_t t) { return t == CUBLAS_OP_N ? CblasNoTrans : CblasTrans; }
+
+void gemm_run(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc)
+{
+    cblas_sgemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void gemm_run(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, double alpha, const double *a, int lda,
+              const double *b, int ldb, double beta, double *c, int ldc)
+{
+    cblas_dgemm(CblasColMajor, cblas_op(ta), cblas_op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <typename T>
+cublasStatus_t gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const T *alpha, const T *a, int lda, long long sa, const T *b, int ldb, long long sb,
+                            const T *beta, T *c, int ldc, long long sc, int batch)
+{
+    cublasStatus_t s = gemm_checked(h, ta, tb, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, batch);
+    if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0)
+        return s;
+    for (int i = 0; i < batch; i++)
+        gemm_run(ta, tb, m, n, k, *alpha, a + i * sa, lda, b + i * sb, ldb, *beta, c + i * sc, ldc);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+} // namespace
+
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *a, int lda, const float *b, int ldb, const float *beta,
+                           float *c, int ldc)
+{
+    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+}
+cublasStatus_t cublasDgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const double *alpha, const double *a, int lda, const double *b, int ldb,
+                           const double *beta, double *c, int ldc)
+{
+    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+}
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                         int k, const float *alpha, const float *a, int lda, long long stride_a,
+                                         const float *b, int ldb, long long stride_b, const float *beta, float *c,
+                                         int ldc, long long stride_c, int batch)
+{
+    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch);
+}
+cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                         int k, const double *alpha, const double *a, int lda, long long stride_a,
+                                         const double *b, int ldb, long long stride_b, const double *beta, double *c,
+                                         int ldc, long long stride_c, int batch)
+{
+    return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch);
+}
+
+/* --- cuBLASLt: D = alpha op(A) op(B) + beta C, then the bias epilogue (bias[i] added to row i) --- */
+
+struct cublasLtContext {
+    int unused;
+};
+struct rt_sim_lt_desc {
+    cublasComputeType_t compute;
+    cudaDataType_t scale;
+    int32_t transa, transb;
+    uint32_t epilogue;
+    const void *bias;
+};
+struct rt_sim_lt_layout {
+    cudaDataType_t type;
+    uint64_t rows, cols;
+    int64_t ld;
+};
+struct rt_sim_lt_pref {
+    uint64_t workspace;
+};
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t *h)
+{
+    *h = new cublasLtContext();
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t h)
+{
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeType_t compute, cudaDataType_t scale)
+{
+    *d = new rt_sim_lt_desc{compute, scale, CUBLAS_OP_N, CUBLAS_OP_N, CUBLASLT_EPILOGUE_DEFAULT, nullptr};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d)
+{
+    delete d;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr,
+                                              const void *buf, size_t size)
+{
+    switch (attr) {
+    case CUBLASLT_MATMUL_DESC_TRANSA:
+    case CUBLASLT_MATMUL_DESC_TRANSB:
+        if (size != sizeof(int32_t))
+            return CUBLAS_STATUS_INVALID_VALUE;
+        memcpy(attr == CUBLASLT_MATMUL_DESC_TRANSA ? &d->transa : &d->transb, buf, size);
+        return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE:
+        if (size != sizeof(uint32_t))
+            return CUBLAS_STATUS_INVALID_VALUE;
+        memcpy(&d->epilogue, buf, size);
+        return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
+        if (size != sizeof(void *))
+            return CUBLAS_STATUS_INVALID_VALUE;
+        memcpy(&d->bias, buf, size);
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    report("cuBLASLt: matmul attribute %d is not simulated", (int)attr);
+    return CUBLAS_STATUS_INVALID_VALUE;
+}
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType type, uint64_t rows, uint64_t cols,
+                                          int64_t ld)
+{
+    if (ld < (int64_t)(rows > 1 ? rows : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *l = new rt_sim_lt_layout{type, rows, cols, ld};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l)
+{
+    delete l;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p)
+{
+    *p = new rt_sim_lt_pref{0};
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p)
+{
+    delete p;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+namespace {
+
+/* Whether the simulator computes this product: f32 or f64 throughout (compute, scale and every
+ * layout), no epilogue or a bias, and the shapes of op(A) (m x k), op(B) (k x n), C and D (m x n). */
+bool lt_supported(const rt_sim_lt_desc *d, const rt_sim_lt_layout *a, const rt_sim_lt_layout *b,
+                  const rt_sim_lt_layout *c, const rt_sim_lt_layout *dl)
+{
+    cudaDataType_t t = d->compute == CUBLAS_COMPUTE_32F ? CUDA_R_32F : CUDA_R_64F;
+    if ((d->compute != CUBLAS_COMPUTE_32F && d->compute != CUBLAS_COMPUTE_64F) || d->scale != t || a->type != t ||
+        b->type != t || c->type != t || dl->type != t)
+        return false;
+    if (d->epilogue != CUBLASLT_EPILOGUE_DEFAULT && d->epilogue != CUBLASLT_EPILOGUE_BIAS)
+        return false;
+    uint64_t m = d->transa == CUBLAS_OP_N ? a->rows : a->cols, k = d->transa == CUBLAS_OP_N ? a->cols : a->rows;
+    uint64_t kb = d->transb == CUBLAS_OP_N ? b->rows : b->cols, n = d->transb == CUBLAS_OP_N ? b->cols : b->rows;
+    return k == kb && c->rows == m && c->cols == n && dl->rows == m && dl->cols == n;
+}
+
+template <typename T>
+cublasStatus_t lt_run(const rt_sim_lt_desc *d, T alpha, const T *A, const rt_sim_lt_layout *a, const T *B,
+                      const rt_sim_lt_layout *b, T beta, const T *C, const rt_sim_lt_layout *c, T *D,
+                      const rt_sim_lt_layout *dl)
+{
+    cublasOperation_t ta = (cublasOperation_t)d->transa, tb = (cublasOperation_t)d->transb;
+    int m = (int)dl->rows, n = (int)dl->cols, k = (int)(ta == CUBLAS_OP_N ? a->cols : a->rows);
+    struct {
+        const void *p;
+        size_t elems;
+        const char *name;
+    } ops[5] = {{A, k ? span((int)a->rows, (int)a->cols, (int)a->ld) : 0, "A"},
+                {B, k ? span((int)b->rows, (int)b->cols, (int)b->ld) : 0, "B"},
+                {C, beta != 0 ? span(m, n, (int)c->ld) : 0, "C"},
+                {D, span(m, n, (int)dl->ld), "D"},
+                {d->bias, d->epilogue == CUBLASLT_EPILOGUE_BIAS ? (size_t)m : 0, "bias"}};
+    for (const auto &o : ops)
+        if (o.elems && !device_addressable(o.p, o.elems * sizeof(T))) {
+            report("cuBLASLt matmul: operand %s (%p, %zu bytes) is not device memory", o.name, o.p,
+                   o.elems * sizeof(T));
+            return CUBLAS_STATUS_EXECUTION_FAILED;
+        }
+    if (m == 0 || n == 0)
+        return CUBLAS_STATUS_SUCCESS;
+    if (beta != 0 && C != D)
+        for (int j = 0; j < n; j++)
+            memmove(D + (size_t)j * dl->ld, C + (size_t)j * c->ld, (size_t)m * sizeof(T));
+    gemm_run(ta, tb, m, n, k, alpha, A, (int)a->ld, B, (int)b->ld, beta, D, (int)dl->ld);
+    if (d->epilogue == CUBLASLT_EPILOGUE_BIAS)
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++)
+                D[(size_t)j * dl->ld + i] += ((const T *)d->bias)[i];
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+} // namespace
+
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t a,
+                                              cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
+                                              cublasLtMatrixLayout_t dl, cublasLtMatmulPreference_t p, int requested,
+                                              cublasLtMatmulHeuristicResult_t results[], int *returned)
+{
+    if (!h || !d || !a || !b || !c || !dl || !p || requested < 1)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *returned = 0;
+    if (!lt_supported(d, a, b, c, dl))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    memset(&results[0], 0, sizeof results[0]);
+    results[0].state = CUBLAS_STATUS_SUCCESS;
+    results[0].wavesCount = 1;
+    *returned = 1;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const void *alpha, const void *A,
+                              cublasLtMatrixLayout_t a, const void *B, cublasLtMatrixLayout_t b, const void *beta,
+                              const void *C, cublasLtMatrixLayout_t c, void *D, cublasLtMatrixLayout_t dl,
+                              const cublasLtMatmulAlgo_t *algo, void *workspace, size_t workspace_size,
+                              cudaStream_t stream)
+{
+    (void)algo, (void)workspace, (void)workspace_size, (void)stream;
+    if (!h || !d || !a || !b || !c || !dl || !alpha || !beta)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (!lt_supported(d, a, b, c, dl))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (d->compute == CUBLAS_COMPUTE_32F)
+        return lt_run(d, *(const float *)alpha, (const float *)A, a, (const float *)B, b, *(const float *)beta,
+                      (const float *)C, c, (float *)D, dl);
+    return lt_run(d, *(const double *)alpha, (const double *)A, a, (const double *)B, b, *(const double *)beta,
+                  (const double *)C, c, (double *)D, dl);
+}
