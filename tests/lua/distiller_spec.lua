@@ -73,6 +73,17 @@ describe("Distiller", function()
       local l2d = d2:trainingLoss(d2:forward(x), y)
       local want = distill.kd(logits, tl, {T = 3, alpha = 0.7, labels = y})
       assert.is_true(close(l2d:item(), want:item(), 1e-6))
+      -- gamma + alpha other than 1, and two teachers averaged: still gamma CE + alpha T^2 KL
+      retort.manualSeed(9)
+      local t2 = retort.models.mlp{sizes = {20, 16, 32, 3}}
+      local d3 = distill.Distiller{teacher = {teacher, t2}, student = student, T = 2, gamma = 0.5, alpha = 2,
+                                   multiTeacher = "average"}
+      d3:training()
+      local l3, terms3 = d3:trainingLoss(d3:forward(x), y)
+      local tmean = (tl + retort.noGrad(function() return t2:forward(x) end)) / 2
+      local kl3 = distill.kl(logits, tmean, {T = 2}):item() / 4
+      assert.is_true(close(terms3.ce:item(), ce) and close(terms3.kl:item(), kl3) and close(terms3.kd:item(), 4 * kl3))
+      assert.is_true(close(l3:item(), 0.5 * ce + 2 * 4 * kl3))
    end)
 
    it("writes the terms per epoch to metrics.csv and follows schedules for the weights", function()

@@ -371,7 +371,8 @@ function Distiller:trainingLoss(logits, y, ctx)
    local total
    local function add(t, w)
       if w == 0 then return end
-      total = total and total + t * w or t * w
+      if w ~= 1 then t = t * w end -- a weight of 1 costs no launch on a GPU
+      total = total and total + t or t
    end
    local mctx = {labels = y, indices = ctx and ctx.indices, studentLogits = logits, teacherLogits = b.tlogits[1],
                  progress = progress}
@@ -389,25 +390,35 @@ function Distiller:trainingLoss(logits, y, ctx)
       return total, terms
    end
    local w = ctx and ctx.weights -- a curriculum's per-example weights: on CE and KD, not on the pairs
-   local ce = retort.loss.weightedCrossEntropy(logits, y, w)
-   terms.ce = ce:detach()
-   add(ce, gamma)
-   if alpha ~= 0 then
-      local kd_terms = {}
-      if self.multiTeacher == "average" then
-         local kd, t = retort.kdLoss(logits, mean_logits(b.tlogits), nil, {T = T, alpha = 1, weights = w})
-         add(kd, alpha)
-         kd_terms = t
-      else
-         local kl
-         for _, tl in ipairs(b.tlogits) do
-            local kd, t = retort.kdLoss(logits, tl, nil, {T = T, alpha = 1, weights = w})
+   if gamma > 0 and alpha > 0 and not w and (#b.tlogits == 1 or self.multiTeacher == "average") then
+      -- gamma CE + alpha T^2 KL = s ((1 - a) CE + a T^2 KL) with s = gamma + alpha, a = alpha / s: one
+      -- fused loss (one kernel for both terms, forward and backward) instead of two and their sum.
+      -- Not with a curriculum's weights: terms.ce is then the weighted CE, which kdLoss does not report.
+      local s = gamma + alpha
+      local kd, t = retort.kdLoss(logits, mean_logits(b.tlogits), y, {T = T, alpha = alpha / s})
+      add(kd, s)
+      terms.ce, terms.kl, terms.kd = t.ce, t.kl, t.kl * (T * T)
+   else
+      local ce = retort.loss.weightedCrossEntropy(logits, y, w)
+      terms.ce = ce:detach()
+      add(ce, gamma)
+      if alpha ~= 0 then
+         local kd_terms = {}
+         if self.multiTeacher == "average" then
+            local kd, t = retort.kdLoss(logits, mean_logits(b.tlogits), nil, {T = T, alpha = 1, weights = w})
             add(kd, alpha)
-            kl = kl and kl + t.kl or t.kl
+            kd_terms = t
+         else
+            local kl
+            for _, tl in ipairs(b.tlogits) do
+               local kd, t = retort.kdLoss(logits, tl, nil, {T = T, alpha = 1, weights = w})
+               add(kd, alpha)
+               kl = kl and kl + t.kl or t.kl
+            end
+            kd_terms.kl = kl
          end
-         kd_terms.kl = kl
+         terms.kl, terms.kd = kd_terms.kl, kd_terms.kl * (T * T)
       end
-      terms.kl, terms.kd = kd_terms.kl, kd_terms.kl * (T * T)
    end
    for _, p in ipairs(self.pairs) do
       if self:active(p) then
