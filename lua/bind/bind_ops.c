@@ -517,6 +517,41 @@ static int f_stack(lua_State *L)
     return 1;
 }
 
+/* accumulate_(acc, values, weights, slots): acc[slots[i]] += weights[i] * values[i] in one kernel
+ * (acc an f64 vector, values one-element tensors, slots 1-based and distinct). Returns acc. */
+static int f_accumulate_(lua_State *L)
+{
+    struct rt_tensor *acc = rtb_check(L, 1);
+    int n;
+    lua_settop(L, 4); /* the list's pointer buffer goes above the arguments */
+    struct rt_tensor **v = tensor_list(L, 2, &n);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    if (n > RT_ACCUMULATE_MAX)
+        luaL_argerror(L, 2, lua_pushfstring(L, "at most %d values at a time, got %d", RT_ACCUMULATE_MAX, n));
+    if (luaL_len(L, 3) != n || luaL_len(L, 4) != n)
+        luaL_argerror(L, 3, lua_pushfstring(L, "weights and slots must list one entry per value (%d), got %d and %d",
+                                            n, (int)luaL_len(L, 3), (int)luaL_len(L, 4)));
+    double w[RT_ACCUMULATE_MAX];
+    int64_t slot[RT_ACCUMULATE_MAX];
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 3, i + 1);
+        lua_geti(L, 4, i + 1);
+        int isnum, isint;
+        w[i] = lua_tonumberx(L, -2, &isnum);
+        lua_Integer s = lua_tointegerx(L, -1, &isint);
+        if (!isnum)
+            luaL_argerror(L, 3, lua_pushfstring(L, "weight %d is not a number", i + 1));
+        if (!isint)
+            luaL_argerror(L, 4, lua_pushfstring(L, "slot %d is not an integer", i + 1));
+        slot[i] = (int64_t)s - 1;
+        lua_pop(L, 2);
+    }
+    RTB_CALL(L, rt_accumulate_(acc, n, v, w, slot));
+    lua_pushvalue(L, 1);
+    return 1;
+}
+
 /* where(cond, a, b): cond (u8, nonzero -> a) ? a : b; a or b may be numbers. */
 static int f_where(lua_State *L)
 {
@@ -562,7 +597,8 @@ static const luaL_Reg methods[] = {
     {"normal_", m_normal_},   {"bernoulli_", m_bernoulli_},
     {NULL, NULL}};
 
-static const luaL_Reg funcs[] = {{"cat", f_cat}, {"stack", f_stack}, {"where", f_where}, {NULL, NULL}};
+static const luaL_Reg funcs[] = {
+    {"cat", f_cat}, {"stack", f_stack}, {"where", f_where}, {"accumulate_", f_accumulate_}, {NULL, NULL}};
 
 void rtb_open_ops(lua_State *L, int methods_idx, int module_idx)
 {

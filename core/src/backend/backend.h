@@ -5,6 +5,7 @@
 #define RETORT_BACKEND_H
 
 #include "retort/nn_ops.h"
+#include "retort/ops.h"
 #include "retort/optim.h"
 #include "retort/tensor.h"
 
@@ -63,6 +64,16 @@ struct rt_adam_param {
     const void *g;
     void *p, *m, *v, *vmax;
     double step_size, bc2_sqrt;
+};
+
+/* What rt_accumulate_ hands a backend, by value (a GPU kernel's argument): n one-element float
+ * values (their dtypes), the accumulator slots they go to and their weights. */
+struct rt_accumulate_args {
+    int n;
+    const void *v[RT_ACCUMULATE_MAX];
+    unsigned char dt[RT_ACCUMULATE_MAX]; /* enum rt_dtype: RT_F32 or RT_F64 */
+    int64_t slot[RT_ACCUMULATE_MAX];
+    double w[RT_ACCUMULATE_MAX];
 };
 
 struct rt_backend {
@@ -226,6 +237,9 @@ struct rt_backend {
                                           void *gx);
     /* y[i] += alpha * x[i] over n contiguous elements (in-place updates: optimizers, gradient sums) */
     enum rt_status (*axpy)(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
+    /* running sums: acc[a->slot[i]] += a->w[i] * a->v[i][0] for i < a->n, the slots distinct (checked by
+     * rt_accumulate_); one launch on a GPU for all of them */
+    enum rt_status (*accumulate)(double *acc, const struct rt_accumulate_args *a);
     /* fused SGD step over k parameters of one dtype at once (formula in retort/optim.h; each says
      * whether it is its first step, o->first is not read): one launch on a GPU for all of them */
     enum rt_status (*sgd_update)(enum rt_dtype dt, int k, const struct rt_sgd_param *ps, const struct rt_sgd_opts *o);

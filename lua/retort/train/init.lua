@@ -108,6 +108,7 @@ function train.evaluate(model, loader, opts)
          sums:add("loss", loss_fn(logits, y, {evaluating = true, x = x}), b)
          sums:add("correct", retort.loss.correct(logits, y))
          if logits:size(2) > k then sums:add("correct_k", retort.loss.topkCorrect(logits, y, k)) end
+         sums:flush()
          n = n + b
       end
    end)
@@ -262,6 +263,7 @@ function train.fit(o)
             for k, tv in pairs(terms or {}) do
                sums:add("term." .. k, (lazy or type(tv) == "number") and tv or tv:item(), b)
             end
+            sums:flush() -- the step's values: one kernel on a GPU
             state.step = step
             updating, batch_rng = false, nil
             if not lazy or step % read_every == 0 then read_sums(step) end

@@ -1,10 +1,12 @@
 -- Running sums of per-batch statistics (loss, correct predictions, loss terms) for the training
 -- loop. A tensor added stays on its device, and the sums are read back together by take(), with one
 -- wait for all of them: on a GPU, reading a value drains the queue and leaves the GPU idle while the
--- host catches up, so the loop reads every few dozen steps instead of every step.
+-- host catches up, so the loop reads every few dozen steps instead of every step. What a step adds
+-- goes into an f64 accumulator per device in one kernel (retort.accumulate_), at the step's flush().
 --
 --   local sums = Sums.new()
 --   sums:add("loss", loss, b)        -- adds loss * b: a number, or a one-element tensor (its graph is dropped)
+--   sums:flush()                     -- the step's tensors into the accumulators (take() flushes too)
 --   local got = sums:take()          -- {loss = number, ...}: what was added since the last take
 --   Sums.read{t1, t2}                -- the numbers in one-element tensors, one read per device
 local retort = require "retort"
@@ -12,9 +14,11 @@ local retort = require "retort"
 local Sums = {}
 Sums.__index = Sums
 
-function Sums.new() return setmetatable({host = {}, device = {}}, Sums) end
+local MAX = 16 -- values one accumulate_ call takes (RT_ACCUMULATE_MAX)
 
---- add(name, v [, w = 1]): adds v * w; a tensor's sum is updated in place (one kernel per add)
+function Sums.new() return setmetatable({host = {}, device = {}, queued = {}}, Sums) end
+
+--- add(name, v [, w = 1]): adds v * w; a tensor waits for flush() (kept, not copied: it is detached)
 function Sums:add(name, v, w)
    w = w or 1
    if type(v) == "number" then
@@ -25,13 +29,62 @@ function Sums:add(name, v, w)
       error(("train: the value of '%s' must be a number or a one-element tensor, got %s"):format(
          name, retort.isTensor(v) and ("a tensor of %d elements"):format(v:numel()) or type(v)), 3)
    end
-   v = v:detach():view(1)
-   local have = self.device[name]
-   if have then have:add_(v:to(have), w) else self.device[name] = v * w end -- a new tensor: v is not ours
+   if v:dtype() ~= "f32" and v:dtype() ~= "f64" then v = v:double() end
+   self.queued[#self.queued + 1] = {name, v:detach(), w}
+end
+
+-- the accumulator of device d with a slot for every name in names (a grown one keeps its sums)
+local function accumulator(self, d, names)
+   local acc = self.device[d] or {slots = {}, names = {}}
+   self.device[d] = acc
+   local grow = 0
+   for _, name in ipairs(names) do
+      if not acc.slots[name] then
+         acc.names[#acc.names + 1] = name
+         acc.slots[name] = #acc.names
+         grow = grow + 1
+      end
+   end
+   if grow > 0 then
+      local more = retort.zeros(grow):double():to(d)
+      acc.t = acc.t and retort.cat({acc.t, more}) or more
+   end
+   return acc
+end
+
+--- flush(): what add() gave since the last flush into the accumulators, one kernel per device
+--- (per 16 values) however many names there are
+function Sums:flush()
+   local by_device, order = {}, {}
+   for _, p in ipairs(self.queued) do
+      local d = p[2]:device()
+      local g = by_device[d]
+      if not g then g = {}; by_device[d] = g; order[#order + 1] = d end
+      g[#g + 1] = p
+   end
+   self.queued = {}
+   for _, d in ipairs(order) do
+      local g = by_device[d]
+      local names = {}
+      for i, p in ipairs(g) do names[i] = p[1] end
+      local acc = accumulator(self, d, names)
+      -- a name added twice in one step goes into two calls (slots must differ within one)
+      local i = 1
+      while i <= #g do
+         local vs, ws, slots, used = {}, {}, {}, {}
+         while i <= #g and #vs < MAX and not used[g[i][1]] do
+            local p = g[i]
+            used[p[1]] = true
+            vs[#vs + 1], ws[#ws + 1], slots[#slots + 1] = p[2], p[3], acc.slots[p[1]]
+            i = i + 1
+         end
+         retort.accumulate_(acc.t, vs, ws, slots)
+      end
+   end
 end
 
 --- Whether a take() would wait for a device.
-function Sums:pending() return next(self.device) ~= nil end
+function Sums:pending() return next(self.device) ~= nil or #self.queued > 0 end
 
 --- Sums.read(list) -> numbers: the values of one-element tensors, with one read per device they are on.
 function Sums.read(list)
@@ -49,10 +102,14 @@ function Sums.read(list)
 end
 
 function Sums:take()
+   self:flush()
    local got = self.host
-   local names, parts = {}, {}
-   for name, t in pairs(self.device) do names[#names + 1], parts[#parts + 1] = name, t end
-   for i, v in ipairs(Sums.read(parts)) do got[names[i]] = (got[names[i]] or 0) + v end
+   for _, acc in pairs(self.device) do
+      for k, v in ipairs(acc.t:totable()) do -- one read per device
+         local name = acc.names[k]
+         got[name] = (got[name] or 0) + v
+      end
+   end
    self.host, self.device = {}, {}
    return got
 end

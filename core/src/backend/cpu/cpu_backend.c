@@ -67,6 +67,7 @@ static const struct rt_backend cpu_backend = {
     .leaky_relu = rt_cpu_leaky_relu,
     .leaky_relu_backward = rt_cpu_leaky_relu_backward,
     .axpy = rt_cpu_axpy,
+    .accumulate = rt_cpu_accumulate,
     .sgd_update = rt_cpu_sgd_update,
     .adam_update = rt_cpu_adam_update,
     .empty_cache = rt_cpu_cache_flush,

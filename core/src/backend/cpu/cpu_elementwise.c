@@ -344,3 +344,10 @@ enum rt_status rt_cpu_axpy(enum rt_dtype dt, int64_t n, double alpha, const void
     default: return rt_error(RT_ERR_DTYPE, "axpy: dtype %s not supported (needs a float tensor)", rt_dtype_name(dt));
     }
 }
+
+enum rt_status rt_cpu_accumulate(double *acc, const struct rt_accumulate_args *a)
+{
+    for (int i = 0; i < a->n; i++)
+        acc[a->slot[i]] += a->w[i] * (a->dt[i] == RT_F32 ? (double)*(const float *)a->v[i] : *(const double *)a->v[i]);
+    return RT_OK;
+}

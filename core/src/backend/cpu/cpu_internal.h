@@ -62,6 +62,7 @@ static inline bool rt_cpu_lt0_u8(uint8_t v) { return (void)v, false; }
 /* The kernels behind the CPU vtable (signatures exactly as in struct rt_backend). */
 /* y += alpha * x, contiguous (cpu_elementwise.c) */
 enum rt_status rt_cpu_axpy(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
+enum rt_status rt_cpu_accumulate(double *acc, const struct rt_accumulate_args *a);
 /* fused SGD step (cpu_optim.c) */
 enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_param *ps,
                                  const struct rt_sgd_opts *o);

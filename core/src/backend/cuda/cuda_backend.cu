@@ -271,6 +271,7 @@ static const struct rt_backend cuda_backend = {
     .leaky_relu = rt_cuda_leaky_relu,
     .leaky_relu_backward = rt_cuda_leaky_relu_backward,
     .axpy = rt_cuda_axpy,
+    .accumulate = rt_cuda_accumulate,
     .sgd_update = rt_cuda_sgd_update,
     .adam_update = rt_cuda_adam_update,
     .available = cuda_available,

@@ -620,3 +620,19 @@ enum rt_status rt_cuda_axpy(enum rt_dtype dt, int64_t n, double alpha, const voi
     });
     return RT_OK; /* not reached */
 }
+
+/* ---- accumulate: running sums, one thread per value (the slots are distinct) ---- */
+
+static __global__ void accumulate_kernel(double *acc, const struct rt_accumulate_args a)
+{
+    int i = (int)threadIdx.x;
+    if (i < a.n)
+        acc[a.slot[i]] += a.w[i] * (a.dt[i] == RT_F32 ? (double)*(const float *)a.v[i] : *(const double *)a.v[i]);
+}
+
+enum rt_status rt_cuda_accumulate(double *acc, const struct rt_accumulate_args *a)
+{
+    if (a->n <= 0)
+        return RT_OK;
+    return RT_CUDA_LAUNCH("cuda accumulate", accumulate_kernel, 1, 32, 0, acc, *a);
+}

@@ -98,6 +98,7 @@ enum rt_status rt_cuda_leaky_relu(enum rt_dtype dt, int64_t n, double slope, con
 enum rt_status rt_cuda_leaky_relu_backward(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,
                                            void *gx);
 enum rt_status rt_cuda_axpy(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
+enum rt_status rt_cuda_accumulate(double *acc, const struct rt_accumulate_args *a);
 enum rt_status rt_cuda_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_param *ps,
                                   const struct rt_sgd_opts *o);
 enum rt_status rt_cuda_adam_update(enum rt_dtype dt, int k, const struct rt_adam_param *ps,
