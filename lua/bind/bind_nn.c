@@ -338,6 +338,15 @@ static int f_mse_loss(lua_State *L)
     return 1;
 }
 
+/* countCorrect(scores, labels) -> 0-dim tensor: rows whose largest score is at their (1-based) label */
+static int f_count_correct(lua_State *L)
+{
+    struct rt_tensor *x = rtb_check(L, 1), *lab = rtb_check(L, 2);
+    struct rt_tensor **out = rtb_slot(L);
+    RTB_CALL(L, rt_count_correct(x, lab, 1, out));
+    return 1;
+}
+
 static int m_pairwise(lua_State *L)
 {
     struct rt_tensor *x = rtb_check(L, 1);
@@ -370,7 +379,7 @@ static const luaL_Reg methods[] = {{"conv2d", m_conv2d},
 
 static const luaL_Reg funcs[] = {
     {"crossEntropy", f_cross_entropy}, {"nllLoss", f_nll_loss}, {"mseLoss", f_mse_loss}, {"kdLoss", f_kd_loss},
-    {NULL, NULL}};
+    {"countCorrect", f_count_correct}, {NULL, NULL}};
 
 void rtb_open_nn(lua_State *L, int methods_idx, int module_idx)
 {

@@ -403,6 +403,38 @@ describe("retort.loss", function()
       assert.are.equal("number", type(retort.loss.accuracy(l, labels)))
    end)
 
+   it("correct counts rows whose argmax is the label: ties to the first, NaN wins, bad labels miss", function()
+      local devices = retort.cuda.isAvailable() and {"cpu", "cuda"} or {"cpu"}
+      for _, c in ipairs{3, 100} do
+         retort.manualSeed(c)
+         local n = 64
+         local x = retort.randint(0, 3, n, c):double() -- small integers: many ties
+         local xs = x:totable()
+         xs[5][c] = 0 / 0                            -- a NaN beats every number
+         xs[9][2], xs[9][c] = 0 / 0, 0 / 0           -- the first NaN wins
+         x = retort.tensor(xs)
+         local lab = retort.randint(0, c + 1, n) -- 0 and c + 1 are out of range
+         local labs = lab:totable()
+         labs[5], labs[9] = c, 2
+         lab = retort.tensor(labs, "i64")
+         local want = 0
+         for i = 1, n do -- the first NaN, else the first largest
+            local bi = 1
+            for j = 2, c do
+               local v, b = xs[i][j], xs[i][bi]
+               if b == b and (v ~= v or v > b) then bi = j end
+            end
+            if bi == labs[i] then want = want + 1 end
+         end
+         for _, dev in ipairs(devices) do
+            local got = retort.loss.correct(x:to(dev), lab:to(dev))
+            assert.are.equal(dev, got:device())
+            assert.are.equal(want, got:item(), ("C = %d on %s"):format(c, dev))
+            assert.are.equal(want, x:to(dev):double():argmax(2):eq(lab:to(dev)):sum():item())
+         end
+      end
+   end)
+
    it("check their arguments", function()
       assert.matches("labels must be an i64 tensor", errmsg(retort.loss.crossEntropy, logits, retort.tensor{1, 2, 3, 1}))
       assert.matches("labels must be %(N%) = %(4%)", errmsg(retort.loss.crossEntropy, logits, retort.tensor({1}, "i64")))

@@ -66,5 +66,11 @@ enum rt_status rt_nll_loss(struct rt_tensor *logp, struct rt_tensor *labels, str
 /* (a - b)^2, a and b of the same shape, reduced (mean over all elements, sum) or not. */
 enum rt_status rt_mse_loss(struct rt_tensor *a, struct rt_tensor *b, enum rt_reduction reduction,
                            struct rt_tensor **out);
+/* How many rows of scores (N, C) have their largest score (the first of equal ones; a NaN beats
+ * every number, as rt_argmax) at their label, labels (N) i64 counted from base (1 for Lua's): a 0-dim
+ * tensor of scores' dtype on their device, in one kernel and without a wait. A label out of range is
+ * a wrong prediction, not an error. No autograd. */
+enum rt_status rt_count_correct(struct rt_tensor *scores, struct rt_tensor *labels, int64_t base,
+                                struct rt_tensor **out);
 
 #endif

@@ -207,6 +207,10 @@ struct rt_backend {
      * 0 / 0 is NaN, as a mean over no counted sample). Sums in double. */
     enum rt_status (*weighted_mean)(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out,
                                     void *den);
+    /* out[0] (dt) = how many of the n rows of x (n, c) have their argmax (rt_argmax's rule) at
+     * labels[i] - base */
+    enum rt_status (*count_correct)(enum rt_dtype dt, int64_t n, int64_t c, const void *x, const int64_t *labels,
+                                    int64_t base, void *out);
     /* Hinton KD rows (formulas in retort/loss.h): s, t (n, c), t probabilities at temperature T when
      * probs; labels (n) or NULL, checked here as by class_rows (bad ones count as ignored). kl[i] =
      * KL(p_t,i || softmax(s_i / T)), ce[i] = CE(s_i, y_i) and keep[i] = 1 (dt, n); all three 0 at

@@ -59,6 +59,7 @@ static const struct rt_backend cpu_backend = {
     .cross_entropy = rt_cpu_cross_entropy,
     .cross_entropy_backward = rt_cpu_cross_entropy_backward,
     .weighted_mean = rt_cpu_weighted_mean,
+    .count_correct = rt_cpu_count_correct,
     .kd = rt_cpu_kd,
     .kd_reduce = rt_cpu_kd_reduce,
     .kd_backward = rt_cpu_kd_backward,

@@ -1,7 +1,7 @@
 /* Fused cross entropy (log-softmax + NLL, optional class weights, ignore index and label
  * smoothing as PyTorch 1.13) over rows of logits (n, c), and its backward. One row per iteration,
  * sums in double; rows are split across threads. class_rows: the checked labels' per-row weights;
- * weighted_mean: a class loss's mean over those weights. */
+ * weighted_mean: a class loss's mean over those weights; count_correct: the rows predicted right. */
 #include "backend/cpu/cpu_nn.h"
 
 #define DEF_CE(SUF, T)                                                                                            \
@@ -130,5 +130,37 @@ enum rt_status rt_cpu_weighted_mean(enum rt_dtype dt, int64_t n, const void *row
         *(double *)out = sr / sw;
         *(double *)den = sw;
     }
+    return RT_OK;
+}
+
+/* the row's argmax as rt_argmax takes it: the first NaN, else the first largest */
+#define DEF_ARGMAX_ROW(SUF, T)                                                                                    \
+    static int64_t argmax_row_##SUF(const T *r, int64_t c)                                                       \
+    {                                                                                                             \
+        int64_t bi = 0;                                                                                           \
+        for (int64_t j = 1; j < c && r[bi] == r[bi]; j++)                                                         \
+            if (r[j] != r[j] || r[j] > r[bi])                                                                     \
+                bi = j;                                                                                           \
+        return bi;                                                                                                \
+    }
+DEF_ARGMAX_ROW(f32, float)
+DEF_ARGMAX_ROW(f64, double)
+
+enum rt_status rt_cpu_count_correct(enum rt_dtype dt, int64_t n, int64_t c, const void *x, const int64_t *labels,
+                                    int64_t base, void *out)
+{
+    enum rt_status st = rt_backend_float_only("count_correct", dt);
+    if (st != RT_OK)
+        return st;
+    int64_t hits = 0;
+    for (int64_t i = 0; c > 0 && i < n; i++) {
+        int64_t p = dt == RT_F32 ? argmax_row_f32((const float *)x + i * c, c)
+                                 : argmax_row_f64((const double *)x + i * c, c);
+        hits += labels[i] - base == p;
+    }
+    if (dt == RT_F32)
+        *(float *)out = (float)hits;
+    else
+        *(double *)out = (double)hits;
     return RT_OK;
 }

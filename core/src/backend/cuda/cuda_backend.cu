@@ -263,6 +263,7 @@ static const struct rt_backend cuda_backend = {
     .cross_entropy = rt_cuda_cross_entropy,
     .cross_entropy_backward = rt_cuda_cross_entropy_backward,
     .weighted_mean = rt_cuda_weighted_mean,
+    .count_correct = rt_cuda_count_correct,
     .kd = rt_cuda_kd,
     .kd_reduce = rt_cuda_kd_reduce,
     .kd_backward = rt_cuda_kd_backward,

@@ -206,3 +206,50 @@ enum rt_status rt_cuda_weighted_mean(enum rt_dtype dt, int64_t n, const void *ro
                                                  0, n, (const T *)rows, (const T *)rw, (T *)out, (T *)den));
     return RT_OK;
 }
+
+/* One block: a warp per row (argmax by rt_argmax's rule: the first NaN, else the first largest),
+ * each warp counting its hits, then a block sum. Deterministic: integer counts, no atomics. */
+template <typename T>
+static __global__ void __launch_bounds__(1024)
+    count_correct_kernel(int64_t n, int64_t c, const T *__restrict__ x, const int64_t *__restrict__ lab, int64_t base,
+                         T *__restrict__ out)
+{
+    __shared__ double scratch[32];
+    int lane = (int)(threadIdx.x & 31), warp = (int)(threadIdx.x >> 5), warps = (int)(blockDim.x >> 5);
+    double hits = 0;
+    for (int64_t i = warp; i < n; i += warps) {
+        const T *r = x + i * c;
+        /* each lane's first NaN or first largest, then the lanes' winners merged by the same rule
+         * with the smaller index winning ties */
+        int64_t bi = -1;
+        T bv = 0;
+        for (int64_t j = lane; j < c; j += 32) {
+            T v = r[j];
+            if (bi < 0 || (bv == bv && (v != v || v > bv)))
+                bi = j, bv = v;
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            int64_t oi = (int64_t)__shfl_xor_sync(0xffffffffu, (long long)bi, o);
+            T ov = __shfl_xor_sync(0xffffffffu, bv, o);
+            bool onan = ov != ov, nan = bv != bv;
+            bool take = oi >= 0 && (bi < 0 || (onan && (!nan || oi < bi)) ||
+                                    (!onan && !nan && (ov > bv || (ov == bv && oi < bi))));
+            if (take)
+                bi = oi, bv = ov;
+        }
+        if (lane == 0 && c > 0 && lab[i] - base == bi)
+            hits += 1;
+    }
+    hits = rt_cuda_block_sum(hits, scratch);
+    if (threadIdx.x == 0)
+        out[0] = (T)hits;
+}
+
+enum rt_status rt_cuda_count_correct(enum rt_dtype dt, int64_t n, int64_t c, const void *x, const int64_t *labels,
+                                     int64_t base, void *out)
+{
+    RT_CUDA_DISPATCH_FLOAT(dt, "count_correct",
+                           return RT_CUDA_LAUNCH("cuda count_correct", count_correct_kernel<T>, 1, 1024, 0, n, c,
+                                                 (const T *)x, labels, base, (T *)out));
+    return RT_OK;
+}
