@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine, from the repository root, with .gpu/ carried (see pack.sh):
 #   bash tests/bench/gpu/run.sh test        # tests/c/test_cuda: every kernel against the CPU backend
+#                                           # (on a failure, once more without cuBLASLt and synchronised)
 #   bash tests/bench/gpu/run.sh bench       # tests/bench/bench_gpu.lua against PyTorch on this GPU
 #   bash tests/bench/gpu/run.sh recipes     # recipes/compare.lua, every method, one epoch, --device=cuda
 #   bash tests/bench/gpu/run.sh lua FILE... # any Lua script through the packed retort
@@ -20,7 +21,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 status=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    test) $root/bin/test_cuda 2>&1 | tee $out/test_cuda.log | tail -40; status=$((status | ${PIPESTATUS[0]})) ;;
+    test) $root/bin/test_cuda 2>&1 | tee $out/test_cuda.log | tail -40; rc=${PIPESTATUS[0]}; status=$((status | rc))
+          if [ $rc -ne 0 ]; then # a lent GPU is rare: gather the diagnostics in the same call
+            echo "== again without cuBLASLt's bias epilogue, every kernel waited for (RETORT_CUDA_NO_LT=1 RETORT_CUDA_SYNC=1) =="
+            RETORT_CUDA_NO_LT=1 RETORT_CUDA_SYNC=1 $root/bin/test_cuda > $out/test_cuda_no_lt_sync.log 2>&1
+            grep -E '^(FAIL|  FAIL)|passed,' $out/test_cuda_no_lt_sync.log | tail -20
+          fi ;;
     bench) $root/bin/retort tests/bench/bench_gpu.lua "--python=$python" 2>&1 | tee $out/bench_gpu.log; status=$((status | ${PIPESTATUS[0]})) ;;
     recipes) $root/bin/retort recipes/compare.lua --device=cuda --teacherEpochs=2 --epochs=1 --initEpochs=1 \
                --dir=/tmp/retort-gpu/runs 2>&1 | tee $out/recipes.log | grep -E '\||failed|retort:'
