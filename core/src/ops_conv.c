@@ -3,8 +3,8 @@
  * L = OH*OW, b images) and one batched GEMM, W_g (O/groups, K) @ col's L columns of each image,
  * writes every output pixel of the chunk in place (NCHW, no reordering pass).
  * Backward per chunk and group: dW_g (+)= gy_g (Og, b*L) @ col^T, dcol = W_g^T @ gy_g, col2im(dcol)
- * into dx; db sums gy over images and pixels. im2col/col2im and the GEMM's tiles all run on the
- * OpenMP team (the CPU backend's only thread pool). */
+ * into dx; db sums gy over images and pixels in one pass (the batch-norm backward's channel sums).
+ * im2col/col2im and the GEMM's tiles all run on the OpenMP team (the CPU backend's only thread pool). */
 #include "nn_internal.h"
 
 struct conv {
@@ -181,17 +181,10 @@ static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct 
     bool need_x = n->next[0] != NULL, need_w = n->next[1] != NULL, need_b = n->n_inputs == 3 && n->next[2];
     struct rt_tensor *gc = NULL, *xc = NULL, *wc = NULL, *dx = NULL, *dw = NULL, *col = NULL, *gt = NULL, *dcol = NULL;
     NN_TRY(rt__contig_raw(g, &gc));
-    if (need_b) {
-        struct rt_tensor *v = NULL, *s1 = NULL;
-        int64_t vs[3] = {c.N, c.O, c.L};
-        NN_TRY(rt_view(gc, 3, vs, &v));
-        st = rt__reduce_raw("Conv2dBackward", RT_RED_SUM, v, 2, false, 0, &s1, NULL);
-        if (st == RT_OK)
-            st = rt__reduce_raw("Conv2dBackward", RT_RED_SUM, s1, 0, false, 0, &gin[2], NULL);
-        rt_tensor_release(v);
-        rt_tensor_release(s1);
-        if (st != RT_OK)
-            goto done;
+    if (need_b) { /* db[o] = sum of gy over images and pixels: batch norm's per-channel sum, in one pass */
+        NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 1, &c.O, &gin[2]));
+        NN_TRY(be->batch_norm_backward(dt, false, c.N, c.O, c.L, NULL, rt__ptr(gc), NULL, NULL, NULL, NULL, NULL,
+                                       rt__ptr(gin[2])));
     }
     if (!need_x && !need_w)
         goto done;

@@ -181,7 +181,8 @@ struct rt_backend {
                                        const void *mean, const void *invstd, const void *weight, const void *bias,
                                        void *y);
     /* gradients (any of gx, gw, gb may be NULL). training: mean/invstd are batch statistics and gx takes
-     * the fused formula w*invstd*(gy - mean(gy) - xhat*mean(gy*xhat)); else gx = gy*w*invstd */
+     * the fused formula w*invstd*(gy - mean(gy) - xhat*mean(gy*xhat)); else gx = gy*w*invstd. With gb
+     * alone, x, mean and invstd may be NULL: gb is then the per-channel sum of gy (a conv's bias grad) */
     enum rt_status (*batch_norm_backward)(enum rt_dtype dt, bool training, int64_t n, int64_t c, int64_t s,
                                           const void *x, const void *gy, const void *mean, const void *invstd,
                                           const void *weight, void *gx, void *gw, void *gb);

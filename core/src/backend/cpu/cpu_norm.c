@@ -45,10 +45,22 @@
     {                                                                                                             \
         _Pragma("omp parallel for if (n * c * s >= RT_CPU_PARALLEL_MIN) schedule(static)")                       \
         for (int64_t ch = 0; ch < c; ch++) {                                                                      \
-            double m = (double)mean[ch], is = (double)invstd[ch], M = (double)(n * s);                            \
+            double m = x ? (double)mean[ch] : 0, is = x ? (double)invstd[ch] : 0, M = (double)(n * s);            \
             double sg = 0, sgx = 0;                                                                               \
             for (int64_t i = 0; i < n; i++) {                                                                     \
-                const T *xr = x + (i * c + ch) * s, *gr = gy + (i * c + ch) * s;                                  \
+                const T *gr = gy + (i * c + ch) * s;                                                              \
+                if (!x) { /* gb alone: the channel sums of gy, four chains to keep the adds in flight */          \
+                    double a[4] = {0, 0, 0, 0};                                                                   \
+                    int64_t j = 0;                                                                                \
+                    for (; j + 4 <= s; j += 4)                                                                    \
+                        for (int k = 0; k < 4; k++)                                                               \
+                            a[k] += (double)gr[j + k];                                                            \
+                    for (; j < s; j++)                                                                            \
+                        a[0] += (double)gr[j];                                                                    \
+                    sg += (a[0] + a[1]) + (a[2] + a[3]);                                                          \
+                    continue;                                                                                     \
+                }                                                                                                 \
+                const T *xr = x + (i * c + ch) * s;                                                               \
                 for (int64_t j = 0; j < s; j++) {                                                                 \
                     sg += (double)gr[j];                                                                          \
                     sgx += (double)gr[j] * ((double)xr[j] - m) * is;                                              \

@@ -93,11 +93,13 @@ __global__ void __launch_bounds__(1024)
     __shared__ double scratch[32];
     const double M = (double)((int64_t)n * s);
     for (I ch = (I)blockIdx.x; ch < c; ch += (I)gridDim.x) {
-        double m = (double)mean[ch], is = (double)invstd[ch], sg = 0, sgx = 0;
+        /* without x: gb alone, the channel sums of gy (mean and invstd are not read either) */
+        double m = x ? (double)mean[ch] : 0, is = x ? (double)invstd[ch] : 0, sg = 0, sgx = 0;
         chan_walk(n, c, s, ch, [&](I o) {
             double g = (double)gy[o];
             sg += g;
-            sgx += g * ((double)x[o] - m) * is;
+            if (x)
+                sgx += g * ((double)x[o] - m) * is;
         });
         sg = rt_cuda_block_sum(sg, scratch);
         sgx = rt_cuda_block_sum(sgx, scratch);
