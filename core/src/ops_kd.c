@@ -52,7 +52,7 @@ static enum rt_status check_args(const char *op, struct rt_tensor *s, struct rt_
     return st;
 }
 
-/* saved: s, t, rows (3, N: kl, ce, keep), terms (3: kl mean, ce mean, kept), then the labels when
+/* saved: s, t, rows (3, N: kl, ce, keep), terms (4: kl mean, ce mean, kept, kl mean T^2), then the labels when
  * i[1] and the sample weights when i[2]; s[0] T, s[1] soft, s[2] hard; i[0] teacher_probs. The
  * gradient g stays on the device: the kernel reads it there. */
 static enum rt_status vjp_kd(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
@@ -87,7 +87,7 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
     enum rt_status st = check_args(op, s, t, labels, weights, o);
     if (st != RT_OK)
         return st;
-    int64_t N = s->shape[0], C = s->shape[1], rows_shape[2] = {3, N}, three = 3;
+    int64_t N = s->shape[0], C = s->shape[1], rows_shape[2] = {3, N}, four = 4;
     enum rt_dtype dt = s->dtype;
     enum rt_device dev = rt_tensor_device(s);
     const struct rt_backend *be = rt__backend(s);
@@ -99,9 +99,9 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
     if (weights)
         NN_TRY(rt__contig_raw(weights, &wc));
     /* rows (3, N): kl_i, ce_i, keep_i (1, or 0 for an ignored sample), all written by the kernel, which
-     * also checks the labels; then one reduction gives the loss and the terms {kl, ce, kept} */
+     * also checks the labels; then one reduction gives the loss and the terms {kl, ce, kept, kl T^2} */
     NN_TRY(rt_tensor_empty(dt, dev, 2, rows_shape, &rows));
-    NN_TRY(rt_tensor_empty(dt, dev, 1, &three, &sums));
+    NN_TRY(rt_tensor_empty(dt, dev, 1, &four, &sums));
     NN_TRY(rt_tensor_empty(dt, dev, 0, NULL, &y));
     void *klp = rt__ptr(rows), *cep = rt__nn_at(klp, dt, N), *keepp = rt__nn_at(klp, dt, 2 * N);
     if (N > 0)
@@ -109,7 +109,8 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
                       o->ignore_index, klp, cep, keepp));
     /* loss = sum_i a_i (soft kl_i + hard ce_i), a_i = w_i keep_i / kept */
     double soft = o->alpha * o->T * o->T, hard = labels ? 1 - o->alpha : 0;
-    NN_TRY(be->kd_reduce(dt, N, klp, cep, keepp, wc ? rt__ptr(wc) : NULL, soft, hard, rt__ptr(y), rt__ptr(sums)));
+    NN_TRY(be->kd_reduce(dt, N, klp, cep, keepp, wc ? rt__ptr(wc) : NULL, soft, hard, o->T * o->T, rt__ptr(y),
+                         rt__ptr(sums)));
     if (rt__needs_grad(1, &s)) {
         struct rt_node *node;
         NN_TRY(rt__record(y, "KDBackward", vjp_kd, 1, &s, &node));
@@ -124,13 +125,14 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
         NN_TRY(rt_select(sums, 0, 0, &terms->kl));
         NN_TRY(rt_select(sums, 0, 1, &terms->ce));
         NN_TRY(rt_select(sums, 0, 2, &terms->kept));
+        NN_TRY(rt_select(sums, 0, 3, &terms->kl_scaled));
     }
 done:
     rt__release_all(6, (struct rt_tensor *[]){sc, tc, lc, wc, rows, sums});
     if (st != RT_OK) {
         rt_tensor_release(y);
         if (terms) {
-            rt__release_all(3, (struct rt_tensor *[]){terms->kl, terms->ce, terms->kept});
+            rt__release_all(4, (struct rt_tensor *[]){terms->kl, terms->ce, terms->kept, terms->kl_scaled});
             *terms = (struct rt_kd_terms){0};
         }
         return st;

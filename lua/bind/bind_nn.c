@@ -291,7 +291,8 @@ static int f_cross_entropy(lua_State *L) { return class_loss(L, true); }
 static int f_nll_loss(lua_State *L) { return class_loss(L, false); }
 
 /* kdLoss(s, t, labels or nil, {T=4, alpha=1, ignoreIndex=, teacherProbs=false, weights=})
- *   -> loss, {kl = unscaled KL mean, ce = CE mean, kept = samples counted}: 0-dim tensors on the
+ *   -> loss, {kl = unscaled KL mean, ce = CE mean, kept = samples counted, klScaled = kl * T^2}: 0-dim
+ *   tensors on the
  *   loss's device (:item() reads one; on a GPU that waits, so a training step should not) */
 static int f_kd_loss(lua_State *L)
 {
@@ -314,13 +315,13 @@ static int f_kd_loss(lua_State *L)
     struct rt_tensor *lab = lua_isnoneornil(L, 3) ? NULL : labels_arg(L, 3, "kdLoss", s, has_ignore, ignore1);
     struct rt_tensor **out = rtb_slot(L);
     int loss_at = lua_gettop(L);
-    struct rt_tensor **kl = rtb_slot(L), **ce = rtb_slot(L), **kept = rtb_slot(L);
+    struct rt_tensor **kl = rtb_slot(L), **ce = rtb_slot(L), **kept = rtb_slot(L), **kls = rtb_slot(L);
     struct rt_kd_terms terms;
     RTB_CALL(L, rt_kd_loss(s, t, lab, w, &o, out, &terms));
-    *kl = terms.kl, *ce = terms.ce, *kept = terms.kept;
-    lua_createtable(L, 0, 3);
-    static const char *const names[] = {"kl", "ce", "kept"};
-    for (int i = 0; i < 3; i++) {
+    *kl = terms.kl, *ce = terms.ce, *kept = terms.kept, *kls = terms.kl_scaled;
+    lua_createtable(L, 0, 4);
+    static const char *const names[] = {"kl", "ce", "kept", "klScaled"};
+    for (int i = 0; i < 4; i++) {
         lua_pushvalue(L, loss_at + 1 + i);
         lua_setfield(L, -2, names[i]);
     }

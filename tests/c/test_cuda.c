@@ -1787,9 +1787,9 @@ static enum rt_status f_kd(struct rt_tensor *const *in, void *c, struct rt_tenso
     struct rt_kd_terms terms = {0};
     enum rt_status st;
     TRY(rt_kd_loss(in[0], in[1], k->labels ? in[2] : NULL, k->weights ? in[3] : NULL, &k->o, &out[0], &terms));
-    TRY(rt_stack(3, (struct rt_tensor *[]){terms.kl, terms.ce, terms.kept}, 0, &out[1]));
+    TRY(rt_stack(4, (struct rt_tensor *[]){terms.kl, terms.ce, terms.kept, terms.kl_scaled}, 0, &out[1]));
 done:
-    RELEASE(terms.kl, terms.ce, terms.kept);
+    RELEASE(terms.kl, terms.ce, terms.kept, terms.kl_scaled);
     return st;
 }
 

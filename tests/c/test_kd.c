@@ -114,7 +114,10 @@ static void test_kd_values_and_grads(void)
                 kept += !(k->labels && y[i] == k->ignore);
             CHECK_OK(rt_tensor_item(terms.kept, &kept_got));
             CHECK(kept_got == (double)kept, "kept %g, want %lld", kept_got, (long long)kept);
-            RELEASE(terms.kl, terms.ce, terms.kept);
+            double kls_got;
+            CHECK_OK(rt_tensor_item(terms.kl_scaled, &kls_got));
+            CHECK_CLOSE(kls_got, kl_want * k->T * k->T, 1e-12);
+            RELEASE(terms.kl, terms.ce, terms.kept, terms.kl_scaled);
         }
         char what[64];
         snprintf(what, sizeof what, "kd case %zu", c);
@@ -169,7 +172,7 @@ static void test_kd_errors(void)
     struct rt_kd_terms junk; /* whatever the caller's struct held, a failure leaves it empty */
     memset(&junk, 0x5a, sizeof junk);
     CHECK_STATUS(rt_kd_loss(s, t, lab, NULL, &o, &out, &junk), RT_ERR_ARG, "label 3 at position 2");
-    CHECK(!junk.kl && !junk.ce && !junk.kept, "terms cleared on failure");
+    CHECK(!junk.kl && !junk.ce && !junk.kept && !junk.kl_scaled, "terms cleared on failure");
     CHECK_STATUS(rt_kd_loss(s, t, NULL, NULL, NULL, &out, NULL), RT_ERR_ARG, "options are required");
     CHECK(out == NULL, "no output on error");
     CHECK(rt_tensor_live_count() == live, "no leak on error paths");

@@ -20,6 +20,7 @@ struct rt_kd_terms {
     struct rt_tensor *kl;   /* KL(p_t || softmax(s / T)), not scaled by T^2 */
     struct rt_tensor *ce;   /* hard-label cross-entropy of s at T = 1 (0 without labels) */
     struct rt_tensor *kept; /* samples not ignored (a count in s's dtype) */
+    struct rt_tensor *kl_scaled; /* kl * T^2, the soft term's scale in the loss */
 };
 
 /* Hinton knowledge distillation of student logits s (N, C) from teacher t (N, C):

@@ -220,9 +220,9 @@ struct rt_backend {
                          bool probs, double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep);
     /* The batch reduction of the KD rows: with a_i = w_i keep_i / kept (w NULL: 1), kept = sum keep,
      * loss[0] = sum_i a_i (soft kl_i + hard ce_i) (0 when n == 0) and terms = {sum kl / kept,
-     * sum ce / kept, kept}. Sums in double. */
+     * sum ce / kept, kept, T2 sum kl / kept}. Sums in double. */
     enum rt_status (*kd_reduce)(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
-                                const void *w, double soft, double hard, void *loss, void *terms);
+                                const void *w, double soft, double hard, double T2, void *loss, void *terms);
     /* gs[i, :] = g a_i (soft d kl_i / d s_i + hard d ce_i / d s_i), g = gloss[0], a_i = w_i keep_i / kept,
      * kept = terms[2] as kd_reduce left it; hard unused without labels */
     enum rt_status (*kd_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,

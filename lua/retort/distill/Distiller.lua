@@ -397,7 +397,7 @@ function Distiller:trainingLoss(logits, y, ctx)
       local s = gamma + alpha
       local kd, t = retort.kdLoss(logits, mean_logits(b.tlogits), y, {T = T, alpha = alpha / s})
       add(kd, s)
-      terms.ce, terms.kl, terms.kd = t.ce, t.kl, t.kl * (T * T)
+      terms.ce, terms.kl, terms.kd = t.ce, t.kl, t.klScaled
    else
       local ce = retort.loss.weightedCrossEntropy(logits, y, w)
       terms.ce = ce:detach()
@@ -417,7 +417,7 @@ function Distiller:trainingLoss(logits, y, ctx)
             end
             kd_terms.kl = kl
          end
-         terms.kl, terms.kd = kd_terms.kl, kd_terms.kl * (T * T)
+         terms.kl, terms.kd = kd_terms.kl, kd_terms.klScaled or kd_terms.kl * (T * T)
       end
    end
    for _, p in ipairs(self.pairs) do

@@ -100,7 +100,7 @@ static double at(enum rt_dtype dt, const void *p, int64_t i)
 }
 
 enum rt_status rt_cpu_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
-                                const void *w, double soft, double hard, void *loss, void *terms)
+                                const void *w, double soft, double hard, double T2, void *loss, void *terms)
 {
     enum rt_status st = rt_backend_float_only("kd reduce", dt);
     if (st != RT_OK)
@@ -113,8 +113,8 @@ enum rt_status rt_cpu_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, con
     }
     for (int64_t i = 0; i < n; i++)
         y += (w ? at(dt, w, i) : 1.0) * at(dt, keep, i) / kept * (soft * at(dt, kl, i) + hard * at(dt, ce, i));
-    double out[4] = {y, skl / kept, sce / kept, kept};
-    for (int k = 0; k < 4; k++)
+    double out[5] = {y, skl / kept, sce / kept, kept, T2 * (skl / kept)};
+    for (int k = 0; k < 5; k++)
         if (dt == RT_F32)
             (k ? (float *)terms + k - 1 : (float *)loss)[0] = (float)out[k];
         else

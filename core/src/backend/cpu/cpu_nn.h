@@ -46,7 +46,8 @@ enum rt_status rt_cpu_attention_map_backward(enum rt_dtype dt, int64_t n, int64_
 enum rt_status rt_cpu_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t,
                          bool probs, double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep);
 enum rt_status rt_cpu_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
-                                const void *w, double soft, double hard, void *loss, void *terms);
+                                const void *w, double soft, double hard, double T2, void *loss,
+                                void *terms);
 enum rt_status rt_cpu_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
                                   double T, const int64_t *labels, const void *keep, const void *w,
                                   const void *terms, const void *gloss, double soft, double hard, void *gs);

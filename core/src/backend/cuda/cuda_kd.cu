@@ -132,7 +132,8 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
 template <typename T>
 static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     kd_reduce_kernel(int64_t n, const T *__restrict__ kl, const T *__restrict__ ce, const T *__restrict__ keep,
-                     const T *__restrict__ w, double soft, double hard, T *__restrict__ loss, T *__restrict__ terms)
+                     const T *__restrict__ w, double soft, double hard, double T2, T *__restrict__ loss,
+                     T *__restrict__ terms)
 {
     __shared__ double scratch[32];
     double k = 0, skl = 0, sce = 0;
@@ -153,6 +154,7 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
         terms[0] = (T)(skl / k);
         terms[1] = (T)(sce / k);
         terms[2] = (T)k;
+        terms[3] = (T)(T2 * (skl / k));
     }
 }
 
@@ -193,13 +195,13 @@ enum rt_status rt_cuda_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c
 }
 
 enum rt_status rt_cuda_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
-                                 const void *w, double soft, double hard, void *loss, void *terms)
+                                 const void *w, double soft, double hard, double T2, void *loss, void *terms)
 {
-    /* n == 0 still writes the loss (0) and the terms (NaN, NaN, 0), as on the CPU */
+    /* n == 0 still writes the loss (0) and the terms (NaN, NaN, 0, NaN), as on the CPU */
     RT_CUDA_DISPATCH_FLOAT(dt, "kd reduce",
                            return RT_CUDA_LAUNCH("cuda kd reduce", kd_reduce_kernel<T>, 1, RT_CUDA_THREADS, 0, n,
                                                  (const T *)kl, (const T *)ce, (const T *)keep, (const T *)w, soft,
-                                                 hard, (T *)loss, (T *)terms));
+                                                 hard, T2, (T *)loss, (T *)terms));
     return RT_OK;
 }
 
