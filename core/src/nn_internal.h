@@ -1,5 +1,5 @@
 /* Helpers shared by the neural-network op files (ops_conv.c, ops_pool.c, ops_norm.c, ops_loss.c,
- * ops_activation.c, ops_dropout.c). Not public API. */
+ * ops_metrics.c, ops_activation.c, ops_dropout.c). Not public API. */
 #ifndef RETORT_NN_INTERNAL_H
 #define RETORT_NN_INTERNAL_H
 
@@ -56,6 +56,26 @@ static inline enum rt_status rt__nn_vec(const char *op, const char *what, const 
         return RT_OK;
     return rt_error(RT_ERR_SHAPE, "%s: %s must be (%lld), got %s", op, what, (long long)n,
                     rt_shape_str(t->ndim, t->shape, b, sizeof b));
+}
+
+/* A classification's arguments: what (the scores) a float (N, C) tensor, labels an i64 (N) on its device. */
+static inline enum rt_status rt__nn_class_args(const char *op, const char *what, const struct rt_tensor *scores,
+                                               const struct rt_tensor *labels)
+{
+    char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
+    if (scores->ndim != 2)
+        return rt_error(RT_ERR_SHAPE, "%s: %s must be (N,C), got %s", op, what,
+                        rt_shape_str(scores->ndim, scores->shape, a, sizeof a));
+    enum rt_status st = rt__nn_float(op, what, scores);
+    if (st != RT_OK)
+        return st;
+    if (labels->dtype != RT_I64)
+        return rt_error(RT_ERR_DTYPE, "%s: labels must be i64, got %s", op, rt_dtype_name(labels->dtype));
+    if (labels->ndim != 1 || labels->shape[0] != scores->shape[0])
+        return rt_error(RT_ERR_SHAPE, "%s: labels %s do not fit %s %s (expected (%lld))", op,
+                        rt_shape_str(labels->ndim, labels->shape, a, sizeof a), what,
+                        rt_shape_str(scores->ndim, scores->shape, b, sizeof b), (long long)scores->shape[0]);
+    return rt__same_device(op, scores, labels);
 }
 
 /* dst (shape, dst strides) = src (shape, src strides), through the backend's strided copy. */

@@ -11,27 +11,13 @@
 static enum rt_status check_class_loss(const char *op, struct rt_tensor *scores, struct rt_tensor *labels,
                                        struct rt_tensor *weights, enum rt_reduction red)
 {
-    char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
     if ((unsigned)red > RT_REDUCE_NONE)
         return rt_error(RT_ERR_ARG, "%s: unknown reduction %d", op, (int)red);
-    if (scores->ndim != 2)
-        return rt_error(RT_ERR_SHAPE, "%s: input must be (N,C), got %s", op,
-                        rt_shape_str(scores->ndim, scores->shape, a, sizeof a));
-    enum rt_status st = rt__nn_float(op, "input", scores);
-    if (st != RT_OK)
-        return st;
-    if (labels->dtype != RT_I64)
-        return rt_error(RT_ERR_DTYPE, "%s: labels must be i64, got %s", op, rt_dtype_name(labels->dtype));
-    int64_t N = scores->shape[0], C = scores->shape[1];
-    if (labels->ndim != 1 || labels->shape[0] != N)
-        return rt_error(RT_ERR_SHAPE, "%s: labels %s do not fit input %s (expected (%lld))", op,
-                        rt_shape_str(labels->ndim, labels->shape, a, sizeof a),
-                        rt_shape_str(scores->ndim, scores->shape, b, sizeof b), (long long)N);
-    st = rt__same_device(op, scores, labels);
+    enum rt_status st = rt__nn_class_args(op, "input", scores, labels);
     if (st == RT_OK)
         st = rt__nn_like(op, "class weights", weights, scores);
     if (st == RT_OK)
-        st = rt__nn_vec(op, "class weights", weights, C);
+        st = rt__nn_vec(op, "class weights", weights, scores->shape[1]);
     return st;
 }
 
