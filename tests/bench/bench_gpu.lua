@@ -6,6 +6,10 @@
 --   retort tests/bench/bench_gpu.lua [--steps=teacher,cnn,kd] [--batches=128,1024] [--iters=200]
 --                                    [--python=python3] [--epoch=true]
 --
+-- --python=none runs retort's side alone: on a CUDA simulator build (-DRETORT_CUDA=SIM) that counts
+-- the launches each step queues without a GPU, e.g.
+--   retort tests/bench/bench_gpu.lua --python=none --batches=128 --iters=2 --epoch=false
+--
 -- Steps: teacher (784-1200-1200-10 MLP, cross-entropy), cnn (retort.models.cnn, dropout 0.3), kd
 -- (frozen 784-1200-1200-10 teacher, 784-800-800-10 student, retort.distill.kd at T 4, alpha 0.9).
 -- SGD with momentum 0.9. The epoch: the same KD pair through retort.train.fit over the 60000
@@ -79,6 +83,7 @@ local function retort_rate(kind, batch, iters)
 end
 
 local function torch_rate(kind, batch, iters)
+   if opts.python == "none" then return nil, nil, "not run (--python=none)" end
    local cmd = ("%s tests/bench/torch_gpu_step.py %s %d %d 2>&1"):format(opts.python, kind, batch, iters)
    local p = io.popen(cmd)
    local out = p and p:read("a") or ""
@@ -100,7 +105,8 @@ for _, kind in ipairs(list(opts.steps)) do
                 waits, launches, tlaunches or -1))
       else
          print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   waits/step %.2f   launches/step %.0f   "
-                .. "pytorch failed: %s"):format(kind, batch, r, rmem, waits, launches, out:sub(1, 200)))
+                .. "pytorch: %s"):format(kind, batch, r, rmem, waits, launches,
+                opts.python == "none" and out or "failed: " .. out:sub(1, 200)))
       end
    end
 end
