@@ -150,6 +150,16 @@ UNARY(m_reciprocal, rt_reciprocal)
 
 static int m_pow(lua_State *L) { return mm_pow(L); }
 
+/* affine(mul [, add = 0]): x * mul + add in one pass (differentiable) */
+static int m_affine(lua_State *L)
+{
+    struct rt_tensor *t = rtb_check(L, 1);
+    double mul = luaL_checknumber(L, 2), add = luaL_optnumber(L, 3, 0);
+    struct rt_tensor **out = rtb_slot(L);
+    RTB_CALL(L, rt_affine(t, mul, add, out));
+    return 1;
+}
+
 /* clamp(lo, hi): either bound may be nil (unbounded on that side). */
 static int m_clamp(lua_State *L)
 {
@@ -574,6 +584,7 @@ static const luaL_Reg methods[] = {
     {"add", m_add},           {"sub", m_sub},
     {"mul", m_mul},           {"div", m_div},
     {"pow", m_pow},           {"neg", m_neg},
+    {"affine", m_affine},
     {"exp", m_exp},           {"log", m_log},
     {"sqrt", m_sqrt},         {"abs", m_abs},
     {"relu", m_relu},         {"sigmoid", m_sigmoid},

@@ -178,6 +178,8 @@ describe("retort.data.Loader", function()
       local xc = data.Loader(ds(), {batchSize = 10, normalize = {mean = {0.1, 0.2}, std = {1, 2}}}):batches()()
       assert.is_true(math.abs(xc:select(1, 3):select(1, 1):get(1, 1) - (3 / 255 - 0.1) / 1) < 1e-6)
       assert.is_true(math.abs(xc:select(1, 3):select(1, 2):get(1, 1) - (3 / 255 - 0.2) / 2) < 1e-6)
+      local xm = data.Loader(ds(), {batchSize = 10, normalize = {mean = {0.1, 0.2}, std = 2}}):batches()()
+      assert.is_true(math.abs(xm:select(1, 3):select(1, 2):get(1, 1) - (3 / 255 - 0.2) / 2) < 1e-6)
       local ok, err = pcall(data.Loader, ds(), {normalize = {mean = {0.1, 0.2, 0.3}, std = 1}})
       assert.is_false(ok); assert.matches("normalize.mean has 3 values but the data has 2 channels", err, 1, true)
       -- float data is not rescaled
