@@ -348,6 +348,6 @@ enum rt_status rt_cpu_axpy(enum rt_dtype dt, int64_t n, double alpha, const void
 enum rt_status rt_cpu_accumulate(double *acc, const struct rt_accumulate_args *a)
 {
     for (int i = 0; i < a->n; i++)
-        acc[a->slot[i]] += a->w[i] * (a->dt[i] == RT_F32 ? (double)*(const float *)a->v[i] : *(const double *)a->v[i]);
+        acc[a->slot[i]] += a->w[i] * rt__float_at(a->dt[i] == RT_F32, a->v[i], 0);
     return RT_OK;
 }

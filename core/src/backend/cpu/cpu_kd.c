@@ -82,21 +82,12 @@ enum rt_status rt_cpu_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c,
     if (st != RT_OK)
         return st;
     for (int64_t i = 0; !labels && i < n; i++) /* every row counts */
-        if (dt == RT_F32)
-            ((float *)keep)[i] = 1;
-        else
-            ((double *)keep)[i] = 1;
+        rt__float_set(dt == RT_F32, keep, i, 1);
     if (dt == RT_F32)
         kd_fwd_f32(n, c, s, t, probs, T, labels, ignore, kl, ce);
     else
         kd_fwd_f64(n, c, s, t, probs, T, labels, ignore, kl, ce);
     return RT_OK;
-}
-
-/* element i of a float array of dtype dt, as a double */
-static double at(enum rt_dtype dt, const void *p, int64_t i)
-{
-    return dt == RT_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
 }
 
 enum rt_status rt_cpu_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
@@ -105,20 +96,20 @@ enum rt_status rt_cpu_kd_reduce(enum rt_dtype dt, int64_t n, const void *kl, con
     enum rt_status st = rt_backend_float_only("kd reduce", dt);
     if (st != RT_OK)
         return st;
+    bool f32 = dt == RT_F32;
     double kept = 0, skl = 0, sce = 0, y = 0;
     for (int64_t i = 0; i < n; i++) {
-        kept += at(dt, keep, i);
-        skl += at(dt, kl, i);
-        sce += at(dt, ce, i);
+        kept += rt__float_at(f32, keep, i);
+        skl += rt__float_at(f32, kl, i);
+        sce += rt__float_at(f32, ce, i);
     }
     for (int64_t i = 0; i < n; i++)
-        y += (w ? at(dt, w, i) : 1.0) * at(dt, keep, i) / kept * (soft * at(dt, kl, i) + hard * at(dt, ce, i));
-    double out[5] = {y, skl / kept, sce / kept, kept, T2 * (skl / kept)};
-    for (int k = 0; k < 5; k++)
-        if (dt == RT_F32)
-            (k ? (float *)terms + k - 1 : (float *)loss)[0] = (float)out[k];
-        else
-            (k ? (double *)terms + k - 1 : (double *)loss)[0] = out[k];
+        y += (w ? rt__float_at(f32, w, i) : 1.0) * rt__float_at(f32, keep, i) / kept *
+             (soft * rt__float_at(f32, kl, i) + hard * rt__float_at(f32, ce, i));
+    rt__float_set(f32, loss, 0, y);
+    double out[4] = {skl / kept, sce / kept, kept, T2 * (skl / kept)};
+    for (int k = 0; k < 4; k++)
+        rt__float_set(f32, terms, k, out[k]);
     return RT_OK;
 }
 
@@ -129,7 +120,7 @@ enum rt_status rt_cpu_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const 
     enum rt_status st = rt_backend_float_only("kd backward", dt);
     if (st != RT_OK)
         return st;
-    double kept = at(dt, terms, 2), g = at(dt, gloss, 0);
+    double kept = rt__float_at(dt == RT_F32, terms, 2), g = rt__float_at(dt == RT_F32, gloss, 0);
     if (dt == RT_F32)
         kd_bwd_f32(n, c, s, t, probs, T, labels, keep, w, kept, g, soft, hard, gs);
     else

@@ -73,11 +73,7 @@ enum rt_status rt_cpu_class_rows(const char *op, enum rt_dtype dt, int64_t n, in
         return st;
     for (int64_t i = 0; i < n; i++) {
         bool kept = labels[i] != ignore;
-        double wi = !kept ? 0.0 : !cw ? 1.0 : dt == RT_F32 ? ((const float *)cw)[labels[i]] : ((const double *)cw)[labels[i]];
-        if (dt == RT_F32)
-            ((float *)w)[i] = (float)wi;
-        else
-            ((double *)w)[i] = wi;
+        rt__float_set(dt == RT_F32, w, i, !kept ? 0.0 : !cw ? 1.0 : rt__float_at(dt == RT_F32, cw, labels[i]));
         if (safe)
             safe[i] = kept ? labels[i] : 0;
     }
@@ -118,18 +114,14 @@ enum rt_status rt_cpu_weighted_mean(enum rt_dtype dt, int64_t n, const void *row
     enum rt_status st = rt_backend_float_only("weighted_mean", dt);
     if (st != RT_OK)
         return st;
+    bool f32 = dt == RT_F32;
     double sr = 0, sw = 0;
     for (int64_t i = 0; i < n; i++) {
-        sr += dt == RT_F32 ? (double)((const float *)rows)[i] : ((const double *)rows)[i];
-        sw += dt == RT_F32 ? (double)((const float *)rw)[i] : ((const double *)rw)[i];
+        sr += rt__float_at(f32, rows, i);
+        sw += rt__float_at(f32, rw, i);
     }
-    if (dt == RT_F32) {
-        *(float *)out = (float)(sr / sw);
-        *(float *)den = (float)sw;
-    } else {
-        *(double *)out = sr / sw;
-        *(double *)den = sw;
-    }
+    rt__float_set(f32, out, 0, sr / sw);
+    rt__float_set(f32, den, 0, sw);
     return RT_OK;
 }
 
@@ -158,9 +150,6 @@ enum rt_status rt_cpu_count_correct(enum rt_dtype dt, int64_t n, int64_t c, cons
                                  : argmax_row_f64((const double *)x + i * c, c);
         hits += labels[i] - base == p;
     }
-    if (dt == RT_F32)
-        *(float *)out = (float)hits;
-    else
-        *(double *)out = (double)hits;
+    rt__float_set(dt == RT_F32, out, 0, (double)hits);
     return RT_OK;
 }

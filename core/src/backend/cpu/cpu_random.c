@@ -26,7 +26,7 @@ enum rt_status rt_cpu_uniform(enum rt_dtype dt, int64_t n, uint64_t seed, uint64
         double *p = out;
 #pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
+            double u = rt__rng_unit53(seed, base + (uint64_t)i);
             double v = lo + span * u;
             p[i] = v >= hi && hi > lo ? nextafter(hi, lo) : v;
         }
@@ -70,7 +70,7 @@ enum rt_status rt_cpu_normal(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_
     {                                                                                                             \
         _Pragma("omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)")                               \
         for (int64_t i = 0; i < n; i++) {                                                                         \
-            double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 11) * 0x1p-53;                           \
+            double u = rt__rng_unit53(seed, base + (uint64_t)i);                                              \
             T m = u < keep ? scale : (T)0;                                                                        \
             mask[i] = m;                                                                                          \
             y[i] = x[i] * m;                                                                                      \

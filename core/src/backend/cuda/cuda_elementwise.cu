@@ -627,7 +627,7 @@ static __global__ void accumulate_kernel(double *acc, const struct rt_accumulate
 {
     int i = (int)threadIdx.x;
     if (i < a.n)
-        acc[a.slot[i]] += a.w[i] * (a.dt[i] == RT_F32 ? (double)*(const float *)a.v[i] : *(const double *)a.v[i]);
+        acc[a.slot[i]] += a.w[i] * rt__float_at(a.dt[i] == RT_F32, a.v[i], 0);
 }
 
 enum rt_status rt_cuda_accumulate(double *acc, const struct rt_accumulate_args *a)

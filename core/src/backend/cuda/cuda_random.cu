@@ -25,7 +25,7 @@ static __global__ void uniform_f64_kernel(int64_t n, uint64_t seed, uint64_t bas
 {
     RT_CUDA_LOOP(i, n)
     {
-        double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
+        double u = rt__rng_unit53(seed, base + (uint64_t)i);
         double v = lo + __dmul_rn(span, u);
         p[i] = v >= hi && hi > lo ? nextafter(hi, lo) : v;
     }
@@ -86,7 +86,7 @@ static __global__ void dropout_kernel(int64_t n, uint64_t seed, uint64_t base, d
 {
     RT_CUDA_LOOP(i, n)
     {
-        double u = (double)(rt__rng_mix(seed, base + (uint64_t)i) >> 11) * 0x1p-53;
+        double u = rt__rng_unit53(seed, base + (uint64_t)i);
         T m = u < keep ? scale : (T)0;
         mask[i] = m;
         y[i] = x[i] * m;
