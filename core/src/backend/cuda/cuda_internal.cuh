@@ -287,4 +287,12 @@ template <bool WARP> struct rt_cuda_rowgroup {
     }
 };
 
+/* Launches kernel<T, true> (a warp per row) over n rows of c elements when c <= RT_CUDA_WARP_ROW_MAX,
+ * else kernel<T, false> (a block per row): the geometry rt_cuda_rowgroup<WARP> expects. Yields a
+ * status; T is the element type in scope. */
+#define RT_CUDA_LAUNCH_ROWS(op, kernel, n, c, ...)                                                                \
+    ((c) <= RT_CUDA_WARP_ROW_MAX                                                                                  \
+         ? RT_CUDA_LAUNCH(op, (kernel<T, true>), rt_cuda_blocks((n) * 32), RT_CUDA_THREADS, 0, __VA_ARGS__)       \
+         : RT_CUDA_LAUNCH(op, (kernel<T, false>), rt_cuda_blocks((n), 1), RT_CUDA_THREADS, 0, __VA_ARGS__))
+
 #endif

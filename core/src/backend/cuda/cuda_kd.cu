@@ -158,27 +158,6 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     }
 }
 
-template <typename T>
-static enum rt_status kd_fwd(const char *user_op, int64_t n, int64_t c, const T *s, const T *t, bool probs, double inv,
-                             const int64_t *lab, int64_t ignore, T *kl, T *ce, T *keep)
-{
-    bool warp = c <= RT_CUDA_WARP_ROW_MAX;
-    auto k = warp ? kd_fwd_kernel<T, true> : kd_fwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH("cuda kd", k, warp ? rt_cuda_blocks(n * 32) : rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n,
-                          c, s, t, probs, inv, lab, ignore, kl, ce, keep, rt_cuda_fault_slot(), user_op);
-}
-
-template <typename T>
-static enum rt_status kd_bwd(int64_t n, int64_t c, const T *s, const T *t, bool probs, double inv, const int64_t *lab,
-                             const T *keep, const T *w, const T *terms, const T *gloss, double soft, double hard,
-                             T *gs)
-{
-    bool warp = c <= RT_CUDA_WARP_ROW_MAX;
-    auto k = warp ? kd_bwd_kernel<T, true> : kd_bwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH("cuda kd backward", k, warp ? rt_cuda_blocks(n * 32) : rt_cuda_blocks(n, 1),
-                          RT_CUDA_THREADS, 0, n, c, s, t, probs, inv, lab, keep, w, terms, gloss, soft, hard, gs);
-}
-
 enum rt_status rt_cuda_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t,
                           bool probs, double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep)
 {
@@ -189,8 +168,9 @@ enum rt_status rt_cuda_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c
     double inv = 1.0 / T;
     /* 1 / T taken before the dispatch: inside it, T names the element type */
     RT_CUDA_DISPATCH_FLOAT(dt, op,
-                           return kd_fwd<T>(op, n, c, (const T *)s, (const T *)t, probs, inv, labels, ignore, (T *)kl,
-                                            (T *)ce, (T *)keep));
+                           return RT_CUDA_LAUNCH_ROWS("cuda kd", kd_fwd_kernel, n, c, n, c, (const T *)s,
+                                                      (const T *)t, probs, inv, labels, ignore, (T *)kl, (T *)ce,
+                                                      (T *)keep, rt_cuda_fault_slot(), op));
     return RT_OK;
 }
 
@@ -215,7 +195,8 @@ enum rt_status rt_cuda_kd_backward(enum rt_dtype dt, int64_t n, int64_t c, const
         return RT_OK;
     double inv = 1.0 / T; /* before the dispatch: inside it, T names the element type */
     RT_CUDA_DISPATCH_FLOAT(dt, "kd backward",
-                           return kd_bwd<T>(n, c, (const T *)s, (const T *)t, probs, inv, labels, (const T *)keep,
-                                            (const T *)w, (const T *)terms, (const T *)gloss, soft, hard, (T *)gs));
+                           return RT_CUDA_LAUNCH_ROWS("cuda kd backward", kd_bwd_kernel, n, c, n, c, (const T *)s,
+                                                      (const T *)t, probs, inv, labels, (const T *)keep, (const T *)w,
+                                                      (const T *)terms, (const T *)gloss, soft, hard, (T *)gs));
     return RT_OK;
 }

@@ -126,27 +126,6 @@ enum rt_status rt_cuda_class_rows(const char *op, enum rt_dtype dt, int64_t n, i
     return RT_OK;
 }
 
-template <typename T>
-static enum rt_status ce_fwd(const char *user_op, int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w,
-                             int64_t ignore, double eps, T *loss, T *lse, T *rw)
-{
-    static const char *op = "cuda cross_entropy";
-    bool warp = c <= RT_CUDA_WARP_ROW_MAX;
-    auto k = warp ? ce_fwd_kernel<T, true> : ce_fwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH(op, k, warp ? rt_cuda_blocks(n * 32) : rt_cuda_blocks(n, 1), RT_CUDA_THREADS, 0, n, c, x,
-                          lab, w, ignore, eps, loss, lse, rw, rt_cuda_fault_slot(), user_op);
-}
-
-template <typename T>
-static enum rt_status ce_bwd(int64_t n, int64_t c, const T *x, const int64_t *lab, const T *w, int64_t ignore,
-                             double eps, const T *lse, const T *gl, int64_t gs, const T *gden, T *gx)
-{
-    bool warp = c <= RT_CUDA_WARP_ROW_MAX;
-    auto k = warp ? ce_bwd_kernel<T, true> : ce_bwd_kernel<T, false>;
-    return RT_CUDA_LAUNCH("cuda cross_entropy backward", k, warp ? rt_cuda_blocks(n * 32) : rt_cuda_blocks(n, 1),
-                          RT_CUDA_THREADS, 0, n, c, x, lab, w, ignore, eps, lse, gl, gs, gden, gx);
-}
-
 enum rt_status rt_cuda_cross_entropy(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                      const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
                                      void *loss, void *lse, void *rw)
@@ -156,8 +135,9 @@ enum rt_status rt_cuda_cross_entropy(const char *op, enum rt_dtype dt, int64_t n
     if (n <= 0) /* c == 0 still writes every row (lse -inf, loss 0), as on the CPU */
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, op,
-                           return ce_fwd<T>(op, n, c, (const T *)logits, labels, (const T *)weights, ignore,
-                                            smoothing, (T *)loss, (T *)lse, (T *)rw));
+                           return RT_CUDA_LAUNCH_ROWS("cuda cross_entropy", ce_fwd_kernel, n, c, n, c, (const T *)logits,
+                                                      labels, (const T *)weights, ignore, smoothing, (T *)loss,
+                                                      (T *)lse, (T *)rw, rt_cuda_fault_slot(), op));
     return RT_OK;
 }
 
@@ -171,9 +151,10 @@ enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64
     if (n <= 0 || c <= 0) /* gx is empty */
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, "cross_entropy backward",
-                           return ce_bwd<T>(n, c, (const T *)logits, labels, (const T *)weights, ignore, smoothing,
-                                            (const T *)lse, (const T *)gloss, gloss_stride, (const T *)gden,
-                                            (T *)gx));
+                           return RT_CUDA_LAUNCH_ROWS("cuda cross_entropy backward", ce_bwd_kernel, n, c, n, c,
+                                                      (const T *)logits, labels, (const T *)weights, ignore, smoothing,
+                                                      (const T *)lse, (const T *)gloss, gloss_stride, (const T *)gden,
+                                                      (T *)gx));
     return RT_OK;
 }
 
