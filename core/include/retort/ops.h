@@ -94,10 +94,10 @@ enum rt_status rt_scatter_add(struct rt_tensor *x, int dim, struct rt_tensor *in
 
 /* --- running sums --- */
 #define RT_ACCUMULATE_MAX 16
-/* acc[slot[i]] += w[i] * v[i] for i < n (at most RT_ACCUMULATE_MAX): acc an f64 vector, each v[i] a one-element f32
- * or f64 tensor on acc's device, the slots distinct and in range. One kernel on a GPU for all of
- * them, and no wait: a training loop's loss, accuracy and term sums stay on the device between
- * reads. No autograd. */
+/* acc[slot[i]] += w[i] * v[i] for i < n (at most RT_ACCUMULATE_MAX): acc an f64 vector, each v[i] a
+ * one-element f32 or f64 tensor on acc's device, the slots distinct and in range. One kernel on a
+ * GPU for all of them, and no wait: a training loop's loss, accuracy and term sums stay on the
+ * device between reads. No autograd. */
 enum rt_status rt_accumulate_(struct rt_tensor *acc, int n, struct rt_tensor *const *v, const double *w,
                               const int64_t *slot);
 

@@ -38,18 +38,16 @@ cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
 const char *cublasGetStatusString(cublasStatus_t s)
 {
     switch (s) {
-    case CUBLAS_STATUS_SUCCESS:
-        return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_NOT_INITIALIZED:
-        return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED:
-        return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE:
-        return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_EXECUTION_FAILED:
-        return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_NOT_SUPPORTED:
-        return "CUBLAS_STATUS_NOT_SUPPORTED";
+#define SIM_NAME(x)                                                                                                 \
+    case x:                                                                                                         \
+        return #x;
+        SIM_NAME(CUBLAS_STATUS_SUCCESS)
+        SIM_NAME(CUBLAS_STATUS_NOT_INITIALIZED)
+        SIM_NAME(CUBLAS_STATUS_ALLOC_FAILED)
+        SIM_NAME(CUBLAS_STATUS_INVALID_VALUE)
+        SIM_NAME(CUBLAS_STATUS_EXECUTION_FAILED)
+        SIM_NAME(CUBLAS_STATUS_NOT_SUPPORTED)
+#undef SIM_NAME
     }
     return "CUBLAS_STATUS_UNKNOWN";
 }
