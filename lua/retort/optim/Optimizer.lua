@@ -164,8 +164,9 @@ function Optimizer:zeroGrad()
 end
 
 --- step(): one update of every parameter that has a gradient. An optimizer with updateAll(ps, gs,
---- states, o) gets each group's parameters in one call (one launch on a GPU); the others get
---- update(p, g, st, o) per parameter.
+--- states, o) (a fused kernel) gets each group's parameters it can take in one call, one launch on a
+--- GPU: contiguous, with a contiguous gradient of the parameter's dtype. Every other parameter gets
+--- update(p, g, st, o), the step composed from tensor ops.
 function Optimizer:step()
    retort.noGrad(function()
       local index = 0
@@ -179,7 +180,7 @@ function Optimizer:step()
                local st = self.state[index]
                if st == nil then st = {step = 0}; self.state[index] = st end
                st.step = st.step + 1
-               if self.updateAll then
+               if self.updateAll and p:isContiguous() and g:isContiguous() and g:dtype() == p:dtype() then
                   local k = #ps + 1
                   ps[k], gs[k], sts[k] = p, g, st
                else

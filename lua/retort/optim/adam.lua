@@ -39,26 +39,17 @@ local function check(g)
    if type(g.betas) ~= "table" or #g.betas ~= 2 then return "betas must be {beta1, beta2}" end
 end
 
--- The fused kernel takes every parameter it can (contiguous, gradient of the parameter's dtype) in
--- one call: the same operations as adam_step in one pass, one launch on a GPU for all of them. The
--- others take adam_step.
+-- The fused kernel, for the parameters Optimizer:step gives it, in one call: the same operations as
+-- adam_step in one pass, one launch on a GPU for all of them.
 local function adam_all(ps, gs, sts, o, decoupled)
-   local ms, vs, maxima, steps, n = {}, {}, {}, {}, 0
-   for i = 1, #ps do
-      local p, g, st = ps[i], gs[i], sts[i]
-      if p:isContiguous() and g:isContiguous() and g:dtype() == p:dtype() then
-         if st.expAvg == nil then
-            st.expAvg, st.expAvgSq = retort.zerosLike(p), retort.zerosLike(p)
-         end
-         if o.amsgrad and st.maxExpAvgSq == nil then st.maxExpAvgSq = retort.zerosLike(p) end
-         n = n + 1
-         ps[n], gs[n], ms[n], vs[n], maxima[n], steps[n] = p, g, st.expAvg, st.expAvgSq, st.maxExpAvgSq, st.step
-      else
-         adam_step(p, g, st, o, decoupled)
+   local ms, vs, maxima, steps = {}, {}, {}, {}
+   for i, st in ipairs(sts) do
+      if st.expAvg == nil then
+         st.expAvg, st.expAvgSq = retort.zerosLike(ps[i]), retort.zerosLike(ps[i])
       end
+      if o.amsgrad and st.maxExpAvgSq == nil then st.maxExpAvgSq = retort.zerosLike(ps[i]) end
+      ms[i], vs[i], maxima[i], steps[i] = st.expAvg, st.expAvgSq, st.maxExpAvgSq, st.step
    end
-   for i = n + 1, #ps do ps[i], gs[i] = nil, nil end
-   if n == 0 then return end
    retort.adamUpdate(ps, gs, ms, vs, o.amsgrad and maxima or nil, steps, {lr = o.lr, beta1 = o.betas[1],
       beta2 = o.betas[2], eps = o.eps, weightDecay = o.weightDecay, amsgrad = o.amsgrad, decoupled = decoupled})
 end

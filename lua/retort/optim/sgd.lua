@@ -15,28 +15,20 @@ function SGD.check(g)
    end
 end
 
--- The fused kernel takes every parameter it can (contiguous, gradient of the parameter's dtype)
--- in one call: one pass over each p, g and momentum buffer, one launch on a GPU for all of them.
+-- The fused kernel, for the parameters Optimizer:step gives it, in one call: one pass over each p,
+-- g and momentum buffer, one launch on a GPU for all of them.
 function SGD:updateAll(ps, gs, sts, o)
    local momentum = o.momentum ~= 0
-   local bufs, first, n, all = {}, {}, 0, #ps
-   for i = 1, all do -- the fused ones are compacted to the front of ps, gs and sts
-      local p, g, st = ps[i], gs[i], sts[i]
-      if p:isContiguous() and g:isContiguous() and g:dtype() == p:dtype() then
-         n = n + 1
-         local f = momentum and st.momentumBuffer == nil
-         if f then st.momentumBuffer = retort.emptyLike(p) end -- the kernel writes it
-         ps[n], gs[n], sts[n], bufs[n], first[n] = p, g, st, st.momentumBuffer, f
-      else
-         self:update(p, g, st, o)
-      end
+   local bufs, first = {}, {}
+   for i, st in ipairs(sts) do
+      first[i] = momentum and st.momentumBuffer == nil
+      if first[i] then st.momentumBuffer = retort.emptyLike(ps[i]) end -- the kernel writes it
+      bufs[i] = st.momentumBuffer
    end
-   for i = n + 1, all do ps[i], gs[i], sts[i] = nil, nil, nil end
-   if n == 0 then return end
    local ok, err = pcall(retort.sgdUpdate, ps, gs, momentum and bufs or nil, {lr = o.lr, momentum = o.momentum,
       dampening = o.dampening, weightDecay = o.weightDecay, nesterov = o.nesterov, first = first})
    if not ok then -- nothing was written: the buffers made for this step were never filled
-      for i = 1, n do if first[i] then sts[i].momentumBuffer = nil end end
+      for i, st in ipairs(sts) do if first[i] then st.momentumBuffer = nil end end
       error(err, 0)
    end
 end
