@@ -291,9 +291,9 @@ static int f_cross_entropy(lua_State *L) { return class_loss(L, true); }
 static int f_nll_loss(lua_State *L) { return class_loss(L, false); }
 
 /* kdLoss(s, t, labels or nil, {T=4, alpha=1, ignoreIndex=, teacherProbs=false, weights=})
- *   -> loss, {kl = unscaled KL mean, ce = CE mean, kept = samples counted, klScaled = kl * T^2}: 0-dim
- *   tensors on the
- *   loss's device (:item() reads one; on a GPU that waits, so a training step should not) */
+ *   -> loss, {kl = unscaled KL mean, ce = CE mean, kept = samples counted, klScaled = kl * T^2}:
+ *   0-dim tensors on the loss's device (:item() reads one; on a GPU that waits, so a training step
+ *   should not) */
 static int f_kd_loss(lua_State *L)
 {
     struct rt_tensor *s = rtb_check(L, 1), *t = rtb_check(L, 2);

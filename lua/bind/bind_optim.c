@@ -31,6 +31,14 @@ static struct rt_tensor *list_tensor(lua_State *L, int arg, lua_Integer i, const
     return t;
 }
 
+/* The list at arg, which must hold n entries (what: the entries' name in the error). */
+static void check_list(lua_State *L, int arg, lua_Integer n, const char *what)
+{
+    luaL_checktype(L, arg, LUA_TTABLE);
+    if (luaL_len(L, arg) != n)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%I %s for %I parameters", luaL_len(L, arg), what, n));
+}
+
 /* sgdUpdate(p, g, buf|nil, {lr=, momentum=, dampening=, weightDecay=, nesterov=, first=}), or with
  * lists {p...}, {g...}, {buf...}|nil and first a boolean or a list of them: every parameter in one
  * call (one launch on a GPU). */
@@ -53,14 +61,9 @@ static int f_sgd_update(lua_State *L)
         return 0;
     }
     lua_Integer n = luaL_len(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (luaL_len(L, 2) != n)
-        return luaL_argerror(L, 2, lua_pushfstring(L, "%I gradients for %I parameters", luaL_len(L, 2), n));
-    if (has_buf) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        if (luaL_len(L, 3) != n)
-            return luaL_argerror(L, 3, lua_pushfstring(L, "%I buffers for %I parameters", luaL_len(L, 3), n));
-    }
+    check_list(L, 2, n, "gradients");
+    if (has_buf)
+        check_list(L, 3, n, "buffers");
     if (n > INT_MAX / 4)
         return luaL_argerror(L, 1, "too many parameters");
     /* one block for the four arrays, a userdata: collected if an error unwinds past it */
@@ -101,13 +104,9 @@ static int f_adam_update(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_Integer n = luaL_len(L, 1);
     bool has_max = !lua_isnoneornil(L, 5);
-    for (int a = 2; a <= 6; a++) {
-        if (a == 5 && !has_max)
-            continue;
-        luaL_checktype(L, a, LUA_TTABLE);
-        if (luaL_len(L, a) != n)
-            return luaL_argerror(L, a, lua_pushfstring(L, "%I %s for %I parameters", luaL_len(L, a), names[a - 1], n));
-    }
+    for (int a = 2; a <= 6; a++)
+        if (a != 5 || has_max)
+            check_list(L, a, n, names[a - 1]);
     if (o.amsgrad && !has_max)
         return luaL_argerror(L, 5, "amsgrad needs the running maxima");
     if (n > INT_MAX / 8)

@@ -18,6 +18,19 @@ local MAX = 16 -- values one accumulate_ call takes (RT_ACCUMULATE_MAX)
 
 function Sums.new() return setmetatable({host = {}, device = {}, queued = {}}, Sums) end
 
+-- items grouped by device_of(item), each group a list with its .device, in the order the devices
+-- first appear
+local function by_device(items, device_of)
+   local groups, of = {}, {}
+   for _, it in ipairs(items) do
+      local d = device_of(it)
+      local g = of[d]
+      if not g then g = {device = d}; of[d] = g; groups[#groups + 1] = g end
+      g[#g + 1] = it
+   end
+   return groups
+end
+
 --- add(name, v [, w = 1]): adds v * w; a tensor waits for flush() (kept, not copied: it is detached)
 function Sums:add(name, v, w)
    w = w or 1
@@ -55,19 +68,12 @@ end
 --- flush(): what add() gave since the last flush into the accumulators, one kernel per device
 --- (per 16 values) however many names there are
 function Sums:flush()
-   local by_device, order = {}, {}
-   for _, p in ipairs(self.queued) do
-      local d = p[2]:device()
-      local g = by_device[d]
-      if not g then g = {}; by_device[d] = g; order[#order + 1] = d end
-      g[#g + 1] = p
-   end
+   local groups = by_device(self.queued, function(p) return p[2]:device() end)
    self.queued = {}
-   for _, d in ipairs(order) do
-      local g = by_device[d]
+   for _, g in ipairs(groups) do
       local names = {}
       for i, p in ipairs(g) do names[i] = p[1] end
-      local acc = accumulator(self, d, names)
+      local acc = accumulator(self, g.device, names)
       -- a name added twice in one step goes into two calls (slots must differ within one)
       local i = 1
       while i <= #g do
@@ -88,15 +94,12 @@ function Sums:pending() return next(self.device) ~= nil or #self.queued > 0 end
 
 --- Sums.read(list) -> numbers: the values of one-element tensors, with one read per device they are on.
 function Sums.read(list)
-   local out, by_device = {}, {}
-   for i, t in ipairs(list) do
-      local d = t:device()
-      local g = by_device[d]
-      if not g then g = {at = {}, parts = {}}; by_device[d] = g end
-      g.at[#g.at + 1], g.parts[#g.parts + 1] = i, t:view(1):double()
-   end
-   for _, g in pairs(by_device) do
-      for k, v in ipairs(retort.cat(g.parts, 1):totable()) do out[g.at[k]] = v end
+   local positions, out = {}, {}
+   for i = 1, #list do positions[i] = i end
+   for _, g in ipairs(by_device(positions, function(i) return list[i]:device() end)) do
+      local parts = {}
+      for k, i in ipairs(g) do parts[k] = list[i]:view(1):double() end
+      for k, v in ipairs(retort.cat(parts, 1):totable()) do out[g[k]] = v end
    end
    return out
 end

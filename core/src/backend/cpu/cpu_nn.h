@@ -37,7 +37,8 @@ enum rt_status rt_cpu_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_
                                              const void *gden, void *gx);
 enum rt_status rt_cpu_count_correct(enum rt_dtype dt, int64_t n, int64_t c, const void *x, const int64_t *labels,
                                     int64_t base, void *out);
-enum rt_status rt_cpu_weighted_mean(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out, void *den);
+enum rt_status rt_cpu_weighted_mean(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out,
+                                    void *den);
 enum rt_status rt_cpu_attention_map(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f,
                                     void *y, void *norm);
 enum rt_status rt_cpu_attention_map_backward(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p,

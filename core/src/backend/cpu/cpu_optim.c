@@ -33,8 +33,9 @@ RT_SGD(f64, double)
 
 enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_param *ps, const struct rt_sgd_opts *o)
 {
-    if (dt != RT_F32 && dt != RT_F64)
-        return rt_error(RT_ERR_DTYPE, "sgd_update: dtype %s not supported", rt_dtype_name(dt));
+    enum rt_status st = rt_backend_float_only("sgd_update", dt);
+    if (st != RT_OK)
+        return st;
     for (int j = 0; j < k; j++) {
         struct rt_sgd_opts oj = *o;
         oj.first = ps[j].first;
@@ -45,6 +46,17 @@ enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_pa
     }
     return RT_OK;
 }
+
+/* Adam's three weight-decay cases of loop(a, o, decay, decoupled, ams), every flag a constant */
+#define ADAM_CASES(loop, a, o, ams)                                                                             \
+    do {                                                                                                        \
+        if ((o)->weight_decay == 0)                                                                             \
+            loop(a, o, false, false, ams);                                                                      \
+        else if ((o)->decoupled)                                                                                \
+            loop(a, o, true, true, ams);                                                                        \
+        else                                                                                                    \
+            loop(a, o, true, false, ams);                                                                       \
+    } while (0)
 
 /* Adam: the composed Lua step's operations fused, in its order and in T, so both agree to the bit:
  * p*(1-lr*wd) or g + p*wd, m*b1 + (1-b1)*g, v*b2 + (1-b2)*(g*g), max with vmax, sqrt, / bc2_sqrt,
@@ -84,20 +96,10 @@ enum rt_status rt_cpu_sgd_update(enum rt_dtype dt, int k, const struct rt_sgd_pa
     }                                                                                                           \
     static void adam_##NAME(const struct rt_adam_param *a, const struct rt_adam_opts *o)                       \
     {                                                                                                           \
-        bool decay = o->weight_decay != 0;                                                                      \
-        if (o->amsgrad) {                                                                                       \
-            if (!decay)                                                                                         \
-                adam_loop_##NAME(a, o, false, false, true);                                                     \
-            else if (o->decoupled)                                                                              \
-                adam_loop_##NAME(a, o, true, true, true);                                                       \
-            else                                                                                                \
-                adam_loop_##NAME(a, o, true, false, true);                                                      \
-        } else if (!decay)                                                                                      \
-            adam_loop_##NAME(a, o, false, false, false);                                                        \
-        else if (o->decoupled)                                                                                  \
-            adam_loop_##NAME(a, o, true, true, false);                                                          \
+        if (o->amsgrad)                                                                                         \
+            ADAM_CASES(adam_loop_##NAME, a, o, true);                                                           \
         else                                                                                                    \
-            adam_loop_##NAME(a, o, true, false, false);                                                         \
+            ADAM_CASES(adam_loop_##NAME, a, o, false);                                                          \
     }
 RT_ADAM(f32, float)
 RT_ADAM(f64, double)
@@ -105,8 +107,9 @@ RT_ADAM(f64, double)
 enum rt_status rt_cpu_adam_update(enum rt_dtype dt, int k, const struct rt_adam_param *ps,
                                   const struct rt_adam_opts *o)
 {
-    if (dt != RT_F32 && dt != RT_F64)
-        return rt_error(RT_ERR_DTYPE, "adam_update: dtype %s not supported", rt_dtype_name(dt));
+    enum rt_status st = rt_backend_float_only("adam_update", dt);
+    if (st != RT_OK)
+        return st;
     for (int j = 0; j < k; j++) {
         if (dt == RT_F32)
             adam_f32(&ps[j], o);

@@ -247,7 +247,8 @@ static bool plan_make(lt_plan *p, const void *bias)
     bool ok = lt.desc_create(&p->desc, f32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F, t) == CUBLAS_STATUS_SUCCESS &&
               lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa) == CUBLAS_STATUS_SUCCESS &&
               lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb) == CUBLAS_STATUS_SUCCESS &&
-              lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) == CUBLAS_STATUS_SUCCESS &&
+              lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) ==
+                  CUBLAS_STATUS_SUCCESS &&
               lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) == CUBLAS_STATUS_SUCCESS &&
               lt.layout_create(&p->la, t, p->tb ? k : n, p->tb ? n : k, p->ldb) == CUBLAS_STATUS_SUCCESS &&
               lt.layout_create(&p->lb, t, p->ta ? m : k, p->ta ? k : m, p->lda) == CUBLAS_STATUS_SUCCESS &&

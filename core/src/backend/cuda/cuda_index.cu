@@ -132,8 +132,8 @@ __global__ void ix_rows_kernel(int64_t rows, int64_t m, int64_t n, int64_t len, 
 }
 
 template <bool TO_INDEX>
-static enum rt_status ix_rows(const char *what, const char *op, enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner,
-                              const int64_t *index, int64_t m, const void *from, void *to)
+static enum rt_status ix_rows(const char *what, const char *op, enum rt_dtype dt, int64_t outer, int64_t n,
+                              int64_t inner, const int64_t *index, int64_t m, const void *from, void *to)
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
         return rt_backend_unknown_dtype(what, dt);

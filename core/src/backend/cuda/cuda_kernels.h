@@ -78,8 +78,8 @@ enum rt_status rt_cuda_cross_entropy(const char *op, enum rt_dtype dt, int64_t n
                                      void *loss, void *lse, void *rw);
 enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                               const int64_t *labels, const void *weights, int64_t ignore,
-                                              double smoothing, const void *lse, const void *gloss, int64_t gloss_stride,
-                                             const void *gden, void *gx);
+                                              double smoothing, const void *lse, const void *gloss,
+                                              int64_t gloss_stride, const void *gden, void *gx);
 enum rt_status rt_cuda_count_correct(enum rt_dtype dt, int64_t n, int64_t c, const void *x, const int64_t *labels,
                                      int64_t base, void *out);
 enum rt_status rt_cuda_weighted_mean(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out,

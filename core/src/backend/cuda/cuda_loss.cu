@@ -135,16 +135,17 @@ enum rt_status rt_cuda_cross_entropy(const char *op, enum rt_dtype dt, int64_t n
     if (n <= 0) /* c == 0 still writes every row (lse -inf, loss 0), as on the CPU */
         return RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, op,
-                           return RT_CUDA_LAUNCH_ROWS("cuda cross_entropy", ce_fwd_kernel, n, c, n, c, (const T *)logits,
-                                                      labels, (const T *)weights, ignore, smoothing, (T *)loss,
-                                                      (T *)lse, (T *)rw, rt_cuda_fault_slot(), op));
+                           return RT_CUDA_LAUNCH_ROWS("cuda cross_entropy", ce_fwd_kernel, n, c, n, c,
+                                                      (const T *)logits, labels, (const T *)weights, ignore,
+                                                      smoothing, (T *)loss, (T *)lse, (T *)rw, rt_cuda_fault_slot(),
+                                                      op));
     return RT_OK;
 }
 
 enum rt_status rt_cuda_cross_entropy_backward(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
                                               const int64_t *labels, const void *weights, int64_t ignore,
-                                              double smoothing, const void *lse, const void *gloss, int64_t gloss_stride,
-                                             const void *gden, void *gx)
+                                              double smoothing, const void *lse, const void *gloss,
+                                              int64_t gloss_stride, const void *gden, void *gx)
 {
     if (dt != RT_F32 && dt != RT_F64)
         return rt_backend_float_only("cross_entropy backward", dt);

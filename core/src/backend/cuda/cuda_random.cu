@@ -101,7 +101,7 @@ enum rt_status rt_cuda_dropout(enum rt_dtype dt, int64_t n, uint64_t seed, uint6
         return st;
     RT_CUDA_DISPATCH_FLOAT(dt, "dropout",
                            return RT_CUDA_LAUNCH("cuda dropout", dropout_kernel<T>, rt_cuda_blocks(n),
-                                                 RT_CUDA_THREADS, 0, n, seed, base, keep, (T)scale, (const T *)x, (T *)y,
-                                                 (T *)mask));
+                                                 RT_CUDA_THREADS, 0, n, seed, base, keep, (T)scale, (const T *)x,
+                                                 (T *)y, (T *)mask));
     return RT_OK;
 }

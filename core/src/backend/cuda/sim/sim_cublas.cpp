@@ -38,16 +38,12 @@ cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
 const char *cublasGetStatusString(cublasStatus_t s)
 {
     switch (s) {
-#define SIM_NAME(x)                                                                                                 \
-    case x:                                                                                                         \
-        return #x;
-        SIM_NAME(CUBLAS_STATUS_SUCCESS)
-        SIM_NAME(CUBLAS_STATUS_NOT_INITIALIZED)
-        SIM_NAME(CUBLAS_STATUS_ALLOC_FAILED)
-        SIM_NAME(CUBLAS_STATUS_INVALID_VALUE)
-        SIM_NAME(CUBLAS_STATUS_EXECUTION_FAILED)
-        SIM_NAME(CUBLAS_STATUS_NOT_SUPPORTED)
-#undef SIM_NAME
+        RT_SIM_CASE_NAME(CUBLAS_STATUS_SUCCESS)
+        RT_SIM_CASE_NAME(CUBLAS_STATUS_NOT_INITIALIZED)
+        RT_SIM_CASE_NAME(CUBLAS_STATUS_ALLOC_FAILED)
+        RT_SIM_CASE_NAME(CUBLAS_STATUS_INVALID_VALUE)
+        RT_SIM_CASE_NAME(CUBLAS_STATUS_EXECUTION_FAILED)
+        RT_SIM_CASE_NAME(CUBLAS_STATUS_NOT_SUPPORTED)
     }
     return "CUBLAS_STATUS_UNKNOWN";
 }
@@ -56,6 +52,16 @@ namespace {
 
 /* Elements a column-major rows x cols operand with leading dimension ld spans. */
 size_t span(int rows, int cols, int ld) { return rows == 0 || cols == 0 ? 0 : (size_t)(cols - 1) * ld + rows; }
+
+/* Whether operand `name` of `call`, [p, p + bytes), is device memory (nothing to check when bytes is 0);
+ * the simulator says so when it is not. */
+bool operand_on_device(const char *call, const char *name, const void *p, size_t bytes)
+{
+    if (bytes == 0 || device_addressable(p, bytes))
+        return true;
+    report("%s: operand %s (%p, %zu bytes) is not device memory", call, name, p, bytes);
+    return false;
+}
 
 template <typename T>
 cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
@@ -78,13 +84,9 @@ cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperat
     } ops[3] = {{a, k ? span(ar, ac, lda) : 0, "A"}, {b, k ? span(br, bc, ldb) : 0, "B"}, {c, span(m, n, ldc), "C"}};
     long long strides[3] = {sa, sb, sc};
     for (int i = 0; i < 3; i++) {
-        if (!ops[i].elems)
-            continue;
-        size_t extent = ((size_t)(batch - 1) * (size_t)strides[i] + ops[i].elems) * sizeof(T);
-        if (!device_addressable(ops[i].p, extent)) {
-            report("cuBLAS gemm: operand %s (%p, %zu bytes) is not device memory", ops[i].name, ops[i].p, extent);
+        size_t extent = ops[i].elems ? ((size_t)(batch - 1) * (size_t)strides[i] + ops[i].elems) * sizeof(T) : 0;
+        if (!operand_on_device("cuBLAS gemm", ops[i].name, ops[i].p, extent))
             return CUBLAS_STATUS_EXECUTION_FAILED;
-        }
     }
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -268,11 +270,8 @@ cublasStatus_t lt_run(const rt_sim_lt_desc *d, T alpha, const T *A, const rt_sim
                 {D, span(m, n, (int)dl->ld), "D"},
                 {d->bias, d->epilogue == CUBLASLT_EPILOGUE_BIAS ? (size_t)m : 0, "bias"}};
     for (const auto &o : ops)
-        if (o.elems && !device_addressable(o.p, o.elems * sizeof(T))) {
-            report("cuBLASLt matmul: operand %s (%p, %zu bytes) is not device memory", o.name, o.p,
-                   o.elems * sizeof(T));
+        if (!operand_on_device("cuBLASLt matmul", o.name, o.p, o.elems * sizeof(T)))
             return CUBLAS_STATUS_EXECUTION_FAILED;
-        }
     if (m == 0 || n == 0)
         return CUBLAS_STATUS_SUCCESS;
     if (beta != 0 && C != D)

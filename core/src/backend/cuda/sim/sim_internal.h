@@ -12,4 +12,9 @@ __attribute__((format(printf, 1, 2))) void report(const char *fmt, ...);
 bool device_addressable(const void *p, size_t n);
 } // namespace rt_sim
 
+/* `case x: return "x";`, for the functions that name a status (cudaGetErrorName, cublasGetStatusString) */
+#define RT_SIM_CASE_NAME(x)                                                                                         \
+    case x:                                                                                                         \
+        return #x;
+
 #endif

@@ -472,24 +472,20 @@ cudaError_t cudaGetLastError(void)
 const char *cudaGetErrorName(cudaError_t e)
 {
     switch (e) {
-#define SIM_NAME(x)                                                                                                \
-    case x:                                                                                                        \
-        return #x;
-        SIM_NAME(cudaSuccess)
-        SIM_NAME(cudaErrorInvalidValue)
-        SIM_NAME(cudaErrorMemoryAllocation)
-        SIM_NAME(cudaErrorInvalidConfiguration)
-        SIM_NAME(cudaErrorInvalidDevicePointer)
-        SIM_NAME(cudaErrorNoDevice)
-        SIM_NAME(cudaErrorInvalidDevice)
-        SIM_NAME(cudaErrorIllegalAddress)
-        SIM_NAME(cudaErrorAssert)
-        SIM_NAME(cudaErrorHardwareStackError)
-        SIM_NAME(cudaErrorIllegalInstruction)
-        SIM_NAME(cudaErrorMisalignedAddress)
-        SIM_NAME(cudaErrorInvalidPc)
-        SIM_NAME(cudaErrorLaunchFailure)
-#undef SIM_NAME
+        RT_SIM_CASE_NAME(cudaSuccess)
+        RT_SIM_CASE_NAME(cudaErrorInvalidValue)
+        RT_SIM_CASE_NAME(cudaErrorMemoryAllocation)
+        RT_SIM_CASE_NAME(cudaErrorInvalidConfiguration)
+        RT_SIM_CASE_NAME(cudaErrorInvalidDevicePointer)
+        RT_SIM_CASE_NAME(cudaErrorNoDevice)
+        RT_SIM_CASE_NAME(cudaErrorInvalidDevice)
+        RT_SIM_CASE_NAME(cudaErrorIllegalAddress)
+        RT_SIM_CASE_NAME(cudaErrorAssert)
+        RT_SIM_CASE_NAME(cudaErrorHardwareStackError)
+        RT_SIM_CASE_NAME(cudaErrorIllegalInstruction)
+        RT_SIM_CASE_NAME(cudaErrorMisalignedAddress)
+        RT_SIM_CASE_NAME(cudaErrorInvalidPc)
+        RT_SIM_CASE_NAME(cudaErrorLaunchFailure)
     }
     return "cudaErrorUnknown";
 }
