@@ -66,7 +66,7 @@ end
 function M.datasetFingerprint(x, y) return core.fingerprint(x, y) end
 
 local function is_loader(l)
-   return type(l) == "table" and core.isTensor(l.x) and core.isTensor(l.y) and type(l.gather) == "function"
+   return type(l) == "table" and core.isTensor(l.y) and type(l.gather) == "function" and type(l.fingerprint) == "function"
 end
 
 -- the augmentation a loader applies, as the cache records it
@@ -266,7 +266,7 @@ function M.build(o)
    local meta = {
       num_examples = N, num_classes = probe:size(2), views = views,
       teacher_fingerprint = M.teacherFingerprint(teacher),
-      dataset_fingerprint = M.datasetFingerprint(loader.x, loader.y),
+      dataset_fingerprint = loader:fingerprint(),
       augment_crop = aug.crop, augment_flip = aug.flip, augment_seed = aug.seed,
       taps = table.concat(taps, ","), block_rows = block, batch_size = batch,
    }
@@ -425,7 +425,7 @@ function Cache:check(o)
       if l.n ~= a.num_examples then
          refuse(path, "built for %d examples, but the loader's dataset has %d", a.num_examples, l.n)
       end
-      local fp = M.datasetFingerprint(l.x, l.y)
+      local fp = l:fingerprint()
       if fp ~= a.dataset_fingerprint then
          refuse(path, "built for another dataset (dataset fingerprint %s, the loader's is %s: same size, other "
                 .. "images or labels)", tostring(a.dataset_fingerprint), fp)

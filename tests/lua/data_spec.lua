@@ -265,7 +265,7 @@ describe("retort.data.Loader", function()
       local ok, err = pcall(data.Loader, ds(), {batchsize = 3})
       assert.is_false(ok); assert.matches("unknown option 'batchsize' (known: augment, batchSize,", err, 1, true)
       ok, err = pcall(data.Loader, {}, {})
-      assert.is_false(ok); assert.matches("a dataset with x and y tensors expected", err, 1, true)
+      assert.is_false(ok); assert.matches("a dataset expected: x and y tensors", err, 1, true)
    end)
 
    it("drives retort.train.fit on synthetic blobs", function()
@@ -280,5 +280,63 @@ describe("retort.data.Loader", function()
          epochs = 3, log = sink}
       sink:close()
       assert.is_true(r.history[3].test_acc > 0.9, "accuracy " .. r.history[3].test_acc)
+   end)
+end)
+
+-- A dataset read on demand (the protocol imageFolder and hdf5 follow), built over an in-memory
+-- one, so every batch can be compared with the in-memory loader's.
+local function lazy_over(ds, reads)
+   return {
+      y = ds.y, shape = ds.x:shape(), dtype = ds.x:dtype(),
+      read = function(_, idx)
+         reads[#reads + 1] = idx:numel()
+         return ds.x:indexSelect(1, idx)
+      end,
+      fingerprint = function(_, n) return core.fingerprint(ds.x:narrow(1, 1, n), ds.y:narrow(1, 1, n)) end,
+   }
+end
+
+describe("retort.data.Loader over a dataset read on demand", function()
+   local ds = data.randomImages{n = 37, classes = 3, channels = 3, height = 6, width = 5, seed = 4}
+
+   it("gives the in-memory loader's batches, augmented and normalised alike, reading one batch at a time", function()
+      local reads = {}
+      local o = {batchSize = 8, shuffle = true, seed = 3, augment = {crop = 1, flip = true},
+                 normalize = {mean = {0.5, 0.4, 0.3}, std = {0.2, 0.25, 0.3}}}
+      local a, b = data.Loader(ds, o), data.Loader(lazy_over(ds, reads), o)
+      assert.are.equal(a:numBatches(), b:numBatches())
+      local na = 0
+      local it = b:batches(2)
+      for xa, ya, ia in a:batches(2) do
+         local xb, yb, ib = it()
+         na = na + 1
+         assert.are.same(ia:totable(), ib:totable())
+         assert.are.same(ya:totable(), yb:totable())
+         assert.are.equal(0, (xa - xb):abs():max():item())
+      end
+      assert.are.equal(5, na)
+      assert.are.same({8, 8, 8, 8, 5}, reads)
+      assert.are.equal(a:fingerprint(), b:fingerprint())
+   end)
+
+   it("limit keeps the first n examples, in memory and on demand, and the fingerprint covers just those", function()
+      local a = data.Loader(ds, {batchSize = 4, limit = 10})
+      local b = data.Loader(lazy_over(ds, {}), {batchSize = 4, limit = 10})
+      assert.are.equal(10, a.n); assert.are.equal(10, b.n); assert.are.equal(3, b:numBatches())
+      local seen = {}
+      for _, _, idx in b:batches() do for _, i in ipairs(idx:totable()) do seen[#seen + 1] = i end end
+      assert.are.same({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, seen)
+      assert.are.equal(core.fingerprint(ds.x:narrow(1, 1, 10), ds.y:narrow(1, 1, 10)), a:fingerprint())
+      assert.are.equal(a:fingerprint(), b:fingerprint())
+      assert.are_not.equal(a:fingerprint(), data.Loader(ds):fingerprint())
+      assert.are.equal(37, data.Loader(ds, {limit = 100}).n)
+      assert.has_error(function() data.Loader(ds, {limit = -1}) end,
+                       "Loader: limit must be an integer >= 0 (0: every example), got -1")
+   end)
+
+   it("refuses a table that is neither kind of dataset", function()
+      local ok, err = pcall(data.Loader, {y = ds.y})
+      assert.is_false(ok)
+      assert.matches("a dataset expected: x and y tensors", err)
    end)
 end)

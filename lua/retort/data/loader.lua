@@ -15,18 +15,25 @@
 -- while the shuffle still changes every epoch: a soft-target cache of V views replays them exactly),
 -- device ("cpu"; "cuda", or "auto" for cuda when available: x and y arrive on that device, idx stays
 -- on the CPU; images are gathered and augmented on the CPU and cross as bytes, then scaled and
--- normalised on the device).
+-- normalised on the device), limit (0: all; n > 0 uses the dataset's first n examples only).
 --
 -- Inputs: u8 data is scaled to [0, 1] (value / 255) before normalisation, as torchvision's
 -- ToTensor does; float data is used as it is. normalize computes (x - mean) / std.
+--
+-- Datasets: an in-memory dataset has x (N, ...) and y (N) tensors; batches are gathered from them
+-- with indexSelect, never per example. A dataset too big for memory (imageFolder, hdf5) keeps only
+-- y (N) in memory and has instead
+--   shape           {N, ...}: the shape its x would have, dtype: its x's dtype ("u8", "f32", "f64")
+--   read(idx)       the inputs of the examples idx (i64, 1-based, any order, repeats allowed) as a
+--                   new CPU tensor (#idx, ...) of that dtype
+--   fingerprint(n)  the hash of its first n examples' inputs and labels (a hex string, as
+--                   core.fingerprint gives), which soft-target caches record and check
 --
 -- Determinism: the order of epoch e is a permutation drawn from (seed, e) alone, and an example's
 -- crop and flip come from (seed, e, example index) alone (the core's counter-based generator), so
 -- the same seed and epoch give the same batches on any thread count, and a resumed run replays
 -- them. The default generator is neither used nor advanced. The epoch does not advance by
 -- itself: call setEpoch(e) (the training loop does), or pass it: loader:batches(e).
---
--- Batches are gathered with indexSelect from the dataset's x and y tensors, never per example.
 local core = require "retort.core"
 local options = require "retort.options"
 
@@ -36,31 +43,59 @@ Loader.__name = "retort.data.Loader"
 
 local AUGMENT_SALT = 0x6175676d656e74 -- "augment": crops do not reuse the shuffle's random stream
 
-local function per_channel(v, what, x)
+local function per_channel(v, what, xshape)
    if type(v) == "number" then return v end
    if type(v) ~= "table" or #v == 0 then
       error(("Loader: normalize.%s must be a number or a table of per-channel numbers"):format(what), 4)
    end
-   local c = x:dim() >= 2 and x:size(2) or 1
+   local c = #xshape >= 2 and xshape[2] or 1
    if #v ~= c then
       error(("Loader: normalize.%s has %d values but the data has %d channels"):format(what, #v, c), 4)
    end
    local shape = {1, c}
-   for _ = 3, x:dim() do shape[#shape + 1] = 1 end
+   for _ = 3, #xshape do shape[#shape + 1] = 1 end
    return core.tensor(v):view(shape)
+end
+
+-- an in-memory dataset (x and y tensors) or one read on demand (y, shape, dtype, read, fingerprint)
+local function dataset_kind(d)
+   if type(d) ~= "table" or not core.isTensor(d.y) or d.y:dim() ~= 1 then return nil end
+   if core.isTensor(d.x) then return "memory" end
+   if type(d.read) == "function" and type(d.shape) == "table" and type(d.dtype) == "string"
+      and type(d.fingerprint) == "function" then
+      return "lazy"
+   end
+   return nil
 end
 
 local function new(dataset, opts)
    opts = opts or {}
-   if type(dataset) ~= "table" or not core.isTensor(dataset.x) or not core.isTensor(dataset.y) then
-      error("Loader: bad argument #1 (a dataset with x and y tensors expected, e.g. retort.data.tensorDataset(x, y))", 3)
+   local kind = dataset_kind(dataset)
+   if not kind then
+      error("Loader: bad argument #1 (a dataset expected: x and y tensors, e.g. retort.data.tensorDataset(x, y), "
+            .. "or y with shape, dtype, read and fingerprint, e.g. retort.data.imageFolder{...}; got "
+            .. (type(dataset) == "table" and "a table without them" or type(dataset)) .. ")", 3)
    end
    if type(opts) ~= "table" then error("Loader: bad argument #2 (table of options expected)", 3) end
    local known = {batchSize = true, shuffle = true, seed = true, dropLast = true, normalize = true, augment = true,
-                  epoch = true, dtype = true, views = true, device = true}
+                  epoch = true, dtype = true, views = true, device = true, limit = true}
    options.check("Loader", opts, known, 3)
    local x, y = dataset.x, dataset.y
-   local self = setmetatable({dataset = dataset, x = x, y = y, n = x:size(1)}, Loader)
+   local shape = kind == "memory" and x:shape() or {table.unpack(dataset.shape)}
+   if shape[1] ~= y:size(1) then
+      error(("Loader: the dataset has %d inputs but %d labels"):format(shape[1], y:size(1)), 3)
+   end
+   local limit = opts.limit or 0
+   if math.type(limit) ~= "integer" or limit < 0 then
+      error(("Loader: limit must be an integer >= 0 (0: every example), got %s"):format(tostring(limit)), 3)
+   end
+   if limit > 0 and limit < shape[1] then
+      shape[1] = limit
+      y = y:narrow(1, 1, limit)
+      if x then x = x:narrow(1, 1, limit) end
+   end
+   local self = setmetatable({dataset = dataset, x = x, y = y, n = shape[1], shape = shape,
+                              xdtype = x and x:dtype() or dataset.dtype}, Loader)
    self.batchSize = opts.batchSize or 128
    if math.type(self.batchSize) ~= "integer" or self.batchSize < 1 then
       error("Loader: batchSize must be an integer >= 1", 3)
@@ -76,13 +111,13 @@ local function new(dataset, opts)
       error(("Loader: views must be an integer >= 1, got %s"):format(tostring(self.views)), 3)
    end
    self.device = require("retort.cuda").resolveDevice(opts.device, "Loader: device")
-   self.scale = x:dtype() == "u8"
+   self.scale = self.xdtype == "u8"
    if opts.normalize then
       local nm = opts.normalize
       local mean, std = nm.mean or nm[1], nm.std or nm[2]
       if mean == nil or std == nil then error("Loader: normalize needs mean and std", 3) end
-      self.mean = per_channel(mean, "mean", x)
-      self.std = per_channel(std, "std", x)
+      self.mean = per_channel(mean, "mean", shape)
+      self.std = per_channel(std, "std", shape)
       -- (x s - mean) / std = x a + b with a = s / std, b = -mean / std (s = 1/255 for u8 data): one
       -- pass over the batch for numbers, a multiply and an add for per-channel tensors
       local s = self.scale and 1 / 255 or 1
@@ -93,8 +128,8 @@ local function new(dataset, opts)
    end
    if opts.augment then
       local a = opts.augment
-      if x:dim() ~= 4 then
-         error(("Loader: augment needs image data (N,C,H,W), the dataset's x is %s"):format(table.concat(x:shape(), "x")), 3)
+      if #shape ~= 4 then
+         error(("Loader: augment needs image data (N,C,H,W), the dataset's x is %s"):format(table.concat(shape, "x")), 3)
       end
       self.pad = a.crop or 0
       self.flip = a.flip and true or false
@@ -121,6 +156,15 @@ end
 function Loader:exampleCount(n)
    if self.dropLast then return self:batchCount(n) * self.batchSize end
    return n
+end
+
+--- fingerprint(): the hash of the loader's examples (inputs and labels; its first `limit` with a
+--- limit) that soft-target caches record: core.fingerprint(x, y) in memory, the dataset's own otherwise.
+function Loader:fingerprint()
+   if not self._fingerprint then
+      self._fingerprint = self.x and core.fingerprint(self.x, self.y) or self.dataset:fingerprint(self.n)
+   end
+   return self._fingerprint
 end
 
 function Loader:numExamples() return self:exampleCount(self.n) end
@@ -150,7 +194,7 @@ end
 
 --- gather(idx [, epoch]): the batch of example indices idx (i64, 1-based), augmented as that epoch.
 function Loader:gather(idx, epoch)
-   local x = self.x:indexSelect(1, idx)
+   local x = self.x and self.x:indexSelect(1, idx) or self.dataset:read(idx)
    if self.pad then
       x = core.augmentCropFlip(x, self.pad, self.flip, self.seed ~ AUGMENT_SALT, self:view(epoch), idx)
    end
