@@ -80,14 +80,17 @@ enum rt_status rt_idx_read(const char *path, struct rt_tensor **out)
                       path, ndim, (long long)(r < 0 ? 0 : r), 4 * ndim);
         goto done;
     }
-    int64_t shape[RT_MAX_DIMS], numel = 1;
+    /* span counts an empty dim as 1, so (0, 2^32 - 1, 2^32 - 1) is refused like (1, 2^32 - 1, 2^32 - 1) */
+    int64_t shape[RT_MAX_DIMS], numel = 1, span = 1;
     for (int i = 0; i < ndim; i++) {
         const unsigned char *p = dims + 4 * i;
         shape[i] = ((int64_t)p[0] << 24) | ((int64_t)p[1] << 16) | ((int64_t)p[2] << 8) | (int64_t)p[3];
-        if (shape[i] > 0 && numel > ((int64_t)1 << 40) / shape[i]) {
+        int64_t d = shape[i] > 0 ? shape[i] : 1;
+        if (span > ((int64_t)1 << 40) / d) {
             st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s: dims in the header are implausibly large", path);
             goto done;
         }
+        span *= d;
         numel *= shape[i];
     }
     if ((st = rt_tensor_empty(RT_U8, RT_CPU, ndim, shape, &t)) != RT_OK)

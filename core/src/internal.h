@@ -42,6 +42,9 @@ void rt__memory_reset_peak(enum rt_device d);
 enum rt_status rt__alias(const struct rt_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
                          int64_t offset, struct rt_tensor **out);
 void rt__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+/* RT_OK when a tensor of this shape can exist: 0..RT_MAX_DIMS dims, sizes >= 0, and the product of the
+ * sizes (empty dims counted as 1) small enough that no element count, byte count or stride overflows */
+enum rt_status rt__check_shape(const char *op, int ndim, const int64_t *shape);
 int64_t rt__numel(int ndim, const int64_t *shape);
 void *rt__ptr(const struct rt_tensor *t);              /* data + offset (any device) */
 struct rt_strided rt__strided(const struct rt_tensor *t);

@@ -74,19 +74,25 @@ const char *rt_shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
     return buf;
 }
 
-static enum rt_status check_shape(const char *op, int ndim, const int64_t *shape)
+enum rt_status rt__check_shape(const char *op, int ndim, const int64_t *shape)
 {
     if (ndim < 0 || ndim > RT_MAX_DIMS)
         return rt_error(RT_ERR_SHAPE, "%s: %d dims requested, at most %d are supported", op, ndim, RT_MAX_DIMS);
     if (ndim > 0 && !shape)
         return rt_error(RT_ERR_ARG, "%s: shape is NULL", op);
-    int64_t n = 1;
+    /* the product of the sizes with empty dims counted as 1 bounds both the element count and every
+     * contiguous stride, so a (0, 2^40, 2^40) shape cannot overflow the strides either */
+    int64_t span = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return rt_error(RT_ERR_SHAPE, "%s: negative size %lld in dim %d", op, (long long)shape[i], i);
-        if (shape[i] > 0 && n > INT64_MAX / 16 / shape[i])
-            return rt_error(RT_ERR_SHAPE, "%s: too many elements", op);
-        n *= shape[i];
+        int64_t d = shape[i] > 0 ? shape[i] : 1;
+        if (span > INT64_MAX / 16 / d) {
+            char buf[160];
+            return rt_error(RT_ERR_SHAPE, "%s: shape %s has too many elements (at most 2^59 per tensor)", op,
+                            rt_shape_str(ndim, shape, buf, sizeof buf));
+        }
+        span *= d;
     }
     return RT_OK;
 }
@@ -96,7 +102,7 @@ enum rt_status rt_tensor_empty(enum rt_dtype dt, enum rt_device dev, int ndim, c
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
         return rt_error(RT_ERR_DTYPE, "rt_tensor_new: invalid dtype %d", (int)dt);
-    enum rt_status st = check_shape("rt_tensor_new", ndim, shape);
+    enum rt_status st = rt__check_shape("rt_tensor_new", ndim, shape);
     if (st != RT_OK)
         return st;
     struct rt_tensor *t = rt__tensor_struct();

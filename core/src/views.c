@@ -90,8 +90,8 @@ static enum rt_status resolve_shape(const char *op, const struct rt_tensor *t, i
             infer = i;
         } else if (shape[i] < 0) {
             return rt_error(RT_ERR_SHAPE, "%s: invalid size %lld", op, (long long)shape[i]);
-        } else {
-            known *= shape[i];
+        } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+            return rt_error(RT_ERR_SHAPE, "%s: shape %s has too many elements", op, rt_shape_str(ndim, shape, a, sizeof a));
         }
         resolved[i] = shape[i];
     }
@@ -108,7 +108,7 @@ static enum rt_status resolve_shape(const char *op, const struct rt_tensor *t, i
         return rt_error(RT_ERR_SHAPE, "%s: shape %s is invalid for input of shape %s (%lld elements)", op,
                         rt_shape_str(ndim, shape, a, sizeof a), rt_shape_str(t->ndim, t->shape, b, sizeof b),
                         (long long)numel);
-    return RT_OK;
+    return rt__check_shape(op, ndim, resolved); /* an empty view's strides must not overflow either */
 }
 
 static enum rt_status view_impl(const char *op, struct rt_tensor *t, int ndim, const int64_t *shape, bool may_copy,

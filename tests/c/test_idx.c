@@ -88,6 +88,9 @@ static void test_idx_errors(void)
     CHECK(strstr(rt_error_msg(), p) != NULL, "names the file: %s", rt_error_msg());
     write_idx(p, true, 0, 0, 0x08, 3, (const uint32_t[]){10, 28, 28}, 100);
     CHECK_STATUS(rt_idx_read(p, &t), RT_ERR_FORMAT, "is truncated");
+    /* an empty first dim with huge others: refused before any size or stride is computed */
+    write_idx(p, false, 0, 0, 0x08, 3, (const uint32_t[]){0, 0xffffffffu, 0xffffffffu}, 0);
+    CHECK_STATUS(rt_idx_read(p, &t), RT_ERR_FORMAT, "dims in the header are implausibly large");
     write_idx(p, false, 0, 0, 0x08, 3, (const uint32_t[]){2, 2, 2}, 9);
     CHECK_STATUS(rt_idx_read(p, &t), RT_ERR_FORMAT, "more data than the header's dims declare");
     FILE *f = fopen(p, "wb");

@@ -549,6 +549,17 @@ static void test_errors_shapes(void)
     CHECK_STATUS(rt_expand(t, 1, H_SHAPE(4), &o), RT_ERR_SHAPE, "rt_expand");
     CHECK_STATUS(rt_expand(t, 3, H_SHAPE(-1, 3, 4), &o), RT_ERR_SHAPE, "-1");
     CHECK_STATUS(rt_tensor_new(RT_F32, RT_CPU, 2, H_SHAPE(2, -3), &o), RT_ERR_SHAPE, "negative size");
+    /* an empty leading dim must not hide sizes whose strides overflow (2^40 cubed) */
+    const int64_t big = (int64_t)1 << 40;
+    CHECK_STATUS(rt_tensor_new(RT_F32, RT_CPU, 4, H_SHAPE(0, big, big, big), &o), RT_ERR_SHAPE, "too many elements");
+    CHECK_STATUS(rt_tensor_new(RT_F32, RT_CPU, 3, H_SHAPE(0, (int64_t)1 << 31, big), &o), RT_ERR_SHAPE, "(0,");
+    struct rt_tensor *empty = NULL;
+    REQUIRE_OK(rt_tensor_new(RT_F32, RT_CPU, 2, H_SHAPE(0, (int64_t)1 << 20), &empty));
+    CHECK_SHAPE(empty, 2, 0, (int64_t)1 << 20);
+    CHECK(empty->stride[0] == ((int64_t)1 << 20) && empty->stride[1] == 1, "strides of an empty tensor");
+    CHECK_STATUS(rt_view(empty, 4, H_SHAPE(0, big, big, big), &o), RT_ERR_SHAPE, "too many elements");
+    CHECK_STATUS(rt_view(empty, 3, H_SHAPE(big, big, 0), &o), RT_ERR_SHAPE, "too many elements");
+    rt_tensor_release(empty);
     struct rt_tensor *row = h_iota(RT_F32, 1, H_SHAPE(3));
     CHECK_STATUS(rt_copy_(t, row), RT_ERR_SHAPE, "(3,4)");
     CHECK_STATUS(rt_add_(t, row, 1), RT_ERR_SHAPE, "rt_add_");
