@@ -118,6 +118,50 @@ describe("train.fit", function()
       support.rmrf(dir)
    end)
 
+   it("keeps metrics.csv in step with last.h5 across kills and repeated resumes", function()
+      if not has_save then return pending("needs retort.save") end
+      local metrics = require "retort.train.metrics"
+      local function lines(path)
+         local out = {}
+         for l in io.lines(path) do out[#out + 1] = l end
+         return out
+      end
+      local dir = support.tmpdir()
+      local full = run{epochs = 4}
+      run{epochs = 2, dir = dir}
+      local good = lines(dir .. "/metrics.csv")
+      assert.are.equal(3, #good) -- header + 2 rows
+      -- killed after epoch 2's checkpoint but before its row: the row comes back from the checkpoint
+      local f = assert(io.open(dir .. "/metrics.csv", "w"))
+      f:write(good[1], "\n", good[2], "\n")
+      f:close()
+      run{epochs = 3, dir = dir, resume = true}
+      local after = lines(dir .. "/metrics.csv")
+      assert.are.equal(4, #after)
+      assert.are.same({good[1], good[2], good[3]}, {after[1], after[2], after[3]})
+      -- a row of an epoch the checkpoint has not reached (written by a later run whose last.h5 was
+      -- lost): dropped, then written again by the resumed epoch
+      local ck = retort.load(dir .. "/last.h5")
+      assert.are.equal(4, ck.train.epoch)
+      retort.save(dir .. "/last.h5", (function() ck.train.epoch = 3; return ck end)())
+      run{epochs = 4, dir = dir, resume = true}
+      local rows = metrics.read(dir .. "/metrics.csv")
+      assert.are.same({1, 2, 3, 4}, {rows[1].epoch, rows[2].epoch, rows[3].epoch, rows[4].epoch})
+      assert.are.equal(4, #rows)
+      -- resuming a run whose metrics.csv is gone writes a header first, and a second resume keeps it
+      os.remove(dir .. "/metrics.csv")
+      run{epochs = 5, dir = dir, resume = true}
+      run{epochs = 6, dir = dir, resume = true}
+      local last = lines(dir .. "/metrics.csv")
+      assert.are.equal(good[1], last[1])
+      assert.are.equal(3, #last)
+      rows = metrics.read(dir .. "/metrics.csv")
+      assert.are.same({5, 6}, {rows[1].epoch, rows[2].epoch})
+      for _, r in ipairs(rows) do assert.is_number(r.train_loss) end
+      assert.are.equal(full.history[4].epoch, 4)
+      support.rmrf(dir)
+   end)
+
    it("resumes exactly from a checkpoint taken mid-epoch by an interruption", function()
       if not (has_dropout and has_save) then return pending("needs retort.save and Tensor:dropout") end
       local dir = support.tmpdir()

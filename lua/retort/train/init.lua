@@ -183,6 +183,7 @@ function train.fit(o)
       for k, v in pairs(ck.train) do state[k] = v end
       log:write(("resuming from %s at epoch %d, batch %d\n"):format(resume, state.epoch, state.step))
    end
+   if dir and resume then metrics.resumeAt(checkpoint_path(dir, "metrics.csv"), state.epoch, state.last_row) end
    local writer = dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
       {columns = columns, append = resume and true or false}) or nil
    local history = {}
@@ -299,17 +300,19 @@ function train.fit(o)
          state.epoch = epoch
          local row = run_epoch(epoch)
          history[#history + 1] = row
-         if writer then writer:write(row) end
          -- the epoch is complete: the next run starts at the next epoch with fresh sums
          state.epoch, state.step, state.loss_sum, state.correct, state.seen = epoch + 1, 0, 0, 0, 0
-         state.terms = {}
+         state.terms, state.last_row = {}, row
          local acc = row.test_acc or row.train_acc
          local improved = acc > state.best_acc
          if improved then state.best_acc, state.best_epoch = acc, epoch end
+         -- checkpoint first, then the row: a kill between them leaves a checkpoint that carries the row
+         -- (last_row), and resuming writes it (metrics.resumeAt); never a row without its checkpoint
          if dir then
             save_checkpoint(checkpoint_path(dir, "last.h5"), o, state)
             if improved then save_checkpoint(checkpoint_path(dir, "best.h5"), o, state) end
          end
+         if writer then writer:write(row) end
          if o.onEpoch then o.onEpoch(row) end
       end
    end)

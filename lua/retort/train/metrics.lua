@@ -41,22 +41,23 @@ function metrics.open(path, opts)
    if format ~= "csv" and format ~= "jsonl" then
       error(("metrics.open: unknown format '%s' (expected csv or jsonl)"):format(format), 2)
    end
-   local columns = opts.columns
+   local columns, has_header = opts.columns, false
    if opts.append and format == "csv" then -- keep the existing header
       local h = io.open(path, "r")
       if h then
          local header = h:read("l")
          h:close()
          if header and header ~= "" then
-            columns = {}
+            columns, has_header = {}, true
             for name in header:gmatch("[^,]+") do columns[#columns + 1] = name end
          end
       end
    end
    local f, err = io.open(path, opts.append and "a" or "w")
    if not f then error(("metrics.open: cannot write %s: %s"):format(path, err), 2) end
-   return setmetatable({file = f, format = format, columns = columns, path = path,
-      header_written = opts.append and columns ~= nil}, Writer)
+   -- a header is written unless the file we append to already starts with one
+   return setmetatable({file = f, format = format, columns = columns, path = path, header_written = has_header},
+                       Writer)
 end
 
 function Writer:write(row)
@@ -87,6 +88,48 @@ end
 function Writer:close()
    if self.file then self.file:close() end
    self.file = nil
+end
+
+--- resumeAt(path, nextEpoch, lastRow): make a CSV metrics file agree with the checkpoint a run
+--- resumes from. The checkpoint is saved before its epoch's row is written, so a kill between the
+--- two leaves the row missing (it is taken from lastRow, which the checkpoint carries), and a kill
+--- after an older checkpoint leaves rows of epochs that will run again (dropped: rows with
+--- epoch >= nextEpoch). Rewritten atomically (a temporary file renamed over it); lines kept verbatim.
+function metrics.resumeAt(path, nextEpoch, lastRow)
+   local f = io.open(path, "r")
+   if not f then return end
+   local header = f:read("l")
+   if not header or header == "" then f:close() return end
+   local columns, epoch_col = {}, nil
+   for name in header:gmatch("[^,]+") do
+      columns[#columns + 1] = name
+      if name == "epoch" then epoch_col = #columns end
+   end
+   local lines, has_last = {header}, false
+   for line in f:lines() do
+      local cells = {}
+      for cell in (line .. ","):gmatch("([^,]*),") do cells[#cells + 1] = cell end
+      local e = epoch_col and tonumber(cells[epoch_col])
+      if e and e < nextEpoch then
+         lines[#lines + 1] = line
+         if lastRow and e == lastRow.epoch then has_last = true end
+      elseif not e and line ~= "" then
+         lines[#lines + 1] = line -- not an epoch row: not ours to judge
+      end
+   end
+   f:close()
+   if lastRow and not has_last and lastRow.epoch and lastRow.epoch < nextEpoch then
+      local cells = {}
+      for i, k in ipairs(columns) do cells[i] = lastRow[k] == nil and "" or csv_value(lastRow[k]) end
+      lines[#lines + 1] = table.concat(cells, ",")
+   end
+   local tmp = path .. ".tmp"
+   local out, err = io.open(tmp, "w")
+   if not out then error(("metrics.resumeAt: cannot write %s: %s"):format(tmp, err), 2) end
+   out:write(table.concat(lines, "\n"), "\n")
+   out:close()
+   local ok, rerr = os.rename(tmp, path)
+   if not ok then error(("metrics.resumeAt: cannot replace %s: %s"):format(path, rerr), 2) end
 end
 
 --- Read a CSV metrics file back as a list of rows (numeric cells become numbers).
