@@ -39,6 +39,7 @@ local core = require "retort.core"
 local loss = require "retort.loss"
 local options = require "retort.options"
 local progress = require "retort.progress"
+local outputs = require "retort.outputs"
 
 local M = {FORMAT = "retort.softtargets", VERSION = 1}
 
@@ -278,9 +279,11 @@ function M.build(o)
    local manifest = dir .. "/manifest.h5"
    local ok, err = core.mkdir(dir)
    if not ok then error("retort.cache.build: " .. err, 2) end
-   for _, name in ipairs(core.listDir(dir) or {}) do -- temporaries of a build that was killed
-      if name:find("%.tmp%-%d+$") then os.remove(dir .. "/" .. name) end
-   end
+   -- one build per file: a second fails here, naming the first's process (released on any exit)
+   local lock <close> = outputs.lock(dir .. "/lock", "retort.cache.build: " .. o.path)
+   outputs.removeStaleTemps(dir) -- temporaries of a build that was killed
+   local out_dir, out_name = o.path:match("^(.*)/([^/]*)$")
+   outputs.removeStaleTemps(out_dir or ".", out_name or o.path)
    if exists(manifest) then
       local okm, f = pcall(core.h5Open, manifest)
       if not okm then error(("retort.cache.build: %s is unreadable (%s); remove %s to start over"):format(

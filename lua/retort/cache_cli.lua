@@ -17,8 +17,10 @@ usage: retort cache --recipe RECIPE --out FILE [recipe options]    build (or res
                                                                      recompute N rows (256) and compare]]
 
 local function fail(msg)
-   io.stderr:write("retort cache: ", (tostring(msg):gsub("^retort%.cache: ", "")), "\n")
-   os.exit(2)
+   msg = tostring(msg)
+   io.stderr:write("retort cache: ", (msg:gsub("^retort%.cache: ", "")), "\n")
+   -- Ctrl-C ends with 130 (128 + SIGINT) like every other command; a build resumes where it stopped
+   os.exit(msg:find("interrupted!", 1, true) and 130 or 2)
 end
 
 -- splits "--name value" and "--name=value" for the tool's own flags; the rest goes to the recipe

@@ -36,6 +36,7 @@
 local retort = require "retort"
 local progress = require "retort.progress"
 local metrics = require "retort.train.metrics"
+local outputs = require "retort.outputs"
 local Sums = require "retort.train.sums"
 
 local train = {}
@@ -165,7 +166,12 @@ function train.fit(o)
    for _, t in ipairs(term_names) do columns[#columns + 1] = "train_" .. t end
    local log = o.log or io.stderr
    local dir = o.dir
-   if dir then mkdir(dir) end
+   local lock -- one run per directory: a second one fails here instead of interleaving metrics.csv
+   if dir then
+      mkdir(dir)
+      lock = outputs.lock(dir .. "/.lock", "train.fit: run directory " .. dir)
+      outputs.removeStaleTemps(dir) -- checkpoints half-written by a run that was killed
+   end
 
    -- state carried across epochs; it is what a checkpoint stores besides weights and optimizer
    local state = {epoch = 1, step = 0, best_acc = -1, best_epoch = 0, loss_sum = 0, correct = 0, seen = 0, terms = {}}
@@ -175,17 +181,23 @@ function train.fit(o)
       local f = resume and io.open(resume, "rb")
       if f then f:close() else resume = nil end
    end
-   if resume then
-      local ck = retort.load(resume)
-      o.model:loadStateDict(ck.model)
-      o.optimizer:loadStateDict(ck.optim)
-      retort.setRngState(ck.rng)
-      for k, v in pairs(ck.train) do state[k] = v end
-      log:write(("resuming from %s at epoch %d, batch %d\n"):format(resume, state.epoch, state.step))
+   local opened, writer = pcall(function()
+      if resume then
+         local ck = retort.load(resume)
+         o.model:loadStateDict(ck.model)
+         o.optimizer:loadStateDict(ck.optim)
+         retort.setRngState(ck.rng)
+         for k, v in pairs(ck.train) do state[k] = v end
+         log:write(("resuming from %s at epoch %d, batch %d\n"):format(resume, state.epoch, state.step))
+      end
+      if dir and resume then metrics.resumeAt(checkpoint_path(dir, "metrics.csv"), state.epoch, state.last_row) end
+      return dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
+                                  {columns = columns, append = resume and true or false}) or nil
+   end)
+   if not opened then
+      if lock then lock:release() end
+      error(writer, 0)
    end
-   if dir and resume then metrics.resumeAt(checkpoint_path(dir, "metrics.csv"), state.epoch, state.last_row) end
-   local writer = dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
-      {columns = columns, append = resume and true or false}) or nil
    local history = {}
    -- where an interruption can leave us: mid-batch (redo it from batch_rng) or mid-update (unsafe)
    local batch_rng, updating = nil, false
@@ -332,10 +344,12 @@ function train.fit(o)
          end
       else
          if writer then writer:close() end
+         if lock then lock:release() end
          error(err, 0)
       end
    end
    if writer then writer:close() end
+   if lock then lock:release() end
    return {history = history, best_acc = state.best_acc, best_epoch = state.best_epoch, interrupted = interrupted,
            dir = dir}
 end
