@@ -357,12 +357,38 @@ static int read_plain_line(char **out) {
     return LINE_OK;
 }
 
+static int prompt_tostring(lua_State *L) {
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+/* The prompt string, left on the stack while it is used. _PROMPT may be anything, even a value whose
+ * __tostring raises: converted in protected mode, and a failure gives the default prompt and a note
+ * (nothing typed at the prompt may end the session). */
 static const char *get_prompt(lua_State *L, int firstline) {
-    if (lua_getglobal(L, firstline ? "_PROMPT" : "_PROMPT2") == LUA_TNIL)
-        return firstline ? "> " : ">> ";
-    const char *p = luaL_tolstring(L, -1, NULL); /* stays on the stack while it is used */
-    lua_remove(L, -2);
-    return p;
+    static int noted[2]; /* a failing prompt is noted once, not at every line */
+    const char *dflt = firstline ? "> " : ">> ";
+    int base = lua_gettop(L);
+    if (lua_getglobal(L, firstline ? "_PROMPT" : "_PROMPT2") == LUA_TNIL) {
+        lua_settop(L, base);
+        lua_pushstring(L, dflt);
+        return lua_tostring(L, -1);
+    }
+    lua_pushcfunction(L, prompt_tostring);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+        noted[firstline != 0] = 0;
+        return lua_tostring(L, -1);
+    }
+    if (!noted[firstline != 0]) {
+        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "not a string";
+        l_message(PROGNAME, lua_pushfstring(L, "%s cannot be shown (%s); using \"%s\"",
+                                            firstline ? "_PROMPT" : "_PROMPT2", msg, dflt));
+        noted[firstline != 0] = 1;
+    }
+    lua_settop(L, base);
+    lua_pushstring(L, dflt);
+    return lua_tostring(L, -1);
 }
 
 /* Push the next line (without its newline). Returns LINE_OK, LINE_EOF or LINE_CANCELLED. */
