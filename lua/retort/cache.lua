@@ -89,6 +89,22 @@ local function remove_tree(dir)
    os.remove(dir)
 end
 
+-- The first (view, row) of logits (N, C) or (V, N, C) holding a NaN or an infinity, or nil. x * 0 is 0
+-- where x is finite and NaN elsewhere, so one sum says whether to look further (60,000 x 10 logits:
+-- about 1 ms); the rows are only read out when something is wrong.
+local function first_non_finite(lg)
+   if lg:numel() == 0 then return nil end
+   local z = lg * 0
+   local total = z:sum():item()
+   if total == total then return nil end
+   local c = lg:size(lg:dim())
+   local n = lg:dim() == 3 and lg:size(2) or lg:size(1)
+   local per_row = z:view(-1, c):sum(2):totable()
+   for i, v in ipairs(per_row) do
+      if v ~= v then return (i - 1) // n + 1, (i - 1) % n + 1 end
+   end
+end
+
 -- --------------------------------------------------------------------------------------------
 -- metadata shared by the manifest, the blocks and the finished file
 
@@ -180,6 +196,11 @@ local function build_block(o, meta, b, first, rows, bar)
          bar:update(n)
       end
       logits[v] = core.cat(parts, 1)
+      local _, bad = first_non_finite(logits[v])
+      if bad then
+         error(("retort.cache.build: the teacher's logits for example %d (view %d) hold a NaN or an infinity; "
+                .. "a cache of them would train nothing (is the teacher's checkpoint broken?)"):format(first + bad - 1, v), 0)
+      end
       for i = 1, #taps do
          feats[i] = feats[i] or {}
          feats[i][v] = core.cat(fparts[i], 1)
@@ -355,6 +376,11 @@ local function read_file(path)
       if table.concat(lg:shape(), "x") ~= table.concat(want, "x") then
          refuse(path, "/logits is %s but the attributes say %s", table.concat(lg:shape(), "x"), table.concat(want, "x"))
       end
+      local view, row = first_non_finite(lg)
+      if view then
+         refuse(path, "/logits hold a NaN or an infinity (example %d, view %d): the file is damaged or was built "
+                .. "from a broken teacher; build it again", row, view)
+      end
       local feats = {}
       for _, name in ipairs(taps_list(a.taps)) do feats[name] = "/features/" .. name end
       return a, lg, f:read("/labels"), feats
@@ -382,6 +408,11 @@ local function read_parts(path)
    a.rows_done, a.complete = rows, false
    local lg = #logits > 0 and core.cat(logits, 2) or core.zeros(a.views, 0, a.num_classes)
    if a.views == 1 then lg = lg:select(1, 1) end
+   local view, row = first_non_finite(lg)
+   if view then
+      refuse(path, "the partial build's logits hold a NaN or an infinity (example %d, view %d); remove %s and build "
+             .. "again", row, view, dir)
+   end
    return a, lg, nil, {}
 end
 

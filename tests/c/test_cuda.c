@@ -2159,6 +2159,40 @@ static void test_bad_index_reports(void)
     RELEASE(xc, x, labc, lab, ixc, ix, goodc, good, w);
 }
 
+/* KD refuses a NaN or an infinity in either input, naming the tensor and its row, as the CPU does: at
+ * the op there, at the next wait on a GPU (its kernel finds it); then the device works on. */
+static void test_kd_non_finite(void)
+{
+    struct rt_tensor *sc = RND(RT_F32, -1, 1, 4, 3), *tc = RND(RT_F32, -1, 1, 4, 3);
+    REQUIRE(sc && tc, "inputs");
+    const struct rt_kd_opts kd = {4, 1, RT_NO_IGNORE, false}; /* soft term only: no labels needed */
+    static const char *const want[2] = {
+        "rt_kd_loss: the teacher's logits (argument 2) hold a non-finite value (NaN or infinity) in row 3",
+        "rt_kd_loss: the student's logits (argument 1) hold a non-finite value (NaN or infinity) in row 2"};
+    for (int which = 0; which < 2; which++) {
+        struct rt_tensor *s2 = NULL, *t2 = NULL;
+        REQUIRE_OK(rt_clone(sc, &s2));
+        REQUIRE_OK(rt_clone(tc, &t2));
+        if (which == 0)
+            ((float *)rt_tensor_data(t2))[2 * 3 + 1] = NAN;
+        else
+            ((float *)rt_tensor_data(s2))[1 * 3 + 2] = -INFINITY;
+        struct rt_tensor *s = copy_to(s2, dut), *t = copy_to(t2, dut), *r = NULL;
+        REQUIRE(s && t, "copies");
+        enum rt_status st = rt_kd_loss(s, t, NULL, NULL, &kd, &r, NULL);
+        if (st == RT_OK) {
+            CHECK(!emulated && !rt_device_sync_debug(), "%s: no error at the op", want[which]);
+            rt_tensor_release(r);
+            CHECK_STATUS(rt_device_synchronize(dut), RT_ERR_ARG, want[which]);
+        } else {
+            CHECK_STATUS(st, RT_ERR_ARG, want[which]);
+        }
+        CHECK_OK(rt_device_synchronize(dut)); /* reported once */
+        RELEASE(s2, t2, s, t);
+    }
+    RELEASE(sc, tc);
+}
+
 /* an allocation far larger than the device fails with RT_ERR_OOM, and the process goes on */
 static void test_out_of_memory(void)
 {
@@ -2316,6 +2350,7 @@ int main(void)
     RUN(test_sgd);
     RUN(test_mixed_devices);
     RUN(test_bad_index_reports);
+    RUN(test_kd_non_finite);
     RUN(test_device_memory);
     RUN(test_out_of_memory);
     RUN(test_backward_gradient_device);

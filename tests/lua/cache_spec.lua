@@ -299,4 +299,39 @@ c.build{teacher = world.teacher(), data = l, path = arg[1], blockRows = 30, quie
              "a cache of 3 view(s) needs a loader with views = 3")
       end)
    end)
+
+   describe("non-finite logits", function()
+      it("a teacher that gives NaN is refused while building, naming the example", function()
+         local teacher = world.teacher()
+         retort.noGrad(function() teacher:get("fc").bias:narrow(1, 2, 1):fill_(0 / 0) end)
+         local ok, err = pcall(retort.cache.build, {teacher = teacher, data = world.loader{n = 40}, path = dir .. "/n.h5",
+                                                    quiet = true})
+         assert.is_false(ok)
+         assert.matches("retort.cache.build: the teacher's logits for example 1 (view 1) hold a NaN or an infinity",
+                        err, 1, true)
+      end)
+
+      it("a file whose logits hold NaN or an infinity is refused at open, naming the example", function()
+         local path = dir .. "/t.h5"
+         retort.cache.build{teacher = world.teacher(), data = world.loader{n = 50}, path = path, quiet = true}
+         local src = core.h5Open(path)
+         local attrs, logits, labels = src:attrs("/"), src:read("/logits"), src:read("/labels")
+         src:abort()
+         for _, bad in ipairs{0 / 0, math.huge, -math.huge} do
+            local forged = dir .. "/forged.h5"
+            local lg = logits:clone()
+            lg[37][3] = bad
+            local f = core.h5Create(forged)
+            for k, v in pairs(attrs) do f:setAttr("/", k, v) end
+            f:write("/logits", lg)
+            f:write("/labels", labels)
+            f:close()
+            local ok, err = pcall(retort.cache.open, forged)
+            assert.is_false(ok)
+            assert.matches(("retort.cache: %s: /logits hold a NaN or an infinity (example 37, view 1)"):format(forged),
+                           err, 1, true)
+         end
+         assert.are.equal(50, retort.cache.open(path).numExamples) -- the untouched file still opens
+      end)
+   end)
 end)

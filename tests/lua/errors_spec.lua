@@ -172,8 +172,9 @@ describe("odd arguments", function()
       local small = {{}, {0}, {-1}, {1}, {1.5}, {"x"}, {{}}, {{-1}}, {2, "i64"}, {1, 2, 3}, {3, 1, -1},
                      {retort.zeros(2)}, {{retort.zeros(2), retort.zeros(3)}}, {{retort.zeros(2)}, 5},
                      {retort.zeros(2, "u8"), 1, 2}}
-      -- skipped: global switches, and mkdir (it would create directories named "0", "x", ...)
-      local skip = {setGradEnabled = true, noGrad = true, setNumThreads = true, manualSeed = true, mkdir = true}
+      -- skipped: global switches, and mkdir and lock (they would create files named "0", "x", ...)
+      local skip = {setGradEnabled = true, noGrad = true, setNumThreads = true, manualSeed = true, mkdir = true,
+                    lock = true}
       for name, f in pairs(retort.core) do
          if type(f) == "function" and not skip[name] then
             for _, a in ipairs(small) do

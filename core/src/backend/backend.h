@@ -278,6 +278,16 @@ enum rt_status rt_backend_unknown_dtype(const char *what, enum rt_dtype dt);
  * the op returned; "" otherwise). */
 enum rt_status rt_backend_bad_index(const char *op, const char *what, int64_t v, int64_t pos, int64_t base,
                                     int64_t limit, const char *late);
+/* RT_ERR_ARG "<op>: <what> hold a non-finite value (NaN or infinity) in row <row + 1>", then `late`:
+ * a loss refuses such inputs instead of returning NaN, or 0 where the value drops out. */
+enum rt_status rt_backend_non_finite(const char *op, const char *what, int64_t row, const char *late);
+/* How a KD loss's inputs are named in its messages (teacher: argument 2; student: argument 1). */
+static inline const char *rt_kd_input_name(int teacher, bool probs)
+{
+    return !teacher ? "the student's logits (argument 1)"
+           : probs  ? "the teacher's probabilities (argument 2)"
+                    : "the teacher's logits (argument 2)";
+}
 /* RT_OK for f32/f64, else an RT_ERR_DTYPE naming `what` ("needs a float tensor"). */
 enum rt_status rt_backend_float_only(const char *what, enum rt_dtype dt);
 /* Drops size-1 dims and merges neighbours that are contiguous with each other in every one of the

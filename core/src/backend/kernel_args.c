@@ -12,6 +12,12 @@ enum rt_status rt_backend_bad_index(const char *op, const char *what, int64_t v,
                     base == 1 ? " (1-based)" : "", late ? late : "");
 }
 
+enum rt_status rt_backend_non_finite(const char *op, const char *what, int64_t row, const char *late)
+{
+    return rt_error(RT_ERR_ARG, "%s: %s hold a non-finite value (NaN or infinity) in row %lld%s", op, what,
+                    (long long)row + 1, late ? late : "");
+}
+
 enum rt_status rt_backend_float_only(const char *what, enum rt_dtype dt)
 {
     if (dt == RT_F32 || dt == RT_F64)

@@ -1,7 +1,8 @@
 /* Hinton KD over rows of student logits s and teacher t (n, c), and its backward (formulas in
  * retort/loss.h). One row per iteration, sums in double, rows split across threads. Every
  * probability comes from a log-softmax with the row maximum subtracted, so logits of +-1e4 and any
- * T > 0 stay finite; a teacher probability of 0 contributes 0 (the limit of p log p). kd_reduce
+ * T > 0 stay finite; a teacher probability of 0 contributes 0 (the limit of p log p). A NaN or an
+ * infinite logit (or a negative probability) is an error naming the tensor and its row. kd_reduce
  * sums the rows into the loss and its terms; the backward reads the kept count it left. */
 #include "backend/cpu/cpu_nn.h"
 
@@ -21,8 +22,9 @@
     {                                                                                                             \
         return probs ? log((double)t[j]) : (double)t[j] * inv - zt;                                               \
     }                                                                                                             \
+    /* bad[0] / bad[1]: the first student / teacher row holding a NaN or an infinity (n: none) */                \
     static void kd_fwd_##SUF(int64_t n, int64_t c, const T_ *s, const T_ *t, bool probs, double temp,             \
-                             const int64_t *lab, int64_t ignore, T_ *kl, T_ *ce)                                  \
+                             const int64_t *lab, int64_t ignore, T_ *kl, T_ *ce, int64_t *bad)                    \
     {                                                                                                             \
         double inv = 1.0 / temp;                                                                                  \
         _Pragma("omp parallel for if (n * c >= RT_CPU_PARALLEL_MIN) schedule(static)")                           \
@@ -33,6 +35,20 @@
                 continue;                                                                                         \
             }                                                                                                     \
             double zs = lse_##SUF(sr, c, inv), zt = probs ? 0 : lse_##SUF(tr, c, inv), k = 0;                     \
+            bool sbad = !isfinite(zs), tbad = !isfinite(zt);                                                      \
+            for (int64_t j = 0; j < c; j++) {                                                                     \
+                sbad = sbad || !isfinite((double)sr[j]);                                                          \
+                tbad = tbad || !isfinite((double)tr[j]) || (probs && tr[j] < 0);                                  \
+            }                                                                                                     \
+            if (sbad || tbad) {                                                                                   \
+                _Pragma("omp critical(rt_kd_bad)")                                                                \
+                {                                                                                                 \
+                    if (sbad && i < bad[0])                                                                       \
+                        bad[0] = i;                                                                               \
+                    if (tbad && i < bad[1])                                                                       \
+                        bad[1] = i;                                                                               \
+                }                                                                                                 \
+            }                                                                                                     \
             for (int64_t j = 0; j < c; j++) {                                                                     \
                 double lp = logpt_##SUF(tr, j, probs, inv, zt);                                                   \
                 if (lp > -INFINITY)                                                                               \
@@ -83,10 +99,16 @@ enum rt_status rt_cpu_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c,
         return st;
     for (int64_t i = 0; !labels && i < n; i++) /* every row counts */
         rt__float_set(dt == RT_F32, keep, i, 1);
+    int64_t bad[2] = {n, n};
     if (dt == RT_F32)
-        kd_fwd_f32(n, c, s, t, probs, T, labels, ignore, kl, ce);
+        kd_fwd_f32(n, c, s, t, probs, T, labels, ignore, kl, ce, bad);
     else
-        kd_fwd_f64(n, c, s, t, probs, T, labels, ignore, kl, ce);
+        kd_fwd_f64(n, c, s, t, probs, T, labels, ignore, kl, ce, bad);
+    /* a NaN or infinite logit would make the loss NaN, or vanish from it: either way a wrong run */
+    if (bad[1] < n)
+        return rt_backend_non_finite(op, rt_kd_input_name(1, probs), bad[1], "");
+    if (bad[0] < n)
+        return rt_backend_non_finite(op, rt_kd_input_name(0, probs), bad[0], "");
     return RT_OK;
 }
 

@@ -111,6 +111,8 @@ static enum rt_status take_fault(void)
     const char *late = rt_device_sync_debug() ? ""
                                               : " (found on the GPU after the op returned: ops run asynchronously; "
                                                 "RETORT_CUDA_SYNC=1 stops at the op)";
+    if (c.limit < 0)
+        return rt_backend_non_finite(c.op, c.what, c.position, late);
     return rt_backend_bad_index(c.op, c.what, c.value, c.position, c.base, c.limit, late);
 }
 

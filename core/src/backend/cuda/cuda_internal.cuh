@@ -52,6 +52,14 @@ __device__ static inline void rt_cuda_report_bad_index(struct rt_cuda_fault *f, 
     }
 }
 
+/* Records that row `row` of the input `what` holds a NaN or an infinity (limit -1 marks this kind:
+ * reported as rt_backend_non_finite). */
+__device__ static inline void rt_cuda_report_non_finite(struct rt_cuda_fault *f, const char *op, const char *what,
+                                                        int64_t row)
+{
+    rt_cuda_report_bad_index(f, op, what, 0, row, 0, -1);
+}
+
 /* Whether class label y of row i counts in a class loss (not ignore, in [0, c)); a bad one is
  * recorded for the next wait (the first report wins, so lanes sharing a row may all call this) and
  * counts as ignored. */

@@ -62,7 +62,8 @@ template <typename T, bool WARP>
 static __global__ void __launch_bounds__(RT_CUDA_THREADS)
     kd_fwd_kernel(int64_t n, int64_t c, const T *__restrict__ s, const T *__restrict__ t, bool probs, double inv,
                   const int64_t *__restrict__ lab, int64_t ignore, T *__restrict__ kl, T *__restrict__ ce,
-                  T *__restrict__ keep, struct rt_cuda_fault *fault, const char *op)
+                  T *__restrict__ keep, struct rt_cuda_fault *fault, const char *op, const char *s_name,
+                  const char *t_name)
 {
     __shared__ double scratch[32];
     const rt_cuda_rowgroup<WARP> g;
@@ -78,13 +79,20 @@ static __global__ void __launch_bounds__(RT_CUDA_THREADS)
         }
         const T *sr = s + i * c, *tr = t + i * c;
         norms z = row_norms(g, sr, tr, c, probs, inv, lab != NULL, scratch);
-        double k = 0;
+        double k = 0, bad = 0; /* bad: 2 for a non-finite teacher value in the lane's part, else 1 for a student's */
         for (int64_t j = g.lane; j < c; j += g.size) {
-            double lp = logpt(tr, j, probs, inv, z.zt);
-            if (lp > -INFINITY) /* also skips NaN, as the CPU's test does */
+            double lp = logpt(tr, j, probs, inv, z.zt), vt = (double)tr[j];
+            if (!isfinite(vt) || (probs && vt < 0))
+                bad = 2;
+            else if (bad == 0 && !isfinite((double)sr[j]))
+                bad = 1;
+            if (lp > -INFINITY)
                 k += exp(lp) * (lp - ((double)sr[j] * inv - z.zs));
         }
         k = g.sum(k, scratch);
+        bad = g.max(bad, scratch); /* the teacher first, as the CPU reports it */
+        if (bad > 0 && g.lane == 0)
+            rt_cuda_report_non_finite(fault, op, bad == 2 ? t_name : s_name, i);
         if (g.lane == 0) {
             kl[i] = (T)k;
             ce[i] = lab ? (T)(z.z1 - (double)sr[lab[i]]) : (T)0;
@@ -170,7 +178,8 @@ enum rt_status rt_cuda_kd(const char *op, enum rt_dtype dt, int64_t n, int64_t c
     RT_CUDA_DISPATCH_FLOAT(dt, op,
                            return RT_CUDA_LAUNCH_ROWS("cuda kd", kd_fwd_kernel, n, c, n, c, (const T *)s,
                                                       (const T *)t, probs, inv, labels, ignore, (T *)kl, (T *)ce,
-                                                      (T *)keep, rt_cuda_fault_slot(), op));
+                                                      (T *)keep, rt_cuda_fault_slot(), op, rt_kd_input_name(0, probs),
+                                                      rt_kd_input_name(1, probs)));
     return RT_OK;
 }
 
