@@ -543,6 +543,10 @@ function Cache:logitsOfView(v) return self.logits:select(1, v or 1) end
 --- verify(teacher, loader [, rows = 256]): recomputes `rows` rows (spread over the dataset) of every
 --- view with the teacher and compares them with the stored logits. Returns the largest absolute
 --- difference, the largest logit magnitude, and the number of rows compared.
+--- verify(teacher, loader [, rows = 256]): recomputes `rows` rows (spread over the cache) with the
+--- live teacher; returns the largest difference, the largest stored |logit| and the rows compared.
+--- A NaN on either side makes the difference NaN (and an infinity infinite): callers treat only a
+--- finite difference within tolerance as a match (recipe.cache does).
 function Cache:verify(teacher, loader, rows)
    self:check{loader = loader}
    rows = math.min(rows or 256, self.rowsDone)
@@ -552,12 +556,14 @@ function Cache:verify(teacher, loader, rows)
    for k = 0, rows - 1 do pick[#pick + 1] = math.floor(k * step) + 1 end
    local idx = core.tensor(pick, "i64")
    teacher:evaluate()
+   -- math.max(0, NaN) is 0: a NaN anywhere must make the result NaN, never hide it
+   local function max(a, b) return (a ~= a or b ~= b) and 0 / 0 or math.max(a, b) end
    local worst, scale = 0, 0
    for v = 1, self.views do
       local live = teacher_rows(teacher, loader, idx, v, {})
       local stored = self:teacherLogits(idx, v)
-      worst = math.max(worst, (live:float() - stored):abs():max():item())
-      scale = math.max(scale, stored:abs():max():item())
+      worst = max(worst, (live:float() - stored):abs():max():item())
+      scale = max(scale, stored:abs():max():item())
    end
    return worst, scale, rows
 end

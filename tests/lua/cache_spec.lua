@@ -333,5 +333,16 @@ c.build{teacher = world.teacher(), data = l, path = arg[1], blockRows = 30, quie
          end
          assert.are.equal(50, retort.cache.open(path).numExamples) -- the untouched file still opens
       end)
+
+      it("verify reports NaN, never 0, when the live teacher gives NaN", function()
+         local loader, teacher = world.loader{n = 40}, world.teacher()
+         local c = retort.cache.build{teacher = teacher, data = loader, path = dir .. "/v.h5", quiet = true}
+         local worst, scale = c:verify(teacher, loader, 8)
+         assert.is_true(worst < 1e-5 and scale > 0)
+         retort.noGrad(function() teacher:get("fc").bias:fill_(0 / 0) end)
+         worst = c:verify(teacher, loader, 8)
+         assert.is_true(worst ~= worst)
+      end)
    end)
 end)
+

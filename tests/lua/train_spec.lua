@@ -162,6 +162,49 @@ describe("train.fit", function()
       support.rmrf(dir)
    end)
 
+   it("refuses to resume from a checkpoint with NaN weights or optimizer state, or a training state out of range",
+      function()
+      if not has_save then return pending("needs retort.save") end
+      local dir = support.tmpdir()
+      run{epochs = 1, dir = dir}
+      local good = retort.load(dir .. "/last.h5")
+      local function resume_with(edit)
+         local ck = retort.load(dir .. "/last.h5")
+         edit(ck)
+         retort.save(dir .. "/edited.h5", ck)
+         local ok, err = pcall(run, {epochs = 2, dir = dir, resume = dir .. "/edited.h5"})
+         assert.is_false(ok)
+         return err
+      end
+      local function first_tensor(t)
+         local keys = {}
+         for k in pairs(t) do keys[#keys + 1] = k end
+         table.sort(keys)
+         for _, k in ipairs(keys) do
+            if retort.isTensor(t[k]) then return t[k], k end
+            if type(t[k]) == "table" then
+               local v, name = first_tensor(t[k])
+               if v then return v, k .. "/" .. name end
+            end
+         end
+      end
+      local err = resume_with(function(ck) local w = first_tensor(ck.model); w:fill_(0 / 0) end)
+      local _, wname = first_tensor(good.model)
+      assert.matches(("cannot resume from %s/edited.h5: /model/%s holds a NaN or an infinity"):format(dir, wname), err, 1, true)
+      assert.is_not_nil(first_tensor(good.optim))
+      err = resume_with(function(ck) local m = first_tensor(ck.optim); m:fill_(math.huge) end)
+      assert.matches("/optim/.* holds a NaN or an infinity", err)
+      err = resume_with(function(ck) ck.train.epoch = -5 end)
+      assert.matches("/train attribute epoch should be an integer >= 1, found -5", err, 1, true)
+      err = resume_with(function(ck) ck.train.best_acc = 0 / 0 end)
+      assert.matches("/train attribute best_acc should be a number in [-1, 1], found", err, 1, true)
+      err = resume_with(function(ck) ck.train.step = "4" end)
+      assert.matches("/train attribute step should be an integer >= 0, found 4", err, 1, true)
+      -- the untouched checkpoint still resumes
+      assert.are.equal(1, #run{epochs = 2, dir = dir, resume = true}.history)
+      support.rmrf(dir)
+   end)
+
    it("resumes exactly from a checkpoint taken mid-epoch by an interruption", function()
       if not (has_dropout and has_save) then return pending("needs retort.save and Tensor:dropout") end
       local dir = support.tmpdir()

@@ -90,6 +90,52 @@ local function find_non_finite(model)
    return nil
 end
 
+-- The path of the first float tensor in a loaded checkpoint table that holds a NaN or an infinity
+-- (weights, buffers, optimizer moments), or nil: a run must not resume from a broken state.
+local function non_finite_in(tbl, prefix)
+   local keys = {}
+   for k in pairs(tbl) do keys[#keys + 1] = k end
+   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+   for _, k in ipairs(keys) do
+      local v, path = tbl[k], prefix .. "/" .. tostring(k)
+      if retort.isTensor(v) then
+         local dt = v:dtype()
+         if (dt == "f32" or dt == "f64") and v:numel() > 0 and not finite((v * 0):sum():item()) then return path end
+      elseif type(v) == "table" then
+         local bad = non_finite_in(v, path)
+         if bad then return bad end
+      elseif type(v) == "number" and not finite(v) and k ~= "best_acc" then
+         return path
+      end
+   end
+end
+
+-- A checkpoint's training state, checked against what train.fit writes: each entry's type and range,
+-- named with the file when wrong (an epoch of -5 would train 9 epochs, a best_acc of NaN would never
+-- be beaten again).
+local STATE_RULES = {
+   epoch = {"an integer >= 1", function(v) return math.type(v) == "integer" and v >= 1 end},
+   step = {"an integer >= 0", function(v) return math.type(v) == "integer" and v >= 0 end},
+   seen = {"an integer >= 0", function(v) return math.type(v) == "integer" and v >= 0 end},
+   correct = {"a number >= 0", function(v) return type(v) == "number" and finite(v) and v >= 0 end},
+   loss_sum = {"a finite number", function(v) return type(v) == "number" and finite(v) end},
+   best_acc = {"a number in [-1, 1]", function(v) return type(v) == "number" and v >= -1 and v <= 1 end},
+   best_epoch = {"an integer >= 0", function(v) return math.type(v) == "integer" and v >= 0 end},
+}
+
+local function check_train_state(t, path)
+   if type(t) ~= "table" then
+      error(("train.fit: cannot resume from %s: it has no training state (group /train); is it a checkpoint "
+             .. "train.fit wrote?"):format(path), 0)
+   end
+   for k, rule in pairs(STATE_RULES) do
+      if not rule[2](t[k]) then
+         error(("train.fit: cannot resume from %s: /train attribute %s should be %s, found %s"):format(
+            path, k, rule[1], t[k] == nil and "nothing" or tostring(t[k])), 0)
+      end
+   end
+end
+
 -- cross-entropy; per-example weights (a curriculum's, ctx.weights) give sum_i w_i CE_i / N
 local function default_loss(logits, y, ctx) return retort.loss.weightedCrossEntropy(logits, y, ctx and ctx.weights) end
 
@@ -184,6 +230,12 @@ function train.fit(o)
    local opened, writer = pcall(function()
       if resume then
          local ck = retort.load(resume)
+         check_train_state(ck.train, resume)
+         local bad = non_finite_in({model = ck.model, optim = ck.optim}, "")
+         if bad then
+            error(("train.fit: cannot resume from %s: %s holds a NaN or an infinity (the run diverged before this "
+                   .. "checkpoint, or the file is damaged); resume from an earlier checkpoint"):format(resume, bad), 0)
+         end
          o.model:loadStateDict(ck.model)
          o.optimizer:loadStateDict(ck.optim)
          retort.setRngState(ck.rng)
