@@ -47,6 +47,27 @@ describe("Distiller", function()
       assert.is_false(teacher:isTraining())
    end)
 
+   it("with every weight 0 and no active pair, trains on a zero loss (no nil global 'ce')", function()
+      local teacher, student = nets()
+      local d = distill.Distiller{teacher = teacher, student = student, gamma = 0, alpha = 0}
+      local r = retort.train.fit{model = d, optimizer = retort.optim.SGD(d:parameters(), {lr = 0.1}),
+                                 train = blobs_loader(64), epochs = 1, log = io.open("/dev/null", "w")}
+      assert.are.equal(0, r.history[1].train_loss)
+   end)
+
+   it("refuses unknown options, at the top and in a pair, suggesting the nearest", function()
+      local teacher, student = nets()
+      local ok, err = pcall(distill.Distiller, {teacher = teacher, student = student, aplha = 0.3})
+      assert.is_false(ok)
+      assert.matches("Distiller: unknown option 'aplha' (known: T, alpha, beta,", err, 1, true)
+      assert.matches("did you mean 'alpha'?", err, 1, true)
+      ok, err = pcall(distill.Distiller, {teacher = teacher, student = student,
+                                          pairs = {{hint = "relu2", guided = "relu1", loss = "at", wieght = 2}}})
+      assert.is_false(ok)
+      assert.matches("Distiller: pair 1: unknown option 'wieght'", err, 1, true)
+      assert.matches("did you mean 'weight'?", err, 1, true)
+   end)
+
    it("combines gamma * CE + alpha * T^2 KL + beta * sum w_k L_k and reports each term", function()
       local teacher, student = nets()
       local x, y = retort.randn(8, 20), retort.tensor({1, 2, 3, 1, 2, 3, 1, 2}, "i64")

@@ -108,9 +108,15 @@ local function as_list(x)
    return {x}
 end
 
+local DISTILLER_OPTIONS = {student = true, teacher = true, multiTeacher = true, T = true, gamma = true, alpha = true,
+                           beta = true, stage = true, pairs = true, sample = true}
+local PAIR_OPTIONS = {hint = true, guided = true, loss = true, opts = true, name = true, teacher = true, stage = true,
+                      weight = true, initWeight = true}
+
 function Distiller:__init(o)
    nn.Module.__init(self)
    if type(o) ~= "table" then error("Distiller: a table of options is expected", 3) end
+   require("retort.options").check("Distiller", o, DISTILLER_OPTIONS, 3)
    if not nn.isModule(o.student) then error("Distiller: option 'student' must be an nn.Module", 3) end
    self.teachers = as_list(o.teacher)
    if #self.teachers == 0 then error("Distiller: option 'teacher' must be an nn.Module, a soft-target cache, or a list of them", 3) end
@@ -143,6 +149,7 @@ function Distiller:__init(o)
       if type(spec) ~= "table" or not taps_spec(spec.hint) or not taps_spec(spec.guided) then
          error(("Distiller: pair %d must be {hint = \"teacher.tap\", guided = \"student.tap\", loss = ...}"):format(i), 3)
       end
+      require("retort.options").check(("Distiller: pair %d"):format(i), spec, PAIR_OPTIONS, 3)
       local method, name = make_method(spec, i)
       name = spec.name or name
       if seen[name] then name = name .. i end
@@ -422,13 +429,13 @@ function Distiller:trainingLoss(logits, y, ctx)
    end
    for _, p in ipairs(self.pairs) do
       if self:active(p) then
-         local w = schedule.value(p.weight, progress)
+         local pw = schedule.value(p.weight, progress)
          local l = p.method:loss(pick(b.staps, p.guided), pick(b.ttaps[p.teacher], p.hint), mctx)
          terms[p.name] = l:detach()
-         add(l, w * beta)
+         add(l, pw * beta)
       end
    end
-   total = total or ce * 0
+   total = total or logits:sum() * 0 -- every weight 0 and no active pair: a zero loss on the graph
    terms.total = total:detach()
    return total, terms
 end

@@ -47,6 +47,20 @@ function check.features(fn, fs, ft, ndims)
    end
 end
 
+--- The options table of a loss function (argument argn; nil is none): a table whose keys are all
+--- among `known` (a list); an unknown key is an error naming it and the nearest known one, so that
+--- {temperature = 4} is not silently a run at the default T.
+function check.options(fn, argn, opts, known)
+   if opts == nil then return {} end
+   if type(opts) ~= "table" then
+      error(("bad argument #%d to '%s' (table of options expected, got %s)"):format(argn, fn, type(opts)), 3)
+   end
+   local set = {}
+   for _, k in ipairs(known) do set[k] = true end
+   require("retort.options").check(fn, opts, set, 3)
+   return opts
+end
+
 --- A temperature: a positive finite number.
 function check.T(fn, T)
    if type(T) ~= "number" or not (T > 0) or T == math.huge then

@@ -51,7 +51,7 @@ M.attention = attention
 --- at(fs, ft, {p = 2}): attention transfer (Zagoruyko & Komodakis 2017):
 ---   mean over (N, H*W) of (at(fs) - at(ft))^2,  at(f) = normalize(mean_c f^p)
 function M.at(fs, ft, opts)
-   local p = (opts or {}).p or 2
+   local p = check.options("at", 3, opts, {"p"}).p or 2
    check.features("at", fs, ft, 4)
    fs, ft = match_spatial(fs, ft:detach())
    return (attention(fs, p) - attention(ft, p)):pow(2):mean()
@@ -98,7 +98,7 @@ end
 ---   distance * smoothL1(psi_D(s), psi_D(t)) + angle * smoothL1(psi_A(s), psi_A(t))
 --- psi_D: pairwise distances divided by their mean over distinct pairs; psi_A: angle cosines.
 function M.rkd(fs, ft, opts)
-   opts = opts or {}
+   opts = check.options("rkd", 3, opts, {"distance", "angle"})
    local wd, wa = opts.distance or 25, opts.angle or 50
    check.features("rkd", fs, ft)
    local n = fs:size(1)
@@ -173,7 +173,7 @@ end
 ---   sum over all elements of (fs + m)^2 [fs > -m and ft <= 0] + (fs - m)^2 [fs <= m and ft > 0],
 ---   divided by the batch size. (RepDistiller's further * 3/1000 is the AB method's weight.)
 function M.ab(fs, ft, opts)
-   local m = (opts or {}).margin or 1
+   local m = check.options("ab", 3, opts, {"margin"}).margin or 1
    check.features("ab", fs, ft)
    if not check.sameShape(fs, ft) then
       error(("ab: the student map %s and the teacher's %s differ in shape; join them with the AB method's "
@@ -189,7 +189,7 @@ end
 --- on the translator's (student) and paraphraser's (teacher) factors, the larger map pooled first:
 ---   mean |normalize(flat fs) - normalize(flat ft)|^p    (p = 1: mean absolute difference)
 function M.factorTransfer(fs, ft, opts)
-   local p = (opts or {}).p or 1
+   local p = check.options("factorTransfer", 3, opts, {"p"}).p or 1
    check.features("factorTransfer", fs, ft, 4)
    fs, ft = match_spatial(fs, ft:detach())
    local d = normalize(flat(fs), 2) - normalize(flat(ft), 2)
@@ -225,7 +225,7 @@ end
 --- RepDistiller does; pass them back in afterwards (numbers, or one-element tensors on the memories'
 --- device, which spare a GPU a wait). The memories are constants here (no gradient).
 function M.crd(es, et, memory_s, memory_t, idx, opts)
-   opts = opts or {}
+   opts = check.options("crd", 6, opts, {"T", "nData", "Zs", "Zt"})
    check.features("crd", es, et, 2)
    check.tensor("crd", 3, memory_s, "student memory")
    check.tensor("crd", 4, memory_t, "teacher memory")

@@ -13,7 +13,7 @@ local M = {}
 --- Returns the loss and its terms as 0-dim tensors on the loss's device: {kl = unscaled KL, klScaled =
 --- T^2 * KL, ce, kept}. t:item() reads one; on a GPU that waits for the queue, so log them sparingly.
 function M.kd(s, t, opts)
-   opts = opts or {}
+   opts = check.options("kd", 3, opts, {"T", "alpha", "labels", "ignoreIndex", "teacherProbs", "weights"})
    local labels = opts.labels
    local T = opts.T or 4
    local alpha = opts.alpha or (labels and 0.9 or 1)
@@ -33,7 +33,7 @@ end
 
 --- kl(s, t, {T = 1}): T^2 * KL(softmax(t/T) || softmax(s/T)), summed over classes, batch mean.
 function M.kl(s, t, opts)
-   local T = (opts or {}).T or 1
+   local T = check.options("kl", 3, opts, {"T"}).T or 1
    check.logits("kl", s, t)
    check.T("kl", T)
    return (retort.kdLoss(s, t, nil, {T = T, alpha = 1}))
@@ -63,7 +63,7 @@ end
 ---   loss = alpha * TCKD + beta * NCKD, both summed over classes and averaged over the batch.
 --- The binary log-probabilities come from log-sum-exps (mdistiller takes the log of a softmax sum).
 function M.dkd(s, t, labels, opts)
-   opts = opts or {}
+   opts = check.options("dkd", 4, opts, {"alpha", "beta", "T"})
    local alpha, beta, T = opts.alpha or 1, opts.beta or 8, opts.T or 4
    check.logits("dkd", s, t)
    check.T("dkd", T)

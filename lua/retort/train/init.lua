@@ -36,6 +36,7 @@
 local retort = require "retort"
 local progress = require "retort.progress"
 local metrics = require "retort.train.metrics"
+local options = require "retort.options"
 local outputs = require "retort.outputs"
 local Sums = require "retort.train.sums"
 
@@ -184,12 +185,26 @@ local function current_lr(optimizer)
 end
 
 --- Train a model; see the header of this file for the options.
+local FIT_OPTIONS = {model = true, optimizer = true, train = true, test = true, epochs = true, dir = true, loss = true,
+                     evalLoss = true, terms = true, resume = true, device = true, readEvery = true, log = true,
+                     options = true, onEpoch = true, checkFinite = true}
+
 function train.fit(o)
-   assert(type(o) == "table", "train.fit: a table of options is expected")
+   if type(o) ~= "table" then
+      error(("bad argument #1 to 'train.fit' (table of options expected, got %s)"):format(type(o)), 2)
+   end
+   options.check("train.fit", o, FIT_OPTIONS, 2)
    for _, key in ipairs{"model", "optimizer", "train"} do
       if o[key] == nil then error(("train.fit: option '%s' is required"):format(key), 2) end
    end
    local epochs = o.epochs or 1
+   if math.type(epochs) ~= "integer" or epochs < 1 then
+      error(("train.fit: option 'epochs' must be an integer >= 1, got %s"):format(tostring(epochs)), 2)
+   end
+   local total = num_examples(o.train)
+   if total == 0 then
+      error("train.fit: the training data has no examples (an empty dataset, or a limit of 0 rows?)", 2)
+   end
    local read_every = o.readEvery or READ_EVERY
    if math.type(read_every) ~= "integer" or read_every < 1 then
       error(("train.fit: option 'readEvery' must be a positive integer (steps), got %s"):format(tostring(o.readEvery)), 2)
