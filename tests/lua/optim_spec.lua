@@ -204,6 +204,29 @@ describe("options", function()
       assert.matches("momentum buffer shares the gradient's storage",
                      select(2, pcall(retort.sgdUpdate, p, g, g, {lr = 0.1, momentum = 0.9})), 1, true)
    end)
+
+   it("refuses values out of range and an empty parameter list, naming the option and the value", function()
+      local w = retort.randn(2):requiresGrad()
+      local function err_of(cls, params, o) local ok, e = pcall(cls, params, o); assert.is_false(ok); return e end
+      assert.matches("optim.SGD: lr must be a number >= 0, got -0.1", err_of(optim.SGD, {w}, {lr = -0.1}), 1, true)
+      assert.matches("optim.SGD: lr must be a number >= 0 or a schedule, got string",
+                     err_of(optim.SGD, {w}, {lr = "0.1"}), 1, true)
+      assert.matches("lr must be a number >= 0, got %-?nan", err_of(optim.Adam, {w}, {lr = 0 / 0}))
+      assert.matches("optim.Adam: betas[2] must be in [0, 1), got 1", err_of(optim.Adam, {w}, {betas = {0.9, 1}}), 1, true)
+      assert.matches("betas[1] must be in [0, 1), got -0.5", err_of(optim.AdamW, {w}, {betas = {-0.5, 0.9}}), 1, true)
+      assert.matches("eps must be a number > 0, got 0", err_of(optim.Adam, {w}, {eps = 0}), 1, true)
+      assert.matches("weightDecay must be a number >= 0, got -1", err_of(optim.SGD, {w}, {lr = 1, weightDecay = -1}),
+                     1, true)
+      assert.matches("momentum must be a number in [0, 1], got 1.5", err_of(optim.SGD, {w}, {lr = 1, momentum = 1.5}),
+                     1, true)
+      assert.matches("group 2: lr must be a number >= 0, got -1",
+                     err_of(optim.SGD, {{params = {w}}, {params = {retort.randn(2):requiresGrad()}, lr = -1}}, {lr = 1}),
+                     1, true)
+      assert.matches("optim.SGD: no parameters to optimize", err_of(optim.SGD, {}, {lr = 0.1}), 1, true)
+      -- schedules and boundary values are fine
+      optim.SGD({w}, {lr = retort.schedule.cosine{base = 0.1, epochs = 3}, momentum = 0})
+      optim.Adam({w}, {lr = 0, betas = {0, 0.999}})
+   end)
 end)
 
 describe("state dicts", function()
@@ -319,3 +342,32 @@ describe("state dicts", function()
       end
    end)
 end)
+
+describe("loadStateDict of a damaged state", function()
+   it("says what was expected and what was found, instead of comparing '4' with 4", function()
+      local w = retort.randn(3):requiresGrad()
+      local o = optim.SGD({w}, {lr = 0.1, momentum = 0.9})
+      o:zeroGrad(); w:sum():backward(); o:step()
+      local function err_of(edit)
+         local sd = o:stateDict()
+         edit(sd)
+         local ok, e = pcall(o.loadStateDict, o, sd)
+         assert.is_false(ok)
+         return e
+      end
+      assert.matches("optim.SGD:loadStateDict: group 1's numParams should be an integer, found string 1",
+                     err_of(function(sd) sd.groups[1].numParams = "1" end), 1, true)
+      assert.matches("group 1's option lr should be a number, found string x",
+                     err_of(function(sd) sd.groups[1].lr = "x" end), 1, true)
+      assert.matches("group 1: momentum must be a number in [0, 1], got 7",
+                     err_of(function(sd) sd.groups[1].momentum = 7 end), 1, true)
+      assert.matches("'iteration' should be an integer >= 0, found integer -3",
+                     err_of(function(sd) sd.iteration = -3 end), 1, true)
+      assert.matches("the state of parameter 1 should be a table, found integer",
+                     err_of(function(sd) sd.state[1] = 5 end), 1, true)
+      assert.matches("the state names parameter 9; this optimizer has parameters 1..1",
+                     err_of(function(sd) sd.state[9] = {} end), 1, true)
+      o:loadStateDict(o:stateDict()) -- an intact one loads
+   end)
+end)
+

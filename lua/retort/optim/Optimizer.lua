@@ -38,6 +38,41 @@ local function class(name, defaults)
    return cls
 end
 
+-- The range of each number option every optimizer shares: a number in it, or a schedule (whose
+-- values are the user's to keep in range). A negative lr or betas of 1 would train nonsense quietly.
+local RANGES = {
+   lr = {"a number >= 0", function(v) return v >= 0 end},
+   weightDecay = {"a number >= 0", function(v) return v >= 0 end},
+   momentum = {"a number in [0, 1]", function(v) return v >= 0 and v <= 1 end},
+   dampening = {"a number in [0, 1]", function(v) return v >= 0 and v <= 1 end},
+   alpha = {"a number in [0, 1]", function(v) return v >= 0 and v <= 1 end},
+   eps = {"a number > 0", function(v) return v > 0 end},
+}
+
+local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+-- why group g's option k is out of range, or nil
+local function range_error(k, v)
+   local rule = RANGES[k]
+   if k == "betas" then
+      if type(v) ~= "table" or #v ~= 2 then return ("betas must be {beta1, beta2}, got %s"):format(tostring(v)) end
+      for i = 1, 2 do
+         local b = v[i]
+         if type(b) == "number" and not (finite(b) and b >= 0 and b < 1) then
+            return ("betas[%d] must be in [0, 1), got %s"):format(i, tostring(b))
+         elseif type(b) ~= "number" and not schedule.isSchedule(b) then
+            return ("betas[%d] must be a number in [0, 1) or a schedule, got %s"):format(i, type(b))
+         end
+      end
+   elseif rule then
+      if type(v) == "number" then
+         if not (finite(v) and rule[2](v)) then return ("%s must be %s, got %s"):format(k, rule[1], tostring(v)) end
+      elseif not schedule.isSchedule(v) then
+         return ("%s must be %s or a schedule, got %s"):format(k, rule[1], type(v))
+      end
+   end
+end
+
 local function is_param_list(t)
    return type(t) == "table" and (t[1] == nil or retort.isTensor(t[1]))
 end
@@ -102,6 +137,16 @@ function Optimizer.new(cls, params, opts, level)
          group.params[pi] = p
       end
       self.paramGroups[gi] = group
+      for k, v in pairs(group) do
+         local why = k ~= "params" and range_error(k, v)
+         if why then
+            error(("optim.%s: %s%s"):format(cls.name, #groups > 1 and ("group " .. gi .. ": ") or "", why), level)
+         end
+      end
+   end
+   if n == 0 then
+      error(("optim.%s: no parameters to optimize (the list is empty: a model without parameters, or every "
+             .. "parameter frozen?)"):format(cls.name), level)
    end
    if cls.check then
       for gi, g in ipairs(self.paramGroups) do
@@ -232,23 +277,67 @@ end
 
 local function shape_str(t) return "(" .. table.concat(t:shape(), "x") .. ")" end
 
+-- loadStateDict's refusals: the file says what it says, so each names what was expected and found
+local function state_error(self, fmt, ...)
+   error(("optim.%s:loadStateDict: " .. fmt):format(self.name, ...), 3)
+end
+
+local function kind(v) return math.type(v) or type(v) end
+
 function Optimizer:loadStateDict(sd)
    if type(sd) ~= "table" or type(sd.state) ~= "table" then
-      error(("optim.%s:loadStateDict: expected a table from stateDict()"):format(self.name), 2)
+      state_error(self, "expected a table from stateDict() (with a 'state' table), got %s", kind(sd))
    end
    local n = self:numParams()
+   for i, e in pairs(sd.state) do
+      if math.type(i) ~= "integer" or i < 1 or i > n then
+         state_error(self, "the state names parameter %s; this optimizer has parameters 1..%d", tostring(i), n)
+      end
+      if type(e) ~= "table" then state_error(self, "the state of parameter %d should be a table, found %s", i, kind(e)) end
+      for k, v in pairs(e) do
+         if not retort.isTensor(v) and (math.type(v) ~= "integer" or v < 0) then
+            state_error(self, "parameter %d's state entry '%s' should be a tensor or a count >= 0, found %s %s", i,
+                        tostring(k), kind(v), tostring(v))
+         end
+      end
+   end
    if #sd.state ~= n then
-      error(("optim.%s:loadStateDict: the state has %d parameters, this optimizer %d"):format(self.name, #sd.state, n), 2)
+      state_error(self, "the state has %d parameters, this optimizer %d", #sd.state, n)
+   end
+   if sd.groups ~= nil and type(sd.groups) ~= "table" then
+      state_error(self, "'groups' should be a table, found %s", kind(sd.groups))
    end
    if sd.groups and #sd.groups ~= #self.paramGroups then
-      error(("optim.%s:loadStateDict: the state has %d parameter groups, this optimizer %d"):format(self.name,
-         #sd.groups, #self.paramGroups), 2)
+      state_error(self, "the state has %d parameter groups, this optimizer %d", #sd.groups, #self.paramGroups)
+   end
+   if sd.iteration ~= nil and (math.type(sd.iteration) ~= "integer" or sd.iteration < 0) then
+      state_error(self, "'iteration' should be an integer >= 0, found %s %s", kind(sd.iteration), tostring(sd.iteration))
+   end
+   if sd.progress ~= nil and type(sd.progress) ~= "table" then
+      state_error(self, "'progress' should be a table, found %s", kind(sd.progress))
    end
    local params = {}
    for gi, g in ipairs(self.paramGroups) do
-      if sd.groups and sd.groups[gi].numParams and sd.groups[gi].numParams ~= #g.params then
-         error(("optim.%s:loadStateDict: group %d has %d parameters in the state, %d here"):format(self.name, gi,
-            sd.groups[gi].numParams, #g.params), 2)
+      local sg = sd.groups and sd.groups[gi]
+      if sd.groups and type(sg) ~= "table" then
+         state_error(self, "group %d should be a table of options, found %s", gi, kind(sg))
+      end
+      if sg and sg.numParams ~= nil and math.type(sg.numParams) ~= "integer" then
+         state_error(self, "group %d's numParams should be an integer, found %s %s", gi, kind(sg.numParams),
+                     tostring(sg.numParams))
+      end
+      if sg and sg.numParams and sg.numParams ~= #g.params then
+         state_error(self, "group %d has %d parameters in the state, %d here", gi, sg.numParams, #g.params)
+      end
+      for k, v in pairs(sg or {}) do
+         if k ~= "numParams" and (type(g[k]) == "number" or type(g[k]) == "boolean") then
+            if type(v) ~= type(g[k]) then
+               state_error(self, "group %d's option %s should be a %s, found %s %s", gi, tostring(k), type(g[k]), kind(v),
+                           tostring(v))
+            end
+            local why = type(v) == "number" and range_error(k, v)
+            if why then state_error(self, "group %d: %s", gi, why) end
+         end
       end
       for _, p in ipairs(g.params) do params[#params + 1] = p end
    end
