@@ -22,17 +22,19 @@ enum rt_status rt_cat(int n, struct rt_tensor *const *xs, int dim, struct rt_ten
         const struct rt_tensor *x = xs[i];
         char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
         if (x->dtype != x0->dtype)
-            return rt_error(RT_ERR_DTYPE, "rt_cat: tensor %d has dtype %s, tensor 0 has %s", i, rt_dtype_name(x->dtype),
-                            rt_dtype_name(x0->dtype));
+            return rt_error(RT_ERR_DTYPE, "rt_cat: tensor %d of %d has dtype %s, the first has %s (counted from 1)", i + 1,
+                            n, rt_dtype_name(x->dtype), rt_dtype_name(x0->dtype));
         if ((st = rt__same_device("rt_cat", x0, x)) != RT_OK)
             return st;
         bool ok = x->ndim == x0->ndim;
         for (int k = 0; ok && k < x->ndim; k++)
             ok = k == d || x->shape[k] == x0->shape[k];
         if (!ok)
-            return rt_error(RT_ERR_SHAPE, "rt_cat: tensor %d has shape %s, which does not match %s outside dim %d", i,
-                            rt_shape_str(x->ndim, x->shape, a, sizeof a),
-                            rt_shape_str(x0->ndim, x0->shape, b, sizeof b), d);
+            return rt_error(RT_ERR_SHAPE,
+                            "rt_cat: tensor %d of %d has shape %s, which does not match the first's %s outside dim %d "
+                            "(tensors and dims counted from 1)",
+                            i + 1, n, rt_shape_str(x->ndim, x->shape, a, sizeof a),
+                            rt_shape_str(x0->ndim, x0->shape, b, sizeof b), d + 1);
         shape[d] += x->shape[d];
     }
     struct rt_tensor *y;
@@ -72,8 +74,8 @@ enum rt_status rt_stack(int n, struct rt_tensor *const *xs, int dim, struct rt_t
     for (int i = 1; i < n; i++)
         if (!rt_tensor_same_shape(xs[i], xs[0])) {
             char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
-            return rt_error(RT_ERR_SHAPE, "rt_stack: tensor %d has shape %s, tensor 0 has %s", i,
-                            rt_shape_str(xs[i]->ndim, xs[i]->shape, a, sizeof a),
+            return rt_error(RT_ERR_SHAPE, "rt_stack: tensor %d of %d has shape %s, the first has %s (counted from 1)",
+                            i + 1, n, rt_shape_str(xs[i]->ndim, xs[i]->shape, a, sizeof a),
                             rt_shape_str(xs[0]->ndim, xs[0]->shape, b, sizeof b));
         }
     int d;

@@ -268,7 +268,13 @@ static int m_to(lua_State *L)
     const char *s = luaL_checkstring(L, 2);
     if (strcmp(s, "cpu") == 0 || strcmp(s, "cuda") == 0)
         return move(L, rtb_check_device(L, 2));
-    return convert(L, rtb_check_dtype(L, 2));
+    enum rt_dtype dt;
+    if (rt_dtype_parse(s, &dt) != RT_OK) /* neither: say both what devices and what dtypes there are */
+        return luaL_argerror(L, 2,
+                             lua_pushfstring(L, "unknown device or dtype '%s' (devices: \"cpu\", \"cuda\"; dtypes: "
+                                                "\"f32\", \"f64\", \"i64\", \"u8\" and their Torch names)",
+                                             s));
+    return convert(L, dt);
 }
 
 static const luaL_Reg methods[] = {

@@ -38,6 +38,18 @@ describe("bad arguments", function()
       has(err_of(function() return x.sum({}) end), "retort.Tensor expected, got table")
    end)
 
+   it("count tensors and dims from 1, and tell a device from a dtype", function()
+      has(err_of(retort.cat, {retort.zeros(2, 3), retort.zeros(2, 3), retort.zeros(3, 4)}, 1),
+          "tensor 3 of 3 has shape (3,4), which does not match the first's (2,3) outside dim 1")
+      has(err_of(retort.cat, {retort.zeros(2, 3), retort.zeros(2, 3, "i64")}, 2),
+          "tensor 2 of 2 has dtype i64, the first has f32 (counted from 1)")
+      has(err_of(retort.stack, {retort.zeros(2, 3), retort.zeros(3, 4)}, 1),
+          "stack: tensor 2 of 2 has shape (3,4), the first has (2,3)")
+      has(err_of(function() return retort.zeros(2):to("tpu") end), "unknown device or dtype 'tpu' (devices: \"cpu\"")
+      -- a zero-size leading dim cannot hide sizes whose strides overflow
+      has(err_of(retort.zeros, 0, 2^40, 2^40, 2^40), "too many elements")
+   end)
+
    it("in constructors", function()
       has(err_of(retort.zeros, -1), "size 1 is -1; sizes must be >= 0")
       has(err_of(retort.zeros, 2, 1.5), "size 2 must be an integer")
