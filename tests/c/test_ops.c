@@ -1147,7 +1147,9 @@ static void test_thread_count_independence(void)
     CHECK_TENSOR_EQUAL(perm[1], perm[0]);
     CHECK_TENSOR_EQUAL(ex[1], ex[0]);
     CHECK_TENSOR_CLOSE(sm[1], sm[0], 1e-6, 1e-7);
-    CHECK_TENSOR_CLOSE(mm[1], mm[0], 1e-5, 1e-6);
+    /* each thread's GEMM tile may take another OpenBLAS kernel (another summation order; on a Zen 5
+     * the one- and two-tile shapes do): equal to rounding of a 300-term dot product of terms up to 1 */
+    CHECK_TENSOR_CLOSE(mm[1], mm[0], 1e-5, 300 * 6e-8);
     CHECK_TENSOR_CLOSE(sum[1], sum[0], 1e-5, 1e-5);
     for (int t = 0; t < 2; t++)
         h_release(7, u[t], nrm[t], perm[t], ex[t], sm[t], mm[t], sum[t]);
