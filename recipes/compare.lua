@@ -21,12 +21,34 @@ local distill = retort.distill
 local opts = retort.recipe.options({
    teacher = "", teacherEpochs = 5, epochs = 5, batch = 128, lr = 0.01, momentum = 0.9, weightDecay = 5e-4,
    methods = "ce,kd,fitnet,at,sp,cc,vid,rkd,pkt,nst,ab,ft,crd,dkd,logitl2", seed = 1, threads = 2,
-   dir = "runs/compare", limit = 0, initEpochs = 2, crdNegatives = 4096, device = "cpu",
-}, {...})
+   dir = "runs/compare", limit = 0, initEpochs = 2, crdNegatives = 4096, device = "cpu", resume = false,
+   overwrite = false,
+}, {...}, {
+   teacher = "teacher checkpoint (the CNN of recipes/train_teacher.lua); empty: train one first",
+   teacherEpochs = "epochs to train the teacher when --teacher is not given",
+   epochs = "epochs of each method (its main stage)",
+   batch = "training batch size",
+   lr = "initial learning rate of every method (cosine decay to 0)",
+   momentum = "SGD momentum",
+   weightDecay = "L2 weight decay",
+   methods = "comma-separated methods to compare: ce, kd, fitnet, at, sp, cc, vid, rkd, pkt, nst, ab, ft, crd, "
+             .. "dkd, logitl2",
+   seed = "random seed (data order, the teacher; every student starts from seed + 1)",
+   threads = "CPU threads",
+   dir = "output directory: a run folder per method",
+   limit = "use only the first N training and test examples (0: all)",
+   initEpochs = "epochs of the init stage of AB and FT",
+   crdNegatives = "negatives drawn per example by CRD",
+   device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
+   overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
+})
 retort.setNumThreads(opts.threads)
 
 -- method -> Distiller options (pairs use the tap names of models.cnn)
-local both = function(loss) return {{hint = "relu1", guided = "relu1", loss = loss}, {hint = "relu2", guided = "relu2", loss = loss}} end
+local both = function(loss)
+   return {{hint = "relu1", guided = "relu1", loss = loss}, {hint = "relu2", guided = "relu2", loss = loss}}
+end
 local METHODS = {
    ce = {},
    kd = {gamma = 0.1, alpha = 0.9, T = 4},
@@ -62,10 +84,21 @@ local function fit(name, model, epochs, params, init)
    local optimizer = retort.recipe.optimizer(params or model:parameters(), opts, epochs)
    local started = retort.clock()
    local r = retort.train.fit{model = model, optimizer = optimizer, train = train, test = not init and test or nil,
-                              epochs = epochs, dir = opts.dir .. "/" .. name, options = opts, device = opts.device}
+                              epochs = epochs, dir = opts.dir .. "/" .. name, options = opts, device = opts.device,
+                              resume = opts.resume, overwrite = opts.overwrite}
    if r.interrupted then os.exit(130) end
    if init then return {seconds = retort.clock() - started} end
-   return {acc = r.history[#r.history].test_acc, best = r.best_acc, seconds = retort.clock() - started}
+   return {acc = r.last.test_acc, best = r.best_acc, seconds = retort.clock() - started}
+end
+
+-- every named method exists: checked before anything trains
+for name in opts.methods:gmatch("[^,%s]+") do
+   if not METHODS[name] then
+      local known = {}
+      for k in pairs(METHODS) do known[#known + 1] = k end
+      table.sort(known)
+      error(("unknown method '%s' in --methods; known: %s"):format(name, table.concat(known, ", ")), 0)
+   end
 end
 
 local teacher = retort.models.cnn{dropout = 0.3}
@@ -82,12 +115,6 @@ local sample = retort.data.fashionMnistLoaders{batchSize = 2, limit = 2}:batches
 local rows = {}
 for name in opts.methods:gmatch("[^,%s]+") do
    local spec = METHODS[name]
-   if not spec then
-      local known = {}
-      for k in pairs(METHODS) do known[#known + 1] = k end
-      table.sort(known)
-      error(("unknown method '%s' in --methods; known: %s"):format(name, table.concat(known, ", ")), 0)
-   end
    retort.manualSeed(opts.seed + 1) -- the same initial student for every method
    local student = retort.models.cnn{channels = {8, 16}, hidden = 64}
    local pairs = spec.pairs

@@ -1,5 +1,6 @@
 -- Curriculum vs none: the same student (784-800-800-10 MLP, same seed and initial weights) distilled
--- from the teacher's cached soft targets (--teacherModel=cnn, default, or mlp) (KD, T = 4, alpha = 0.5) with each schedule:
+-- from the teacher's cached soft targets (--teacherModel=cnn, default, or mlp) (KD, T = 4, alpha = 0.5)
+-- with each schedule:
 --   none       every example, every epoch
 --   easy       easiest first (difficulty = --score of the teacher, read from the cache), pacing
 --              --pacing from --start to all examples over --paceEpochs epochs
@@ -15,11 +16,36 @@ local retort = require "retort"
 local curriculum = retort.curriculum
 
 local opts = retort.recipe.options({
-   teacher = "", teacherModel = "cnn", cache = "", epochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 0, T = 4, alpha = 0.5,
+   teacher = "", teacherModel = "cnn", cache = "", epochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 0,
+   T = 4, alpha = 0.5,
    score = "loss", pacing = "root", start = 0.3, paceEpochs = 0, minWeight = 0.25,
    schedules = "none,easy,anti,selfpaced,weights", seed = 1, threads = 2, dir = "runs/curriculum", limit = 0,
-   device = "cpu",
-}, {...})
+   device = "cpu", resume = false, overwrite = false,
+}, {...}, {
+   teacher = "teacher checkpoint (required; recipes/train_teacher.lua trains one)",
+   teacherModel = "teacher architecture: cnn (as recipes/train_teacher.lua) or mlp (784-1200-1200-10)",
+   cache = "soft-target cache file, built if missing (empty: <dir>/teacher.cache.h5)",
+   epochs = "epochs for each schedule",
+   batch = "training batch size",
+   lr = "initial learning rate (cosine decay to 0 over each training run)",
+   momentum = "SGD momentum",
+   weightDecay = "L2 weight decay",
+   T = "distillation temperature",
+   alpha = "weight of the soft (KD) term; cross-entropy gets 1 - alpha",
+   score = "difficulty of an example from the teacher: loss, entropy or margin",
+   pacing = "pacing function of the fraction of examples used: linear, root or step",
+   start = "fraction of the easiest examples used in the first epoch",
+   paceEpochs = "epochs until every example is used (0: half of --epochs)",
+   minWeight = "the weights schedule: weight of the examples outside the paced fraction",
+   schedules = "comma-separated schedules to run: none, easy, anti, selfpaced, weights",
+   seed = "random seed (data order; every student starts from seed + 1000)",
+   threads = "CPU threads",
+   dir = "output directory: a run folder per schedule, and the cache",
+   limit = "use only the first N training and test examples (0: all)",
+   device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
+   overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
+})
 retort.setNumThreads(opts.threads)
 if opts.teacher == "" then error("--teacher=checkpoint.h5 is required (recipes/train_teacher.lua trains one)", 0) end
 
@@ -57,9 +83,9 @@ for name in opts.schedules:gmatch("[^,%s]+") do
    local started = retort.clock()
    local r = retort.train.fit{model = d, optimizer = retort.recipe.optimizer(d:parameters(), opts, opts.epochs),
                               train = train, test = test, epochs = opts.epochs, dir = opts.dir .. "/" .. name,
-                              options = opts, device = opts.device}
+                              options = opts, device = opts.device, resume = opts.resume, overwrite = opts.overwrite}
    if r.interrupted then os.exit(130) end
-   rows[#rows + 1] = {name = name, acc = r.history[#r.history].test_acc, best = r.best_acc,
+   rows[#rows + 1] = {name = name, acc = r.last.test_acc, best = r.best_acc,
                       seconds = retort.clock() - started}
 end
 

@@ -2,7 +2,12 @@
 -- Run: retort run recipes/demo_fit.lua [--steps=N] [--seed=N]
 local retort = require "retort"
 
-local opts = require("retort.recipe").options({steps = 300, seed = 7, lr = 0.05, hidden = 32}, {...})
+local opts = require("retort.recipe").options({steps = 300, seed = 7, lr = 0.05, hidden = 32}, {...}, {
+   steps = "gradient-descent steps",
+   seed = "random seed (the data and the initial weights)",
+   lr = "learning rate (plain gradient descent)",
+   hidden = "hidden units (one tanh layer)",
+})
 
 retort.manualSeed(opts.seed)
 local n = 256

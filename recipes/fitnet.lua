@@ -9,18 +9,45 @@
 -- Every stage trains with RMSProp (lr 1e-3, cosine), as FitNets did: SGD with momentum at this
 -- recipe's sizes blows up the deep maxout student (no BatchNorm) within the first epoch.
 --
---   retort run recipes/fitnet.lua --teacher=runs/cnn-teacher/best.h5            -- both stages + baselines
---   retort run recipes/fitnet.lua --stage=1 --teacher=...                        -- stage 1 only
---   retort run recipes/fitnet.lua --stage=2 --from=runs/fitnet/hints/last.h5     -- stage 2 from a stage-1 checkpoint
---   retort run recipes/fitnet.lua --teacher=... --device=cuda                     -- on the GPU ("auto": there when there is one)
+--   retort run recipes/fitnet.lua --teacher=runs/cnn-teacher/best.h5         -- both stages + baselines
+--   retort run recipes/fitnet.lua --stage=1 --teacher=...                     -- stage 1 only
+--   retort run recipes/fitnet.lua --stage=2 --from=runs/fitnet/hints/last.h5  -- stage 2 from a stage-1 checkpoint
+--   retort run recipes/fitnet.lua --teacher=... --device=cuda                 -- on the GPU ("auto": there when
+--                                                                                there is one)
 local retort = require "retort"
 local distill = retort.distill
 
 local opts = retort.recipe.options({
    stage = "both", from = "", teacher = "", teacherEpochs = 5, hintEpochs = 3, epochs = 10, batch = 128,
-   optimizer = "rmsprop", lr = 1e-3, momentum = 0.9, weightDecay = 5e-4, T = 3, lambdaFrom = 4, lambdaTo = 1, hint = "relu2",
-   guided = "conv4", baselines = true, seed = 1, threads = 2, dir = "runs/fitnet", limit = 0, device = "cpu",
-}, {...})
+   optimizer = "rmsprop", lr = 1e-3, momentum = 0.9, weightDecay = 5e-4, T = 3, lambdaFrom = 4, lambdaTo = 1,
+   hint = "relu2", guided = "conv4", baselines = true, seed = 1, threads = 2, dir = "runs/fitnet", limit = 0,
+   device = "cpu", resume = false, overwrite = false,
+}, {...}, {
+   stage = "stages to run: 1 (hints), 2 (KD, from --from) or both",
+   from = "stage-1 checkpoint that stage 2 starts from (with --stage=2)",
+   teacher = "teacher checkpoint (the CNN of recipes/train_teacher.lua); empty: train one first",
+   teacherEpochs = "epochs to train the teacher when --teacher is not given",
+   hintEpochs = "epochs of stage 1 (hint training)",
+   epochs = "epochs of stage 2 and of each baseline",
+   batch = "training batch size",
+   optimizer = "sgd or rmsprop (FitNets used RMSProp)",
+   lr = "initial learning rate (cosine decay to 0 over each training run)",
+   momentum = "SGD momentum (with --optimizer=sgd)",
+   weightDecay = "L2 weight decay",
+   T = "temperature tau of the KD stage",
+   lambdaFrom = "KD weight lambda at the start of stage 2 (annealed linearly)",
+   lambdaTo = "KD weight lambda at the end of stage 2",
+   hint = "teacher tap giving the hint",
+   guided = "student tap guided by the hint (the regressor reads it)",
+   baselines = "also train the student from scratch and with KD alone",
+   seed = "random seed (data order, the teacher; the student starts from seed + 1)",
+   threads = "CPU threads",
+   dir = "output directory: a run folder per stage and baseline",
+   limit = "use only the first N training and test examples (0: all)",
+   device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
+   overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
+})
 retort.setNumThreads(opts.threads)
 if opts.stage ~= "both" and opts.stage ~= "1" and opts.stage ~= "2" then
    error(("--stage must be 1, 2 or both, got %s"):format(opts.stage), 0)
@@ -42,18 +69,21 @@ local results = {}
 local function fit(name, model, params, epochs, extra)
    local train, test = loaders()
    local started = retort.clock()
-   local o = {model = model, optimizer = retort.recipe.optimizer(params, opts, epochs), train = train, test = test, epochs = epochs,
-              dir = opts.dir .. "/" .. name, options = opts, device = opts.device}
-   for k, v in pairs(extra or {}) do o[k] = v end
-   if o.hintsOnly then o.test = nil end
+   local o = {model = model, optimizer = retort.recipe.optimizer(params, opts, epochs), train = train, test = test,
+              epochs = epochs, dir = opts.dir .. "/" .. name, options = opts, device = opts.device,
+              resume = opts.resume, overwrite = opts.overwrite}
+   extra = extra or {}
+   local hints_only = extra.hintsOnly -- the recipe's own flag, not train.fit's
+   for k, v in pairs(extra) do if k ~= "hintsOnly" then o[k] = v end end
+   if hints_only then o.test = nil end
    local r = retort.train.fit(o)
    if r.interrupted then os.exit(130) end
-   if o.hintsOnly then
-      print(("%-12s hint loss %.4f  %d epochs, %.1f s"):format(name, r.history[#r.history].train_loss, epochs,
+   if hints_only then
+      print(("%-12s hint loss %.4f  %d epochs, %.1f s"):format(name, r.last.train_loss, epochs,
          retort.clock() - started))
       return r
    end
-   local acc = r.history[#r.history].test_acc
+   local acc = r.last.test_acc
    results[#results + 1] = {name = name, acc = acc, best = r.best_acc, seconds = retort.clock() - started}
    print(("%-12s test accuracy %.4f (best %.4f)  %d epochs, %.1f s"):format(name, acc, r.best_acc, epochs,
       retort.clock() - started))

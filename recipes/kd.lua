@@ -21,7 +21,33 @@ local opts = retort.recipe.options({
    epochs = 10, teacherEpochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 20,
    alpha = 0.9, seed = 1, seeds = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
    crop = 0, flip = false, views = 0, cache = "", cacheOnly = false, cacheVerify = 0, device = "cpu",
-}, {...})
+   resume = false, overwrite = false,
+}, {...}, {
+   epochs = "epochs for each student (alone and distilled)",
+   teacherEpochs = "epochs to train the teacher when --teacher is not given",
+   batch = "training batch size",
+   lr = "initial learning rate (cosine decay to 0 over each training run)",
+   momentum = "SGD momentum",
+   weightDecay = "L2 weight decay",
+   T = "distillation temperature",
+   alpha = "weight of the soft (KD) term; cross-entropy gets 1 - alpha",
+   seed = "random seed (data order, the teacher; students start from seed + 1000)",
+   seeds = "train the student pair for N seeds (seed, seed + 1, ...) and print mean and spread",
+   threads = "CPU threads",
+   teacher = "teacher checkpoint to load (.h5); empty: train the teacher first",
+   teacherModel = "teacher architecture: mlp (784-1200-1200-10) or cnn (as recipes/train_teacher.lua)",
+   dir = "output directory: a run folder per model (metrics.csv, last.h5, best.h5)",
+   limit = "use only the first N training and test examples (0: all)",
+   crop = "training augmentation: random-crop padding in pixels (0: none)",
+   flip = "training augmentation: random horizontal flips",
+   views = "with --crop/--flip and --cache: augmentation views the cache holds, replayed in turn (0: one)",
+   cache = "soft-target cache to distill from, built if missing (auto: one kept in --dir); empty: the live teacher",
+   cacheOnly = "build the cache and stop (what `retort cache --out` runs)",
+   cacheVerify = "recompute N cache rows with the teacher, compare and exit (what `retort cache --verify` runs)",
+   device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
+   overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
+})
 retort.setNumThreads(opts.threads)
 
 local function loaders(seed)
@@ -37,9 +63,10 @@ local function fit(name, model, epochs, seed)
    local optimizer = retort.recipe.optimizer(model:parameters(), opts, epochs)
    local started = retort.clock()
    local result = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
-                                   dir = opts.dir .. "/" .. name, options = opts, device = opts.device}
+                                   dir = opts.dir .. "/" .. name, options = opts, device = opts.device,
+                                   resume = opts.resume, overwrite = opts.overwrite}
    if result.interrupted then os.exit(130) end
-   local acc = result.history[#result.history].test_acc
+   local acc = result.last.test_acc
    print(("%-18s test accuracy %.4f  (%d epochs, %.1f s)"):format(name, acc, epochs, retort.clock() - started))
    return acc
 end
@@ -71,7 +98,8 @@ for k = 1, opts.seeds do
    retort.manualSeed(seed + 1000)
    alone[k] = fit("student" .. suffix, retort.models.mlp{sizes = {784, 800, 800, 10}}, opts.epochs, seed)
    retort.manualSeed(seed + 1000)
-   local d = retort.distill.Distiller{teacher = cache or teacher, student = retort.models.mlp{sizes = {784, 800, 800, 10}},
+   local d = retort.distill.Distiller{teacher = cache or teacher,
+                                      student = retort.models.mlp{sizes = {784, 800, 800, 10}},
                                       T = opts.T, alpha = opts.alpha, gamma = 1 - opts.alpha}
    distilled[k] = fit("student-kd" .. suffix, d, opts.epochs, seed)
 end

@@ -11,8 +11,24 @@ local retort = require "retort"
 
 local opts = retort.recipe.options({
    size = "teacher", epochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4,
-   dropout = 0.0, seed = 1, threads = 2, dir = "", resume = false, limit = 0, device = "cpu",
-}, {...})
+   dropout = 0.0, seed = 1, threads = 2, dir = "", resume = false, overwrite = false, limit = 0,
+   device = "cpu",
+}, {...}, {
+   size = "teacher (784-1200-1200-10) or student (784-800-800-10)",
+   epochs = "epochs to train",
+   batch = "training batch size",
+   lr = "initial learning rate (cosine decay to 0 over each training run)",
+   momentum = "SGD momentum",
+   weightDecay = "L2 weight decay",
+   dropout = "dropout probability in the hidden layers (0: none)",
+   seed = "random seed (data order, initial weights)",
+   threads = "CPU threads",
+   dir = "output directory: metrics.csv, last.h5, best.h5 (empty: runs/mlp-<size>)",
+   resume = "continue from <dir>/last.h5",
+   overwrite = "replace the run already in --dir (without it, a fresh run into a used --dir is refused)",
+   limit = "use only the first N training and test examples (0: all)",
+   device = "cpu, cuda, or auto (cuda when there is a GPU)",
+})
 
 local sizes = ({teacher = {784, 1200, 1200, 10}, student = {784, 800, 800, 10}})[opts.size]
 if not sizes then error(("unknown --size=%s (teacher or student)"):format(opts.size), 0) end
@@ -31,10 +47,11 @@ print(model)
 local started = retort.clock()
 local result = retort.train.fit{
    model = model, optimizer = optimizer, train = train_loader, test = test_loader,
-   epochs = opts.epochs, dir = dir, resume = opts.resume, options = opts, device = opts.device,
+   epochs = opts.epochs, dir = dir, resume = opts.resume, overwrite = opts.overwrite, options = opts,
+   device = opts.device,
 }
 if not result.interrupted then
-   local last = result.history[#result.history]
+   local last = result.last
    print(("MLP %s: test accuracy %.4f after %d epochs (best %.4f at epoch %d) in %.1f s; checkpoints in %s"):format(
       opts.size, last and last.test_acc or result.best_acc, opts.epochs, result.best_acc, result.best_epoch,
       retort.clock() - started, dir))

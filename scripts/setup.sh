@@ -2,7 +2,7 @@
 # Installs the Debian packages retort needs (only the missing ones) and builds it.
 #   scripts/setup.sh [--test] [build-dir] [extra cmake args...]
 # --test also installs what the test suite uses to read files the way other tools do
-# (h5dump, h5py, numpy, PIL). Idempotent: a second run installs nothing and rebuilds only what changed.
+# (h5dump, h5py, numpy, PIL, and PyTorch for the architecture twins). Idempotent: a second run installs nothing and rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +10,9 @@ packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-busted libop
           libreadline-dev zlib1g-dev libpng-dev libjpeg-dev luarocks dataset-fashion-mnist)
 if [ "${1:-}" = "--test" ]; then
   # independent writers and readers the tests compare against: h5dump, h5py, numpy, PIL
-  packages+=(hdf5-tools python3-h5py python3-numpy python3-pil)
+  packages+=(hdf5-tools python3-h5py python3-numpy python3-pil python3-torch)
+  # the Lua linter scripts/test.sh runs (luacheck)
+  packages+=(lua-check)
   shift
 fi
 missing=()

@@ -10,6 +10,7 @@
  *   g:kind(path) --> "group" | "dataset" | "other" | nil;  g:read(path) --> tensor
  *   g:getAttr(path, name) --> value or nil;  g:attrs(path) --> {name = value, ...}
  *   g:info(path) --> shape table, dtype;  g:createDataset(path, dtype, sizes)
+ *   g:storage(path) --> {layout = "chunked", external = 0, chunk = {..}, shape = {..}, type = "uint8"}
  *   g:writeRows(path, firstRow, t);  g:readRows(path, firstRow, count)   (rows are 1-based)
  *
  * close() commits a created file (rename over the real path); abort() discards it. A file that is
@@ -306,6 +307,30 @@ static int m_info(lua_State *L)
     return 2;
 }
 
+/* f:storage(path) --> {layout = "contiguous" | "chunked" | "compact" | "virtual" | "other", external = n,
+ * chunk = {sizes} (chunked only), shape = {sizes}, type = "uint8" | "float32" | ... | "string" | ...} */
+static int m_storage(lua_State *L)
+{
+    static const char *layouts[] = {"contiguous", "chunked", "compact", "virtual", "other"};
+    struct rt_h5 *f = check_h5(L, 1);
+    struct rt_h5_storage s;
+    RTB_CALL(L, rt_h5_dataset_storage(f, luaL_checkstring(L, 2), &s));
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, layouts[s.layout]);
+    lua_setfield(L, -2, "layout");
+    lua_pushinteger(L, s.external);
+    lua_setfield(L, -2, "external");
+    if (s.layout == RT_H5_LAYOUT_CHUNKED) {
+        push_shape(L, s.chunk_ndim, s.chunk);
+        lua_setfield(L, -2, "chunk");
+    }
+    push_shape(L, s.ndim, s.shape);
+    lua_setfield(L, -2, "shape");
+    lua_pushstring(L, s.type);
+    lua_setfield(L, -2, "type");
+    return 1;
+}
+
 static int m_create_dataset(lua_State *L)
 {
     struct rt_h5 *f = check_h5(L, 1);
@@ -413,7 +438,7 @@ static const luaL_Reg methods[] = {
     {"createGroup", m_create_group}, {"write", m_write},   {"read", m_read},         {"kind", m_kind},
     {"list", m_list},             {"setAttr", m_set_attr}, {"getAttr", m_get_attr}, {"attrs", m_attrs},
     {"info", m_info},             {"createDataset", m_create_dataset}, {"writeRows", m_write_rows},
-    {"readRows", m_read_rows},    {"readIndex", m_read_index}, {NULL, NULL}};
+    {"readRows", m_read_rows},    {"readIndex", m_read_index}, {"storage", m_storage}, {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {{"h5Create", f_h5_create}, {"h5Open", f_h5_open}, {NULL, NULL}};
 

@@ -44,11 +44,16 @@ struct rt_tensor *rtb_check(lua_State *L, int idx);
 struct rt_tensor *rtb_test(lua_State *L, int idx);
 /* Raises the core's last error (leading "rt_" stripped). Never returns. */
 int rtb_core_error(lua_State *L);
-/* Raises when st != RT_OK. */
+/* The same for a known status: RT_ERR_INTERRUPTED is raised as "interrupted! (<where>)", the error
+ * Ctrl-C raises in Lua, and the core's interrupt flag is consumed, so one Ctrl-C is delivered once
+ * (the host's hook, still set, then finds nothing pending). Never returns. */
+int rtb_status_error(lua_State *L, enum rt_status st);
+/* Raises when the status is not RT_OK. */
 #define RTB_CALL(L, expr)                                                                          \
     do {                                                                                           \
-        if ((expr) != RT_OK)                                                                       \
-            rtb_core_error(L);                                                                     \
+        enum rt_status rtb_st_ = (expr);                                                           \
+        if (rtb_st_ != RT_OK)                                                                      \
+            rtb_status_error(L, rtb_st_);                                                          \
     } while (0)
 
 /* "retort.FloatTensor", ... */
@@ -81,7 +86,11 @@ void rtb_open_print(lua_State *L, int methods);
 void rtb_open_sys(lua_State *L, int module); /* clock, isatty */
 void rtb_open_optim(lua_State *L, int module); /* fused optimizer updates */
 void rtb_open_h5(lua_State *L, int module);  /* h5Create, h5Open: the retort.H5File userdata */
+void rtb_open_npy(lua_State *L, int module); /* readNpy */
+void rtb_open_fingerprint(lua_State *L, int module); /* fingerprinter: fingerprints built piece by piece */
 void rtb_open_data(lua_State *L, int module); /* readIdx, augmentCropFlip, shufflePermutation, get/setRngState */
+void rtb_open_image(lua_State *L, int module); /* decodeImage(s), listFiles, listSubdirs */
+void rtb_open_cifar(lua_State *L, int module); /* readCifar */
 void rtb_open_nn(lua_State *L, int methods, int module); /* conv2d, pools, batchNorm, ..., losses */
 void rtb_open_device(lua_State *L, int module); /* deviceAvailable, synchronize, deviceMemory, ... */
 /* tostring of a tensor (pushes the string). */

@@ -111,7 +111,11 @@ int luaopen_retort_core(lua_State *L)
     rtb_open_sys(L, module);
     rtb_open_optim(L, module);
     rtb_open_h5(L, module);
+    rtb_open_npy(L, module);
+    rtb_open_fingerprint(L, module);
     rtb_open_data(L, module);
+    rtb_open_image(L, module);
+    rtb_open_cifar(L, module);
     rtb_open_nn(L, methods, module);
     rtb_open_device(L, module);
     lua_setfield(L, module, "Tensor");

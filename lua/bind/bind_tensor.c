@@ -71,14 +71,28 @@ struct rt_tensor *rtb_check(lua_State *L, int idx)
     return u->t;
 }
 
-int rtb_core_error(lua_State *L)
+static const char *core_message(void)
 {
     const char *msg = rt_error_msg();
     if (!msg || !*msg)
         msg = "retort: the core reported an error without a message";
     if (strncmp(msg, "rt_", 3) == 0)
         msg += 3;
-    return luaL_error(L, "%s", msg);
+    return msg;
+}
+
+int rtb_core_error(lua_State *L)
+{
+    return luaL_error(L, "%s", core_message());
+}
+
+int rtb_status_error(lua_State *L, enum rt_status st)
+{
+    if (st == RT_ERR_INTERRUPTED) {
+        rt_interrupt_clear();
+        return luaL_error(L, "interrupted! (%s)", core_message());
+    }
+    return rtb_core_error(L);
 }
 
 const char *rtb_type_name(enum rt_dtype dt)

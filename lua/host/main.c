@@ -22,9 +22,13 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700 /* realpath() */
+#endif
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +49,9 @@
 #ifndef RETORT_VERSION
 #define RETORT_VERSION RT_VERSION_STRING
 #endif
-#ifndef RETORT_LUA_DIR
-#define RETORT_LUA_DIR "."
+/* the Lua modules' folder relative to the executable's (set by cmake/RetortInstall.cmake) */
+#ifndef RETORT_LUA_FROM_BIN
+#define RETORT_LUA_FROM_BIN "../share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR
 #endif
 
 #define PROGNAME "retort"
@@ -70,6 +75,10 @@ static volatile sig_atomic_t got_sigwinch = 0;
 static void lstop(lua_State *L, lua_Debug *ar) {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
+    /* a C loop that saw the core's flag first has raised the interrupt already and consumed the flag
+     * (rtb_status_error): raising it again here, perhaps in the frame of the pcall that caught the
+     * first, would deliver one Ctrl-C twice */
+    if (!rt_interrupt_pending()) return;
     rt_interrupt_clear();
     lua_pushliteral(L, "interrupted!");
     lua_error(L);
@@ -109,6 +118,15 @@ static void l_message(const char *pname, const char *msg) {
 
 /* Remembers whether the last reported error was an interrupt (for exit status 130). */
 static int last_error_interrupted = 0;
+/* The raw integer field exitStatus (1..255) of the last error object that carried one, 0 if none:
+ * retort.recipe's usage errors (a mistyped option) exit 2 without a traceback. */
+static int last_error_exit_status = 0;
+
+/* Exit status of a script, -e chunk or subcommand that ended in an uncaught error. */
+static int failure_status(void) {
+    if (last_error_interrupted) return EXIT_INTERRUPTED;
+    return last_error_exit_status ? last_error_exit_status : EXIT_FAILURE;
+}
 
 static int report(lua_State *L, int status) {
     if (status != LUA_OK) {
@@ -121,10 +139,20 @@ static int report(lua_State *L, int status) {
     return status;
 }
 
-/* Message handler: turn the error object into a string and append a traceback. */
+/* Message handler: turn the error object into a string and append a traceback. An error object
+ * with __tostring is shown as that string alone (as lua.c does); when it is a table with a raw
+ * integer exitStatus, that becomes the exit status (see failure_status). */
 static int msghandler(lua_State *L) {
     const char *msg = lua_tostring(L, 1);
     if (msg == NULL) {
+        if (lua_type(L, 1) == LUA_TTABLE) {
+            lua_pushliteral(L, "exitStatus");
+            if (lua_rawget(L, 1) == LUA_TNUMBER && lua_isinteger(L, -1)) {
+                lua_Integer s = lua_tointeger(L, -1);
+                if (s > 0 && s < 256) last_error_exit_status = (int)s;
+            }
+            lua_pop(L, 1);
+        }
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
@@ -139,6 +167,7 @@ static int docall(lua_State *L, int narg, int nres) {
     lua_insert(L, base);
     globalL = L;
     got_sigint = 0;
+    last_error_exit_status = 0;
     lua_running = 1;
     int status = lua_pcall(L, narg, nres, base);
     lua_running = 0;
@@ -157,6 +186,7 @@ static void print_usage(FILE *f) {
             "usage: %s [options] [script [args...]]\n"
             "       %s run script [args...]\n"
             "       %s cache --recipe recipe.lua --out cache.h5 [recipe options]   (also --info, --verify)\n"
+            "       %s plot runs/x/metrics.csv [more.csv ...] [--out=plot.svg]     (SVG of the metrics)\n"
             "Run a Lua script (a recipe) with the retort library, or open the REPL.\n"
             "Options:\n"
             "  -e code        execute string 'code' (may be repeated)\n"
@@ -170,7 +200,7 @@ static void print_usage(FILE *f) {
             "With no script the REPL starts (line editing when stdin is a terminal).\n"
             "Environment: RETORT_LUA_PATH (directory of the Lua modules), RETORT_HISTORY (REPL\n"
             "history file, default ~/.retort_history; empty disables it).\n",
-            PROGNAME, PROGNAME, PROGNAME);
+            PROGNAME, PROGNAME, PROGNAME, PROGNAME);
     fflush(f);
 }
 
@@ -521,11 +551,14 @@ static int loadline(lua_State *L) {
 
 /* ---------------------------------------------------------------- REPL completion -------- */
 
-/* Tab completion of names and fields: "retort.ra<TAB>", "x:sof<TAB>". Walks tables with raw
- * access only (no metamethods run), following a metatable's __index when it is a table. */
+/* Tab completion of names, fields and methods: "retort.ra<TAB>", "x:na<TAB>", "net:for<TAB>".
+ * The candidates come from retort.repl.complete(word) (lua/retort/repl.lua), which walks tables
+ * and metatable __index chains without running any code, so the walk is testable from Lua; it
+ * is called protected, and a failure (or no retort.repl) simply offers nothing. */
 static lua_State *completeL = NULL;
 static char **completion_list = NULL;
 static size_t completion_n = 0, completion_cap = 0;
+static int repl_ref = LUA_NOREF; /* the retort.repl module, when it loaded */
 
 static void completion_add(const char *s) {
     for (size_t i = 0; i < completion_n; i++)
@@ -541,81 +574,22 @@ static void completion_add(const char *s) {
     if (d) completion_list[completion_n++] = d;
 }
 
-/* Push the value's field table for lookups: itself if a table, plus its __index table. */
-static int push_index_table(lua_State *L, int idx) {
-    if (!lua_getmetatable(L, idx)) return 0;
-    lua_pushliteral(L, "__index");
-    lua_rawget(L, -2);
-    lua_remove(L, -2);
-    if (lua_type(L, -1) == LUA_TTABLE) return 1;
-    lua_pop(L, 1);
-    return 0;
-}
-
-static void collect_keys(lua_State *L, int t, const char *prefix, size_t plen, const char *part,
-                         size_t partlen) {
-    t = lua_absindex(L, t);
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            size_t klen;
-            const char *k = lua_tolstring(L, -2, &klen);
-            if (klen >= partlen && strncmp(k, part, partlen) == 0 && (partlen > 0 || k[0] != '_')) {
-                luaL_Buffer b;
-                luaL_buffinit(L, &b);
-                luaL_addlstring(&b, prefix, plen);
-                luaL_addlstring(&b, k, klen);
-                luaL_pushresult(&b);
-                completion_add(lua_tostring(L, -1));
-                lua_pop(L, 1);
-            }
-        }
-        lua_pop(L, 1);
-    }
-}
-
 static void compute_completions(const char *text) {
     lua_State *L = completeL;
     int top = lua_gettop(L);
     for (size_t i = 0; i < completion_n; i++) free(completion_list[i]);
     completion_n = 0;
-    lua_pushglobaltable(L);
-    const char *seg = text;
-    const char *sep;
-    while ((sep = strpbrk(seg, ".:")) != NULL) {
-        int tbl = lua_gettop(L);
-        lua_pushlstring(L, seg, (size_t)(sep - seg));
-        int found = 0;
-        if (lua_type(L, tbl) == LUA_TTABLE) {
-            lua_pushvalue(L, -1);
-            found = lua_rawget(L, tbl) != LUA_TNIL;
-            if (!found) lua_pop(L, 1);
+    if (L == NULL || repl_ref == LUA_NOREF || !lua_checkstack(L, 4)) return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, repl_ref);
+    if (lua_type(L, -1) == LUA_TTABLE && lua_getfield(L, -1, "complete") == LUA_TFUNCTION) {
+        lua_pushstring(L, text);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TTABLE) {
+            lua_Unsigned n = lua_rawlen(L, -1);
+            for (lua_Unsigned i = 1; i <= n; i++) {
+                if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TSTRING) completion_add(lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
         }
-        if (!found && push_index_table(L, tbl)) {
-            lua_pushvalue(L, -2);
-            found = lua_rawget(L, -2) != LUA_TNIL;
-            lua_remove(L, -2);
-            if (!found) lua_pop(L, 1);
-        }
-        if (!found) {
-            lua_settop(L, top);
-            return;
-        }
-        lua_remove(L, -2); /* the key */
-        lua_remove(L, tbl);
-        seg = sep + 1;
-    }
-    size_t plen = (size_t)(seg - text), partlen = strlen(seg);
-    int v = lua_gettop(L);
-    if (lua_type(L, v) == LUA_TTABLE) collect_keys(L, v, text, plen, seg, partlen);
-    if (push_index_table(L, v)) collect_keys(L, -1, text, plen, seg, partlen);
-    if (v == top + 1 && plen == 0) { /* keywords at the start of a name */
-        static const char *const kw[] = {"and",   "break", "do",     "else", "elseif", "end",
-                                         "false", "for",   "function", "goto", "if",  "in",
-                                         "local", "nil",   "not",    "or",   "repeat", "return",
-                                         "then",  "true",  "until",  "while", NULL};
-        for (int i = 0; kw[i]; i++)
-            if (strncmp(kw[i], seg, partlen) == 0) completion_add(kw[i]);
     }
     lua_settop(L, top);
 }
@@ -668,8 +642,6 @@ static void free_readline(void) {
 }
 
 /* ---------------------------------------------------------------- REPL ------------------- */
-
-static int repl_ref = LUA_NOREF; /* the retort.repl module, when it loaded */
 
 /* Show the results on the stack: retort.repl.print (brief tables), else the global print. */
 static void l_print(lua_State *L) {
@@ -765,14 +737,50 @@ static void doREPL(lua_State *L) {
 
 /* ---------------------------------------------------------------- main ------------------- */
 
+/* The folder of the Lua modules that belong to this executable: <folder of /proc/self/exe>/
+ * RETORT_LUA_FROM_BIN (../share/lua/5.4 when installed, so an installed or moved tree needs no
+ * environment variable; in the build tree CMake puts a link to the source tree's lua/retort there).
+ * The path is resolved, so that messages name the real files (the sources, in the build tree).
+ * Writes it to dir and returns 1 when it holds retort/init.lua; else returns 0 and the standard
+ * package.path alone is searched (an executable copied on its own). */
+static int module_dir_of_executable(char *dir, size_t size) {
+    char exe[PATH_MAX], candidate[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);
+    if (n <= 0 || (size_t)n >= sizeof exe) return 0;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL) return 0;
+    *slash = '\0';
+    int len = snprintf(candidate, sizeof candidate, "%s/%s/retort", exe, RETORT_LUA_FROM_BIN);
+    if (len < 0 || (size_t)len >= sizeof candidate) return 0;
+    char *real = realpath(candidate, NULL);
+    if (real == NULL) return 0;
+    len = snprintf(candidate, sizeof candidate, "%s/init.lua", real);
+    int found = len > 0 && (size_t)len < sizeof candidate && access(candidate, R_OK) == 0;
+    slash = strrchr(real, '/'); /* realpath gives an absolute path: the folder above retort/ */
+    if (found && slash != NULL && (size_t)(slash - real) < size) {
+        memcpy(dir, real, (size_t)(slash - real));
+        dir[slash - real] = '\0';
+    } else {
+        found = 0;
+    }
+    free(real);
+    return found;
+}
+
+/* package.path starts with the modules' folder: $RETORT_LUA_PATH when set, else the one next to
+ * the executable (above); retort.core is preloaded (linked in), so no C module is searched for. */
 static void set_package_path(lua_State *L) {
+    char found[PATH_MAX];
     const char *dir = getenv("RETORT_LUA_PATH");
-    if (dir == NULL || *dir == '\0') dir = RETORT_LUA_DIR;
+    if (dir == NULL || *dir == '\0') dir = module_dir_of_executable(found, sizeof found) ? found : NULL;
     lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
-    lua_setfield(L, -3, "path");
-    lua_pop(L, 1);
+    if (dir != NULL) {
+        lua_getfield(L, -1, "path");
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+        lua_setfield(L, -3, "path");
+        lua_pop(L, 1);
+    }
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_retort_core);
     lua_setfield(L, -2, "retort.core");
@@ -798,10 +806,16 @@ static int pmain(lua_State *L) {
     char **argv = (char **)lua_touserdata(L, 2);
     int script;
     luaL_checkversion(L);
-    if (argc > 1 && strcmp(argv[1], "cache") == 0) { /* the soft-target cache tool, in Lua */
+    /* subcommands written in Lua: `retort cache ...` (soft-target caches), `retort plot ...` (SVG
+     * plots of metrics.csv); each module's main(arg) gets the words after the subcommand */
+    static const char *const subcommands[][3] = {
+        {"cache", "return require('retort.cache_cli').main(arg)", "=retort cache"},
+        {"plot", "return require('retort.plot_cli').main(arg)", "=retort plot"},
+    };
+    for (size_t i = 0; argc > 1 && i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        if (strcmp(argv[1], subcommands[i][0]) != 0) continue;
         prepare_state(L, argv, argc, 1);
-        if (dostring(L, "return require('retort.cache_cli').main(arg)", "=retort cache") != LUA_OK)
-            exit_status = last_error_interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE;
+        if (dostring(L, subcommands[i][1], subcommands[i][2]) != LUA_OK) exit_status = failure_status();
         return 0;
     }
     int args = collectargs(argv, argc, &script);
@@ -823,11 +837,11 @@ static int pmain(lua_State *L) {
     if (args & HAS_V) print_version();
     prepare_state(L, argv, argc, script);
     if (!runargs(L, argv, script)) {
-        exit_status = last_error_interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE;
+        exit_status = failure_status();
         return 0;
     }
     if (script < argc && handle_script(L, argv + script) != LUA_OK) {
-        exit_status = last_error_interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE;
+        exit_status = failure_status();
         return 0;
     }
     if (args & HAS_I)

@@ -110,7 +110,9 @@ function M.pacing(o)
    elseif kind == "root" then
       fn = function(p) return math.sqrt(start * start + (1 - start * start) * u(p)) end
    elseif kind == "step" then
-      if math.type(steps) ~= "integer" or steps < 1 then error("curriculum.pacing: steps must be an integer >= 1", 2) end
+      if math.type(steps) ~= "integer" or steps < 1 then
+         error("curriculum.pacing: steps must be an integer >= 1", 2)
+      end
       fn = function(p) return start + (1 - start) * math.floor(u(p) * steps + 1e-9) / steps end
    else
       error(("curriculum.pacing: kind must be \"linear\", \"root\" or \"step\", got %s"):format(tostring(kind)), 2)

@@ -50,7 +50,8 @@ local REDUCTIONS = {mean = true, sum = true, none = true}
 local function check_opts(fn, opts)
    if opts ~= nil and type(opts) ~= "table" then error(("loss.%s: options must be a table"):format(fn), 3) end
    if opts and opts.reduction and not REDUCTIONS[opts.reduction] then
-      error(("loss.%s: reduction must be \"mean\", \"sum\" or \"none\", got '%s'"):format(fn, tostring(opts.reduction)), 3)
+      error(("loss.%s: reduction must be \"mean\", \"sum\" or \"none\", got '%s'"):format(
+         fn, tostring(opts.reduction)), 3)
    end
 end
 
@@ -73,7 +74,8 @@ function loss.weightedCrossEntropy(logits, labels, w)
    if w == nil then return loss.crossEntropy(logits, labels) end
    check_tensor("weightedCrossEntropy", 3, w, "example weights")
    if w:dim() ~= 1 or w:size(1) ~= labels:size(1) then
-      error(("loss.weightedCrossEntropy: example weights must be (N) = (%d), got %s"):format(labels:size(1), shape(w)), 2)
+      error(("loss.weightedCrossEntropy: example weights must be (N) = (%d), got %s"):format(
+         labels:size(1), shape(w)), 2)
    end
    return (loss.crossEntropy(logits, labels, {reduction = "none"}) * w):mean()
 end
@@ -120,7 +122,9 @@ end
 
 --- topk(logits, labels, k) -> fraction of rows with the label among the k largest logits
 function loss.topk(logits, labels, k)
-   if math.type(k) ~= "integer" or k < 1 then error(("loss.topk: k must be a positive integer, got %s"):format(tostring(k)), 2) end
+   if math.type(k) ~= "integer" or k < 1 then
+      error(("loss.topk: k must be a positive integer, got %s"):format(tostring(k)), 2)
+   end
    check_class_args("topk", logits, labels)
    local n = labels:size(1)
    return n == 0 and 0 or loss.topkCorrect(logits, labels, k):item() / n

@@ -39,9 +39,12 @@ end
 function schedule.value(x, progress)
    local tx = type(x)
    if tx == "number" then return x end
-   if getmetatable(x) == Schedule or tx == "function" or (tx == "table" and getmetatable(x) and getmetatable(x).__call) then
+   if getmetatable(x) == Schedule or tx == "function"
+      or (tx == "table" and getmetatable(x) and getmetatable(x).__call) then
       local v = x(progress or {})
-      if type(v) ~= "number" then error(("schedule.value: the schedule returned %s, not a number"):format(type(v)), 2) end
+      if type(v) ~= "number" then
+         error(("schedule.value: the schedule returned %s, not a number"):format(type(v)), 2)
+      end
       return v
    end
    error(("schedule.value: expected a number or a schedule, got %s"):format(tx), 2)

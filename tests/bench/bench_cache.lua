@@ -20,7 +20,8 @@ local sink = io.open("/dev/null", "w")
 local function epoch(teacher)
    retort.manualSeed(1)
    local student = retort.models.mlp{sizes = {784, 800, 800, 10}}
-   local model = teacher and retort.distill.Distiller{teacher = teacher, student = student, T = 4, alpha = 0.9, gamma = 0.1}
+   local model = teacher
+                 and retort.distill.Distiller{teacher = teacher, student = student, T = 4, alpha = 0.9, gamma = 0.1}
                  or student
    local opt = retort.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
    local t0 = retort.clock()
@@ -53,12 +54,14 @@ local live = epoch(teacher)
 read_s = 0
 local cached = epoch(cache)
 
-print(("KD epoch, %d examples, batch %d, %d threads (student 784-800-800-10, CNN teacher)"):format(n, opts.batch, opts.threads))
+print(("KD epoch, %d examples, batch %d, %d threads (student 784-800-800-10, CNN teacher)"):format(
+   n, opts.batch, opts.threads))
 print(("  student alone (CE)       %7.2f s  %7.0f ex/s"):format(alone, n / alone))
 print(("  KD, live teacher         %7.2f s  %7.0f ex/s"):format(live, n / live))
 print(("  KD, cached logits        %7.2f s  %7.0f ex/s"):format(cached, n / cached))
 print(("  live / cached            %7.2fx   (target >= 2x)"):format(live / cached))
-print(("  cache reads              %7.3f s  = %.1f%% of the cached epoch (target < 5%%)"):format(read_s, 100 * read_s / cached))
+print(("  cache reads              %7.3f s  = %.1f%% of the cached epoch (target < 5%%)"):format(
+   read_s, 100 * read_s / cached))
 print(("  building the cache once  %7.2f s  (%.1f live KD epochs' worth of time)"):format(build_s, build_s / live))
 os.remove(path)
 if opts.dir == "" then os.remove(dir) end

@@ -196,23 +196,23 @@ describe("grad mode", function()
 
    it("noGrad() returns a to-be-closed guard", function()
       do
-         local g <close> = retort.noGrad()
+         local g <close> = retort.noGrad() -- luacheck: ignore 211 (to-be-closed)
          assert.is_false(retort.isGradEnabled())
          local x = retort.tensor{1}:requiresGrad()
          assert.is_false((x * 2):needsGrad())
       end
       assert.is_true(retort.isGradEnabled())
       local ok = pcall(function()
-         local g <close> = retort.noGrad()
+         local g <close> = retort.noGrad() -- luacheck: ignore 211 (to-be-closed)
          error("inside")
       end)
       assert.is_false(ok)
       assert.is_true(retort.isGradEnabled())
       -- nested guards restore the mode they found
       do
-         local g1 <close> = retort.noGrad()
+         local g1 <close> = retort.noGrad() -- luacheck: ignore 211 (to-be-closed)
          do
-            local g2 <close> = retort.noGrad()
+            local g2 <close> = retort.noGrad() -- luacheck: ignore 211 (to-be-closed)
          end
          assert.is_false(retort.isGradEnabled())
       end

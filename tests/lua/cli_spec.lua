@@ -185,3 +185,92 @@ describe("retort command line", function()
       end)
    end)
 end)
+
+describe("recipe options on the command line (retort run recipe.lua ...)", function()
+   local RECIPE = [[
+-- A tiny recipe for the option tests, which prints its options. The rest of this header is not shown.
+-- Second line of the header.
+local opts = require("retort.recipe").options({epochs = 10, lr = 0.1, teacherModel = "mlp", flip = false},
+   {...}, {epochs = "epochs to train", lr = "learning rate", teacherModel = "mlp or cnn", flip = "random flips"})
+print("epochs", opts.epochs, "lr", opts.lr)
+]]
+
+   it("--help prints the summary, then each option with its default and description, status 0", function()
+      local script = tmpfile(RECIPE, ".lua")
+      local r = run({"run", script, "--help"})
+      os.remove(script)
+      assert.are.equal(0, r.status, r.stderr)
+      assert.are.equal("", r.stderr)
+      local summary = script .. ": A tiny recipe for the option tests, which prints its options.\n"
+      assert.truthy(r.stdout:find(summary, 1, true), r.stdout)
+      assert.truthy(r.stdout:find("usage: retort run " .. script .. " [--name=value ...]", 1, true), r.stdout)
+      local expected = {{"--epochs=10", "epochs to train"}, {"--flip=false", "random flips"},
+                        {"--lr=0.1", "learning rate"}, {"--teacherModel=mlp", "mlp or cnn"}}
+      local got = {}
+      for head, desc in r.stdout:gmatch("\n  (%-%-%S+) +([^\n]+)") do got[#got + 1] = {head, desc} end
+      assert.are.same(expected, got)
+      local columns = {}
+      for line in r.stdout:gmatch("\n(  %-%-[^\n]+)") do columns[#columns + 1] = line:find("%S", line:find(" ", 5)) end
+      for _, c in ipairs(columns) do assert.are.equal(columns[1], c) end -- aligned
+      assert.is_nil(r.stdout:find("epochs\t", 1, true)) -- exited before running the recipe
+   end)
+
+   it("a mistyped option suggests the known name and exits 2 without a traceback", function()
+      local script = tmpfile(RECIPE, ".lua")
+      local r = run({"run", script, "--epoch=3"})
+      local r2 = run({"run", script, "--lr=fast"})
+      local r3 = run({"run", script, "--teachermodel=cnn", "--epochs=2"})
+      local ok = run({"run", script, "--epochs=2"})
+      os.remove(script)
+      assert.are.equal(2, r.status)
+      assert.are.equal("", r.stdout)
+      assert.truthy(r.stderr:find("^retort: unknown option '%-%-epoch=3' %(did you mean %-%-epochs%?%)\n"), r.stderr)
+      local known = "known options: --epochs=10 --flip=false --lr=0.1 --teacherModel=mlp"
+      assert.truthy(r.stderr:find(known, 1, true), r.stderr)
+      assert.is_nil(r.stderr:find("stack traceback", 1, true))
+      assert.are.equal(2, r2.status)
+      assert.are.equal("retort: option --lr expects a number, got 'fast'\n", r2.stderr)
+      assert.are.equal(2, r3.status)
+      assert.truthy(r3.stderr:find("(did you mean --teacherModel?)", 1, true), r3.stderr)
+      assert.are.equal(0, ok.status, ok.stderr)
+      assert.are.equal("epochs\t2\tlr\t0.1\n", ok.stdout)
+   end)
+
+   it("other errors in a script still show a traceback and exit 1", function()
+      local r = run({"-e", "error(setmetatable({}, {__tostring = function() return 'plain object' end}))"})
+      assert.are.equal(1, r.status)
+      assert.are.equal("retort: plain object\n", r.stderr)
+      r = run({"-e", "error(setmetatable({exitStatus = 5}, {__tostring = function() return 'five' end}))"})
+      assert.are.equal(5, r.status)
+      assert.are.equal("retort: five\n", r.stderr)
+   end)
+
+   it("every recipe in recipes/ describes every one of its options in --help", function()
+      -- what each recipe passes to recipe.options, captured before it runs anything else
+      local capture = "local r = require('retort.recipe') r.options = function(d, _, desc) "
+         .. "for k, v in pairs(d) do io.write(k, '\\t', v == '' and '\"\"' or tostring(v), '\\t', "
+         .. "desc and desc[k] or '', '\\n') end os.exit(0) end"
+      local list = support.sh("ls recipes/*.lua")
+      assert.are.equal(0, list.status)
+      local count = 0
+      for path in list.stdout:gmatch("[^\n]+") do
+         count = count + 1
+         local r = run({"-e", capture, path})
+         assert.are.equal(0, r.status, path .. ": " .. r.stderr)
+         local opts = {}
+         for name, default, desc in r.stdout:gmatch("([^\t\n]+)\t([^\t\n]*)\t([^\n]*)\n") do
+            opts[#opts + 1] = {name = name, default = default, desc = desc}
+         end
+         assert.is_true(#opts > 0, path .. " declares no options")
+         local help = run({"run", path, "--help"})
+         assert.are.equal(0, help.status, path .. ": " .. help.stderr)
+         local flat = help.stdout:gsub("%s+", " ")
+         for _, o in ipairs(opts) do
+            assert.is_true(o.desc:match("%S") ~= nil, path .. ": option --" .. o.name .. " has no description")
+            local shown = ("--%s=%s %s"):format(o.name, o.default, o.desc:gsub("%s+", " "))
+            assert.truthy(flat:find(shown, 1, true), path .. ": --help lacks '" .. shown .. "'")
+         end
+      end
+      assert.is_true(count >= 7)
+   end)
+end)

@@ -41,7 +41,8 @@ describe("retort.curriculum", function()
          local live = curriculum.scores(teacher, {kind = kind, data = loader, batchSize = 7}):totable()
          for i = 1, 40 do
             local want = naive(z[i], y[i])[kind]
-            assert.is_true(close(from_cache[i], want), ("%s of example %d: %g vs %g"):format(kind, i, from_cache[i], want))
+            assert.is_true(close(from_cache[i], want),
+                           ("%s of example %d: %g vs %g"):format(kind, i, from_cache[i], want))
             assert.is_true(close(live[i], want, 1e-4), ("live %s of example %d"):format(kind, i))
          end
       end
@@ -93,7 +94,8 @@ describe("retort.curriculum", function()
    it("weights the examples outside the fraction instead of dropping them, through train.fit's ctx", function()
       local base = world.loader{n = 12, batchSize = 12}
       local scores = retort.tensor{5, 1, 9, 2, 8, 3, 7, 4, 6, 0, 11, 10}
-      local l = curriculum.Loader(base, {scores = scores, pacing = function() return 0.5 end, weights = true, minWeight = 0.1})
+      local l = curriculum.Loader(base, {scores = scores, pacing = function() return 0.5 end, weights = true,
+                                         minWeight = 0.1})
       local w = l:weights(retort.arange(1, 12, "i64"), 1):totable()
       local easiest = set_of({10, 2, 4, 6, 8, 1}) -- the six smallest scores
       for i = 1, 12 do assert.is_true(close(w[i], easiest[i] and 1 or 0.1)) end

@@ -249,7 +249,8 @@ describe("retort.data.Loader", function()
       local x = retort.arange(1, 6 * 16):view(6, 1, 4, 4):byte()
       local d = data.tensorDataset(x, retort.tensor({1, 1, 1, 2, 2, 2}, "i64"))
       local plain = data.Loader(d, {batchSize = 6, seed = 3, augment = {crop = 1, flip = true}})
-      local viewed = data.Loader(d, {batchSize = 6, seed = 3, augment = {crop = 1, flip = true}, views = 2, shuffle = true})
+      local viewed = data.Loader(d, {batchSize = 6, seed = 3, augment = {crop = 1, flip = true}, views = 2,
+                                     shuffle = true})
       assert.are.equal(1, viewed:view(3)); assert.are.equal(2, viewed:view(4)); assert.are.equal(5, plain:view(5))
       local idx = retort.arange(1, 6, "i64")
       for e = 1, 5 do
@@ -275,7 +276,8 @@ describe("retort.data.Loader", function()
       local net = retort.nn.Sequential():add("fc1", retort.nn.Linear(2, 16)):add("relu", retort.nn.ReLU())
          :add("fc2", retort.nn.Linear(16, 3))
       local sink = io.open("/dev/null", "w")
-      local r = retort.train.fit{model = net, optimizer = retort.optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9}),
+      local r = retort.train.fit{model = net,
+         optimizer = retort.optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9}),
          train = data.Loader(d, {batchSize = 32, shuffle = true, seed = 2}), test = data.Loader(d, {batchSize = 64}),
          epochs = 3, log = sink}
       sink:close()

@@ -100,11 +100,13 @@ describe("distill.kd with non-finite inputs", function()
          local t2 = t:clone(); t2[3][2] = bad
          local ok, err = pcall(kd, s, t2, {T = 4, alpha = 1})
          assert.is_false(ok)
-         assert.matches("the teacher's logits (argument 2) hold a non-finite value (NaN or infinity) in row 3", err, 1, true)
+         assert.matches("the teacher's logits (argument 2) hold a non-finite value (NaN or infinity) in row 3", err,
+                        1, true)
          local s2 = s:clone(); s2[2][5] = bad
          ok, err = pcall(kd, s2, t, {T = 4, alpha = 1})
          assert.is_false(ok)
-         assert.matches("the student's logits (argument 1) hold a non-finite value (NaN or infinity) in row 2", err, 1, true)
+         assert.matches("the student's logits (argument 1) hold a non-finite value (NaN or infinity) in row 2", err,
+                        1, true)
       end
       assert.is_true(kd(s, t, {T = 4, alpha = 1}):item() >= 0)
    end)

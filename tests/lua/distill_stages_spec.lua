@@ -133,7 +133,8 @@ describe("AB", function()
 end)
 
 describe("FT", function()
-   it("init stage trains the paraphraser alone; the main stage the translator and student, not the paraphraser", function()
+   it("init stage trains the paraphraser alone; the main stage the translator and student, "
+      .. "not the paraphraser", function()
       local teacher, student = cnns()
       local d = distill.Distiller{teacher = teacher, student = student, gamma = 1,
                                   pairs = {{hint = "relu2", guided = "relu2", loss = "ft"}}, sample = sample()}
@@ -200,7 +201,8 @@ describe("CRD", function()
       opts.labels = ds.y
       opts.negatives = opts.negatives or 8
       local d = distill.Distiller{teacher = teacher, student = student,
-                                  pairs = {{hint = "relu", guided = "relu", loss = distill.CRD(opts)}}, sample = sample()}
+                                  pairs = {{hint = "relu", guided = "relu", loss = distill.CRD(opts)}},
+                                  sample = sample()}
       return d, d._modules.pairs._modules.crd, teacher, student
    end
 

@@ -21,7 +21,8 @@ describe("bad arguments", function()
           "bad argument #1 to 'narrow' (dim 5 out of range for a 2-D tensor")
       has(err_of(function() return x:narrow(1, 0, 1) end), "bad argument #2 to 'narrow' (start 0 out of range")
       has(err_of(function() return x:narrow(2, 2, 5) end), "bad argument #3 to 'narrow' (length 5 out of range")
-      has(err_of(function() return x:narrow("a", 1, 1) end), "bad argument #1 to 'narrow' (number expected, got string)")
+      has(err_of(function() return x:narrow("a", 1, 1) end),
+          "bad argument #1 to 'narrow' (number expected, got string)")
       has(err_of(function() return x:select(1, 3) end), "bad argument #2 to 'select' (index 3 out of range [1, 2]")
       has(err_of(function() return x:sum(0) end), "bad argument #1 to 'sum' (dim 0 out of range")
       has(err_of(function() return x:add("a") end),
@@ -74,7 +75,8 @@ describe("bad arguments", function()
       has(err_of(function() return s:gather(2, retort.tensor{{1}}) end), "index tensor must be i64")
       has(err_of(function() return s:gather(2, retort.tensor({{0}}, "i64")) end),
           "gather: index 0 at position 1 out of range [1, 3] (1-based)")
-      has(err_of(function() return s:indexSelect(2, retort.tensor({4}, "i64")) end), "indexSelect: index 4 at position 1 out of range [1, 3] (1-based)")
+      has(err_of(function() return s:indexSelect(2, retort.tensor({4}, "i64")) end),
+          "indexSelect: index 4 at position 1 out of range [1, 3] (1-based)")
    end)
 
    it("for temperatures", function()
@@ -161,7 +163,8 @@ describe("odd arguments", function()
       local args = {
          {}, {nil}, {0}, {-1}, {1}, {2}, {9}, {2^40}, {-2^40}, {1.5}, {0 / 0}, {"x"}, {{}}, {{2, 3}},
          {true}, {1, 1}, {1, -1}, {2, 1, 1}, {1, 0, 0}, {1, 1, 1, 1}, {retort.zeros(3)},
-         {retort.tensor({1}, "i64")}, {1, retort.tensor({{5}}, "i64")}, {1, retort.tensor({{1}}, "i64"), retort.zeros(1, 1)},
+         {retort.tensor({1}, "i64")}, {1, retort.tensor({{5}}, "i64")},
+         {1, retort.tensor({{1}}, "i64"), retort.zeros(1, 1)},
          {retort.zeros(3), 2}, {-1, 1}, {1, 2^40}, {2^40, 1},
       }
       local names = {}

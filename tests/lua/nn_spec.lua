@@ -436,8 +436,10 @@ describe("retort.loss", function()
    end)
 
    it("check their arguments", function()
-      assert.matches("labels must be an i64 tensor", errmsg(retort.loss.crossEntropy, logits, retort.tensor{1, 2, 3, 1}))
-      assert.matches("labels must be %(N%) = %(4%)", errmsg(retort.loss.crossEntropy, logits, retort.tensor({1}, "i64")))
+      assert.matches("labels must be an i64 tensor",
+                     errmsg(retort.loss.crossEntropy, logits, retort.tensor{1, 2, 3, 1}))
+      assert.matches("labels must be %(N%) = %(4%)",
+                     errmsg(retort.loss.crossEntropy, logits, retort.tensor({1}, "i64")))
       assert.matches("expected scores %(N, C%)", errmsg(retort.loss.nll, retort.randn(4), labels))
       assert.matches("reduction must be", errmsg(retort.loss.crossEntropy, logits, labels, {reduction = "avg"}))
       assert.matches("shapes differ", errmsg(retort.loss.mse, retort.randn(2), retort.randn(3)))

@@ -137,7 +137,8 @@ describe("update rules", function()
       opt:step()
       local got = w:totable()
       -- gradient signs: +, -, + (w^2 + 2w at -0.5 is -0.75)
-      assert.is_true(math.abs(got[1] - 2.99) < 1e-9 and math.abs(got[2] + 0.49) < 1e-9 and math.abs(got[3] - 99.99) < 1e-9)
+      assert.is_true(math.abs(got[1] - 2.99) < 1e-9 and math.abs(got[2] + 0.49) < 1e-9
+                     and math.abs(got[3] - 99.99) < 1e-9)
    end)
 
    it("skips parameters without gradients and leaves their state empty", function()
@@ -212,7 +213,8 @@ describe("options", function()
       assert.matches("optim.SGD: lr must be a number >= 0 or a schedule, got string",
                      err_of(optim.SGD, {w}, {lr = "0.1"}), 1, true)
       assert.matches("lr must be a number >= 0, got %-?nan", err_of(optim.Adam, {w}, {lr = 0 / 0}))
-      assert.matches("optim.Adam: betas[2] must be in [0, 1), got 1", err_of(optim.Adam, {w}, {betas = {0.9, 1}}), 1, true)
+      assert.matches("optim.Adam: betas[2] must be in [0, 1), got 1", err_of(optim.Adam, {w}, {betas = {0.9, 1}}),
+                     1, true)
       assert.matches("betas[1] must be in [0, 1), got -0.5", err_of(optim.AdamW, {w}, {betas = {-0.5, 0.9}}), 1, true)
       assert.matches("eps must be a number > 0, got 0", err_of(optim.Adam, {w}, {eps = 0}), 1, true)
       assert.matches("weightDecay must be a number >= 0, got -1", err_of(optim.SGD, {w}, {lr = 1, weightDecay = -1}),
@@ -220,7 +222,8 @@ describe("options", function()
       assert.matches("momentum must be a number in [0, 1], got 1.5", err_of(optim.SGD, {w}, {lr = 1, momentum = 1.5}),
                      1, true)
       assert.matches("group 2: lr must be a number >= 0, got -1",
-                     err_of(optim.SGD, {{params = {w}}, {params = {retort.randn(2):requiresGrad()}, lr = -1}}, {lr = 1}),
+                     err_of(optim.SGD, {{params = {w}}, {params = {retort.randn(2):requiresGrad()}, lr = -1}},
+                            {lr = 1}),
                      1, true)
       assert.matches("optim.SGD: no parameters to optimize", err_of(optim.SGD, {}, {lr = 0.1}), 1, true)
       -- schedules and boundary values are fine
@@ -267,7 +270,8 @@ describe("state dicts", function()
       assert.is_false(ok)
       assert.matches("shape mismatch: parameter 1 (4): expAvg is (3)", err, 1, true)
       local two = optim.Adam({retort.randn(3):requiresGrad(), retort.randn(3):requiresGrad()})
-      assert.matches("the state has 1 parameters, this optimizer 2", select(2, pcall(two.loadStateDict, two, sd)), 1, true)
+      assert.matches("the state has 1 parameters, this optimizer 2", select(2, pcall(two.loadStateDict, two, sd)),
+                     1, true)
    end)
 
    it("SGD gives the same steps on non-contiguous parameters (generic path) as on contiguous ones (fused)", function()

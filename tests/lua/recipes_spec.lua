@@ -48,7 +48,8 @@ describe("recipes", function()
       local r = support.run({"run", "recipes/kd.lua", "--epochs=1", "--teacherEpochs=1", "--limit=256",
                              "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
-      assert.matches("teacher 0%.%d+ | student alone 0%.%d+ | distilled student 0%.%d+ %(T = 20, alpha = 0.9%)", r.stdout)
+      assert.matches("teacher 0%.%d+ | student alone 0%.%d+ | distilled student 0%.%d+ %(T = 20, alpha = 0.9%)",
+                     r.stdout)
       -- the teacher's soft targets cached with `retort cache`, inspected, verified, and distilled from
       local teacher, cache = dir .. "/teacher/best.h5", dir .. "/t.cache.h5"
       r = support.run({"cache", "--recipe", "recipes/kd.lua", "--teacher", teacher, "--limit=256", "--out", cache})
@@ -61,19 +62,28 @@ describe("recipes", function()
                        "--rows=64"})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("64 rows x 1 view%(s%) recomputed with the teacher: largest difference .-: OK", r.stdout)
-      r = support.run({"cache", "--verify", cache, "--recipe", "recipes/kd.lua", "--teacher=" .. teacher, "--limit=200"})
+      r = support.run({"cache", "--verify", cache, "--recipe", "recipes/kd.lua", "--teacher=" .. teacher,
+                       "--limit=200"})
       assert.are.equal(2, r.status)
       assert.matches("built for 256 examples, but the loader's dataset has 200", r.stderr, 1, true)
-      r = support.run({"run", "recipes/kd.lua", "--epochs=1", "--teacher=" .. teacher, "--cache=" .. cache, "--limit=256",
-                       "--dir=" .. dir})
+      -- a second run into the same --dir: refused (the first run's results stay), unless --overwrite
+      local args = {"run", "recipes/kd.lua", "--epochs=1", "--teacher=" .. teacher, "--cache=" .. cache, "--limit=256",
+                    "--dir=" .. dir}
+      r = support.run(args)
+      assert.are_not.equal(0, r.status)
+      assert.matches("already holds a run (metrics.csv, last.h5, best.h5): pass resume = true to continue it "
+                     .. "(--resume)", r.stderr, 1, true)
+      args[#args + 1] = "--overwrite"
+      r = support.run(args)
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("distilled student 0%.%d+", r.stdout)
       r = support.run({"cache", "--out", cache})
       assert.are.equal(2, r.status)
       assert.matches("--recipe is required", r.stderr, 1, true)
       -- curriculum vs none from that cache
-      r = support.run({"run", "recipes/curriculum.lua", "--teacherModel=mlp", "--teacher=" .. teacher, "--cache=" .. cache, "--limit=256",
-                       "--epochs=2", "--schedules=none,easy,weights", "--dir=" .. dir .. "/cur"})
+      r = support.run({"run", "recipes/curriculum.lua", "--teacherModel=mlp", "--teacher=" .. teacher,
+                       "--cache=" .. cache, "--limit=256", "--epochs=2", "--schedules=none,easy,weights",
+                       "--dir=" .. dir .. "/cur"})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("| none      | 0%.%d+ | 0%.%d+ |", r.stdout)
       assert.matches("| easy      | 0%.%d+ | 0%.%d+ |", r.stdout)
@@ -91,7 +101,7 @@ describe("recipes", function()
       -- stage 2 alone, from stage 1's checkpoint
       r = support.run({"run", "recipes/fitnet.lua", "--stage=2", "--baselines=false", "--epochs=1", "--limit=128",
                        "--teacher=" .. dir .. "/teacher/last.h5", "--from=" .. dir .. "/hints/last.h5",
-                       "--dir=" .. dir})
+                       "--dir=" .. dir, "--overwrite"})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("fitnet +test accuracy", r.stdout)
       support.rmrf(dir)
@@ -104,7 +114,9 @@ describe("recipes", function()
                              "--methods=ce,kd,fitnet,vid,ab,ft,crd,dkd", "--initEpochs=1", "--crdNegatives=16",
                              "--dir=" .. dir})
       assert.are.equal(0, r.status, r.stderr)
-      for _, m in ipairs{"ce", "kd", "fitnet", "vid", "ab", "ft", "crd", "dkd"} do assert.matches("| " .. m .. " +| 0%.%d+ | 0%.%d+ |", r.stdout) end
+      for _, m in ipairs{"ce", "kd", "fitnet", "vid", "ab", "ft", "crd", "dkd"} do
+         assert.matches("| " .. m .. " +| 0%.%d+ | 0%.%d+ |", r.stdout)
+      end
       r = support.run({"run", "recipes/compare.lua", "--teacherEpochs=1", "--limit=64", "--methods=kd,magic",
                        "--dir=" .. dir})
       assert.are_not.equal(0, r.status)

@@ -85,7 +85,8 @@ describe("schedule", function()
    end)
 
    it("print their definition", function()
-      assert.are.equal("retort.schedule.linear{4 -> 1 over 3 epochs}", tostring(schedule.linear{from = 4, to = 1, epochs = 3}))
+      assert.are.equal("retort.schedule.linear{4 -> 1 over 3 epochs}",
+                       tostring(schedule.linear{from = 4, to = 1, epochs = 3}))
       assert.matches("cosine", tostring(schedule.cosine{base = 0.1, epochs = 5}))
    end)
 end)

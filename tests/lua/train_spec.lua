@@ -57,7 +57,7 @@ local function run(opts)
    end
    local r = retort.train.fit{model = net, optimizer = opt, train = make_loader(X, Y, 32, 1),
       test = make_loader(X, Y, 64, 2), epochs = opts.epochs or 3, loss = loss, log = sink, dir = opts.dir,
-      resume = opts.resume}
+      resume = opts.resume, overwrite = opts.overwrite}
    sink:close()
    return r, net
 end
@@ -93,7 +93,6 @@ describe("train.fit", function()
    end)
 
    it("names a parameter that is not finite (checked every 50 batches)", function()
-      local nn = retort.nn
       local net = nn.Sequential():add("fc", nn.Linear(20, 3)):add("unused", nn.Linear(2, 2))
       net.apply = function(self, x) return self:runChild("fc", x) end -- the NaN never reaches the loss
       retort.noGrad(function() net:get("unused").weight:fill_(0 / 0) end)
@@ -115,6 +114,23 @@ describe("train.fit", function()
       assert.are.equal(full.history[3].test_loss, resumed.history[1].test_loss)
       local rows = require("retort.train.metrics").read(dir .. "/metrics.csv")
       assert.are.equal(3, #rows)
+      support.rmrf(dir)
+   end)
+
+   it("refuses a fresh run into a directory holding another run, unless told to overwrite it", function()
+      if not has_save then return pending("needs retort.save") end
+      local dir = support.tmpdir()
+      run{epochs = 2, dir = dir}
+      local before = support.slurp(dir .. "/metrics.csv")
+      local ok, err = pcall(run, {epochs = 1, dir = dir})
+      assert.is_false(ok)
+      assert.matches(("train.fit: run directory %s already holds a run (metrics.csv, last.h5, best.h5): pass "
+                      .. "resume = true to continue it (--resume), overwrite = true to replace it (--overwrite)")
+                     :format(dir), err, 1, true)
+      assert.are.equal(before, support.slurp(dir .. "/metrics.csv")) -- untouched
+      local r = run{epochs = 1, dir = dir, overwrite = true}
+      assert.are.equal(1, #r.history)
+      assert.are.equal(1, #require("retort.train.metrics").read(dir .. "/metrics.csv"))
       support.rmrf(dir)
    end)
 
@@ -190,7 +206,8 @@ describe("train.fit", function()
       end
       local err = resume_with(function(ck) local w = first_tensor(ck.model); w:fill_(0 / 0) end)
       local _, wname = first_tensor(good.model)
-      assert.matches(("cannot resume from %s/edited.h5: /model/%s holds a NaN or an infinity"):format(dir, wname), err, 1, true)
+      assert.matches(("cannot resume from %s/edited.h5: /model/%s holds a NaN or an infinity"):format(dir, wname), err,
+                     1, true)
       assert.is_not_nil(first_tensor(good.optim))
       err = resume_with(function(ck) local m = first_tensor(ck.optim); m:fill_(math.huge) end)
       assert.matches("/optim/.* holds a NaN or an infinity", err)

@@ -100,6 +100,26 @@ enum rt_status rt_h5_write(struct rt_h5 *f, const char *path, struct rt_tensor *
 enum rt_status rt_h5_read(struct rt_h5 *f, const char *path, struct rt_tensor **out);
 /* Shape and dtype of a dataset without reading it. */
 enum rt_status rt_h5_dataset_info(struct rt_h5 *f, const char *path, enum rt_dtype *dt, int *ndim, int64_t *shape);
+/* How a dataset is stored (for readers that must refuse some storage, e.g. external raw files). */
+enum rt_h5_layout {
+    RT_H5_LAYOUT_CONTIGUOUS = 0,
+    RT_H5_LAYOUT_CHUNKED,
+    RT_H5_LAYOUT_COMPACT,
+    RT_H5_LAYOUT_VIRTUAL, /* a VDS: the data lives in other files */
+    RT_H5_LAYOUT_OTHER
+};
+struct rt_h5_storage {
+    enum rt_h5_layout layout;
+    int external;               /* raw data files outside the HDF5 file (H5Pget_external_count) */
+    int chunk_ndim;             /* chunked layout: the chunk's shape */
+    int64_t chunk[RT_MAX_DIMS];
+    int ndim;                   /* the dataset's shape, whatever its element type */
+    int64_t shape[RT_MAX_DIMS];
+    char type[16];              /* the element type as numpy names it: "uint8", "int32", "float16", "bool"
+                                 * (h5py's 1-byte enum), or the class: "string", "compound", "enum", ... */
+};
+/* Layout, external files, chunk shape, shape and element type of a dataset; any element type. */
+enum rt_status rt_h5_dataset_storage(struct rt_h5 *f, const char *path, struct rt_h5_storage *out);
 /* A new zero-filled dataset to be written in row blocks (chunked along dim 0, compressed). */
 enum rt_status rt_h5_dataset_create(struct rt_h5 *f, const char *path, enum rt_dtype dt, int ndim,
                                     const int64_t *shape);
@@ -119,7 +139,9 @@ enum rt_status rt_h5_write_rows_at(struct rt_h5 *f, const char *path, int nlead,
 enum rt_status rt_h5_read_rows_at(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, int64_t row,
                                   int64_t count, struct rt_tensor **out);
 /* Reads the rows idx[0..n) (0-based, any order, repeats allowed) of dataset path, inside lead as for
- * rt_h5_read_rows_at, into a new tensor [n, ...] in the order asked: one read of the distinct rows. */
+ * rt_h5_read_rows_at, into a new tensor [n, ...] in the order asked. The distinct rows are sorted into
+ * runs of consecutive rows; runs that share chunks (along the rows) are read together, one H5Dread per
+ * group, so each chunk is decompressed once per call (contiguous data: one read in all). */
 enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, const int64_t *lead, const int64_t *idx,
                                 int64_t n, struct rt_tensor **out);
 

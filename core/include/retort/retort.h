@@ -10,4 +10,5 @@
 #include "nn_ops.h"
 #include "loss.h"
 #include "device.h"
+#include "image.h"
 #endif

@@ -43,7 +43,9 @@ function M.tensorDataset(x, y, name)
    if not core.isTensor(x) then error("tensorDataset: bad argument #1 (tensor expected, got " .. type(x) .. ")", 2) end
    if not core.isTensor(y) then error("tensorDataset: bad argument #2 (tensor expected, got " .. type(y) .. ")", 2) end
    if x:dim() < 1 then error("tensorDataset: x must have at least one dim (examples first)", 2) end
-   if y:dim() ~= 1 then error(("tensorDataset: y must be 1-D (one label per example), got %d dims"):format(y:dim()), 2) end
+   if y:dim() ~= 1 then
+      error(("tensorDataset: y must be 1-D (one label per example), got %d dims"):format(y:dim()), 2)
+   end
    if x:size(1) ~= y:size(1) then
       error(("tensorDataset: x has %d examples, y has %d labels"):format(x:size(1), y:size(1)), 2)
    end

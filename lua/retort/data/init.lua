@@ -7,12 +7,20 @@
 --   for x, y in loader:batches() do ... end
 --
 -- datasets.lua: fashionMnist, mnist, tensorDataset, blobs, randomImages; loader.lua: Loader;
+-- cifar.lua: cifar{root, variant, split, labels}, cifar10Mean/Std, cifar100Mean/Std;
+-- npy.lua: npy{x, y, layout, numClasses} (.npy files, in memory); hdf5.lua: hdf5{path, x, y, layout,
+-- numClasses, inMemory} (read on demand); arrays.lua: the layouts and label checks they share;
+-- image_folder.lua: imageFolder{root, size, channels, inMemory, skipBad} (PNG/JPEG folders, decoded in C);
 -- here: fashionMnistLoaders (the train/test loaders the recipes use).
 local datasets = require "retort.data.datasets"
 local Loader = require "retort.data.loader"
 
 local M = {Loader = Loader}
 for k, v in pairs(datasets) do M[k] = v end
+M.npy = require "retort.data.npy"   -- npy{x = "x.npy", y = "y.npy"}
+M.hdf5 = require "retort.data.hdf5" -- hdf5{path = "train.h5", x = "/images", y = "/labels", layout = "NHWC"}
+for k, v in pairs(require "retort.data.cifar") do M[k] = v end -- cifar{...}, cifar10/100 mean and std
+M.imageFolder = require "retort.data.image_folder" -- imageFolder{root = "pets", size = {64, 64}}
 
 --- fashionMnistLoaders{batchSize = 128, seed = 1, limit = 0, augment = nil, views = nil, testBatchSize = 1000,
 --- root = nil, device = "cpu"}:

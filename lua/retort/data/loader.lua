@@ -129,11 +129,14 @@ local function new(dataset, opts)
    if opts.augment then
       local a = opts.augment
       if #shape ~= 4 then
-         error(("Loader: augment needs image data (N,C,H,W), the dataset's x is %s"):format(table.concat(shape, "x")), 3)
+         error(("Loader: augment needs image data (N,C,H,W), the dataset's x is %s"):format(
+            table.concat(shape, "x")), 3)
       end
       self.pad = a.crop or 0
       self.flip = a.flip and true or false
-      if math.type(self.pad) ~= "integer" or self.pad < 0 then error("Loader: augment.crop must be an integer >= 0", 3) end
+      if math.type(self.pad) ~= "integer" or self.pad < 0 then
+         error("Loader: augment.crop must be an integer >= 0", 3)
+      end
    end
    return self
 end

@@ -85,7 +85,9 @@ local function update(memory, idx, e, momentum)
 end
 
 function CRD:loss(fs, ft, ctx)
-   if not self._modules.embedStudent then error("CRD: not set up; give the Distiller a sample batch (sample = x)", 2) end
+   if not self._modules.embedStudent then
+      error("CRD: not set up; give the Distiller a sample batch (sample = x)", 2)
+   end
    local indices = ctx and ctx.indices
    if not retort.isTensor(indices) then
       error("CRD: needs the batch's dataset indices (ctx.indices): train with retort.train.fit and a "

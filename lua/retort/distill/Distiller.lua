@@ -119,7 +119,9 @@ function Distiller:__init(o)
    require("retort.options").check("Distiller", o, DISTILLER_OPTIONS, 3)
    if not nn.isModule(o.student) then error("Distiller: option 'student' must be an nn.Module", 3) end
    self.teachers = as_list(o.teacher)
-   if #self.teachers == 0 then error("Distiller: option 'teacher' must be an nn.Module, a soft-target cache, or a list of them", 3) end
+   if #self.teachers == 0 then
+      error("Distiller: option 'teacher' must be an nn.Module, a soft-target cache, or a list of them", 3)
+   end
    for i, t in ipairs(self.teachers) do
       if is_cache(t) then
          self.hasCache = true
@@ -147,7 +149,8 @@ function Distiller:__init(o)
    local seen = {}
    for i, spec in ipairs(o.pairs or {}) do
       if type(spec) ~= "table" or not taps_spec(spec.hint) or not taps_spec(spec.guided) then
-         error(("Distiller: pair %d must be {hint = \"teacher.tap\", guided = \"student.tap\", loss = ...}"):format(i), 3)
+         error(("Distiller: pair %d must be {hint = \"teacher.tap\", guided = \"student.tap\", "
+                .. "loss = ...}"):format(i), 3)
       end
       require("retort.options").check(("Distiller: pair %d"):format(i), spec, PAIR_OPTIONS, 3)
       local method, name = make_method(spec, i)
@@ -161,7 +164,8 @@ function Distiller:__init(o)
       for _, tap in ipairs(as_names(spec.hint)) do self:checkTap("teacher", self.teachers[teacher], tap, i) end
       local phase = spec.stage or method.phase or "main"
       if phase ~= "main" and phase ~= "init" and phase ~= "both" then
-         error(("Distiller: pair %d: stage must be \"main\", \"init\" or \"both\", got %s"):format(i, tostring(phase)), 3)
+         error(("Distiller: pair %d: stage must be \"main\", \"init\" or \"both\", got %s"):format(
+            i, tostring(phase)), 3)
       end
       methods:add(name, method)
       self.pairs[i] = {hint = spec.hint, guided = spec.guided, method = method, name = name, teacher = teacher,
@@ -233,13 +237,18 @@ function Distiller:initParameters()
          if p.method.initTrainsStudent ~= false then
             for _, tap in ipairs(as_names(p.guided)) do
                local r = tap == "logits" and #student._children or rank[tap:match("^[^.]+")]
-               if not r then error(("Distiller:initParameters: cannot place the student tap '%s' among its children"):format(tap), 2) end
+               if not r then
+                  error(("Distiller:initParameters: cannot place the student tap '%s' among its "
+                         .. "children"):format(tap), 2)
+               end
                deepest = math.max(deepest, r)
             end
          end
       end
    end
-   if not any then error("Distiller:initParameters: no pair has an init stage (FitNet pairs need stage = \"init\")", 2) end
+   if not any then
+      error("Distiller:initParameters: no pair has an init stage (FitNet pairs need stage = \"init\")", 2)
+   end
    for i = 1, deepest do
       for _, t in ipairs(student._modules[student._children[i]]:parameters()) do params[#params + 1] = t end
    end

@@ -26,21 +26,26 @@ function FitNet:__init(opts)
 end
 
 local function cannot(gs, hs, why)
-   error(("FitNet: no regressor joins the guided layer %s to the hint %s: %s"):format(check.shape(gs), check.shape(hs), why), 4)
+   error(("FitNet: no regressor joins the guided layer %s to the hint %s: %s"):format(
+      check.shape(gs), check.shape(hs), why), 4)
 end
 
 --- FitNet.convReg(guidedShape, hintShape, {relu = true}): RepDistiller's ConvReg, a conv that maps the
---- guided map onto the hint's shape (3x3 stride 2 padding 1 to halve; else kernel 1 + H_g - H_h), then
---- BatchNorm and (with relu) ReLU. The AB method's connector is the same without the ReLU.
+--- guided map onto the hint's shape (3x3 stride 2 padding 1 to halve; a 4x4 stride-2 padding-1
+--- transposed conv to double; else kernel 1 + H_g - H_h), then BatchNorm and (with relu) ReLU. The AB
+--- method's connector is the same without the ReLU.
 function FitNet.convReg(gs, hs, opts)
    local cg, hg, wg, ch, hh, wh = gs[2], gs[3], gs[4], hs[2], hs[3], hs[4]
    local r = nn.Sequential()
    if hg == 2 * hh and wg == 2 * wh then
       r:add(nn.Conv2d(cg, ch, 3, {stride = 2, padding = 1}))
+   elseif 2 * hg == hh and 2 * wg == wh then
+      r:add(nn.ConvTranspose2d(cg, ch, 4, {stride = 2, padding = 1}))
    elseif hg >= hh and wg >= wh then
       r:add(nn.Conv2d(cg, ch, {hg - hh + 1, wg - wh + 1}))
    else
-      cannot(gs, hs, "the guided map is smaller than the hint and retort has no transposed convolution")
+      cannot(gs, hs, "the guided map is smaller than the hint, and not half its size (which ConvReg's transposed "
+             .. "conv doubles)")
    end
    r:add(nn.BatchNorm2d(ch))
    if opts and opts.relu then r:add(nn.ReLU()) end

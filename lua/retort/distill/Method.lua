@@ -27,7 +27,9 @@ end
 function Method:loss() error(("%s: loss(fs, ft) is not implemented"):format(self.__typename), 2) end
 
 -- A method is not run through forward: it has no single input.
-function Method:apply() error(("%s: a distillation method is called as method:loss(fs, ft)"):format(self.__typename), 2) end
+function Method:apply()
+   error(("%s: a distillation method is called as method:loss(fs, ft)"):format(self.__typename), 2)
+end
 
 --- wrap(name, fn, weight): a method class calling fn(fs, ft, opts) with the options it was built with.
 function Method.wrap(name, fn, weight)

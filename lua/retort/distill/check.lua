@@ -63,7 +63,8 @@ end
 
 --- A temperature: a positive finite number.
 function check.T(fn, T)
-   if type(T) ~= "number" or not (T > 0) or T == math.huge then
+   -- not (T > 0) is meant: it is also true for NaN, which T <= 0 would let through
+   if type(T) ~= "number" or not (T > 0) or T == math.huge then -- luacheck: ignore 581 (NaN)
       error(("%s: temperature T must be a positive number, got %s"):format(fn, tostring(T)), 3)
    end
 end

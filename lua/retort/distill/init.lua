@@ -27,7 +27,8 @@ distill.CRD = require "retort.distill.CRD"
 for name, cls in pairs(require "retort.distill.methods") do distill[name] = cls end
 
 distill.methods = {}
-for _, name in ipairs{"FitNet", "CC", "VID", "AT", "SP", "PKT", "RKD", "NST", "Hint", "LogitL2", "DKD", "FSP", "AB", "FT", "CRD"} do
+for _, name in ipairs{"FitNet", "CC", "VID", "AT", "SP", "PKT", "RKD", "NST", "Hint", "LogitL2", "DKD", "FSP", "AB",
+                      "FT", "CRD"} do
    distill.methods[name:lower()] = distill[name]
 end
 

@@ -15,7 +15,9 @@ function MLP:__init(o)
    if #sizes < 2 then error("models.mlp: sizes needs at least {in, out}", 3) end
    local act = o.activation or "relu"
    local Act = ACTIVATIONS[act]
-   if not Act then error(("models.mlp: unknown activation '%s' (relu, tanh, sigmoid, leakyRelu)"):format(tostring(act)), 3) end
+   if not Act then
+      error(("models.mlp: unknown activation '%s' (relu, tanh, sigmoid, leakyRelu)"):format(tostring(act)), 3)
+   end
    self.sizes = sizes
    self:add("flatten", nn.Flatten())
    if o.inputDropout and o.inputDropout > 0 then self:add("inputDrop", nn.Dropout(o.inputDropout)) end

@@ -5,14 +5,20 @@
 --   1x1 conv + BN shortcuts where the shape changes.
 -- models.resnet{depth = 20, filters = {...}, classes = 100} or models.resnet20{classes = 10}.
 -- Taps: every child path (conv1, layer1, layer1.1, layer1.1.preact, ...), "pool" (N, C) and "logits".
+-- featureTaps: RepDistiller's is_feat list [f0..f4] = relu, layer1..3, pool; preactTaps: the same with
+-- each layer's last block's preact (its preact=True list). Weights start as RepDistiller's: conv
+-- kaiming normal (fan_out, relu), BN 1 / 0, linear PyTorch's default.
 local nn = require "retort.nn"
 local preset = require "retort.models.preset"
+local repinit = require "retort.models.repinit"
+local options = require "retort.options"
 
 local ResNet = nn.class("ResNet", nn.Module)
 
 function ResNet:__init(o)
    nn.Module.__init(self)
    o = o or {}
+   options.check("models.resnet", o, {depth = true, filters = true, classes = true, inChannels = true}, 4)
    local depth = o.depth or 20
    if (depth - 2) % 6 ~= 0 then error(("models.resnet: depth must be 6n + 2, got %d"):format(depth), 3) end
    local n = (depth - 2) // 6
@@ -33,6 +39,10 @@ function ResNet:__init(o)
    self:addModule("fc", nn.Linear(f[4], self.classes))
    self:declareTap("pool")
    self:declareTap("logits")
+   self.featureTaps = {"relu", "layer1", "layer2", "layer3", "pool"}
+   self.preactTaps = {"relu", ("layer1.%d.preact"):format(n), ("layer2.%d.preact"):format(n),
+                      ("layer3.%d.preact"):format(n), "pool"}
+   repinit(self)
 end
 
 function ResNet:apply(x, ctx)

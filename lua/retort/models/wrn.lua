@@ -6,8 +6,14 @@
 --   the 1x1 projection (no bias) where the width or stride changes.
 -- models.wrn{depth = 40, widen = 2, classes = 100, dropout = 0}; wrn_16_1, wrn_16_2, wrn_40_1, wrn_40_2.
 -- Taps: child paths (conv1, block1, block1.1, ...), "pool" (N, C), "logits".
+-- featureTaps: RepDistiller's is_feat list [f0..f4] = conv1, block1..3, pool; preactTaps: its
+-- preact=True list, where f1..f3 pass through the BN that follows them (the next group's first
+-- block's bn1, the final bn): conv1, block2.1.bn1, block3.1.bn1, bn, pool. Weights start as
+-- RepDistiller's: conv N(0, sqrt(2 / (9 out))), BN 1 / 0, linear bias 0.
 local nn = require "retort.nn"
 local preset = require "retort.models.preset"
+local repinit = require "retort.models.repinit"
+local options = require "retort.options"
 
 local WideBlock = nn.class("WideBlock", nn.Module)
 
@@ -44,6 +50,7 @@ local WRN = nn.class("WideResNet", nn.Module)
 function WRN:__init(o)
    nn.Module.__init(self)
    o = o or {}
+   options.check("models.wrn", o, {depth = true, widen = true, classes = true, dropout = true, inChannels = true}, 4)
    local depth, k = o.depth or 40, o.widen or 2
    if (depth - 4) % 6 ~= 0 then error(("models.wrn: depth must be 6n + 4, got %d"):format(depth), 3) end
    local n = (depth - 4) // 6
@@ -61,6 +68,9 @@ function WRN:__init(o)
    self:addModule("fc", nn.Linear(w[4], self.classes))
    self:declareTap("pool")
    self:declareTap("logits")
+   self.featureTaps = {"conv1", "block1", "block2", "block3", "pool"}
+   self.preactTaps = {"conv1", "block2.1.bn1", "block3.1.bn1", "bn", "pool"}
+   repinit(self, {linear = "zeroBias"})
 end
 
 function WRN:apply(x, ctx)

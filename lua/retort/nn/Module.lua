@@ -131,7 +131,7 @@ end
 -- forward and taps
 
 --- apply(x, ctx): the computation; subclasses override it.
-function Module:apply(x)
+function Module:apply(x) -- luacheck: ignore 212 (x: the signature subclasses implement; help() shows it)
    error(("%s: apply(x) is not implemented"):format(self.__typename), 2)
 end
 
@@ -209,7 +209,9 @@ end
 
 function Module:namedChildren()
    local out = {}
-   for i, name in ipairs(self._children) do out[i] = {name, self._modules[name], name = name, module = self._modules[name]} end
+   for i, name in ipairs(self._children) do
+      out[i] = {name, self._modules[name], name = name, module = self._modules[name]}
+   end
    return out
 end
 
@@ -344,7 +346,8 @@ function Module:loadStateDict(sd, opts)
       elseif not retort.isTensor(src) then
          misshaped[#misshaped + 1] = ("%s: expected a tensor, got %s"):format(path, type(src))
       elseif not same_shape(src, targets[path]) then
-         misshaped[#misshaped + 1] = ("%s: checkpoint %s, model %s"):format(path, shape_str(src), shape_str(targets[path]))
+         misshaped[#misshaped + 1] = ("%s: checkpoint %s, model %s"):format(
+            path, shape_str(src), shape_str(targets[path]))
       end
    end
    for k in pairs(sd) do
@@ -354,7 +357,9 @@ function Module:loadStateDict(sd, opts)
    local problems = {}
    if #misshaped > 0 then problems[#problems + 1] = "size mismatch for " .. table.concat(misshaped, "; ") end
    if strict and #missing > 0 then problems[#problems + 1] = "missing keys: " .. table.concat(missing, ", ") end
-   if strict and #unexpected > 0 then problems[#problems + 1] = "unexpected keys: " .. table.concat(unexpected, ", ") end
+   if strict and #unexpected > 0 then
+      problems[#problems + 1] = "unexpected keys: " .. table.concat(unexpected, ", ")
+   end
    if #problems > 0 then
       error(("loadStateDict (%s): %s"):format(self.__typename, table.concat(problems, "; ")), 2)
    end
@@ -455,7 +460,8 @@ local function lines(m, indent, out)
    for _, name in ipairs(m._children) do
       local child = m._modules[name]
       local n = own_count(child)
-      out[#out + 1] = ("%s(%s): %s%s"):format(indent, name, describe(child), n > 0 and ("  " .. thousands(n) .. " params") or "")
+      local count = n > 0 and ("  " .. thousands(n) .. " params") or ""
+      out[#out + 1] = ("%s(%s): %s%s"):format(indent, name, describe(child), count)
       lines(child, indent .. "  ", out)
    end
    return out

@@ -84,6 +84,8 @@ function MaxoutConv2d:apply(x, ctx)
    return linear.maxPieces(self:runChild("conv", x, ctx), self.pieces)
 end
 
-function MaxoutConv2d:extraRepr() return ("%d -> %d, %d pieces"):format(self.inChannels, self.outChannels, self.pieces) end
+function MaxoutConv2d:extraRepr()
+   return ("%d -> %d, %d pieces"):format(self.inChannels, self.outChannels, self.pieces)
+end
 
 return {Conv2d = Conv2d, MaxoutConv2d = MaxoutConv2d}

@@ -5,6 +5,7 @@
 --   Sequential.lua     nn.Container, nn.Sequential
 --   linear.lua         nn.Linear, nn.Maxout
 --   conv.lua           nn.Conv2d, nn.MaxoutConv2d
+--   conv_transpose.lua nn.ConvTranspose2d
 --   normalization.lua  nn.BatchNorm1d, nn.BatchNorm2d
 --   activation.lua     nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Softmax, nn.LogSoftmax
 --   pooling.lua        nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d
@@ -20,7 +21,8 @@ local nn = {
    init = require "retort.nn.initializers",
 }
 
-for _, file in ipairs{"Sequential", "linear", "conv", "normalization", "activation", "pooling", "misc", "residual"} do
+for _, file in ipairs{"Sequential", "linear", "conv", "conv_transpose", "normalization", "activation", "pooling",
+                      "misc", "residual"} do
    for name, value in pairs(require("retort.nn." .. file)) do
       if type(value) == "table" then nn[name] = value end
    end

@@ -12,7 +12,8 @@ local Linear = Module.class("Linear", Module)
 
 function Linear:__init(inFeatures, outFeatures, opts)
    Module.__init(self)
-   if math.type(inFeatures) ~= "integer" or math.type(outFeatures) ~= "integer" or inFeatures < 1 or outFeatures < 1 then
+   if math.type(inFeatures) ~= "integer" or math.type(outFeatures) ~= "integer"
+      or inFeatures < 1 or outFeatures < 1 then
       error(("nn.Linear(in, out): positive integer sizes expected, got %s, %s"):format(tostring(inFeatures),
          tostring(outFeatures)), 3)
    end

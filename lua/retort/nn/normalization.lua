@@ -40,7 +40,8 @@ local function make(name, dims)
       for _, nd in ipairs(dims) do if d == nd then ok = true end end
       if not ok or x:size(2) ~= self.numFeatures then
          error(("nn.%s(%d): expected input %s with %d channels in dim 2, got (%s)"):format(name, self.numFeatures,
-            dims[1] == 4 and "(N, C, H, W)" or "(N, C) or (N, C, L)", self.numFeatures, table.concat(x:shape(), "x")), 3)
+            dims[1] == 4 and "(N, C, H, W)" or "(N, C) or (N, C, L)", self.numFeatures,
+            table.concat(x:shape(), "x")), 3)
       end
       local training = self._training or not self.trackRunningStats
       return x:batchNorm(self.runningMean, self.runningVar, self.weight, self.bias,

@@ -86,10 +86,13 @@ function Optimizer.new(cls, params, opts, level)
          local known = {}
          for name in pairs(cls.defaults) do known[#known + 1] = name end
          table.sort(known)
-         error(("optim.%s: unknown option '%s'; known: %s"):format(cls.name, tostring(k), table.concat(known, ", ")), level)
+         error(("optim.%s: unknown option '%s'; known: %s"):format(
+            cls.name, tostring(k), table.concat(known, ", ")), level)
       end
    end
-   if type(params) ~= "table" then error(("optim.%s: a list of parameters or of groups is expected"):format(cls.name), level) end
+   if type(params) ~= "table" then
+      error(("optim.%s: a list of parameters or of groups is expected"):format(cls.name), level)
+   end
    local groups = {}
    if is_param_list(params) then
       groups[1] = {params = params}
@@ -151,7 +154,10 @@ function Optimizer.new(cls, params, opts, level)
    if cls.check then
       for gi, g in ipairs(self.paramGroups) do
          local err = cls.check(g)
-         if err then error(("optim.%s: %s%s"):format(cls.name, #self.paramGroups > 1 and ("group " .. gi .. ": ") or "", err), level) end
+         if err then
+            local group = #self.paramGroups > 1 and ("group " .. gi .. ": ") or ""
+            error(("optim.%s: %s%s"):format(cls.name, group, err), level)
+         end
       end
    end
    return self
@@ -293,7 +299,9 @@ function Optimizer:loadStateDict(sd)
       if math.type(i) ~= "integer" or i < 1 or i > n then
          state_error(self, "the state names parameter %s; this optimizer has parameters 1..%d", tostring(i), n)
       end
-      if type(e) ~= "table" then state_error(self, "the state of parameter %d should be a table, found %s", i, kind(e)) end
+      if type(e) ~= "table" then
+         state_error(self, "the state of parameter %d should be a table, found %s", i, kind(e))
+      end
       for k, v in pairs(e) do
          if not retort.isTensor(v) and (math.type(v) ~= "integer" or v < 0) then
             state_error(self, "parameter %d's state entry '%s' should be a tensor or a count >= 0, found %s %s", i,
@@ -311,7 +319,8 @@ function Optimizer:loadStateDict(sd)
       state_error(self, "the state has %d parameter groups, this optimizer %d", #sd.groups, #self.paramGroups)
    end
    if sd.iteration ~= nil and (math.type(sd.iteration) ~= "integer" or sd.iteration < 0) then
-      state_error(self, "'iteration' should be an integer >= 0, found %s %s", kind(sd.iteration), tostring(sd.iteration))
+      state_error(self, "'iteration' should be an integer >= 0, found %s %s", kind(sd.iteration),
+                  tostring(sd.iteration))
    end
    if sd.progress ~= nil and type(sd.progress) ~= "table" then
       state_error(self, "'progress' should be a table, found %s", kind(sd.progress))
@@ -332,8 +341,8 @@ function Optimizer:loadStateDict(sd)
       for k, v in pairs(sg or {}) do
          if k ~= "numParams" and (type(g[k]) == "number" or type(g[k]) == "boolean") then
             if type(v) ~= type(g[k]) then
-               state_error(self, "group %d's option %s should be a %s, found %s %s", gi, tostring(k), type(g[k]), kind(v),
-                           tostring(v))
+               state_error(self, "group %d's option %s should be a %s, found %s %s", gi, tostring(k), type(g[k]),
+                           kind(v), tostring(v))
             end
             local why = type(v) == "number" and range_error(k, v)
             if why then state_error(self, "group %d: %s", gi, why) end

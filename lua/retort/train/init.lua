@@ -5,17 +5,21 @@
 --      model = net, optimizer = opt, train = trainLoader, test = testLoader,
 --      epochs = 10, dir = "runs/mlp",            -- metrics.csv, last.h5, best.h5 go here
 --      loss = function(logits, y, ctx) ... end,  -- default: cross-entropy; ctx = {epoch, step, epochs, x,
---                                                --   indices (the batch's dataset indices, when the loader gives them),
---                                                --   weights (per-example weights, when the loader has weights(idx, epoch))}
+--                                                --   indices (the batch's dataset indices, when the loader
+--                                                --   gives them), weights (per-example weights, when the
+--                                                --   loader has weights(idx, epoch))}
 --                                                -- may return a second value: {term = number or
 --                                                --   one-element tensor} to log
 --      terms = {"kl", ...},                      -- the term names to write as train_<term> columns
 --      resume = "runs/mlp/last.h5",              -- or true: dir/last.h5 when it exists
+--      overwrite = true,                         -- replace a finished or stopped run in dir (default:
+--                                                --   refuse a dir that holds metrics.csv/last.h5/best.h5)
 --      device = "cuda",                          -- or "cpu", "auto": moves the model there first
 --                                                -- (default: where it is); batches follow the model
 --      readEvery = 50,                           -- on a GPU: steps between reads of the running sums
 --   }
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
+--   result.last: the last completed epoch's row (from the checkpoint when a resumed run was already done)
 --
 -- A model with trainingLoss(logits, y, ctx) and termNames() (retort.distill.Distiller) supplies its
 -- own training loss and terms; it is evaluated with cross-entropy unless evalLoss says otherwise.
@@ -185,8 +189,20 @@ local function current_lr(optimizer)
 end
 
 --- Train a model; see the header of this file for the options.
-local FIT_OPTIONS = {model = true, optimizer = true, train = true, test = true, epochs = true, dir = true, loss = true,
-                     evalLoss = true, terms = true, resume = true, device = true, readEvery = true, log = true,
+-- the files of an earlier run in dir (what a fresh run would overwrite)
+local RESULT_FILES = {"metrics.csv", "last.h5", "best.h5"}
+local function existing_results(dir)
+   local found = {}
+   for _, name in ipairs(RESULT_FILES) do
+      local f = io.open(dir .. "/" .. name, "rb")
+      if f then f:close(); found[#found + 1] = name end
+   end
+   return found
+end
+
+local FIT_OPTIONS = {overwrite = true, model = true, optimizer = true, train = true, test = true, epochs = true,
+                     dir = true, loss = true, evalLoss = true, terms = true, resume = true, device = true,
+                     readEvery = true, log = true,
                      options = true, onEpoch = true, checkFinite = true}
 
 function train.fit(o)
@@ -201,13 +217,13 @@ function train.fit(o)
    if math.type(epochs) ~= "integer" or epochs < 1 then
       error(("train.fit: option 'epochs' must be an integer >= 1, got %s"):format(tostring(epochs)), 2)
    end
-   local total = num_examples(o.train)
-   if total == 0 then
+   if num_examples(o.train) == 0 then
       error("train.fit: the training data has no examples (an empty dataset, or a limit of 0 rows?)", 2)
    end
    local read_every = o.readEvery or READ_EVERY
    if math.type(read_every) ~= "integer" or read_every < 1 then
-      error(("train.fit: option 'readEvery' must be a positive integer (steps), got %s"):format(tostring(o.readEvery)), 2)
+      error(("train.fit: option 'readEvery' must be a positive integer (steps), got %s"):format(
+         tostring(o.readEvery)), 2)
    end
    local loss_fn = o.loss or default_loss
    local eval_loss = o.evalLoss or loss_fn
@@ -241,6 +257,17 @@ function train.fit(o)
       resume = checkpoint_path(dir, "last.h5")
       local f = resume and io.open(resume, "rb")
       if f then f:close() else resume = nil end
+   end
+   -- a fresh run never overwrites another's results unless told to (resume continues them)
+   local results = dir and not resume and existing_results(dir) or {}
+   if #results > 0 then
+      if not o.overwrite then
+         if lock then lock:release() end
+         error(("train.fit: run directory %s already holds a run (%s): pass resume = true to continue it "
+                .. "(--resume), overwrite = true to replace it (--overwrite), or choose another directory"):format(
+                dir, table.concat(results, ", ")), 2)
+      end
+      for _, name in ipairs(results) do os.remove(dir .. "/" .. name) end
    end
    local opened, writer = pcall(function()
       if resume then
@@ -399,13 +426,13 @@ function train.fit(o)
       if tostring(err):find("interrupted!", 1, true) then
          interrupted = true
          if dir and updating then
-            log:write(("\ninterrupted during a parameter update: %s keeps the state of the last completed epoch\n"):format(
-               checkpoint_path(dir, "last.h5")))
+            log:write(("\ninterrupted during a parameter update: %s keeps the state of the last completed "
+                       .. "epoch\n"):format(checkpoint_path(dir, "last.h5")))
          elseif dir then
             if read_pending then pcall(read_pending) end -- the sums of the batches done so far
             save_checkpoint(checkpoint_path(dir, "last.h5"), o, state, batch_rng)
-            log:write(("\ninterrupted: checkpoint saved to %s (epoch %d, batch %d); resume with resume = true\n"):format(
-               checkpoint_path(dir, "last.h5"), state.epoch, state.step))
+            log:write(("\ninterrupted: checkpoint saved to %s (epoch %d, batch %d); resume with "
+                       .. "resume = true\n"):format(checkpoint_path(dir, "last.h5"), state.epoch, state.step))
          else
             log:write("\ninterrupted\n")
          end
@@ -417,8 +444,9 @@ function train.fit(o)
    end
    if writer then writer:close() end
    if lock then lock:release() end
-   return {history = history, best_acc = state.best_acc, best_epoch = state.best_epoch, interrupted = interrupted,
-           dir = dir}
+   -- last: the row of the last completed epoch, also when a resumed run had no epoch left to train
+   return {history = history, last = history[#history] or state.last_row, best_acc = state.best_acc,
+           best_epoch = state.best_epoch, interrupted = interrupted, dir = dir}
 end
 
 return train

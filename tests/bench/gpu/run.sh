@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
           fi ;;
     bench) $root/bin/retort tests/bench/bench_gpu.lua "--python=$python" 2>&1 | tee $out/bench_gpu.log; status=$((status | ${PIPESTATUS[0]})) ;;
     recipes) $root/bin/retort recipes/compare.lua --device=cuda --teacherEpochs=2 --epochs=1 --initEpochs=1 \
-               --dir=/tmp/retort-gpu/runs 2>&1 | tee $out/recipes.log | grep -E '\||failed|retort:'
+               --dir=/tmp/retort-gpu/runs --overwrite 2>&1 | tee $out/recipes.log | grep -E '\||failed|retort:'
              status=$((status | ${PIPESTATUS[0]})) ;;
     lua) shift; $root/bin/retort "$@"; exit $? ;;
     *) echo "run.sh: unknown step '$1' (test, bench, recipes, lua FILE...)"; exit 2 ;;
