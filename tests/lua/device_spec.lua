@@ -89,7 +89,7 @@ describe("waiting for the GPU", function()
       local d = distill.Distiller{teacher = teacher, student = student, T = 3, gamma = 0.3, alpha = 0.7,
                                   pairs = {{hint = "relu1", guided = "relu1", loss = "hint"}}}
       d:training()
-      out.distiller = waits(function() step((d:trainingLoss(d:forward(x), y, {epoch = 1, step = 1, epochs = 1}))) end)
+      out.distiller = waits(function() step((select(2, d:trainingStep(x, y, {epoch = 1, step = 1, epochs = 1})))) end)
       local ds = retort.data.blobs{n = 1600, dim = 20, classes = 3, seed = 2}
       local loader = retort.data.Loader(ds, {batchSize = 16, shuffle = true, seed = 1, device = "cuda"})
       local r

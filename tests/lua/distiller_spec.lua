@@ -75,8 +75,7 @@ describe("Distiller", function()
                                   pairs = {{hint = "logits", guided = "logits", loss = "logitl2", weight = 0.5},
                                            {hint = "relu1", guided = "relu1", loss = "hint", name = "h"}}}
       d:training()
-      local logits = d:forward(x)
-      local loss, terms = d:trainingLoss(logits, y, {epoch = 1, step = 1, epochs = 1})
+      local logits, loss, terms = d:trainingStep(x, y, {epoch = 1, step = 1, epochs = 1})
       local tl = retort.noGrad(function() return teacher:forward(x) end)
       local ce = retort.loss.crossEntropy(logits, y):item()
       local kl = distill.kl(logits, tl, {T = 3}):item() / 9
@@ -91,7 +90,7 @@ describe("Distiller", function()
       -- with gamma = 1 - alpha the KD part is the pinned kd loss
       local d2 = distill.Distiller{teacher = teacher, student = student, T = 3, gamma = 0.3, alpha = 0.7}
       d2:training()
-      local l2d = d2:trainingLoss(d2:forward(x), y)
+      local _, l2d = d2:trainingStep(x, y)
       local want = distill.kd(logits, tl, {T = 3, alpha = 0.7, labels = y})
       assert.is_true(close(l2d:item(), want:item(), 1e-6))
       -- gamma + alpha other than 1, and two teachers averaged: still gamma CE + alpha T^2 KL
@@ -100,7 +99,7 @@ describe("Distiller", function()
       local d3 = distill.Distiller{teacher = {teacher, t2}, student = student, T = 2, gamma = 0.5, alpha = 2,
                                    multiTeacher = "average"}
       d3:training()
-      local l3, terms3 = d3:trainingLoss(d3:forward(x), y)
+      local _, l3, terms3 = d3:trainingStep(x, y)
       local tmean = (tl + retort.noGrad(function() return t2:forward(x) end)) / 2
       local kl3 = distill.kl(logits, tmean, {T = 2}):item() / 4
       assert.is_true(close(terms3.ce:item(), ce) and close(terms3.kl:item(), kl3) and close(terms3.kd:item(), 4 * kl3))
@@ -115,12 +114,12 @@ describe("Distiller", function()
                                   pairs = {{hint = "relu2", guided = "relu1", loss = "fitnet"}},
                                   sample = retort.randn(2, 20)}
       local seen = {}
-      local orig = d.trainingLoss
-      d.trainingLoss = function(self, l, y, ctx)
-         local loss, terms = orig(self, l, y, ctx)
+      local orig = d.trainingStep
+      d.trainingStep = function(self, x, y, ctx)
+         local logits, loss, terms = orig(self, x, y, ctx)
          seen[#seen + 1] = retort.schedule.value(self.alpha, {epoch = ctx.epoch, step = ctx.step - 1,
                                                               epochs = ctx.epochs, stepsPerEpoch = ctx.stepsPerEpoch})
-         return loss, terms
+         return logits, loss, terms
       end
       local r = retort.train.fit{model = d, optimizer = retort.optim.SGD(d:parameters(), {lr = 0.05}),
                                  train = blobs_loader(), test = blobs_loader(64, 2), epochs = 2, dir = dir,
@@ -147,21 +146,28 @@ describe("Distiller", function()
       local sum = distill.Distiller{teacher = {t1, t2}, student = student, T = 2, gamma = 0, alpha = 1,
                                     multiTeacher = "sum"}
       avg:training(); sum:training()
-      local s = avg:forward(x)
-      local la = avg:trainingLoss(s, y):item()
-      local ls = sum:trainingLoss(sum:forward(x), y):item()
+      local s, la = avg:trainingStep(x, y)
+      la = la:item()
+      local _, ls = sum:trainingStep(x, y)
+      ls = ls:item()
       local l1 = retort.noGrad(function() return t1:forward(x) end)
       local l2 = retort.noGrad(function() return t2:forward(x) end)
       assert.is_true(close(la, distill.kl(s, (l1 + l2) / 2, {T = 2}):item(), 1e-6))
       assert.is_true(close(ls, distill.kl(s, l1, {T = 2}):item() + distill.kl(s, l2, {T = 2}):item(), 1e-6))
    end)
 
-   it("is the student alone in evaluation mode", function()
+   it("forwards the student alone in either mode, and keeps nothing between training steps", function()
       local teacher, student = nets()
-      local d = distill.Distiller{teacher = teacher, student = student}
+      local d = distill.Distiller{teacher = teacher, student = student, gamma = 0.5, alpha = 0.5}
+      local x, y = retort.randn(3, 20), retort.tensor({1, 2, 3}, "i64")
       d:evaluate()
-      local x = retort.randn(3, 20)
       assert.are.equal(0, (d:forward(x) - student:forward(x)):abs():max():item())
+      d:training()
+      local before = {}
+      for k in pairs(d) do before[k] = true end
+      local logits = d:trainingStep(x, y)
+      assert.are.equal(0, (logits - student:forward(x)):abs():max():item())
+      for k in pairs(d) do assert.is_true(before[k], "trainingStep left '" .. tostring(k) .. "' on the Distiller") end
    end)
 
    it("refuses bad input with errors that say what was expected", function()

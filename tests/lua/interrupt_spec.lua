@@ -72,14 +72,14 @@ print("final", retort.fingerprint(table.unpack(net:parameters())))
       local want = full.stdout:match("final\t(%x+)")
       assert.is_not_nil(want)
       local interrupts = 0
-      for k, delay in ipairs{0.35, 0.6, 0.85, 1.1} do
+      for k, delay in ipairs{0.35, 0.6, 0.85, 1.1, 1.35} do
          local dir = ("%s/cut%d"):format(base, k)
          local r = interrupted_run({train, dir, "2"}, delay)
          if r.status == 130 then
-            interrupts = interrupts + 1
+            -- on a busy machine the signal may land before the first batch (nothing to save yet): the
+            -- resume then starts afresh, and must still end where the uninterrupted run did
             local f = io.open(dir .. "/last.h5", "rb")
-            assert.is_not_nil(f, "no last.h5 after an interrupt at " .. delay .. " s")
-            f:close()
+            if f then f:close(); interrupts = interrupts + 1 end
             local resumed = support.run({train, dir, "2", "resume"})
             assert.are.equal(0, resumed.status, resumed.stderr)
             assert.are.equal(want, resumed.stdout:match("final\t(%x+)"))

@@ -78,3 +78,20 @@ describe("models", function()
       assert.are.same({2, 10}, s:forward(x):shape())
    end)
 end)
+
+describe("models' options", function()
+   it("refuse unknown keys, suggesting the nearest (models.mlp{size = ...} once built the default MLP)", function()
+      local cases = {
+         {models.mlp, {size = {2, 3}}, "models.mlp: unknown option 'size'", "did you mean 'sizes'?"},
+         {models.cnn, {chanels = {4}}, "models.cnn: unknown option 'chanels'", "did you mean 'channels'?"},
+         {models.fitnetStudent, {channels = {4}}, "models.fitnetStudent: unknown option 'channels'", "(known:"},
+         {models.fitnetTeacher, {stages = {{4}}}, "models.fitnetTeacher: unknown option 'stages'", "(known:"},
+      }
+      for _, c in ipairs(cases) do
+         local ok, err = pcall(c[1], c[2])
+         assert.is_false(ok)
+         assert.matches(c[3], err, 1, true)
+         assert.matches(c[4], err, 1, true)
+      end
+   end)
+end)

@@ -209,7 +209,7 @@ function Distiller:checkData(loader)
    end
 end
 
---- setStage("init" | "main"): which loss trainingLoss computes (see the top of this file).
+--- setStage("init" | "main"): which loss trainingStep computes (see the top of this file).
 function Distiller:setStage(stage)
    if stage ~= "init" and stage ~= "main" then
       error(("Distiller: stage must be \"init\" or \"main\", got %s"):format(tostring(stage)), 2)
@@ -286,8 +286,8 @@ local function lookup(cache, names, idx, epoch, device)
 end
 
 -- Run the teachers (frozen, no graph) on x: their logits and taps. Caches are read for
--- rows = {indices =, epoch =}; without rows they are left out (filled in by trainingLoss). Without
--- x only the caches are read (trainingLoss, once the networks have run in forward).
+-- rows = {indices =, epoch =}; without rows they are left out (filled in by trainingStep). Without
+-- x only the caches are read (trainingStep, once the networks have run).
 function Distiller:runTeachers(x, hints, rows)
    local logits, taps = {}, {}
    local device = rows and self.hasCache and self:device() -- cached rows go where the student is
@@ -340,13 +340,9 @@ function Distiller:setup(x)
    return self
 end
 
+-- forward: the student alone (in training mode too; the losses come from trainingStep)
 function Distiller:apply(x, ctx)
-   if not self:isTraining() then return self:runChild("student", x, ctx) end
-   local guided, hints = self:tapLists()
-   local logits, staps = run(self._modules.student, x, guided)
-   local tlogits, ttaps = self:runTeachers(x, hints)
-   self._batch = {staps = staps, tlogits = tlogits, ttaps = ttaps, hints = hints}
-   return logits
+   return self:runChild("student", x, ctx)
 end
 
 -- teacher logits for the KD term: the average of the teachers' (multiTeacher = "average")
@@ -365,11 +361,15 @@ function Distiller:termNames()
    return names
 end
 
---- trainingLoss(logits, y, ctx) -> loss, terms: the combined loss of the last training forward.
-function Distiller:trainingLoss(logits, y, ctx)
-   local b = self._batch
-   if not b then error("Distiller: trainingLoss needs a training-mode forward first", 2) end
-   self._batch = nil
+--- trainingStep(x, y [, ctx]) -> logits, loss, terms: one training forward of the student and the
+--- teachers on the batch x (labels y, 1-based) and the combined loss with its terms. ctx: {epoch, step,
+--- epochs, stepsPerEpoch, indices (the batch's dataset indices: a cached teacher needs them), weights}.
+--- retort.train.fit calls it for any model that has it; one call, nothing kept between calls.
+function Distiller:trainingStep(x, y, ctx)
+   local guided, hints = self:tapLists()
+   local logits, staps = run(self._modules.student, x, guided)
+   local tlogits, ttaps = self:runTeachers(x, hints)
+   local b = {staps = staps, tlogits = tlogits, ttaps = ttaps, hints = hints}
    if self.hasCache then
       if not (ctx and ctx.indices) then
          error("Distiller: a cached teacher needs the batch's dataset indices: train with retort.train.fit and a "
@@ -403,7 +403,7 @@ function Distiller:trainingLoss(logits, y, ctx)
       end
       total = total or logits:sum() * 0
       terms.total = total:detach()
-      return total, terms
+      return logits, total, terms
    end
    local w = ctx and ctx.weights -- a curriculum's per-example weights: on CE and KD, not on the pairs
    if gamma > 0 and alpha > 0 and not w and (#b.tlogits == 1 or self.multiTeacher == "average") then
@@ -446,7 +446,7 @@ function Distiller:trainingLoss(logits, y, ctx)
    end
    total = total or logits:sum() * 0 -- every weight 0 and no active pair: a zero loss on the graph
    terms.total = total:detach()
-   return total, terms
+   return logits, total, terms
 end
 
 return Distiller

@@ -3,12 +3,15 @@
 -- fc1 (hidden) - relu - [dropout] - fc2 (classes). Children: conv1, relu1, pool1, conv2, ...,
 -- flatten, fc1, relu, [drop], fc2; taps also "logits".
 local nn = require "retort.nn"
+local options = require "retort.options"
 
 local CNN = nn.class("CNN", nn.Sequential)
 
 function CNN:__init(o)
    nn.Sequential.__init(self)
    o = o or {}
+   options.check("models.cnn", o, {inChannels = true, size = true, channels = true, hidden = true, classes = true,
+                                   dropout = true}, 3)
    local c = o.inChannels or 1
    local size = o.size or 28
    local channels = o.channels or {32, 64}

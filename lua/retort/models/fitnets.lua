@@ -9,6 +9,7 @@
 --            over all stages) and pool<s>.
 -- These follow the paper's shapes, not its exact hyper-parameters (which are not all published).
 local nn = require "retort.nn"
+local options = require "retort.options"
 
 local FitNet = nn.class("FitNet", nn.Sequential)
 
@@ -46,8 +47,17 @@ function FitNet:extraRepr() return self.kind end
 local M = {FitNet = FitNet}
 
 --- fitnetTeacher{channels = {96, 192, 192}, pieces = 2, hidden = 500, fcPieces = 5, classes = 10}
+-- the options both take, plus channels (teacher) or stages (student)
+local function known(extra)
+   local k = {pieces = true, hidden = true, fcPieces = true, classes = true, inChannels = true, size = true,
+              dropout = true}
+   k[extra] = true
+   return k
+end
+
 function M.fitnetTeacher(o)
    o = o or {}
+   options.check("models.fitnetTeacher", o, known("channels"), 2)
    local stages = {}
    for i, c in ipairs(o.channels or {96, 192, 192}) do stages[i] = {c} end
    return FitNet(o, stages, 5, 2, "teacher (wide, shallow)")
@@ -56,6 +66,7 @@ end
 --- fitnetStudent{stages = {{16, 16, 16}, {32, 32, 32}, {48, 48, 64}}, pieces = 2, hidden = 500, ...}
 function M.fitnetStudent(o)
    o = o or {}
+   options.check("models.fitnetStudent", o, known("stages"), 2)
    return FitNet(o, o.stages or {{16, 16, 16}, {32, 32, 32}, {48, 48, 64}}, 3, 1, "student (thin, deep)")
 end
 

@@ -3,6 +3,7 @@
 -- student 784-800-800-10). Children: [inputDrop], fc1, relu1, [drop1], fc2, relu2, [drop2], ...,
 -- fcL; the last Linear's output is also the tap "logits". Inputs (N, ...) are flattened.
 local nn = require "retort.nn"
+local options = require "retort.options"
 
 local ACTIVATIONS = {relu = nn.ReLU, tanh = nn.Tanh, sigmoid = nn.Sigmoid, leakyRelu = nn.LeakyReLU}
 
@@ -11,6 +12,7 @@ local MLP = nn.class("MLP", nn.Sequential)
 function MLP:__init(o)
    nn.Sequential.__init(self)
    o = o or {}
+   options.check("models.mlp", o, {sizes = true, dropout = true, inputDropout = true, activation = true}, 3)
    local sizes = o.sizes or {784, 1200, 1200, 10}
    if #sizes < 2 then error("models.mlp: sizes needs at least {in, out}", 3) end
    local act = o.activation or "relu"

@@ -21,8 +21,9 @@
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
 --   result.last: the last completed epoch's row (from the checkpoint when a resumed run was already done)
 --
--- A model with trainingLoss(logits, y, ctx) and termNames() (retort.distill.Distiller) supplies its
--- own training loss and terms; it is evaluated with cross-entropy unless evalLoss says otherwise.
+-- A model with trainingStep(x, y, ctx) -> logits, loss, terms and termNames() (retort.distill.Distiller)
+-- runs its own training forward and loss in one call (ctx as for loss); it is evaluated with
+-- cross-entropy unless evalLoss says otherwise.
 -- A model with checkData(loader) (the Distiller, for its soft-target caches) checks the training
 -- loader before the first step.
 -- Terms are averaged over each epoch and written as train_<term> columns of metrics.csv.
@@ -228,8 +229,13 @@ function train.fit(o)
    local loss_fn = o.loss or default_loss
    local eval_loss = o.evalLoss or loss_fn
    local term_names = o.terms or {}
-   if not o.loss and o.model.trainingLoss then
-      loss_fn = function(logits, y, ctx) return o.model:trainingLoss(logits, y, ctx) end
+   -- step(x, y, ctx) -> logits, loss, terms: the model's own training step, or a forward and the loss
+   local step_fn = function(x, y, ctx)
+      local logits = o.model:forward(x)
+      return logits, loss_fn(logits, y, ctx)
+   end
+   if not o.loss and o.model.trainingStep then
+      step_fn = function(x, y, ctx) return o.model:trainingStep(x, y, ctx) end
       eval_loss = o.evalLoss or default_loss
       term_names = o.model:termNames()
    end
@@ -259,9 +265,10 @@ function train.fit(o)
       if f then f:close() else resume = nil end
    end
    -- a fresh run never overwrites another's results unless told to (resume continues them)
+   -- resume = true with no last.h5 yet (stopped before its first checkpoint) starts afresh over what is there
    local results = dir and not resume and existing_results(dir) or {}
    if #results > 0 then
-      if not o.overwrite then
+      if not o.overwrite and not o.resume then
          if lock then lock:release() end
          error(("train.fit: run directory %s already holds a run (%s): pass resume = true to continue it "
                 .. "(--resume), overwrite = true to replace it (--overwrite), or choose another directory"):format(
@@ -344,11 +351,11 @@ function train.fit(o)
             end
             -- an interrupted batch is redone from scratch on resume: remember the generator before it
             batch_rng = retort.getRngState()
-            local logits = o.model:forward(x)
             local weights = idx and o.train.weights and o.train:weights(idx, epoch) or nil
             if weights then weights = weights:to(device) end
-            local loss, terms = loss_fn(logits, y, {epoch = epoch, step = step, epochs = epochs, x = x,
-                                                    indices = idx, weights = weights, stepsPerEpoch = steps_per_epoch})
+            local logits, loss, terms = step_fn(x, y, {epoch = epoch, step = step, epochs = epochs, x = x,
+                                                       indices = idx, weights = weights,
+                                                       stepsPerEpoch = steps_per_epoch})
             local v -- the loss as a number (CPU), or a tensor that stays on the GPU
             if lazy then
                v = loss:detach()

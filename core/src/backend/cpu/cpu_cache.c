@@ -5,12 +5,18 @@
  * 1024; 0 disables the cache). */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "backend/block_bins.h"
 #include "backend/cpu/cpu_internal.h"
 
 #define RT_CPU_ALIGN ((size_t)64)
 #define CACHE_MIN_BYTES ((size_t)16384) /* smaller blocks: malloc's own bins are fast */
+/* Blocks this large are 2 MiB-aligned and asked to be backed by transparent huge pages (the kernel
+ * here defaults to "madvise"): a fresh 600 MB tensor then costs ~300 page faults, not ~150,000
+ * (filling one took 0.50 s with 4 KiB pages, 0.06 s with huge pages). numpy does the same. */
+#define HUGE_BYTES ((size_t)4 << 20)
+#define HUGE_ALIGN ((size_t)2 << 20)
 
 static struct {
     pthread_mutex_t lock;
@@ -21,7 +27,21 @@ static struct {
 
 static size_t rounded_size(size_t nbytes)
 {
+    if (nbytes >= HUGE_BYTES)
+        return (nbytes + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
     return nbytes == 0 ? RT_CPU_ALIGN : (nbytes + RT_CPU_ALIGN - 1) & ~(RT_CPU_ALIGN - 1);
+}
+
+static void *fresh_block(size_t size)
+{
+    if (size < HUGE_BYTES)
+        return aligned_alloc(RT_CPU_ALIGN, size);
+    void *p = aligned_alloc(HUGE_ALIGN, size);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, size, MADV_HUGEPAGE); /* advice only: without THP it fails harmlessly */
+#endif
+    return p;
 }
 
 static void read_budget(void)
@@ -52,7 +72,7 @@ void rt_cpu_cache_stats(size_t *cached, size_t *peak_reserved)
 
 enum rt_status rt_cpu_alloc(size_t nbytes, void **out)
 {
-    if (nbytes > SIZE_MAX - RT_CPU_ALIGN)
+    if (nbytes > SIZE_MAX - HUGE_ALIGN)
         return rt_error(RT_ERR_OOM, "cpu alloc: out of memory allocating %zu bytes", nbytes);
     size_t size = rounded_size(nbytes);
     if (size >= CACHE_MIN_BYTES) {
@@ -64,10 +84,10 @@ enum rt_status rt_cpu_alloc(size_t nbytes, void **out)
             return RT_OK;
         }
     }
-    void *p = aligned_alloc(RT_CPU_ALIGN, size);
+    void *p = fresh_block(size);
     if (!p) { /* memory may be sitting in the cache: return it and try once more */
         rt_cpu_cache_flush();
-        p = aligned_alloc(RT_CPU_ALIGN, size);
+        p = fresh_block(size);
     }
     if (!p)
         return rt_error(RT_ERR_OOM, "cpu alloc: out of memory allocating %zu bytes", nbytes);
