@@ -5,6 +5,7 @@
 #   P/lib/libretort.so.0.1.0 (+ .so.0, .so) and P/lib/libretort.a     the C core, shared and static
 #   P/include/retort/*.h                  the public C API
 #   P/share/lua/5.4/retort/               the Lua modules (the whole lua/retort folder)
+#   P/share/retort/tools/torch_state.py   the PyTorch side of `retort import-torch` / `export-torch`
 #   P/lib/lua/5.4/retort/core.so          the binding, for a plain lua5.4
 #   P/lib/pkgconfig/retort.pc             P/lib/cmake/retort/retort{Config,ConfigVersion,Targets}.cmake
 #
@@ -62,6 +63,10 @@ if(_retort_lua_link_inside)
   file(MAKE_DIRECTORY "${_retort_lua_link_dir}")
   file(RELATIVE_PATH _retort_lua_link_target "${_retort_lua_link_dir}" "${CMAKE_SOURCE_DIR}/lua/retort")
   file(CREATE_LINK "${_retort_lua_link_target}" "${_retort_lua_link}" SYMBOLIC)
+  # and bin/../share/retort/tools -> the source tree's tools/, where the installed helper lands
+  file(MAKE_DIRECTORY "${CMAKE_BINARY_DIR}/share/retort")
+  file(RELATIVE_PATH _retort_tools_target "${CMAKE_BINARY_DIR}/share/retort" "${CMAKE_SOURCE_DIR}/tools")
+  file(CREATE_LINK "${_retort_tools_target}" "${CMAKE_BINARY_DIR}/share/retort/tools" SYMBOLIC)
 else()
   message(WARNING "retort: with CMAKE_INSTALL_BINDIR=${CMAKE_INSTALL_BINDIR} the host built here finds its "
     "Lua modules only through RETORT_LUA_PATH (bin/${RETORT_LUA_FROM_BIN} leaves the build folder)")
@@ -89,6 +94,9 @@ set_target_properties(retort retort_lua_module retort_shared PROPERTIES INSTALL_
 install(TARGETS retort RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 install(TARGETS retort_lua_module LIBRARY DESTINATION "${RETORT_INSTALL_CMODDIR}/retort")
 install(DIRECTORY lua/retort DESTINATION "${RETORT_INSTALL_LUADIR}" PATTERN ".*" EXCLUDE PATTERN "*~" EXCLUDE)
+# tools/ (the PyTorch side of import-torch / export-torch): share/retort/tools, which the Lua side
+# finds at ../share/retort/tools from the executable (lua/retort/interop/torch.lua)
+install(PROGRAMS tools/torch_state.py DESTINATION "${CMAKE_INSTALL_DATADIR}/retort/tools")
 if(RETORT_INSTALL_C_LIBRARY)
   install(TARGETS retort_shared EXPORT retortTargets LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
   install(TARGETS retort_core EXPORT retortStaticTargets ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}")

@@ -56,13 +56,12 @@ local opts = retort.recipe.options({
    resume = "continue from <dir>/last.h5 (and <dir>/init/last.h5 for an unfinished init stage)",
    overwrite = "replace the run already in --dir (without it, a fresh run into a used --dir is refused)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
-   export = "reserved for exporting the trained student; not supported yet (refused when set)",
+   export = "write the trained network (the student) as ONNX to this file when done (empty: none)",
 })
 
 local function fail(fmt, ...) error(retort.recipe.usageError and retort.recipe.usageError(fmt:format(...))
                                     or fmt:format(...), 0) end
 
-if opts.export ~= "" then fail("--export is not supported yet by recipes/cifar.lua") end
 local method = opts.method
 if method ~= "none" and not repdistiller.methods[method] then
    fail("unknown --method=%s; known: none, %s", method, table.concat(repdistiller.names(), ", "))
@@ -180,3 +179,4 @@ print(("%s%s: test accuracy %.4f after %d epochs (best %.4f at epoch %d)%s; %.1f
    studentName, method == "none" and "" or (" (%s from %s)"):format(method, opts.teacherModel),
    last and last.test_acc or result.best_acc, opts.epochs, result.best_acc, result.best_epoch,
    teacher_acc and (", teacher %.4f"):format(teacher_acc) or "", retort.clock() - started, dir))
+retort.recipe.export(student, test, opts.export)

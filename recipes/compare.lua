@@ -22,7 +22,7 @@ local opts = retort.recipe.options({
    teacher = "", teacherEpochs = 5, epochs = 5, batch = 128, lr = 0.01, momentum = 0.9, weightDecay = 5e-4,
    methods = "ce,kd,fitnet,at,sp,cc,vid,rkd,pkt,nst,ab,ft,crd,dkd,logitl2", seed = 1, threads = 2,
    dir = "runs/compare", limit = 0, initEpochs = 2, crdNegatives = 4096, device = "cpu", resume = false,
-   overwrite = false,
+   overwrite = false, export = "",
 }, {...}, {
    teacher = "teacher checkpoint (the CNN of recipes/train_teacher.lua); empty: train one first",
    teacherEpochs = "epochs to train the teacher when --teacher is not given",
@@ -40,6 +40,8 @@ local opts = retort.recipe.options({
    initEpochs = "epochs of the init stage of AB and FT",
    crdNegatives = "negatives drawn per example by CRD",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   export = "write the student of the method with the best last accuracy as ONNX to this file when done "
+      .. "(e.g. student.onnx; empty: none)",
    resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
    overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
 })
@@ -113,6 +115,7 @@ local teacher_acc = retort.train.evaluate(teacher, test).acc
 
 local sample = retort.data.fashionMnistLoaders{batchSize = 2, limit = 2}:batches()()
 local rows = {}
+local best -- the method with the best last accuracy: its student is what --export writes
 for name in opts.methods:gmatch("[^,%s]+") do
    local spec = METHODS[name]
    retort.manualSeed(opts.seed + 1) -- the same initial student for every method
@@ -136,6 +139,7 @@ for name in opts.methods:gmatch("[^,%s]+") do
    end
    r.name, r.seconds = name, r.seconds + init_seconds
    rows[#rows + 1] = r
+   if r.acc and (not best or r.acc > best.acc) then best = {acc = r.acc, student = student} end
 end
 
 print(("\nteacher (cnn 32-64) test accuracy %.4f; student cnn 8-16, %d epochs, seed %d"):format(
@@ -149,3 +153,4 @@ for _, r in ipairs(rows) do
       print(("| %-7s | %.4f | %.4f | %5.0fs |"):format(r.name, r.acc, r.best, r.seconds))
    end
 end
+if best then retort.recipe.export(best.student, (loaders()), opts.export) end

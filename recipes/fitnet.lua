@@ -21,7 +21,7 @@ local opts = retort.recipe.options({
    stage = "both", from = "", teacher = "", teacherEpochs = 5, hintEpochs = 3, epochs = 10, batch = 128,
    optimizer = "rmsprop", lr = 1e-3, momentum = 0.9, weightDecay = 5e-4, T = 3, lambdaFrom = 4, lambdaTo = 1,
    hint = "relu2", guided = "conv4", baselines = true, seed = 1, threads = 2, dir = "runs/fitnet", limit = 0,
-   device = "cpu", resume = false, overwrite = false,
+   device = "cpu", resume = false, overwrite = false, export = "",
 }, {...}, {
    stage = "stages to run: 1 (hints), 2 (KD, from --from) or both",
    from = "stage-1 checkpoint that stage 2 starts from (with --stage=2)",
@@ -45,6 +45,8 @@ local opts = retort.recipe.options({
    dir = "output directory: a run folder per stage and baseline",
    limit = "use only the first N training and test examples (0: all)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   export = "write the FitNets student (hints, then KD) as ONNX to this file when done "
+      .. "(e.g. student.onnx; empty: none)",
    resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
    overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
 })
@@ -124,6 +126,7 @@ if opts.stage ~= "1" then
    d:loadStateDict(retort.load(opts.from).model)
    d:setStage("main")
    fit("fitnet", d, d._modules.student:parameters(), opts.epochs)
+   retort.recipe.export(d._modules.student, (loaders()), opts.export)
    if opts.baselines then
       local scratch = make_student()
       fit("scratch", scratch, scratch:parameters(), opts.epochs)

@@ -21,7 +21,7 @@ local opts = retort.recipe.options({
    epochs = 10, teacherEpochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 20,
    alpha = 0.9, seed = 1, seeds = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
    crop = 0, flip = false, views = 0, cache = "", cacheOnly = false, cacheVerify = 0, device = "cpu",
-   resume = false, overwrite = false,
+   resume = false, overwrite = false, export = "",
 }, {...}, {
    epochs = "epochs for each student (alone and distilled)",
    teacherEpochs = "epochs to train the teacher when --teacher is not given",
@@ -45,6 +45,7 @@ local opts = retort.recipe.options({
    cacheOnly = "build the cache and stop (what `retort cache --out` runs)",
    cacheVerify = "recompute N cache rows with the teacher, compare and exit (what `retort cache --verify` runs)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   export = "write the distilled student as ONNX to this file when done (e.g. student.onnx; empty: none)",
    resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
    overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
 })
@@ -92,14 +93,15 @@ local cache = retort.recipe.cache(opts, {teacher = teacher, data = (loaders())})
 
 -- 2. the student alone, and 3. the same student (same seed, same initial weights) distilled
 local alone, distilled = {}, {}
+local student -- the last distilled student (what --export writes)
 for k = 1, opts.seeds do
    local seed = opts.seed + k - 1
    local suffix = opts.seeds > 1 and ("-seed" .. seed) or ""
    retort.manualSeed(seed + 1000)
    alone[k] = fit("student" .. suffix, retort.models.mlp{sizes = {784, 800, 800, 10}}, opts.epochs, seed)
    retort.manualSeed(seed + 1000)
-   local d = retort.distill.Distiller{teacher = cache or teacher,
-                                      student = retort.models.mlp{sizes = {784, 800, 800, 10}},
+   student = retort.models.mlp{sizes = {784, 800, 800, 10}}
+   local d = retort.distill.Distiller{teacher = cache or teacher, student = student,
                                       T = opts.T, alpha = opts.alpha, gamma = 1 - opts.alpha}
    distilled[k] = fit("student-kd" .. suffix, d, opts.epochs, seed)
 end
@@ -123,3 +125,4 @@ local gap = teacher_acc - am
 if gap > 0 then
    print(("distillation recovered %.0f%% of the teacher-student gap"):format(100 * (dm - am) / gap))
 end
+retort.recipe.export(student, (loaders()), opts.export)

@@ -8,11 +8,21 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-busted libopenblas-dev libhdf5-dev
           libreadline-dev zlib1g-dev libpng-dev libjpeg-dev luarocks dataset-fashion-mnist)
+# ONNX export: C generated from libonnx-dev's onnx.proto by protoc-c, linked with libprotobuf-c
+packages+=(protobuf-c-compiler libprotobuf-c-dev libonnx-dev)
+# distributed training: OpenMPI launches the ranks (mpirun) and carries CPU tensors
+packages+=(libopenmpi-dev openmpi-bin)
+# CPU convolutions through oneDNN (Debian's build runs on OpenMP, retort's one thread pool)
+packages+=(libdnnl-dev)
 if [ "${1:-}" = "--test" ]; then
   # independent writers and readers the tests compare against: h5dump, h5py, numpy, PIL
   packages+=(hdf5-tools python3-h5py python3-numpy python3-pil python3-torch)
+  # the consumers the exported ONNX files are checked by: onnx.checker, shape inference, OpenCV's DNN
+  packages+=(python3-onnx python3-opencv)
   # the Lua linter scripts/test.sh runs (luacheck)
   packages+=(lua-check)
+  # the fuzz step (tests/fuzz): clang with libFuzzer and the sanitizer runtimes, and clang's OpenMP
+  packages+=(clang libclang-rt-14-dev libomp-dev)
   shift
 fi
 missing=()

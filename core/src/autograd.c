@@ -5,6 +5,15 @@
 #include "internal.h"
 
 static _Thread_local bool grad_disabled;
+/* called after a leaf's gradient is final in a backward (rt_autograd_set_grad_ready_hook) */
+static _Thread_local rt_grad_ready_fn grad_ready_fn;
+static _Thread_local void *grad_ready_ctx;
+
+void rt_autograd_set_grad_ready_hook(rt_grad_ready_fn fn, void *ctx)
+{
+    grad_ready_fn = fn;
+    grad_ready_ctx = fn ? ctx : NULL;
+}
 
 bool rt_grad_set_enabled(bool on)
 {
@@ -333,6 +342,9 @@ static enum rt_status run_node(struct rt_node *n, bool retain)
     if (n->leaf) {
         st = accumulate_leaf(n->leaf, g);
         rt_tensor_release(g);
+        /* a leaf's node runs once per backward, after every contribution arrived: its gradient is final */
+        if (st == RT_OK && grad_ready_fn)
+            st = grad_ready_fn(grad_ready_ctx, n->leaf);
         return st;
     }
     if (!g) /* no gradient arrived (all contributions were absent) */

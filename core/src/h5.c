@@ -1,73 +1,223 @@
-/* HDF5 files (see retort/h5.h): atomic creation, groups, tensor datasets, scalar attributes.
+/* HDF5 files (see retort/h5.h): atomic creation, groups, tensor datasets, scalar attributes, and the
+ * checks that make reading a damaged or hostile file an error instead of a crash, a hang or a read of
+ * another file.
  *
  * Every function that opens an HDF5 identifier closes it before returning, on every path: the
  * pattern is "hid_t x = -1; ... done: if (x >= 0) H5Xclose(x);". HDF5's automatic error printing
- * is switched off; the innermost HDF5 error description is appended to our messages. */
+ * is switched off; the HDF5 error stack is turned into a short reason (a checksum that does not match,
+ * a truncated file, or HDF5's innermost description without its addresses) appended to our messages.
+ * Every message is passed through escape_controls: names and strings read from a file cannot put
+ * terminal control sequences into a message.
+ *
+ * Trust (what reading checks, and why; the user-facing summary is README.md's "Trust"):
+ *   - files are written with the 1.10 format bounds (H5F_LIBVER_V110: superblock 3, version-2 object
+ *     headers, checksummed chunk indexes), so all metadata carries checksums; data is compact (inside
+ *     its checksummed object header) up to RT_H5_COMPACT_MAX_BYTES, else chunked with a fletcher32
+ *     checksum per chunk. A file that fails a checksum is "file is corrupt". String attributes are
+ *     fixed-length (variable-length ones live in the global heap, which has no checksum).
+ *   - paths are walked one link at a time from the root: only hard links are followed (soft and
+ *     external links are refused, and the link access list refuses external links besides), at most
+ *     RT_H5_MAX_DEPTH deep, each step one lookup (linear in the depth).
+ *   - datasets whose data lives outside the file (external raw files, virtual datasets) are refused,
+ *     as are filters this libhdf5 does not have; plugin loading is switched off (H5PLset_loading_state),
+ *     so a file cannot make HDF5 load a shared library.
+ *   - attributes are read only when their class, size and dataspace are ones retort reads; in headers
+ *     that carry no checksum (files of other writers, or of retort before 0.2) the attribute messages are
+ *     first checked by h5_verify.c, including the global heap behind variable-length strings.
+ *   - sizes from the file are checked before they are used in arithmetic or allocations.
+ *   - writes go through the guard driver (h5_vfd.c), which records the first write error that libhdf5
+ *     would otherwise drop, so that a full disk is an error and never a silently damaged file. */
 #define _GNU_SOURCE /* strdup */
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "h5_internal.h"
 #include "internal.h"
 #include "retort/h5.h"
 
 struct rt_h5 {
     hid_t file;
-    char *path; /* as given */
-    char *tmp;  /* created files: the temporary name; NULL otherwise */
+    char *path;                 /* as given */
+    char *tmp;                  /* created files: the temporary name; NULL otherwise */
     bool writable;
+    bool created;               /* written by this process (its attributes need no verification) */
+    int64_t size;               /* bytes on disk when opened */
+    struct rt__h5_record *rec;  /* the guard driver's write-error record */
 };
 
-static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* Strings read from a file and limits on what is read (see the header comment). */
+#define ATTR_MAX_STRING (1 << 20)   /* bytes of one string attribute */
+#define ATTR_MAX_ARRAY (1 << 20)    /* values of one integer array attribute */
+#define LINK_MAX_TARGET 4096        /* bytes of a soft or external link's target, when it is named */
+
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static hid_t link_access = -1; /* every lookup's link access list: refuses external links */
+
+static herr_t refuse_external_link(const char *parent, const char *name, const char *file, const char *obj,
+                                   unsigned *flags, hid_t fapl, void *data)
+{
+    (void)parent, (void)name, (void)file, (void)obj, (void)flags, (void)fapl, (void)data;
+    return -1;
+}
+
+static void setup(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5PLset_loading_state(0); /* no filter plugins: a file cannot make HDF5 load a shared library */
+    link_access = H5Pcreate(H5P_LINK_ACCESS);
+    if (link_access >= 0)
+        H5Pset_elink_cb(link_access, refuse_external_link, NULL);
+}
+
+static void quiet(void)
+{
+    pthread_once(&setup_once, setup);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* error helpers */
 
-static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
+/* s with control bytes (below 0x20, 0x7f, and the UTF-8 forms of U+0080..U+009F) written as \xNN, into
+ * buf (always terminated; cut when it does not fit). */
+static void escape_controls(const char *s, char *buf, size_t n)
 {
-    char *buf = data;
-    if (n == 0 && e->desc && e->desc[0])
-        snprintf(buf, 200, "%s", e->desc);
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 1 < n; p++) {
+        bool c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+        if (*p < 0x20 || *p == 0x7f || c1) {
+            int k = c1 ? 2 : 1;
+            for (int j = 0; j < k && o + 5 < n; j++)
+                o += (size_t)snprintf(buf + o, n - o, "\\x%02x", p[j]);
+            p += k - 1;
+            if (o + 5 >= n)
+                break;
+        } else {
+            buf[o++] = (char)*p;
+        }
+    }
+    buf[o] = '\0';
+}
+
+/* rt_error for this file: the message is escaped (it may quote names and strings from a file). */
+static enum rt_status h5_error(enum rt_status st, const char *fmt, ...)
+{
+    char raw[1024], esc[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    escape_controls(raw, esc, sizeof esc);
+    return rt_error(st, "%s", esc);
+}
+
+/* What the HDF5 error stack says: its innermost description (without the " = value" details, which are
+ * addresses and buffer pointers), and whether any entry reports a checksum mismatch or a truncated file. */
+struct h5_why {
+    char desc[200];
+    bool checksum, truncated;
+};
+
+static herr_t why_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    struct h5_why *w = data;
+    if (!e->desc)
+        return 0;
+    if (strstr(e->desc, "checksum") || strstr(e->desc, "Fletcher32"))
+        w->checksum = true;
+    if (strstr(e->desc, "truncated"))
+        w->truncated = true;
+    if (n == 0 && e->desc[0]) {
+        snprintf(w->desc, sizeof w->desc, "%s", e->desc);
+        char *eq = strstr(w->desc, " = ");
+        if (eq) { /* "addr overflow, addr = 1, size = 2" -> "addr overflow" */
+            *eq = '\0';
+            char *cut = strrchr(w->desc, ',');
+            char *colon = strrchr(w->desc, ':');
+            if (colon > cut)
+                cut = colon;
+            if (cut)
+                *cut = '\0';
+        }
+    }
     return 0;
 }
 
-/* The innermost HDF5 error description ("" when none); clears the stack. */
-static const char *h5_detail(char *buf)
+/* Reads and clears the HDF5 error stack. */
+static void h5_why(struct h5_why *w)
 {
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, buf);
+    memset(w, 0, sizeof *w);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, why_cb, w);
     H5Eclear2(H5E_DEFAULT);
+}
+
+/* The innermost HDF5 error description ("" when none); clears the stack. */
+static const char *h5_detail(char *buf, size_t n)
+{
+    struct h5_why w;
+    h5_why(&w);
+    snprintf(buf, n, "%s", w.checksum ? "a checksum does not match" : w.desc);
     return buf;
 }
 
 #define H5_FAIL(st, ...)                                                                                      \
     do {                                                                                                      \
-        char det_[200];                                                                                       \
-        h5_detail(det_);                                                                                      \
-        rt_error((st), __VA_ARGS__);                                                                          \
-        if (det_[0]) {                                                                                        \
-            char msg_[1024];                                                                                  \
-            snprintf(msg_, sizeof msg_, "%s (hdf5: %s)", rt_error_msg(), det_);                               \
-            rt_error((st), "%s", msg_);                                                                       \
-        }                                                                                                     \
-        status = (st);                                                                                        \
+        char det_[200], msg_[800];                                                                            \
+        h5_detail(det_, sizeof det_);                                                                         \
+        snprintf(msg_, sizeof msg_, __VA_ARGS__);                                                             \
+        if (det_[0])                                                                                          \
+            status = h5_error((st), "%s (hdf5: %s)", msg_, det_);                                             \
+        else                                                                                                  \
+            status = h5_error((st), "%s", msg_);                                                              \
         goto done;                                                                                            \
     } while (0)
+
+/* "op: file: file is corrupt: what (why)", from the HDF5 error stack. */
+static enum rt_status corrupt(const char *op, const struct rt_h5 *f, const char *what)
+{
+    struct h5_why w;
+    h5_why(&w);
+    const char *why = w.checksum    ? "a checksum does not match: the file changed after it was written"
+                      : w.truncated ? "the file is truncated"
+                      : w.desc[0]   ? w.desc
+                                    : "hdf5 gives no reason";
+    return h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: %s (%s)", op, f->path, what, why);
+}
+
+#define H5_CORRUPT(op_, ...)                                                                                  \
+    do {                                                                                                      \
+        char what_[600];                                                                                      \
+        snprintf(what_, sizeof what_, __VA_ARGS__);                                                           \
+        status = corrupt((op_), f, what_);                                                                    \
+        goto done;                                                                                            \
+    } while (0)
+
+/* The first write error of f as a sentence, or RT_OK when none happened. */
+static enum rt_status write_error(const char *op, struct rt_h5 *f)
+{
+    int e = rt__h5_record_errno(f->rec);
+    if (!e)
+        return RT_OK;
+    return h5_error(RT_ERR_IO, "%s: cannot write %s: %s", op, f->path, strerror(e));
+}
 
 static enum rt_status check_file(const char *op, struct rt_h5 *f, const char *path, bool write)
 {
     if (!f)
-        return rt_error(RT_ERR_ARG, "%s: file is NULL", op);
+        return h5_error(RT_ERR_ARG, "%s: file is NULL", op);
     if (!path || path[0] != '/')
-        return rt_error(RT_ERR_ARG, "%s: object path '%s' must start with '/' (in %s)", op, path ? path : "(null)",
+        return h5_error(RT_ERR_ARG, "%s: object path '%s' must start with '/' (in %s)", op, path ? path : "(null)",
                         f->path);
     if (write && !f->writable)
-        return rt_error(RT_ERR_ARG, "%s: %s is open read-only", op, f->path);
+        return h5_error(RT_ERR_ARG, "%s: %s is open read-only", op, f->path);
     return RT_OK;
 }
 
@@ -78,11 +228,19 @@ const char *rt_h5_path(const struct rt_h5 *f) { return f ? f->path : ""; }
 
 int64_t rt_h5_open_ids(void) { return (int64_t)H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL); }
 
-static hid_t strong_fapl(void)
+/* The access list of every file: the guard driver (write errors recorded in rec), strong close (every
+ * object of the file closes with it). Created files also get the 1.10 format bounds (checksummed
+ * metadata); an existing file opened for writing keeps its format (new objects match the old ones). */
+static hid_t file_access(struct rt__h5_record *rec, bool latest)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0)
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    if (fapl < 0)
+        return -1;
+    if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || rt__h5_guard_fapl(fapl, rec) < 0 ||
+        (latest && H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0)) {
+        H5Pclose(fapl);
+        return -1;
+    }
     return fapl;
 }
 
@@ -93,7 +251,10 @@ static struct rt_h5 *h5_alloc(const char *path)
         return NULL;
     f->file = -1;
     f->path = strdup(path);
-    if (!f->path) {
+    f->rec = rt__h5_record_new();
+    if (!f->path || !f->rec) {
+        free(f->path);
+        rt__h5_record_release(f->rec);
         free(f);
         return NULL;
     }
@@ -106,6 +267,7 @@ static void h5_free(struct rt_h5 *f)
         return;
     free(f->path);
     free(f->tmp);
+    rt__h5_record_release(f->rec);
     free(f);
 }
 
@@ -113,32 +275,44 @@ enum rt_status rt_h5_create(const char *path, struct rt_h5 **out)
 {
     quiet();
     enum rt_status status = RT_OK;
-    hid_t fapl = -1;
+    hid_t fapl = -1, fcpl = -1;
     *out = NULL;
     if (!path || !path[0])
-        return rt_error(RT_ERR_ARG, "rt_h5_create: empty path");
+        return h5_error(RT_ERR_ARG, "rt_h5_create: empty path");
     struct rt_h5 *f = h5_alloc(path);
     size_t n = strlen(path) + 32;
     if (!f || !(f->tmp = malloc(n))) {
         h5_free(f);
-        return rt_error(RT_ERR_OOM, "rt_h5_create: out of memory");
+        return h5_error(RT_ERR_OOM, "rt_h5_create: out of memory");
     }
     snprintf(f->tmp, n, "%s.tmp-%ld", path, (long)getpid());
     /* a plain open first, for an errno message HDF5 would not give */
     FILE *probe = fopen(f->tmp, "wb");
     if (!probe) {
-        status = rt_error(RT_ERR_IO, "rt_h5_create: cannot create %s: %s", f->tmp, strerror(errno));
+        status = h5_error(RT_ERR_IO, "rt_h5_create: cannot create %s: %s", f->tmp, strerror(errno));
         goto done;
     }
     fclose(probe);
-    fapl = strong_fapl();
-    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (f->file < 0) {
+    fapl = file_access(f->rec, true);
+    fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fapl < 0 || fcpl < 0)
+        H5_FAIL(RT_ERR_INTERNAL, "rt_h5_create: cannot set up the file access of %s", f->tmp);
+    H5Pset_obj_track_times(fcpl, 0); /* no times in object headers: the same content gives the same bytes */
+    H5Eclear2(H5E_DEFAULT);
+    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, fcpl, fapl);
+    if (f->file < 0 || (status = write_error("rt_h5_create", f)) != RT_OK) {
+        if (f->file >= 0)
+            H5Fclose(f->file);
+        f->file = -1;
         remove(f->tmp);
+        if (status != RT_OK)
+            goto done;
         H5_FAIL(RT_ERR_IO, "rt_h5_create: cannot create %s", f->tmp);
     }
-    f->writable = true;
+    f->writable = f->created = true;
 done:
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
     if (fapl >= 0)
         H5Pclose(fapl);
     if (status != RT_OK)
@@ -155,29 +329,40 @@ enum rt_status rt_h5_open(const char *path, enum rt_h5_mode mode, struct rt_h5 *
     hid_t fapl = -1;
     *out = NULL;
     if (!path || !path[0])
-        return rt_error(RT_ERR_ARG, "rt_h5_open: empty path");
+        return h5_error(RT_ERR_ARG, "rt_h5_open: empty path");
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return rt_error(RT_ERR_IO, "rt_h5_open: cannot open %s: %s", path, strerror(errno));
+        return h5_error(RT_ERR_IO, "rt_h5_open: cannot open %s: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode))
-        return rt_error(RT_ERR_IO, "rt_h5_open: cannot open %s: it is a directory", path);
+        return h5_error(RT_ERR_IO, "rt_h5_open: cannot open %s: it is a directory", path);
     int fd = open(path, mode == RT_H5_RDWR ? O_RDWR : O_RDONLY);
     if (fd < 0)
-        return rt_error(RT_ERR_IO, "rt_h5_open: cannot open %s: %s", path, strerror(errno));
+        return h5_error(RT_ERR_IO, "rt_h5_open: cannot open %s: %s", path, strerror(errno));
     close(fd);
     if (sb.st_size == 0)
-        return rt_error(RT_ERR_FORMAT, "rt_h5_open: %s is not an HDF5 file (it is empty)", path);
+        return h5_error(RT_ERR_FORMAT, "rt_h5_open: %s is not an HDF5 file (it is empty)", path);
     htri_t is = H5Fis_hdf5(path);
     H5Eclear2(H5E_DEFAULT);
     if (is <= 0)
-        return rt_error(RT_ERR_FORMAT, "rt_h5_open: %s is not an HDF5 file (no HDF5 signature)", path);
+        return h5_error(RT_ERR_FORMAT, "rt_h5_open: %s is not an HDF5 file (no HDF5 signature)", path);
     struct rt_h5 *f = h5_alloc(path);
     if (!f)
-        return rt_error(RT_ERR_OOM, "rt_h5_open: out of memory");
-    fapl = strong_fapl();
+        return h5_error(RT_ERR_OOM, "rt_h5_open: out of memory");
+    f->size = (int64_t)sb.st_size;
+    fapl = file_access(f->rec, false);
+    if (fapl < 0)
+        H5_FAIL(RT_ERR_INTERNAL, "rt_h5_open: cannot set up the file access of %s", path);
     f->file = H5Fopen(path, mode == RT_H5_RDWR ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
-    if (f->file < 0)
-        H5_FAIL(RT_ERR_FORMAT, "rt_h5_open: cannot read %s: truncated or corrupt HDF5 file", path);
+    if (f->file < 0) {
+        struct h5_why w;
+        h5_why(&w);
+        status = h5_error(RT_ERR_FORMAT, "rt_h5_open: cannot read %s: truncated or corrupt HDF5 file (%s)", path,
+                          w.checksum    ? "file is corrupt: a checksum does not match"
+                          : w.truncated ? "the file is truncated"
+                          : w.desc[0]   ? w.desc
+                                        : "hdf5 gives no reason");
+        goto done;
+    }
     f->writable = mode == RT_H5_RDWR;
 done:
     if (fapl >= 0)
@@ -193,12 +378,12 @@ static enum rt_status fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return rt_error(RT_ERR_IO, "rt_h5_close: cannot reopen %s to sync it: %s", path, strerror(errno));
+        return h5_error(RT_ERR_IO, "rt_h5_close: cannot reopen %s to sync it: %s", path, strerror(errno));
     int r = fsync(fd);
     int e = errno;
     close(fd);
     if (r != 0)
-        return rt_error(RT_ERR_IO, "rt_h5_close: cannot sync %s: %s", path, strerror(e));
+        return h5_error(RT_ERR_IO, "rt_h5_close: cannot write %s: %s", path, strerror(e));
     return RT_OK;
 }
 
@@ -208,22 +393,31 @@ enum rt_status rt_h5_close(struct rt_h5 *f)
     enum rt_status status = RT_OK;
     if (!f)
         return RT_OK;
-    if (f->file >= 0 && H5Fclose(f->file) < 0) {
-        f->file = -1;
-        H5_FAIL(RT_ERR_IO, "rt_h5_close: cannot finish writing %s", f->tmp ? f->tmp : f->path);
-    }
+    /* The guard driver makes H5Fclose finish even when the disk is full (writes after the first failed
+     * one are skipped), so the identifier is always released; the write error is read afterwards. */
+    herr_t closed = f->file >= 0 ? H5Fclose(f->file) : 0;
     f->file = -1;
+    if ((status = write_error("rt_h5_close", f)) != RT_OK)
+        goto done;
+    if (closed < 0)
+        H5_FAIL(RT_ERR_IO, "rt_h5_close: cannot finish writing %s", f->tmp ? f->tmp : f->path);
     if (f->tmp) {
         if ((status = fsync_path(f->tmp)) != RT_OK)
             goto done;
         if (rename(f->tmp, f->path) != 0) {
-            status = rt_error(RT_ERR_IO, "rt_h5_close: cannot rename %s to %s: %s", f->tmp, f->path, strerror(errno));
+            status = h5_error(RT_ERR_IO, "rt_h5_close: cannot rename %s to %s: %s", f->tmp, f->path, strerror(errno));
             goto done;
         }
         free(f->tmp);
         f->tmp = NULL;
     }
 done:
+    if (status != RT_OK && f->tmp) { /* say that nothing was replaced */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s (%s was left as it was; the partial file %s was removed)", rt_error_msg(),
+                 f->path, f->tmp);
+        rt_error(status, "%s", msg);
+    }
     if (f->tmp)
         remove(f->tmp);
     h5_free(f);
@@ -244,42 +438,125 @@ void rt_h5_abort(struct rt_h5 *f)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* structure */
+/* structure: paths are walked one hard link at a time */
 
-/* Whether every component of path exists (H5Lexists needs its parents to exist). */
-static bool path_exists(hid_t file, const char *path)
+static enum rt_h5_kind kind_of_id(hid_t o)
 {
-    if (strcmp(path, "/") == 0)
-        return true;
-    size_t n = strlen(path);
-    char *buf = malloc(n + 1);
-    if (!buf)
-        return false;
-    bool ok = true;
-    for (size_t i = 1; i <= n && ok; i++) {
-        if (path[i] == '/' || path[i] == '\0') {
-            memcpy(buf, path, i);
-            buf[i] = '\0';
-            if (i > 1 && buf[i - 1] == '/') /* "//" or a trailing '/' */
-                continue;
-            ok = H5Lexists(file, buf, H5P_DEFAULT) > 0;
-        }
-    }
-    free(buf);
-    H5Eclear2(H5E_DEFAULT);
-    return ok;
+    H5I_type_t t = H5Iget_type(o);
+    return t == H5I_GROUP ? RT_H5_GROUP : t == H5I_DATASET ? RT_H5_DATASET : RT_H5_OTHER;
 }
 
-static enum rt_h5_kind kind_of(hid_t loc, const char *name)
+static const char *kind_word(enum rt_h5_kind k)
 {
-    hid_t o = H5Oopen(loc, name, H5P_DEFAULT);
-    if (o < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return RT_H5_OTHER;
+    return k == RT_H5_GROUP ? "group" : k == RT_H5_DATASET ? "dataset" : "non-group, non-dataset object";
+}
+
+/* The error for a link that is not a hard link: soft links are named with their target, external links
+ * with their file and object. */
+static enum rt_status refuse_link(const char *op, struct rt_h5 *f, hid_t g, const char *name, const char *prefix,
+                                  const H5L_info_t *li)
+{
+    char target[LINK_MAX_TARGET + 1] = "";
+    const char *ef = NULL, *eo = NULL;
+    if ((li->type == H5L_TYPE_SOFT || li->type == H5L_TYPE_EXTERNAL) && li->u.val_size > 0 &&
+        li->u.val_size <= LINK_MAX_TARGET && H5Lget_val(g, name, target, li->u.val_size, link_access) >= 0) {
+        target[li->u.val_size] = '\0';
+        unsigned flags;
+        if (li->type == H5L_TYPE_EXTERNAL && H5Lunpack_elink_val(target, li->u.val_size, &flags, &ef, &eo) < 0)
+            ef = eo = NULL;
     }
-    H5I_type_t t = H5Iget_type(o);
-    H5Oclose(o);
-    return t == H5I_GROUP ? RT_H5_GROUP : t == H5I_DATASET ? RT_H5_DATASET : RT_H5_OTHER;
+    H5Eclear2(H5E_DEFAULT);
+    if (li->type == H5L_TYPE_SOFT)
+        return h5_error(RT_ERR_FORMAT, "%s: %s in %s is a soft link (to '%s'); retort follows only hard links", op,
+                        prefix, f->path, target);
+    if (li->type == H5L_TYPE_EXTERNAL)
+        return h5_error(RT_ERR_FORMAT,
+                        "%s: %s in %s is an external link (to %s in the file '%s'); retort never opens another file",
+                        op, prefix, f->path, eo ? eo : "an object", ef ? ef : "?");
+    return h5_error(RT_ERR_FORMAT, "%s: %s in %s is a user-defined link (type %d); retort follows only hard links", op,
+                    prefix, f->path, (int)li->type);
+}
+
+/* Opens the object at path by walking it from the root one link at a time: each step checks that the link
+ * exists and is a hard link, then opens it. *o is the object (or -1 with *kind RT_H5_MISSING when a
+ * component does not exist, or a component before the last is not a group). Errors: a soft, external or
+ * user-defined link on the way, a path deeper than RT_H5_MAX_DEPTH, a component '.' or '..', and a group
+ * or object header that cannot be read (corrupt). */
+static enum rt_status walk(const char *op, struct rt_h5 *f, const char *path, hid_t *o, enum rt_h5_kind *kind)
+{
+    enum rt_status status = RT_OK;
+    *o = -1;
+    *kind = RT_H5_MISSING;
+    size_t n = strlen(path);
+    char *prefix = malloc(n + 2), *name = malloc(n + 1);
+    hid_t cur = -1;
+    if (!prefix || !name) {
+        status = h5_error(RT_ERR_OOM, "%s: out of memory", op);
+        goto done;
+    }
+    cur = H5Oopen(f->file, "/", link_access);
+    if (cur < 0)
+        H5_CORRUPT(op, "cannot open its root group");
+    size_t plen = 0;
+    int depth = 0;
+    for (const char *p = path;;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, "/");
+        memcpy(name, p, len);
+        name[len] = '\0';
+        prefix[plen++] = '/';
+        memcpy(prefix + plen, p, len);
+        plen += len;
+        prefix[plen] = '\0';
+        p += len;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+            status = h5_error(RT_ERR_ARG, "%s: path %s has a component '%s' (paths name each group from the root)", op,
+                              path, name);
+            goto done;
+        }
+        if (++depth > RT_H5_MAX_DEPTH) {
+            status = h5_error(RT_ERR_FORMAT, "%s: %s in %s is nested more than %d groups deep (retort reads at most %d)",
+                              op, path, f->path, RT_H5_MAX_DEPTH, RT_H5_MAX_DEPTH);
+            goto done;
+        }
+        if (kind_of_id(cur) != RT_H5_GROUP) { /* a dataset in the middle of the path */
+            H5Oclose(cur);
+            cur = -1;
+            goto done;
+        }
+        htri_t ex = H5Lexists(cur, name, link_access);
+        if (ex < 0)
+            H5_CORRUPT(op, "cannot look up %s", prefix);
+        if (ex == 0) {
+            H5Oclose(cur);
+            cur = -1;
+            goto done;
+        }
+        H5L_info_t li;
+        if (H5Lget_info(cur, name, &li, link_access) < 0)
+            H5_CORRUPT(op, "cannot read the link %s", prefix);
+        if (li.type != H5L_TYPE_HARD) {
+            status = refuse_link(op, f, cur, name, prefix, &li);
+            goto done;
+        }
+        hid_t next = H5Oopen(cur, name, link_access);
+        if (next < 0)
+            H5_CORRUPT(op, "cannot open %s", prefix);
+        H5Oclose(cur);
+        cur = next;
+    }
+    *o = cur;
+    *kind = kind_of_id(cur);
+    cur = -1;
+done:
+    if (cur >= 0)
+        H5Oclose(cur);
+    free(prefix);
+    free(name);
+    return status;
 }
 
 enum rt_status rt_h5_kind(struct rt_h5 *f, const char *path, enum rt_h5_kind *out)
@@ -289,51 +566,102 @@ enum rt_status rt_h5_kind(struct rt_h5 *f, const char *path, enum rt_h5_kind *ou
     enum rt_status st = check_file("rt_h5_kind", f, path, false);
     if (st != RT_OK)
         return st;
-    if (path_exists(f->file, path))
-        *out = kind_of(f->file, path);
+    hid_t o;
+    st = walk("rt_h5_kind", f, path, &o, out);
+    if (o >= 0)
+        H5Oclose(o);
+    return st;
+}
+
+/* Opens path, which must be of kind want (RT_H5_MISSING: any kind); errors name what it is instead. */
+static enum rt_status open_kind(const char *op, struct rt_h5 *f, const char *path, enum rt_h5_kind want, hid_t *o)
+{
+    enum rt_h5_kind k;
+    enum rt_status st = walk(op, f, path, o, &k);
+    if (st != RT_OK)
+        return st;
+    if (k == RT_H5_MISSING)
+        return h5_error(RT_ERR_ARG, "%s: %s not found in %s", op, path, f->path);
+    if (want != RT_H5_MISSING && k != want) {
+        H5Oclose(*o);
+        *o = -1;
+        return h5_error(RT_ERR_ARG, "%s: %s in %s is a %s, not a %s", op, path, f->path, kind_word(k),
+                        want == RT_H5_GROUP ? "group" : "dataset");
+    }
     return RT_OK;
 }
 
-/* Error for a missing or mis-kinded object. */
-static enum rt_status need_kind(const char *op, struct rt_h5 *f, const char *path, enum rt_h5_kind want)
+/* A group creation list: no times in object headers (the same content gives the same bytes). */
+static hid_t group_create_plist(void)
 {
-    enum rt_h5_kind k = path_exists(f->file, path) ? kind_of(f->file, path) : RT_H5_MISSING;
-    if (k == RT_H5_MISSING)
-        return rt_error(RT_ERR_ARG, "%s: %s not found in %s", op, path, f->path);
-    if (want != RT_H5_MISSING && k != want)
-        return rt_error(RT_ERR_ARG, "%s: %s in %s is a %s, not a %s", op, path, f->path,
-                        k == RT_H5_GROUP ? "group" : k == RT_H5_DATASET ? "dataset" : "non-group, non-dataset object",
-                        want == RT_H5_GROUP ? "group" : "dataset");
-    return RT_OK;
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    if (gcpl >= 0 && H5Pset_obj_track_times(gcpl, 0) < 0) {
+        H5Pclose(gcpl);
+        return -1;
+    }
+    return gcpl;
+}
+
+/* Creates the groups of path that do not exist yet (all of them when parents_only is false, all but the
+ * last component otherwise); existing ones must be groups. */
+static enum rt_status make_groups(const char *op, struct rt_h5 *f, const char *path, bool parents_only)
+{
+    enum rt_status status = RT_OK;
+    size_t n = strlen(path);
+    char *prefix = malloc(n + 1);
+    hid_t gcpl = group_create_plist(), g = -1;
+    if (!prefix || gcpl < 0) {
+        status = h5_error(RT_ERR_OOM, "%s: out of memory", op);
+        goto done;
+    }
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        if (path[i - 1] == '/') /* "//" or a trailing '/' */
+            continue;
+        if (parents_only && strspn(path + i, "/") == n - i)
+            break; /* the last component */
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        hid_t o;
+        enum rt_h5_kind k;
+        if ((status = walk(op, f, prefix, &o, &k)) != RT_OK)
+            goto done;
+        if (o >= 0)
+            H5Oclose(o);
+        if (k == RT_H5_MISSING) {
+            g = H5Gcreate2(f->file, prefix, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+            if (g < 0)
+                H5_FAIL(RT_ERR_IO, "%s: cannot create group %s in %s", op, prefix, f->path);
+            H5Gclose(g);
+            g = -1;
+        } else if (k != RT_H5_GROUP) {
+            status = h5_error(RT_ERR_ARG, "%s: %s in %s is a %s, not a group", op, prefix, f->path, kind_word(k));
+            goto done;
+        }
+    }
+    status = write_error(op, f);
+done:
+    if (gcpl >= 0)
+        H5Pclose(gcpl);
+    free(prefix);
+    return status;
 }
 
 enum rt_status rt_h5_group_create(struct rt_h5 *f, const char *path)
 {
     quiet();
     enum rt_status status = check_file("rt_h5_group_create", f, path, true);
-    hid_t lcpl = -1, g = -1;
     if (status != RT_OK)
         return status;
-    if (path_exists(f->file, path))
-        return need_kind("rt_h5_group_create", f, path, RT_H5_GROUP);
-    lcpl = H5Pcreate(H5P_LINK_CREATE);
-    if (lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0)
-        H5_FAIL(RT_ERR_INTERNAL, "rt_h5_group_create: property list failed");
-    g = H5Gcreate2(f->file, path, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0)
-        H5_FAIL(RT_ERR_IO, "rt_h5_group_create: cannot create %s in %s", path, f->path);
-done:
-    if (g >= 0)
-        H5Gclose(g);
-    if (lcpl >= 0)
-        H5Pclose(lcpl);
-    return status;
+    return make_groups("rt_h5_group_create", f, path, false);
 }
 
 struct list_acc {
     struct rt_h5_member *m;
     size_t n, cap;
     bool oom;
+    char bad[256]; /* a member whose object header cannot be read */
 };
 
 static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
@@ -354,8 +682,22 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
         a->oom = true;
         return 1;
     }
-    a->m[a->n].name = s;
-    a->m[a->n].kind = info->type == H5L_TYPE_HARD ? kind_of(g, name) : RT_H5_OTHER;
+    struct rt_h5_member *m = &a->m[a->n];
+    memset(m, 0, sizeof *m);
+    m->name = s;
+    m->kind = RT_H5_OTHER;
+    m->link = info->type == H5L_TYPE_HARD ? RT_H5_LINK_HARD : info->type == H5L_TYPE_SOFT ? RT_H5_LINK_SOFT
+            : info->type == H5L_TYPE_EXTERNAL ? RT_H5_LINK_EXTERNAL : RT_H5_LINK_OTHER;
+    if (m->link == RT_H5_LINK_HARD) {
+        H5O_info_t oi;
+        if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, link_access) < 0) {
+            free(s); /* a member that cannot be read: the listing fails (never a silently shorter one) */
+            snprintf(a->bad, sizeof a->bad, "%s", name);
+            return -1;
+        }
+        m->kind = oi.type == H5O_TYPE_GROUP ? RT_H5_GROUP : oi.type == H5O_TYPE_DATASET ? RT_H5_DATASET : RT_H5_OTHER;
+        m->id = (uint64_t)oi.addr;
+    }
     a->n++;
     return 0;
 }
@@ -379,27 +721,47 @@ enum rt_status rt_h5_list(struct rt_h5 *f, const char *group, struct rt_h5_membe
     struct list_acc acc = {0};
     if (status != RT_OK)
         return status;
-    if ((status = need_kind("rt_h5_list", f, group, RT_H5_GROUP)) != RT_OK)
-        return status;
-    g = H5Gopen2(f->file, group, H5P_DEFAULT);
-    if (g < 0)
-        H5_FAIL(RT_ERR_FORMAT, "rt_h5_list: cannot open group %s in %s", group, f->path);
+    if ((status = open_kind("rt_h5_list", f, group, RT_H5_GROUP, &g)) != RT_OK)
+        goto done;
     hsize_t idx = 0;
-    if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_cb, &acc) < 0 && !acc.oom)
-        H5_FAIL(RT_ERR_FORMAT, "rt_h5_list: cannot list group %s in %s", group, f->path);
+    if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_cb, &acc) < 0 && !acc.oom) {
+        if (acc.bad[0])
+            H5_CORRUPT("rt_h5_list", "cannot read the member %s of %s", acc.bad, group);
+        H5_CORRUPT("rt_h5_list", "cannot list the group %s", group);
+    }
     if (acc.oom) {
-        status = rt_error(RT_ERR_OOM, "rt_h5_list: out of memory");
+        status = h5_error(RT_ERR_OOM, "rt_h5_list: out of memory");
         goto done;
     }
 done:
     if (g >= 0)
-        H5Gclose(g);
+        H5Oclose(g);
     if (status != RT_OK)
         rt_h5_members_free(acc.m, acc.n);
     else {
         *out = acc.m;
         *n = acc.n;
     }
+    return status;
+}
+
+enum rt_status rt_h5_object_id(struct rt_h5 *f, const char *path, uint64_t *id)
+{
+    quiet();
+    *id = 0;
+    enum rt_status status = check_file("rt_h5_object_id", f, path, false);
+    hid_t o = -1;
+    if (status != RT_OK)
+        return status;
+    if ((status = open_kind("rt_h5_object_id", f, path, RT_H5_MISSING, &o)) != RT_OK)
+        goto done;
+    H5O_info_t oi;
+    if (H5Oget_info2(o, &oi, H5O_INFO_BASIC) < 0)
+        H5_CORRUPT("rt_h5_object_id", "cannot read the object header of %s", path);
+    *id = (uint64_t)oi.addr;
+done:
+    if (o >= 0)
+        H5Oclose(o);
     return status;
 }
 
@@ -426,7 +788,8 @@ static hid_t mem_type(enum rt_dtype dt)
     }
 }
 
-/* Chunk shape: the full shape with leading dims halved until a chunk holds <= target bytes. */
+/* Chunk shape: the full shape with leading dims halved until a chunk holds <= target bytes. (The shape has
+ * passed rt__check_shape, so no product here overflows.) */
 static void chunk_shape(int ndim, const int64_t *shape, size_t esize, size_t target, hsize_t *chunk)
 {
     for (int i = 0; i < ndim; i++)
@@ -446,33 +809,45 @@ static void chunk_shape(int ndim, const int64_t *shape, size_t esize, size_t tar
     }
 }
 
-/* Creates dataset path with dtype/shape; chunked + compressed when large, or when rows is set (row
- * blocks, or the chunk shape given in `given`). */
+/* Creates dataset path with dtype/shape. Small data (at most RT_H5_COMPACT_MAX_BYTES, scalars, empty
+ * shapes) is compact: stored inside the dataset's object header, under its checksum. Larger data, or any
+ * data when rows is set (written later in row blocks, or in the chunk shape `given`), is chunked, with byte
+ * shuffle, deflate and a fletcher32 checksum per chunk (computed over the compressed bytes, so a damaged
+ * chunk is caught before it is inflated). */
 static enum rt_status create_dataset(const char *op, struct rt_h5 *f, const char *path, enum rt_dtype dt, int ndim,
                                      const int64_t *shape, bool rows, const int64_t *given, hid_t *out)
 {
     enum rt_status status = RT_OK;
-    hid_t space = -1, dcpl = -1, lcpl = -1;
+    hid_t space = -1, dcpl = -1;
     hsize_t dims[RT_MAX_DIMS], chunk[RT_MAX_DIMS];
     *out = -1;
     if (ndim < 0 || ndim > RT_MAX_DIMS)
-        return rt_error(RT_ERR_ARG, "%s: %d dims (at most %d)", op, ndim, RT_MAX_DIMS);
-    if (path_exists(f->file, path))
-        return rt_error(RT_ERR_ARG, "%s: %s already exists in %s", op, path, f->path);
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0)
-            return rt_error(RT_ERR_ARG, "%s: negative size in shape for %s", op, path);
-        dims[i] = (hsize_t)shape[i];
-        numel *= shape[i];
-    }
+        return h5_error(RT_ERR_ARG, "%s: %d dims (at most %d)", op, ndim, RT_MAX_DIMS);
+    if ((status = rt__check_shape(op, ndim, shape)) != RT_OK)
+        return status;
+    hid_t o;
+    enum rt_h5_kind k;
+    if ((status = walk(op, f, path, &o, &k)) != RT_OK)
+        return status;
+    if (o >= 0)
+        H5Oclose(o);
+    if (k != RT_H5_MISSING)
+        return h5_error(RT_ERR_ARG, "%s: %s already exists in %s", op, path, f->path);
+    if ((status = make_groups(op, f, path, true)) != RT_OK)
+        return status;
+    int64_t numel = rt__numel(ndim, shape);
     size_t esize = rt_dtype_size(dt);
+    for (int i = 0; i < ndim; i++)
+        dims[i] = (hsize_t)shape[i];
     space = ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndim, dims, NULL);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    lcpl = H5Pcreate(H5P_LINK_CREATE);
-    if (space < 0 || dcpl < 0 || lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0)
+    if (space < 0 || dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0)
         H5_FAIL(RT_ERR_INTERNAL, "%s: cannot set up %s", op, path);
-    if (ndim > 0 && numel > 0 && (rows || (size_t)numel * esize >= RT_H5_CHUNK_MIN_BYTES)) {
+    bool chunked = ndim > 0 && numel > 0 && (rows || (size_t)numel * esize > RT_H5_COMPACT_MAX_BYTES);
+    if (!chunked) {
+        if (H5Pset_layout(dcpl, H5D_COMPACT) < 0)
+            H5_FAIL(RT_ERR_INTERNAL, "%s: cannot set the layout of %s", op, path);
+    } else {
         chunk_shape(ndim, shape, esize, RT_H5_CHUNK_TARGET_BYTES, chunk);
         if (rows) { /* row blocks: whole trailing dims */
             size_t row_bytes = esize;
@@ -484,15 +859,18 @@ static enum rt_status create_dataset(const char *op, struct rt_h5 *f, const char
             chunk[0] = r < 1 ? 1 : r > dims[0] ? dims[0] : r;
         }
         for (int i = 0; given && i < ndim; i++) {
-            if (given[i] < 1 || given[i] > shape[i])
-                H5_FAIL(RT_ERR_ARG, "%s: chunk size %lld of dim %d is outside 1..%lld for %s", op, (long long)given[i],
-                        i + 1, (long long)shape[i], path);
+            if (given[i] < 1 || given[i] > shape[i]) {
+                status = h5_error(RT_ERR_ARG, "%s: chunk size %lld of dim %d is outside 1..%lld for %s", op,
+                                  (long long)given[i], i + 1, (long long)shape[i], path);
+                goto done;
+            }
             chunk[i] = (hsize_t)given[i];
         }
-        if (H5Pset_chunk(dcpl, ndim, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 4) < 0)
+        if (H5Pset_chunk(dcpl, ndim, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 4) < 0 ||
+            H5Pset_fletcher32(dcpl) < 0)
             H5_FAIL(RT_ERR_INTERNAL, "%s: cannot set chunking/compression for %s", op, path);
     }
-    *out = H5Dcreate2(f->file, path, file_type(dt), space, lcpl, dcpl, H5P_DEFAULT);
+    *out = H5Dcreate2(f->file, path, file_type(dt), space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (*out < 0)
         H5_FAIL(RT_ERR_IO, "%s: cannot create dataset %s in %s", op, path, f->path);
 done:
@@ -500,8 +878,6 @@ done:
         H5Sclose(space);
     if (dcpl >= 0)
         H5Pclose(dcpl);
-    if (lcpl >= 0)
-        H5Pclose(lcpl);
     return status;
 }
 
@@ -516,7 +892,7 @@ static enum rt_status host_data(const char *op, struct rt_tensor *t, void **data
     int64_t n = rt_tensor_numel(t);
     void *buf = malloc((size_t)(n > 0 ? n : 1) * rt_dtype_size(t->dtype));
     if (!buf)
-        return rt_error(RT_ERR_OOM, "%s: out of memory", op);
+        return h5_error(RT_ERR_OOM, "%s: out of memory", op);
     enum rt_status st = rt_tensor_to_host(t, t->dtype, buf);
     if (st != RT_OK) {
         free(buf);
@@ -535,17 +911,19 @@ enum rt_status rt_h5_write(struct rt_h5 *f, const char *path, struct rt_tensor *
     if (status != RT_OK)
         return status;
     if (!t)
-        return rt_error(RT_ERR_ARG, "rt_h5_write: tensor for %s is NULL", path);
-    if (strcmp(path, "/") == 0)
-        return rt_error(RT_ERR_ARG, "rt_h5_write: cannot write a dataset at the root '/' of %s", f->path);
+        return h5_error(RT_ERR_ARG, "rt_h5_write: tensor for %s is NULL", path);
+    if (strspn(path, "/") == strlen(path))
+        return h5_error(RT_ERR_ARG, "rt_h5_write: cannot write a dataset at the root '/' of %s", f->path);
     if ((status = create_dataset("rt_h5_write", f, path, t->dtype, t->ndim, t->shape, false, NULL, &d)) != RT_OK)
         goto done;
     if (rt_tensor_numel(t) > 0) {
         if ((status = host_data("rt_h5_write", t, &data, &owned)) != RT_OK)
             goto done;
-        if (H5Dwrite(d, mem_type(t->dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        if (H5Dwrite(d, mem_type(t->dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 &&
+            (status = write_error("rt_h5_write", f)) == RT_OK)
             H5_FAIL(RT_ERR_IO, "rt_h5_write: cannot write %s to %s", path, f->path);
     }
+    status = write_error("rt_h5_write", f);
 done:
     free(owned);
     if (d >= 0)
@@ -562,37 +940,45 @@ static enum rt_status dataset_geometry(const char *op, struct rt_h5 *f, const ch
     hsize_t dims[H5S_MAX_RANK];
     *enum8 = false;
     if (type < 0 || space < 0)
-        H5_FAIL(RT_ERR_FORMAT, "%s: cannot read the type of %s in %s", op, path, f->path);
+        H5_CORRUPT(op, "cannot read the type of %s", path);
     H5T_class_t cls = H5Tget_class(type);
     size_t size = H5Tget_size(type);
-    if (cls == H5T_FLOAT)
+    if (cls == H5T_FLOAT && (size == 2 || size == 4 || size == 8))
         *dt = size <= 4 ? RT_F32 : RT_F64;
-    else if (cls == H5T_INTEGER)
+    else if (cls == H5T_INTEGER && (size == 1 || size == 2 || size == 4 || size == 8))
         *dt = size == 1 && H5Tget_sign(type) == H5T_SGN_NONE ? RT_U8 : RT_I64;
     else if (cls == H5T_ENUM && size == 1) { /* h5py's bool */
         *dt = RT_U8;
         *enum8 = true;
     } else {
-        status = rt_error(RT_ERR_DTYPE, "rt_h5_read: %s in %s has an unsupported element type (HDF5 class %d, %zu bytes)",
+        status = h5_error(RT_ERR_DTYPE, "%s: %s in %s has an unsupported element type (HDF5 class %d, %zu bytes)", op,
                           path, f->path, (int)cls, size);
         goto done;
     }
     H5S_class_t sc = H5Sget_simple_extent_type(space);
     if (sc == H5S_NULL) {
-        status = rt_error(RT_ERR_FORMAT, "%s: %s in %s has a null dataspace (no data)", op, path, f->path);
+        status = h5_error(RT_ERR_FORMAT, "%s: %s in %s has a null dataspace (no data)", op, path, f->path);
         goto done;
     }
     int nd = H5Sget_simple_extent_ndims(space);
     if (nd < 0)
-        H5_FAIL(RT_ERR_FORMAT, "%s: cannot read the shape of %s in %s", op, path, f->path);
+        H5_CORRUPT(op, "cannot read the shape of %s", path);
     if (nd > RT_MAX_DIMS) {
-        status = rt_error(RT_ERR_SHAPE, "%s: %s in %s has %d dims (at most %d)", op, path, f->path, nd, RT_MAX_DIMS);
+        status = h5_error(RT_ERR_SHAPE, "%s: %s in %s has %d dims (at most %d)", op, path, f->path, nd, RT_MAX_DIMS);
         goto done;
     }
-    H5Sget_simple_extent_dims(space, dims, NULL);
+    if (H5Sget_simple_extent_dims(space, dims, NULL) < 0)
+        H5_CORRUPT(op, "cannot read the shape of %s", path);
     *ndim = nd;
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] > (hsize_t)INT64_MAX) {
+            status = h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: %s has a size of %llu in dim %d", op, f->path,
+                              path, (unsigned long long)dims[i], i + 1);
+            goto done;
+        }
         shape[i] = (int64_t)dims[i];
+    }
+    status = rt__check_shape(op, nd, shape);
 done:
     if (type >= 0)
         H5Tclose(type);
@@ -601,19 +987,155 @@ done:
     return status;
 }
 
-static enum rt_status open_dataset(const char *op, struct rt_h5 *f, const char *path, hid_t *d)
+/* Names of filters that are plugins (HDF5's registered ids), for the message when one is missing. */
+static const char *filter_name(H5Z_filter_t id)
+{
+    switch (id) {
+    case 307: return "bzip2";
+    case 32000: return "lzf";
+    case 32001: return "blosc";
+    case 32004: return "lz4";
+    case 32008: return "bitshuffle";
+    case 32015: return "zstd";
+    case 32017: return "sz";
+    case 32026: return "blosc2";
+    default: return NULL;
+    }
+}
+
+/* The first filter of d's pipeline that this libhdf5 does not have, as "the lzf filter (id 32000)" in buf
+ * (with *optional: the filter may be skipped per chunk, as h5py's LZF is for chunks it cannot shrink);
+ * false when every filter is available. */
+static bool missing_filter(hid_t d, char *buf, size_t n, bool *optional)
+{
+    bool missing = false;
+    hid_t dcpl = H5Dget_create_plist(d);
+    int nf = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
+    for (int i = 0; i < nf && !missing; i++) {
+        unsigned flags = 0, cd[8];
+        size_t ncd = 8;
+        char name[64] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, sizeof name, name, NULL);
+        if (id < 0 || H5Zfilter_avail(id) > 0)
+            continue;
+        const char *known = filter_name(id);
+        snprintf(buf, n, "the %s filter (id %d)", known ? known : name[0] ? name : "unknown", (int)id);
+        *optional = flags & H5Z_FLAG_OPTIONAL;
+        missing = true;
+    }
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    H5Eclear2(H5E_DEFAULT);
+    return missing;
+}
+
+/* The error for data that could not be read: a missing filter when there is one, else corruption. */
+static enum rt_status read_failed(const char *op, struct rt_h5 *f, const char *path, hid_t d)
+{
+    char filter[120];
+    bool optional;
+    struct h5_why w;
+    h5_why(&w); /* first: the calls below clear the error stack */
+    if (!missing_filter(d, filter, sizeof filter, &optional))
+        return h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: cannot read %s (%s)", op, f->path, path,
+                        w.checksum    ? "a checksum does not match: the file changed after it was written"
+                        : w.truncated ? "the file is truncated"
+                        : w.desc[0]   ? w.desc
+                                      : "hdf5 gives no reason");
+    return h5_error(RT_ERR_FORMAT,
+                    "%s: %s in %s is compressed with %s, which this HDF5 library does not have (retort loads no "
+                    "filter plugins); rewrite the dataset with gzip compression",
+                    op, path, f->path, filter);
+}
+
+/* Refuses what retort does not read from an open dataset: data in external raw files or other files
+ * (virtual datasets), and filters this libhdf5 does not have (plugins are never loaded) unless they are
+ * optional (then chunks stored unfiltered still read, and a filtered one is reported by read_failed). */
+static enum rt_status check_storage(const char *op, struct rt_h5 *f, const char *path, hid_t d)
+{
+    enum rt_status status = RT_OK;
+    hid_t dcpl = H5Dget_create_plist(d);
+    if (dcpl < 0)
+        H5_CORRUPT(op, "cannot read the storage properties of %s", path);
+    int ext = H5Pget_external_count(dcpl);
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    if (ext < 0 || lay < 0)
+        H5_CORRUPT(op, "cannot read the storage properties of %s", path);
+    if (ext > 0) {
+        status = h5_error(RT_ERR_FORMAT,
+                          "%s: %s in %s keeps its data in %d external file(s); retort reads only data stored inside "
+                          "the HDF5 file",
+                          op, path, f->path, ext);
+        goto done;
+    }
+    if (lay == H5D_VIRTUAL) {
+        status = h5_error(RT_ERR_FORMAT,
+                          "%s: %s in %s is a virtual dataset (its data lives in other files); retort reads only data "
+                          "stored inside the HDF5 file",
+                          op, path, f->path);
+        goto done;
+    }
+    if (H5Pget_nfilters(dcpl) < 0)
+        H5_CORRUPT(op, "cannot read the filters of %s", path);
+    char filter[120];
+    bool optional = false;
+    if (missing_filter(d, filter, sizeof filter, &optional) && !optional) {
+        status = h5_error(RT_ERR_FORMAT,
+                          "%s: %s in %s is compressed with %s, which this HDF5 library does not have (retort loads no "
+                          "filter plugins); rewrite the dataset with gzip compression",
+                          op, path, f->path, filter);
+        goto done;
+    }
+done:
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return status;
+}
+
+/* Opens dataset path; for_data also checks that its data can be read or written (check_storage). */
+static enum rt_status open_dataset(const char *op, struct rt_h5 *f, const char *path, bool for_data, hid_t *d)
 {
     enum rt_status status = check_file(op, f, path, false);
     *d = -1;
     if (status != RT_OK)
         return status;
-    if ((status = need_kind(op, f, path, RT_H5_DATASET)) != RT_OK)
+    if ((status = open_kind(op, f, path, RT_H5_DATASET, d)) != RT_OK)
         return status;
-    *d = H5Dopen2(f->file, path, H5P_DEFAULT);
-    if (*d < 0)
-        H5_FAIL(RT_ERR_FORMAT, "%s: cannot open %s in %s", op, path, f->path);
-done:
+    if (for_data && (status = check_storage(op, f, path, *d)) != RT_OK) {
+        H5Dclose(*d);
+        *d = -1;
+    }
     return status;
+}
+
+/* Chunked data may be compressed: deflate, the strongest filter libhdf5 has, shrinks at most 1032 times
+ * (and chunks never written read as zeros), so a read may ask for this many times the file's bytes. */
+#define CHUNKED_MAX_RATIO 1100
+
+/* Refuses to allocate memory for a read of nelems elements that the file cannot hold (a damaged or forged
+ * shape): compact or contiguous data must fit in the file, chunked data in CHUNKED_MAX_RATIO times it (plus
+ * 1 MiB). nelems comes from a shape that passed rt__check_shape (no overflow below). */
+static enum rt_status check_fits(const char *op, struct rt_h5 *f, const char *path, hid_t d, int64_t nelems)
+{
+    if (f->created || f->writable || f->size <= 0)
+        return RT_OK;
+    hid_t dcpl = H5Dget_create_plist(d), type = H5Dget_type(d);
+    H5D_layout_t lay = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    int64_t nbytes = nelems * (int64_t)(type >= 0 ? H5Tget_size(type) : 1);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (type >= 0)
+        H5Tclose(type);
+    H5Eclear2(H5E_DEFAULT);
+    if ((lay == H5D_CONTIGUOUS || lay == H5D_COMPACT) && nbytes > f->size)
+        return h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: %s claims %lld bytes of data but the file has %lld",
+                        op, f->path, path, (long long)nbytes, (long long)f->size);
+    if (lay == H5D_CHUNKED && f->size < (INT64_MAX >> 12) && nbytes > f->size * CHUNKED_MAX_RATIO + (1 << 20))
+        return h5_error(RT_ERR_FORMAT,
+                        "%s: %s: file is corrupt: %s claims %lld bytes of data, more than %d times the file's %lld "
+                        "bytes could hold even compressed",
+                        op, f->path, path, (long long)nbytes, CHUNKED_MAX_RATIO, (long long)f->size);
+    return RT_OK;
 }
 
 enum rt_status rt_h5_dataset_info(struct rt_h5 *f, const char *path, enum rt_dtype *dt, int *ndim, int64_t *shape)
@@ -621,7 +1143,7 @@ enum rt_status rt_h5_dataset_info(struct rt_h5 *f, const char *path, enum rt_dty
     quiet();
     hid_t d;
     bool e8;
-    enum rt_status status = open_dataset("rt_h5_dataset_info", f, path, &d);
+    enum rt_status status = open_dataset("rt_h5_dataset_info", f, path, false, &d);
     if (status == RT_OK)
         status = dataset_geometry("rt_h5_dataset_info", f, path, d, dt, ndim, shape, &e8);
     if (d >= 0)
@@ -657,30 +1179,37 @@ enum rt_status rt_h5_dataset_storage(struct rt_h5 *f, const char *path, struct r
     quiet();
     hid_t d = -1, dcpl = -1, type = -1, space = -1;
     memset(out, 0, sizeof *out);
-    enum rt_status status = open_dataset(op, f, path, &d);
+    enum rt_status status = open_dataset(op, f, path, false, &d);
     if (status != RT_OK)
         goto done;
     dcpl = H5Dget_create_plist(d);
     type = H5Dget_type(d);
     space = H5Dget_space(d);
     if (dcpl < 0 || type < 0 || space < 0)
-        H5_FAIL(RT_ERR_FORMAT, "%s: cannot read the properties of %s in %s", op, path, f->path);
+        H5_CORRUPT(op, "cannot read the properties of %s", path);
     type_name(type, out->type, sizeof out->type);
     int nd = H5Sget_simple_extent_ndims(space);
     if (nd < 0)
-        H5_FAIL(RT_ERR_FORMAT, "%s: cannot read the shape of %s in %s", op, path, f->path);
+        H5_CORRUPT(op, "cannot read the shape of %s", path);
     if (nd > RT_MAX_DIMS) {
-        status = rt_error(RT_ERR_SHAPE, "%s: %s in %s has %d dims (at most %d)", op, path, f->path, nd, RT_MAX_DIMS);
+        status = h5_error(RT_ERR_SHAPE, "%s: %s in %s has %d dims (at most %d)", op, path, f->path, nd, RT_MAX_DIMS);
         goto done;
     }
     hsize_t dims[RT_MAX_DIMS];
-    H5Sget_simple_extent_dims(space, dims, NULL);
+    if (H5Sget_simple_extent_dims(space, dims, NULL) < 0)
+        H5_CORRUPT(op, "cannot read the shape of %s", path);
     out->ndim = nd;
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] > (hsize_t)INT64_MAX) {
+            status = h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: %s has a size of %llu in dim %d", op, f->path,
+                              path, (unsigned long long)dims[i], i + 1);
+            goto done;
+        }
         out->shape[i] = (int64_t)dims[i];
+    }
     int ext = H5Pget_external_count(dcpl);
     if (ext < 0)
-        H5_FAIL(RT_ERR_FORMAT, "%s: cannot read the storage of %s in %s", op, path, f->path);
+        H5_CORRUPT(op, "cannot read the storage of %s", path);
     out->external = ext;
     H5D_layout_t lay = H5Pget_layout(dcpl);
     out->layout = lay == H5D_CONTIGUOUS ? RT_H5_LAYOUT_CONTIGUOUS : lay == H5D_CHUNKED ? RT_H5_LAYOUT_CHUNKED
@@ -690,7 +1219,7 @@ enum rt_status rt_h5_dataset_storage(struct rt_h5 *f, const char *path, struct r
         hsize_t chunk[H5S_MAX_RANK];
         int cn = H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk);
         if (cn < 0 || cn > RT_MAX_DIMS)
-            H5_FAIL(RT_ERR_FORMAT, "%s: cannot read the chunk shape of %s in %s", op, path, f->path);
+            H5_CORRUPT(op, "cannot read the chunk shape of %s", path);
         out->chunk_ndim = cn;
         for (int i = 0; i < cn; i++)
             out->chunk[i] = (int64_t)chunk[i];
@@ -723,12 +1252,14 @@ enum rt_status rt_h5_dataset_create_chunked(struct rt_h5 *f, const char *path, e
     if (status != RT_OK)
         return status;
     if (ndim < 1)
-        return rt_error(RT_ERR_ARG, "rt_h5_dataset_create: %s needs at least 1 dim", path);
+        return h5_error(RT_ERR_ARG, "rt_h5_dataset_create: %s needs at least 1 dim", path);
     if ((unsigned)dt >= RT_DTYPE_COUNT)
-        return rt_error(RT_ERR_ARG, "rt_h5_dataset_create: bad dtype %d", (int)dt);
+        return h5_error(RT_ERR_ARG, "rt_h5_dataset_create: bad dtype %d", (int)dt);
     status = create_dataset("rt_h5_dataset_create", f, path, dt, ndim, shape, true, chunk, &d);
     if (d >= 0)
         H5Dclose(d);
+    if (status == RT_OK)
+        status = write_error("rt_h5_dataset_create", f);
     return status;
 }
 
@@ -761,11 +1292,11 @@ static enum rt_status select_rows(const char *op, struct rt_h5 *f, const char *p
     if ((status = dataset_geometry(op, f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
         return status;
     if (ndim < nlead + 1)
-        return rt_error(RT_ERR_SHAPE, "%s: %s %s in %s has no rows after %d leading index(es)", op, path,
+        return h5_error(RT_ERR_SHAPE, "%s: %s %s in %s has no rows after %d leading index(es)", op, path,
                         rt_shape_str(ndim, shape, b, sizeof b), f->path, nlead);
     for (int i = 0; i < nlead; i++)
         if (lead[i] < 0 || lead[i] >= shape[i])
-            return rt_error(RT_ERR_ARG, "%s: index %lld of dim %d out of range for %s %s in %s", op,
+            return h5_error(RT_ERR_ARG, "%s: index %lld of dim %d out of range for %s %s in %s", op,
                             (long long)lead[i] + 1, i + 1, path, rt_shape_str(ndim, shape, b, sizeof b), f->path);
     int rdim = ndim - nlead; /* the block's dims: rows, then the trailing dims */
     const int64_t *rshape = shape + nlead;
@@ -774,13 +1305,14 @@ static enum rt_status select_rows(const char *op, struct rt_h5 *f, const char *p
         for (int i = 1; ok && i < rdim; i++)
             ok = t->shape[i] == rshape[i];
         if (!ok)
-            return rt_error(RT_ERR_SHAPE, "%s: rows of shape %s do not fit %s %s in %s", op,
+            return h5_error(RT_ERR_SHAPE, "%s: rows of shape %s do not fit %s %s in %s", op,
                             rt_shape_str(t->ndim, t->shape, a, sizeof a), path, rt_shape_str(ndim, shape, b, sizeof b),
                             f->path);
     }
-    if (row < 0 || count < 0 || row + count > rshape[0])
-        return rt_error(RT_ERR_ARG, "%s: rows %lld..%lld out of range for %s %s in %s", op, (long long)row,
-                        (long long)(row + count), path, rt_shape_str(ndim, shape, b, sizeof b), f->path);
+    if (row < 0 || count < 0 || row > rshape[0] || count > rshape[0] - row) /* (row + count could overflow) */
+        return h5_error(RT_ERR_ARG, "%s: %lld rows from row %llu are out of range for %s %s in %s", op,
+                        (long long)count, row < 0 ? 0ull : (unsigned long long)row + 1, path,
+                        rt_shape_str(ndim, shape, b, sizeof b), f->path);
     hsize_t start[RT_MAX_DIMS] = {0}, cnt[RT_MAX_DIMS];
     for (int i = 0; i < nlead; i++) {
         start[i] = (hsize_t)lead[i];
@@ -792,7 +1324,7 @@ static enum rt_status select_rows(const char *op, struct rt_h5 *f, const char *p
         cnt[i] = (hsize_t)shape[i];
     *fspace = H5Dget_space(d);
     if (*fspace < 0 || H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0)
-        H5_FAIL(RT_ERR_FORMAT, "%s: cannot select rows of %s in %s", op, path, f->path);
+        H5_CORRUPT(op, "cannot select rows of %s", path);
     *mspace = H5Screate_simple(rdim, cnt + nlead, NULL);
     if (*mspace < 0)
         H5_FAIL(RT_ERR_INTERNAL, "%s: cannot make a memory space", op);
@@ -820,19 +1352,21 @@ enum rt_status rt_h5_write_rows_at(struct rt_h5 *f, const char *path, int nlead,
     if (status != RT_OK)
         return status;
     if (!t || t->ndim < 1)
-        return rt_error(RT_ERR_ARG, "rt_h5_write_rows: need a tensor with at least 1 dim for %s", path);
+        return h5_error(RT_ERR_ARG, "rt_h5_write_rows: need a tensor with at least 1 dim for %s", path);
     if (nlead < 0 || nlead >= RT_MAX_DIMS || (nlead > 0 && !lead))
-        return rt_error(RT_ERR_ARG, "rt_h5_write_rows: bad leading indices (%d) for %s", nlead, path);
-    if ((status = open_dataset("rt_h5_write_rows", f, path, &d)) != RT_OK)
+        return h5_error(RT_ERR_ARG, "rt_h5_write_rows: bad leading indices (%d) for %s", nlead, path);
+    if ((status = open_dataset("rt_h5_write_rows", f, path, true, &d)) != RT_OK)
         goto done;
     if ((status = select_rows("rt_h5_write_rows", f, path, d, nlead, lead, row, t->shape[0], t, &fs, &ms, &ndim, shape)) != RT_OK)
         goto done;
     if (t->shape[0] > 0) {
         if ((status = host_data("rt_h5_write_rows", t, &data, &owned)) != RT_OK)
             goto done;
-        if (H5Dwrite(d, mem_type(t->dtype), ms, fs, H5P_DEFAULT, data) < 0)
+        if (H5Dwrite(d, mem_type(t->dtype), ms, fs, H5P_DEFAULT, data) < 0 &&
+            (status = write_error("rt_h5_write_rows", f)) == RT_OK)
             H5_FAIL(RT_ERR_IO, "rt_h5_write_rows: cannot write rows of %s to %s", path, f->path);
     }
+    status = write_error("rt_h5_write_rows", f);
 done:
     free(owned);
     close_io(d, fs, ms, -1);
@@ -852,20 +1386,24 @@ static enum rt_status read_impl(const char *op, struct rt_h5 *f, const char *pat
     struct rt_tensor *t = NULL;
     *out = NULL;
     if (nlead < 0 || nlead >= RT_MAX_DIMS || (nlead > 0 && !lead))
-        return rt_error(RT_ERR_ARG, "%s: bad leading indices (%d) for %s", op, nlead, path);
-    enum rt_status status = open_dataset(op, f, path, &d);
+        return h5_error(RT_ERR_ARG, "%s: bad leading indices (%d) for %s", op, nlead, path);
+    enum rt_status status = open_dataset(op, f, path, true, &d);
     if (status != RT_OK)
         goto done;
     if ((status = dataset_geometry(op, f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
         goto done;
     if (rows && (status = select_rows(op, f, path, d, nlead, lead, row, count, NULL, &fs, &ms, &ndim, shape)) != RT_OK)
         goto done;
+    if ((status = check_fits(op, f, path, d, rt__numel(ndim, shape))) != RT_OK)
+        goto done;
     if ((status = rt_tensor_empty(dt, RT_CPU, ndim, shape, &t)) != RT_OK)
         goto done;
     if (rt_tensor_numel(t) > 0) {
         mt = e8 ? H5Dget_type(d) : H5Tcopy(mem_type(dt));
-        if (mt < 0 || H5Dread(d, mt, rows ? ms : H5S_ALL, rows ? fs : H5S_ALL, H5P_DEFAULT, rt_tensor_data(t)) < 0)
-            H5_FAIL(RT_ERR_FORMAT, "%s: cannot read %s from %s (truncated or corrupt file?)", op, path, f->path);
+        if (mt < 0 || H5Dread(d, mt, rows ? ms : H5S_ALL, rows ? fs : H5S_ALL, H5P_DEFAULT, rt_tensor_data(t)) < 0) {
+            status = read_failed(op, f, path, d);
+            goto done;
+        }
     }
 done:
     close_io(d, fs, ms, mt);
@@ -934,8 +1472,8 @@ enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, co
     struct row_pos *rp = NULL, *runs = NULL;
     *out = NULL;
     if (nlead < 0 || nlead >= RT_MAX_DIMS || (nlead > 0 && !lead) || n < 0 || (n > 0 && !idx))
-        return rt_error(RT_ERR_ARG, "%s: bad arguments for %s", op, path);
-    enum rt_status status = open_dataset(op, f, path, &d);
+        return h5_error(RT_ERR_ARG, "%s: bad arguments for %s", op, path);
+    enum rt_status status = open_dataset(op, f, path, true, &d);
     if (status != RT_OK)
         goto done;
     if ((status = dataset_geometry(op, f, path, d, &dt, &ndim, shape, &e8)) != RT_OK)
@@ -946,15 +1484,18 @@ enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, co
         goto done;
     close_io(-1, fs, ms, -1);
     fs = ms = -1;
-    int64_t nrows = shape[nlead], row_elems = 1;
+    int64_t nrows = shape[nlead], row_elems = 1; /* (the shape passed rt__check_shape: no overflow) */
     for (int i = 1; i < rdim; i++)
         row_elems *= rshape[i];
+    if ((uint64_t)n > SIZE_MAX / sizeof *rp)
+        H5_FAIL(RT_ERR_OOM, "%s: out of memory", op);
     rp = malloc((size_t)(n > 0 ? n : 1) * sizeof *rp);
     if (!rp)
         H5_FAIL(RT_ERR_OOM, "%s: out of memory", op);
     for (int64_t k = 0; k < n; k++) {
         if (idx[k] < 0 || idx[k] >= nrows)
-            H5_FAIL(RT_ERR_ARG, "%s: row %lld out of range for %s with %lld rows in %s", op, (long long)idx[k] + 1, path,
+            H5_FAIL(RT_ERR_ARG, "%s: row %s%llu out of range for %s with %lld rows in %s", op, idx[k] < 0 ? "-" : "",
+                    idx[k] < 0 ? 0ull - (unsigned long long)idx[k] : (unsigned long long)idx[k] + 1, path,
                     (long long)nrows, f->path);
         rp[k].row = idx[k], rp[k].pos = k;
     }
@@ -976,6 +1517,8 @@ enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, co
         u += last - first + 1;
     }
     rshape[0] = u;
+    if ((status = check_fits(op, f, path, d, u * row_elems)) != RT_OK)
+        goto done;
     if ((status = rt_tensor_empty(dt, RT_CPU, rdim, rshape, &buf)) != RT_OK)
         goto done;
     rshape[0] = n;
@@ -993,7 +1536,7 @@ enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, co
         mt = e8 ? H5Dget_type(d) : H5Tcopy(mem_type(dt));
         fs = H5Dget_space(d);
         if (mt < 0 || fs < 0)
-            H5_FAIL(RT_ERR_FORMAT, "%s: cannot read %s from %s", op, path, f->path);
+            H5_CORRUPT(op, "cannot read %s", path);
         /* One read per group of runs that share chunks along the rows (so each chunk is decompressed
          * once per call): HDF5 maps an irregular selection (a union of many hyperslabs) onto every
          * chunk it touches, which made one union read of a shuffled batch 10-20x slower than these
@@ -1004,15 +1547,17 @@ enum rt_status rt_h5_read_index(struct rt_h5 *f, const char *path, int nlead, co
             start[nlead] = (hsize_t)runs[r].row;
             cnt[nlead] = (hsize_t)runs[r].pos;
             if (H5Sselect_hyperslab(fs, rows == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL, cnt, NULL) < 0)
-                H5_FAIL(RT_ERR_FORMAT, "%s: cannot select rows of %s in %s", op, path, f->path);
+                H5_CORRUPT(op, "cannot select rows of %s", path);
             rows += runs[r].pos;
             int64_t last_band = (runs[r].row + runs[r].pos - 1) / band;
             if (r < nruns - 1 && runs[r + 1].row / band == last_band)
                 continue; /* the next run shares a chunk with this group */
             mdims[0] = (hsize_t)rows;
             ms = H5Screate_simple(rdim, mdims, NULL);
-            if (ms < 0 || H5Dread(d, mt, ms, fs, H5P_DEFAULT, dst + (size_t)at * row_bytes) < 0)
-                H5_FAIL(RT_ERR_FORMAT, "%s: cannot read %s from %s (truncated or corrupt file?)", op, path, f->path);
+            if (ms < 0 || H5Dread(d, mt, ms, fs, H5P_DEFAULT, dst + (size_t)at * row_bytes) < 0) {
+                status = read_failed(op, f, path, d);
+                goto done;
+            }
             H5Sclose(ms);
             ms = -1;
             at += rows;
@@ -1041,19 +1586,34 @@ done:
 /* ---------------------------------------------------------------------------------------------- */
 /* attributes */
 
-static enum rt_status open_object(const char *op, struct rt_h5 *f, const char *path, bool write, hid_t *o)
+/* Opens the object at path for its attributes. In a file this process did not write, the attribute
+ * messages of the object's header are verified first (h5_verify.c): libhdf5 trusts their sizes, and the
+ * global heap behind variable-length strings, without checks, and crashes on damaged ones. */
+static enum rt_status open_object(const char *op, struct rt_h5 *f, const char *path, bool write, hid_t *o,
+                                  bool *dense)
 {
     enum rt_status status = check_file(op, f, path, write);
     *o = -1;
+    *dense = false;
     if (status != RT_OK)
         return status;
-    if ((status = need_kind(op, f, path, RT_H5_MISSING)) != RT_OK)
+    if ((status = open_kind(op, f, path, RT_H5_MISSING, o)) != RT_OK)
         return status;
-    *o = H5Oopen(f->file, path, H5P_DEFAULT);
-    if (*o < 0)
-        H5_FAIL(RT_ERR_FORMAT, "%s: cannot open %s in %s", op, path, f->path);
-done:
-    return status;
+    if (!f->created) {
+        if (f->writable && H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0) /* the verifier reads the file itself */
+            H5Eclear2(H5E_DEFAULT);
+        char why[400];
+        int v = rt__h5_verify_attributes(f->file, *o, f->path, dense, why, sizeof why);
+        if (v != RT__H5_VERIFIED) {
+            H5Oclose(*o);
+            *o = -1;
+            if (v == RT__H5_UNSUPPORTED)
+                return h5_error(RT_ERR_FORMAT, "%s: cannot read the attributes of %s in %s: %s", op, path, f->path, why);
+            return h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: the attributes of %s cannot be read (%s)", op,
+                            f->path, path, why);
+        }
+    }
+    return RT_OK;
 }
 
 static hid_t bool_type(void)
@@ -1067,10 +1627,14 @@ static hid_t bool_type(void)
     return t;
 }
 
-static hid_t vlen_string_type(void)
+/* A fixed-length UTF-8 string type of n bytes (at least 1), padded with zero bytes: fixed-length strings
+ * are stored in the attribute itself, under its header's checksum (variable-length ones would live in the
+ * global heap, which has none). h5py reads them as bytes. */
+static hid_t fixed_string_type(size_t n)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+    if (t >= 0 && (H5Tset_size(t, n ? n : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
+                   H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
         H5Tclose(t);
         return -1;
     }
@@ -1081,25 +1645,30 @@ static hid_t vlen_string_type(void)
 static enum rt_status attr_set(const char *op, struct rt_h5 *f, const char *path, const char *name, hid_t ftype,
                                hid_t mtype, const void *value, size_t n)
 {
-    hid_t o = -1, space = -1, a = -1;
+    hid_t o = -1, space = -1, a = -1, acpl = -1;
     enum rt_status status;
+    bool dense;
     if (!name || !name[0])
-        return rt_error(RT_ERR_ARG, "%s: empty attribute name", op);
-    if ((status = open_object(op, f, path, true, &o)) != RT_OK)
+        return h5_error(RT_ERR_ARG, "%s: empty attribute name", op);
+    if ((status = open_object(op, f, path, true, &o, &dense)) != RT_OK)
         goto done;
     htri_t ex = H5Aexists(o, name);
     if (ex > 0 && H5Adelete(o, name) < 0)
         H5_FAIL(RT_ERR_IO, "%s: cannot replace attribute %s of %s in %s", op, name, path, f->path);
     hsize_t dims[1] = {(hsize_t)n};
     space = n ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_SCALAR);
-    if (ftype < 0 || mtype < 0 || space < 0)
+    acpl = H5Pcreate(H5P_ATTRIBUTE_CREATE);
+    if (ftype < 0 || mtype < 0 || space < 0 || acpl < 0 || H5Pset_char_encoding(acpl, H5T_CSET_UTF8) < 0)
         H5_FAIL(RT_ERR_INTERNAL, "%s: cannot make the type of attribute %s", op, name);
-    a = H5Acreate2(o, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    a = H5Acreate2(o, name, ftype, space, acpl, H5P_DEFAULT);
     if (a < 0 || H5Awrite(a, mtype, value) < 0)
         H5_FAIL(RT_ERR_IO, "%s: cannot write attribute %s of %s in %s", op, name, path, f->path);
+    status = write_error(op, f);
 done:
     if (a >= 0)
         H5Aclose(a);
+    if (acpl >= 0)
+        H5Pclose(acpl);
     if (space >= 0)
         H5Sclose(space);
     if (o >= 0)
@@ -1123,9 +1692,13 @@ enum rt_status rt_h5_attr_set_string(struct rt_h5 *f, const char *path, const ch
 {
     quiet();
     if (!v)
-        return rt_error(RT_ERR_ARG, "rt_h5_attr_set_string: NULL value for %s", name ? name : "(null)");
-    hid_t t = vlen_string_type();
-    enum rt_status st = attr_set("rt_h5_attr_set_string", f, path, name, t, t, &v, 0);
+        return h5_error(RT_ERR_ARG, "rt_h5_attr_set_string: NULL value for %s", name ? name : "(null)");
+    size_t len = strlen(v);
+    if (len > ATTR_MAX_STRING)
+        return h5_error(RT_ERR_ARG, "rt_h5_attr_set_string: the value of %s has %zu bytes (at most %d)",
+                        name ? name : "(null)", len, ATTR_MAX_STRING);
+    hid_t t = fixed_string_type(len);
+    enum rt_status st = attr_set("rt_h5_attr_set_string", f, path, name, t, t, len ? v : "", 0);
     if (t >= 0)
         H5Tclose(t);
     return st;
@@ -1147,27 +1720,67 @@ enum rt_status rt_h5_attr_set_int64_array(struct rt_h5 *f, const char *path, con
 {
     quiet();
     if (!v || n == 0)
-        return rt_error(RT_ERR_ARG, "rt_h5_attr_set_int64_array: %s needs at least one value", name ? name : "(null)");
+        return h5_error(RT_ERR_ARG, "rt_h5_attr_set_int64_array: %s needs at least one value", name ? name : "(null)");
+    if (n > ATTR_MAX_ARRAY)
+        return h5_error(RT_ERR_ARG, "rt_h5_attr_set_int64_array: %s has %zu values (at most %d)", name ? name : "(null)",
+                        n, ATTR_MAX_ARRAY);
     return attr_set("rt_h5_attr_set_int64_array", f, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v, n);
 }
 
+/* An integer type retort reads: 1, 2, 4 or 8 bytes, every bit used. */
+static bool plain_integer(hid_t type)
+{
+    size_t size = H5Tget_size(type);
+    return (size == 1 || size == 2 || size == 4 || size == 8) && H5Tget_precision(type) == 8 * size &&
+           H5Tget_offset(type) == 0;
+}
+
+/* A float type retort reads: IEEE binary32 or binary64, either byte order. */
+static bool plain_float(hid_t type)
+{
+    size_t size = H5Tget_size(type), spos, epos, esize, mpos, msize;
+    if ((size != 4 && size != 8) || H5Tget_precision(type) != 8 * size || H5Tget_offset(type) != 0 ||
+        H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) < 0)
+        return false;
+    return size == 4 ? spos == 31 && epos == 23 && esize == 8 && mpos == 0 && msize == 23
+                     : spos == 63 && epos == 52 && esize == 11 && mpos == 0 && msize == 52;
+}
+
+/* What kind of value attribute a is, from its type class, size and dataspace; RT_H5_ATTR_OTHER for anything
+ * retort does not read (compound, opaque, references, arrays of other types, null or huge dataspaces,
+ * exotic number formats, and values whose stored size disagrees with their type). */
 static enum rt_h5_attr_type classify(hid_t a)
 {
     hid_t type = H5Aget_type(a), space = H5Aget_space(a);
     enum rt_h5_attr_type r = RT_H5_ATTR_OTHER;
-    if (type >= 0 && space >= 0 && H5Sget_simple_extent_ndims(space) == 1 && H5Tget_class(type) == H5T_INTEGER) {
+    if (type < 0 || space < 0)
+        goto done;
+    H5S_class_t sc = H5Sget_simple_extent_type(space);
+    int ndims = H5Sget_simple_extent_ndims(space);
+    hssize_t npoints = H5Sget_simple_extent_npoints(space);
+    H5T_class_t cls = H5Tget_class(type);
+    size_t size = H5Tget_size(type);
+    htri_t vlen = cls == H5T_STRING ? H5Tis_variable_str(type) : 0;
+    if ((sc != H5S_SCALAR && sc != H5S_SIMPLE) || npoints < 0 || size == 0 || vlen < 0)
+        goto done;
+    /* the bytes stored must be what the type and dataspace say (a variable-length string stores heap ids) */
+    if (!vlen && (uint64_t)npoints > (uint64_t)INT64_MAX / size)
+        goto done;
+    if (!vlen && H5Aget_storage_size(a) != (hsize_t)npoints * size)
+        goto done;
+    if (sc == H5S_SIMPLE && ndims == 1 && cls == H5T_INTEGER && plain_integer(type) && npoints <= ATTR_MAX_ARRAY)
         r = RT_H5_ATTR_INT64_ARRAY;
-    } else if (type >= 0 && space >= 0 && H5Sget_simple_extent_npoints(space) == 1) {
-        H5T_class_t cls = H5Tget_class(type);
-        if (cls == H5T_INTEGER)
+    else if (npoints == 1) {
+        if (cls == H5T_INTEGER && plain_integer(type))
             r = RT_H5_ATTR_INT64;
-        else if (cls == H5T_FLOAT)
+        else if (cls == H5T_FLOAT && plain_float(type))
             r = RT_H5_ATTR_DOUBLE;
-        else if (cls == H5T_STRING)
+        else if (cls == H5T_STRING && (vlen || size <= ATTR_MAX_STRING))
             r = RT_H5_ATTR_STRING;
-        else if (cls == H5T_ENUM && H5Tget_size(type) == 1 && H5Tget_nmembers(type) == 2)
+        else if (cls == H5T_ENUM && size == 1 && H5Tget_nmembers(type) == 2)
             r = RT_H5_ATTR_BOOL;
     }
+done:
     if (type >= 0)
         H5Tclose(type);
     if (space >= 0)
@@ -1185,30 +1798,72 @@ void rt_h5_attr_clear(struct rt_h5_attr *a)
     memset(a, 0, sizeof *a);
 }
 
+/* Reads a string attribute into a new malloc'ed, zero-terminated string (*s; NULL when out of memory). */
+static herr_t read_string(hid_t a, char **s)
+{
+    herr_t r = -1;
+    hid_t type = H5Aget_type(a), mt = -1;
+    *s = NULL;
+    if (type < 0)
+        goto done;
+    if (H5Tis_variable_str(type) > 0) { /* verified by h5_verify.c when the object was opened */
+        char *p = NULL;
+        mt = H5Tcopy(type); /* same cset (ASCII or UTF-8): no conversion needed */
+        if (mt < 0 || (r = H5Aread(a, mt, &p)) < 0)
+            goto done;
+        *s = strdup(p ? p : "");
+        H5free_memory(p);
+    } else {
+        size_t n = H5Tget_size(type); /* 1..ATTR_MAX_STRING (classify) */
+        *s = calloc(n + 1, 1);
+        if (!*s) {
+            r = 0;
+            goto done;
+        }
+        if ((r = H5Aread(a, type, *s)) < 0)
+            goto done;
+        if (H5Tget_strpad(type) == H5T_STR_SPACEPAD) /* Fortran's padding */
+            for (size_t k = strlen(*s); k > 0 && (*s)[k - 1] == ' '; k--)
+                (*s)[k - 1] = '\0';
+    }
+done:
+    if (r < 0) {
+        free(*s);
+        *s = NULL;
+    }
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (type >= 0)
+        H5Tclose(type);
+    return r;
+}
+
 enum rt_status rt_h5_attr_get(struct rt_h5 *f, const char *path, const char *name, struct rt_h5_attr *out)
 {
+    static const char *op = "rt_h5_attr_get";
     quiet();
-    hid_t o = -1, a = -1, type = -1, mt = -1;
+    hid_t o = -1, a = -1, type = -1;
     enum rt_status status;
+    bool dense;
     memset(out, 0, sizeof *out);
-    if ((status = open_object("rt_h5_attr_get", f, path, false, &o)) != RT_OK)
+    if ((status = open_object(op, f, path, false, &o, &dense)) != RT_OK)
         goto done;
     if (!name || H5Aexists(o, name) <= 0) {
         H5Eclear2(H5E_DEFAULT);
-        status = rt_error(RT_ERR_ARG, "rt_h5_attr_get: attribute %s of %s not found in %s", name ? name : "(null)",
-                          path, f->path);
+        status = h5_error(RT_ERR_ARG, "%s: attribute %s of %s not found in %s", op, name ? name : "(null)", path,
+                          f->path);
         goto done;
     }
     a = H5Aopen(o, name, H5P_DEFAULT);
     if (a < 0)
-        H5_FAIL(RT_ERR_FORMAT, "rt_h5_attr_get: cannot open attribute %s of %s in %s", name, path, f->path);
+        H5_CORRUPT(op, "cannot open attribute %s of %s", name, path);
     out->type = classify(a);
     herr_t r = 0;
     switch (out->type) {
     case RT_H5_ATTR_INT64: r = H5Aread(a, H5T_NATIVE_INT64, &out->i); break;
     case RT_H5_ATTR_INT64_ARRAY: {
         hid_t space = H5Aget_space(a);
-        hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+        hssize_t n = space < 0 ? -1 : H5Sget_simple_extent_npoints(space); /* 0..ATTR_MAX_ARRAY (classify) */
         if (space >= 0)
             H5Sclose(space);
         if (n < 0) {
@@ -1218,7 +1873,7 @@ enum rt_status rt_h5_attr_get(struct rt_h5 *f, const char *path, const char *nam
         out->n = (size_t)n;
         out->iv = malloc((n ? (size_t)n : 1) * sizeof *out->iv);
         if (!out->iv) {
-            status = rt_error(RT_ERR_OOM, "rt_h5_attr_get: out of memory");
+            status = h5_error(RT_ERR_OOM, "%s: out of memory", op);
             goto done;
         }
         r = n ? H5Aread(a, H5T_NATIVE_INT64, out->iv) : 0;
@@ -1232,44 +1887,30 @@ enum rt_status rt_h5_attr_get(struct rt_h5 *f, const char *path, const char *nam
         out->b = b != 0;
         break;
     }
-    case RT_H5_ATTR_STRING: {
+    case RT_H5_ATTR_STRING:
         type = H5Aget_type(a);
-        if (type < 0) {
-            r = -1;
-            break;
+        if (type >= 0 && dense && H5Tis_variable_str(type) > 0) {
+            status = h5_error(RT_ERR_FORMAT,
+                              "%s: attribute %s of %s in %s is a variable-length string kept where retort cannot check "
+                              "it (dense attribute storage); write it as a fixed-length string",
+                              op, name, path, f->path);
+            goto done;
         }
-        if (H5Tis_variable_str(type) > 0) {
-            char *p = NULL;
-            mt = H5Tcopy(type); /* same cset (ASCII or UTF-8): no conversion needed */
-            if (mt < 0 || (r = H5Aread(a, mt, &p)) < 0) {
-                r = -1;
-                break;
-            }
-            out->s = strdup(p ? p : "");
-            H5free_memory(p);
-        } else {
-            size_t n = H5Tget_size(type);
-            out->s = calloc(n + 1, 1);
-            if (out->s)
-                r = H5Aread(a, type, out->s);
-        }
+        r = read_string(a, &out->s);
         if (r >= 0 && !out->s) {
-            status = rt_error(RT_ERR_OOM, "rt_h5_attr_get: out of memory");
+            status = h5_error(RT_ERR_OOM, "%s: out of memory", op);
             goto done;
         }
         break;
-    }
     default:
-        status = rt_error(RT_ERR_DTYPE,
-                          "rt_h5_attr_get: attribute %s of %s in %s is not a scalar number, bool, string or 1-D integer array",
+        status = h5_error(RT_ERR_DTYPE,
+                          "%s: attribute %s of %s in %s is not a scalar number, bool, string or 1-D integer array", op,
                           name, path, f->path);
         goto done;
     }
     if (r < 0)
-        H5_FAIL(RT_ERR_FORMAT, "rt_h5_attr_get: cannot read attribute %s of %s in %s", name, path, f->path);
+        H5_CORRUPT(op, "cannot read attribute %s of %s", name, path);
 done:
-    if (mt >= 0)
-        H5Tclose(mt);
     if (type >= 0)
         H5Tclose(type);
     if (a >= 0)
@@ -1290,6 +1931,7 @@ struct names_acc {
 
 static herr_t attr_cb(hid_t o, const char *name, const H5A_info_t *info, void *data)
 {
+    (void)info;
     struct names_acc *a = data;
     if (a->n == a->cap) {
         size_t cap = a->cap ? 2 * a->cap : 16;
@@ -1318,6 +1960,7 @@ static herr_t attr_cb(hid_t o, const char *name, const H5A_info_t *info, void *d
         t = classify(at);
         H5Aclose(at);
     }
+    H5Eclear2(H5E_DEFAULT);
     a->names[a->n] = s;
     a->types[a->n] = t;
     a->n++;
@@ -1342,14 +1985,15 @@ enum rt_status rt_h5_attr_list(struct rt_h5 *f, const char *path, char ***names,
     *names = NULL;
     *types = NULL;
     *n = 0;
-    enum rt_status status = open_object("rt_h5_attr_list", f, path, false, &o);
+    bool dense;
+    enum rt_status status = open_object("rt_h5_attr_list", f, path, false, &o, &dense);
     if (status != RT_OK)
         goto done;
     hsize_t idx = 0;
     if (H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_cb, &acc) < 0 && !acc.oom)
-        H5_FAIL(RT_ERR_FORMAT, "rt_h5_attr_list: cannot list the attributes of %s in %s", path, f->path);
+        H5_CORRUPT("rt_h5_attr_list", "cannot list the attributes of %s", path);
     if (acc.oom)
-        status = rt_error(RT_ERR_OOM, "rt_h5_attr_list: out of memory");
+        status = h5_error(RT_ERR_OOM, "rt_h5_attr_list: out of memory");
 done:
     if (o >= 0)
         H5Oclose(o);

@@ -1,11 +1,19 @@
-/* IDX reader (MNIST / Fashion-MNIST), plain or gzip-compressed (see retort/data.h). */
+/* IDX reader (MNIST / Fashion-MNIST), plain or gzip-compressed (see retort/data.h).
+ *
+ * The header's dims are checked against what the file can hold before the tensor is allocated, so
+ * a few bytes that claim a huge shape are refused instead of allocating it: a plain file holds its
+ * size less the header; a gzip stream at most DEFLATE_MAX_RATIO bytes per compressed byte (the
+ * limit of deflate's format: a 258-byte match coded in 2 bits). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "internal.h"
 #include "retort/data.h"
+
+#define DEFLATE_MAX_RATIO 1032
 
 /* Reads exactly n bytes unless the file ends; returns the count read or -1 on a zlib error. */
 static int64_t read_full(gzFile g, void *buf, int64_t n)
@@ -38,7 +46,16 @@ enum rt_status rt_idx_read(const char *path, struct rt_tensor **out)
     FILE *probe = fopen(path, "rb");
     if (!probe)
         return rt_error(RT_ERR_IO, "rt_idx_read: cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(probe), &sb) != 0) {
+        int e = errno;
+        fclose(probe);
+        return rt_error(RT_ERR_IO, "rt_idx_read: cannot stat %s: %s", path, strerror(e));
+    }
     fclose(probe);
+    if (!S_ISREG(sb.st_mode))
+        return rt_error(RT_ERR_IO, "rt_idx_read: cannot read %s: not a regular file", path);
+    const int64_t file_bytes = (int64_t)sb.st_size;
     gzFile g = gzopen(path, "rb");
     if (!g)
         return rt_error(RT_ERR_IO, "rt_idx_read: cannot open %s: %s", path, strerror(errno));
@@ -93,10 +110,25 @@ enum rt_status rt_idx_read(const char *path, struct rt_tensor **out)
         span *= d;
         numel *= shape[i];
     }
+    char sbuf[RT_SHAPE_STR_MAX];
+    const int64_t data_bytes = file_bytes - 4 - 4 * (int64_t)ndim; /* of a plain file */
+    if (gzdirect(g) && numel > data_bytes) {
+        st = rt_error(RT_ERR_FORMAT,
+                      "rt_idx_read: %s is truncated: the header says %s = %lld bytes of data, the file has %lld", path,
+                      rt_shape_str(ndim, shape, sbuf, sizeof sbuf), (long long)numel, (long long)data_bytes);
+        goto done;
+    }
+    if (!gzdirect(g) && numel / DEFLATE_MAX_RATIO > file_bytes) {
+        st = rt_error(RT_ERR_FORMAT,
+                      "rt_idx_read: %s is truncated or corrupt: the header says %s = %lld bytes of data, more than "
+                      "%lld bytes of gzip can hold (deflate expands at most %d:1)",
+                      path, rt_shape_str(ndim, shape, sbuf, sizeof sbuf), (long long)numel, (long long)file_bytes,
+                      DEFLATE_MAX_RATIO);
+        goto done;
+    }
     if ((st = rt_tensor_empty(RT_U8, RT_CPU, ndim, shape, &t)) != RT_OK)
         goto done;
     r = read_full(g, rt_tensor_data(t), numel);
-    char sbuf[RT_SHAPE_STR_MAX];
     if (r < 0) {
         st = rt_error(RT_ERR_FORMAT, "rt_idx_read: %s: %s", path, gz_msg(g));
         goto done;

@@ -10,6 +10,10 @@
  *   that called setjmp, so the error path frees it. Warnings are swallowed (the core never
  *   prints), except libjpeg's "premature end of data", which is a truncated file: an error here
  *   (PIL refuses a truncated JPEG too; libjpeg alone would pad it with grey).
+ * - A header that claims more pixels than the file's bytes can encode is refused before anything
+ *   is allocated for the image: a PNG's rows come from a deflate stream (at most 1032 bytes out
+ *   per byte in), a Huffman-coded JPEG spends at least a bit per 8x8 block. Without this a
+ *   300-byte file could make the decoders allocate and fill hundreds of megabytes of padding.
  * - libpng is asked for 8-bit samples (16-bit: high byte), palettes expanded to RGB and small
  *   grey depths scaled to 8 bits; tRNS is not expanded. Alpha, if any remains, is dropped in
  *   the conversion to `channels`, which is written once here for both formats (PIL's formulas);
@@ -34,6 +38,9 @@
 #include "retort/image.h"
 
 #define MAX_FILE_BYTES ((int64_t)1 << 31) /* a larger file is refused before it is read */
+/* deflate's largest expansion (a 258-byte match coded in 2 bits): a PNG's raw rows cannot be more
+ * than this many times the file's size */
+#define DEFLATE_MAX_RATIO 1032
 
 /* Kinds of decoded samples before the conversion to 1 or 3 channels. */
 enum layout { GREY = 1, GREY_ALPHA = 2, RGB = 3, RGBA = 4, CMYK_INVERTED = 5 };
@@ -182,6 +189,17 @@ static enum rt_status decode_png(const uint8_t *data, size_t size, const char *n
     int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if ((st = check_pixels(name, "PNG", w, h)) != RT_OK)
         goto done;
+    /* the raw rows (before any transform) come out of the IDAT's deflate stream, which the file
+     * holds: a header claiming more than the file can expand to is refused before the image is
+     * allocated (a few hundred bytes may not ask for hundreds of megabytes) */
+    uint64_t raw = (uint64_t)h * (uint64_t)png_get_rowbytes(png, info); /* <= 8 bytes per pixel: < 2^31 */
+    if (raw / DEFLATE_MAX_RATIO > size) {
+        st = rt_error(RT_ERR_FORMAT,
+                      "rt_image_decode: %s: truncated or corrupt PNG: its %u x %u pixels are %llu bytes of rows, "
+                      "more than its %zu bytes can hold (deflate expands at most %d:1)",
+                      src_name(name), w, h, (unsigned long long)raw, size, DEFLATE_MAX_RATIO);
+        goto done;
+    }
     png_set_strip_16(png); /* high byte */
     if (color == PNG_COLOR_TYPE_PALETTE)
         png_set_palette_to_rgb(png);
@@ -270,6 +288,25 @@ static enum rt_status decode_jpeg(const uint8_t *data, size_t size, const char *
     jpeg_read_header(&cinfo, TRUE);
     if ((st = check_pixels(name, "JPEG", cinfo.image_width, cinfo.image_height)) != RT_OK)
         goto done;
+    /* Huffman coding spends at least one bit on every 8x8 block of every component (its DC code),
+     * so the file's bits bound its blocks. A header that claims more is refused here, before
+     * jpeg_start_decompress allocates for the image (a progressive one: all its coefficients);
+     * libjpeg would otherwise pad the missing data with grey (with a warning) and decode it all.
+     * Arithmetic coding has no such floor: a flat image can be tiny, so none is checked there. */
+    if (!cinfo.arith_code) {
+        uint64_t blocks = 0;
+        for (int c = 0; c < cinfo.num_components; c++)
+            blocks += (uint64_t)cinfo.comp_info[c].width_in_blocks * cinfo.comp_info[c].height_in_blocks;
+        if (blocks / 8 > size) {
+            st = rt_error(RT_ERR_FORMAT,
+                          "rt_image_decode: %s: truncated or corrupt JPEG: %u x %u pixels in %d components are "
+                          "%llu blocks of 8x8, which need at least %llu bytes of Huffman-coded data (a bit each); "
+                          "the file has %zu",
+                          src_name(name), cinfo.image_width, cinfo.image_height, cinfo.num_components,
+                          (unsigned long long)blocks, (unsigned long long)((blocks + 7) / 8), size);
+            goto done;
+        }
+    }
     enum layout lay;
     switch (cinfo.num_components) {
     case 1: cinfo.out_color_space = JCS_GRAYSCALE, lay = GREY; break;

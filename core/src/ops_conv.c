@@ -4,7 +4,9 @@
  * writes every output pixel of the chunk in place (NCHW, no reordering pass).
  * Backward per chunk and group: dW_g (+)= gy_g (Og, b*L) @ col^T, dcol = W_g^T @ gy_g, col2im(dcol)
  * into dx; db sums gy over images and pixels in one pass (the batch-norm backward's channel sums).
- * im2col/col2im and the GEMM's tiles all run on the OpenMP team (the CPU backend's only thread pool). */
+ * im2col/col2im and the GEMM's tiles all run on the OpenMP team (the CPU backend's only thread pool).
+ * A backend with direct kernels (conv2d / conv2d_backward: the CPU's oneDNN path) is asked first and
+ * may leave a shape to this path. */
 #include "nn_internal.h"
 
 struct conv {
@@ -107,6 +109,13 @@ static enum rt_status gemm1(const struct rt_backend *be, enum rt_dtype dt, bool 
     return be->gemm(dt, ta, tb, m, n, k, 1.0, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
 }
 
+static struct rt_conv2d_shape direct_shape(const struct conv *c)
+{
+    struct rt_conv2d_shape s = {.g = c->geom, .o = c->O, .groups = c->G};
+    s.g.n = c->N, s.g.c = c->C;
+    return s;
+}
+
 static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin);
 
 enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias, const int64_t stride[2],
@@ -118,12 +127,19 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
         return st;
     enum rt_dtype dt = x->dtype;
     const struct rt_backend *be = rt__backend(x);
-    struct rt_tensor *xc = NULL, *wc = NULL, *y = NULL, *col = NULL;
+    struct rt_tensor *xc = NULL, *wc = NULL, *y = NULL, *col = NULL, *bc = NULL;
     int64_t yshape[4] = {c.N, c.O, c.OH, c.OW};
     NN_TRY(rt__contig_raw(x, &xc));
     NN_TRY(rt__contig_raw(w, &wc));
     NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 4, yshape, &y));
-    if (c.N * c.O * c.L > 0) {
+    bool direct = false;
+    if (c.N * c.O * c.L > 0 && be->conv2d) {
+        struct rt_conv2d_shape s = direct_shape(&c);
+        if (bias)
+            NN_TRY(rt__contig_raw(bias, &bc));
+        NN_TRY(be->conv2d(dt, &s, rt__ptr(xc), rt__ptr(wc), bias ? rt__ptr(bc) : NULL, rt__ptr(y), &direct));
+    }
+    if (!direct && c.N * c.O * c.L > 0) {
         NN_TRY(scratch(x, c.K * c.nb * c.L, &col));
         for (int64_t n0 = 0; n0 < c.N; n0 += c.nb) {
             if (rt_interrupt_pending()) {
@@ -160,6 +176,7 @@ done:
     rt_tensor_release(xc);
     rt_tensor_release(wc);
     rt_tensor_release(col);
+    rt_tensor_release(bc);
     if (st != RT_OK) {
         rt_tensor_release(y);
         return st;
@@ -197,6 +214,13 @@ static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct 
         NN_TRY((work ? rt_tensor_empty : rt_tensor_new)(dt, rt_tensor_device(x), 4, x->shape, &dx));
     if (need_w)
         NN_TRY((work ? rt_tensor_empty : rt_tensor_new)(dt, rt_tensor_device(x), 4, w->shape, &dw));
+    if (work && be->conv2d_backward) {
+        struct rt_conv2d_shape s = direct_shape(&c);
+        bool direct = false;
+        NN_TRY(be->conv2d_backward(dt, &s, rt__ptr(xc), rt__ptr(wc), rt__ptr(gc), dx ? rt__ptr(dx) : NULL,
+                                   dw ? rt__ptr(dw) : NULL, &direct));
+        work = !direct;
+    }
     if (work) {
         if (need_w)
             NN_TRY(scratch(x, c.K * c.nb * c.L, &col));

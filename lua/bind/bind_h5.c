@@ -6,7 +6,9 @@
  *   f:close()                                            -- string, boolean -> h5py-style bool,
  *                                                        -- {integers} -> 1-D int64 array
  *   local g = retort.core.h5Open("ckpt.h5" [, "r" | "r+"])
- *   g:list("/model") --> {{name = "fc1", kind = "group"}, ...} (name order)
+ *   g:list("/model") --> {{name = "fc1", kind = "group", link = "hard", id = 1234}, ...} (name order;
+ *                        soft/external links: kind "other", link "soft" | "external" | "other", no id)
+ *   g:id(path) --> the object's address in the file (the same id: the same object, for cycle checks)
  *   g:kind(path) --> "group" | "dataset" | "other" | nil;  g:read(path) --> tensor
  *   g:getAttr(path, name) --> value or nil;  g:attrs(path) --> {name = value, ...}
  *   g:info(path) --> shape table, dtype;  g:createDataset(path, dtype, sizes)
@@ -15,7 +17,11 @@
  *
  * close() commits a created file (rename over the real path); abort() discards it. A file that is
  * garbage-collected without close() is aborted: only an explicit close() commits. As a to-be-closed
- * variable, leaving the scope normally closes (commits) and leaving it by an error aborts. */
+ * variable, leaving the scope normally closes (commits) and leaving it by an error aborts.
+ *
+ * Errors are raised as the core's message without a Lua position ("h5_read: /w not found in x.h5"): the
+ * message names the file and the object, and callers (retort.load, retort.cache) put it in a sentence
+ * of their own. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +33,24 @@
 struct rtb_h5 {
     struct rt_h5 *f; /* NULL once closed */
 };
+
+/* Raises the core's error message, without "rt_" and without a Lua position. */
+static int h5_raise(lua_State *L)
+{
+    const char *msg = rt_error_msg();
+    if (!msg || !*msg)
+        msg = "retort: the core reported an error without a message";
+    if (strncmp(msg, "rt_", 3) == 0)
+        msg += 3;
+    lua_pushstring(L, msg);
+    return lua_error(L);
+}
+
+#define H5_CALL(L, expr)                                                                                      \
+    do {                                                                                                      \
+        if ((expr) != RT_OK)                                                                                  \
+            h5_raise(L);                                                                                      \
+    } while (0)
 
 static struct rt_h5 *check_h5(lua_State *L, int idx)
 {
@@ -48,7 +72,7 @@ static int f_h5_create(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct rtb_h5 *u = push_h5(L);
-    RTB_CALL(L, rt_h5_create(path, &u->f));
+    H5_CALL(L, rt_h5_create(path, &u->f));
     return 1;
 }
 
@@ -64,7 +88,7 @@ static int f_h5_open(lua_State *L)
     else
         return luaL_argerror(L, 2, lua_pushfstring(L, "unknown mode '%s' (expected \"r\" or \"r+\")", mode));
     struct rtb_h5 *u = push_h5(L);
-    RTB_CALL(L, rt_h5_open(path, m, &u->f));
+    H5_CALL(L, rt_h5_open(path, m, &u->f));
     return 1;
 }
 
@@ -74,7 +98,7 @@ static int m_close(lua_State *L)
     struct rt_h5 *f = u->f;
     u->f = NULL;
     if (f)
-        RTB_CALL(L, rt_h5_close(f));
+        H5_CALL(L, rt_h5_close(f));
     return 0;
 }
 
@@ -110,7 +134,7 @@ static int m_is_open(lua_State *L)
 static int m_create_group(lua_State *L)
 {
     struct rt_h5 *f = check_h5(L, 1);
-    RTB_CALL(L, rt_h5_group_create(f, luaL_checkstring(L, 2)));
+    H5_CALL(L, rt_h5_group_create(f, luaL_checkstring(L, 2)));
     return 0;
 }
 
@@ -119,7 +143,7 @@ static int m_write(lua_State *L)
     struct rt_h5 *f = check_h5(L, 1);
     const char *path = luaL_checkstring(L, 2);
     struct rt_tensor *t = rtb_check(L, 3);
-    RTB_CALL(L, rt_h5_write(f, path, t));
+    H5_CALL(L, rt_h5_write(f, path, t));
     return 0;
 }
 
@@ -128,7 +152,7 @@ static int m_read(lua_State *L)
     struct rt_h5 *f = check_h5(L, 1);
     const char *path = luaL_checkstring(L, 2);
     struct rt_tensor **out = rtb_slot(L);
-    RTB_CALL(L, rt_h5_read(f, path, out));
+    H5_CALL(L, rt_h5_read(f, path, out));
     return 1;
 }
 
@@ -141,7 +165,7 @@ static int m_kind(lua_State *L)
 {
     struct rt_h5 *f = check_h5(L, 1);
     enum rt_h5_kind k;
-    RTB_CALL(L, rt_h5_kind(f, luaL_checkstring(L, 2), &k));
+    H5_CALL(L, rt_h5_kind(f, luaL_checkstring(L, 2), &k));
     const char *s = kind_name(k);
     if (s)
         lua_pushstring(L, s);
@@ -156,18 +180,34 @@ static int m_list(lua_State *L)
     const char *path = luaL_optstring(L, 2, "/");
     struct rt_h5_member *m;
     size_t n;
-    RTB_CALL(L, rt_h5_list(f, path, &m, &n));
+    H5_CALL(L, rt_h5_list(f, path, &m, &n));
     /* (the pushes below raise only on a memory error, which would leak this small listing) */
     lua_createtable(L, (int)n, 0);
+    static const char *links[] = {"hard", "soft", "external", "other"};
     for (size_t i = 0; i < n; i++) {
-        lua_createtable(L, 0, 2);
+        lua_createtable(L, 0, 4);
         lua_pushstring(L, m[i].name);
         lua_setfield(L, -2, "name");
         lua_pushstring(L, kind_name(m[i].kind));
         lua_setfield(L, -2, "kind");
+        lua_pushstring(L, links[m[i].link]);
+        lua_setfield(L, -2, "link");
+        if (m[i].link == RT_H5_LINK_HARD) {
+            lua_pushinteger(L, (lua_Integer)m[i].id);
+            lua_setfield(L, -2, "id");
+        }
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     rt_h5_members_free(m, n);
+    return 1;
+}
+
+static int m_id(lua_State *L)
+{
+    struct rt_h5 *f = check_h5(L, 1);
+    uint64_t id;
+    H5_CALL(L, rt_h5_object_id(f, luaL_checkstring(L, 2), &id));
+    lua_pushinteger(L, (lua_Integer)id);
     return 1;
 }
 
@@ -180,17 +220,17 @@ static int m_set_attr(lua_State *L)
     switch (lua_type(L, 4)) {
     case LUA_TNUMBER:
         if (lua_isinteger(L, 4) && !(as && strcmp(as, "double") == 0))
-            RTB_CALL(L, rt_h5_attr_set_int64(f, path, name, (int64_t)lua_tointeger(L, 4)));
+            H5_CALL(L, rt_h5_attr_set_int64(f, path, name, (int64_t)lua_tointeger(L, 4)));
         else
-            RTB_CALL(L, rt_h5_attr_set_double(f, path, name, (double)lua_tonumber(L, 4)));
+            H5_CALL(L, rt_h5_attr_set_double(f, path, name, (double)lua_tonumber(L, 4)));
         break;
-    case LUA_TBOOLEAN: RTB_CALL(L, rt_h5_attr_set_bool(f, path, name, lua_toboolean(L, 4))); break;
+    case LUA_TBOOLEAN: H5_CALL(L, rt_h5_attr_set_bool(f, path, name, lua_toboolean(L, 4))); break;
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, 4, &len);
         if (strlen(s) != len)
             return luaL_argerror(L, 4, "string attributes cannot hold zero bytes");
-        RTB_CALL(L, rt_h5_attr_set_string(f, path, name, s));
+        H5_CALL(L, rt_h5_attr_set_string(f, path, name, s));
         break;
     }
     case LUA_TTABLE: { /* a non-empty sequence of integers: a 1-D int64 array */
@@ -207,7 +247,7 @@ static int m_set_attr(lua_State *L)
                                                            (int)i + 1));
             v[i] = (int64_t)x;
         }
-        RTB_CALL(L, rt_h5_attr_set_int64_array(f, path, name, v, n));
+        H5_CALL(L, rt_h5_attr_set_int64_array(f, path, name, v, n));
         break;
     }
     default: return luaL_typeerror(L, 4, "number, boolean, string or array of integers");
@@ -242,7 +282,7 @@ static int m_get_attr(lua_State *L)
     char **names;
     enum rt_h5_attr_type *types;
     size_t n;
-    RTB_CALL(L, rt_h5_attr_list(f, path, &names, &types, &n));
+    H5_CALL(L, rt_h5_attr_list(f, path, &names, &types, &n));
     bool found = false, other = false;
     for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], name) == 0) {
@@ -255,7 +295,7 @@ static int m_get_attr(lua_State *L)
         return 1;
     }
     struct rt_h5_attr a;
-    RTB_CALL(L, rt_h5_attr_get(f, path, name, &a));
+    H5_CALL(L, rt_h5_attr_get(f, path, name, &a));
     push_attr(L, &a);
     rt_h5_attr_clear(&a);
     return 1;
@@ -268,7 +308,7 @@ static int m_attrs(lua_State *L)
     char **names;
     enum rt_h5_attr_type *types;
     size_t n;
-    RTB_CALL(L, rt_h5_attr_list(f, path, &names, &types, &n));
+    H5_CALL(L, rt_h5_attr_list(f, path, &names, &types, &n));
     lua_createtable(L, 0, (int)n);
     for (size_t i = 0; i < n; i++) {
         if (types[i] == RT_H5_ATTR_OTHER)
@@ -276,7 +316,7 @@ static int m_attrs(lua_State *L)
         struct rt_h5_attr a;
         if (rt_h5_attr_get(f, path, names[i], &a) != RT_OK) {
             rt_h5_names_free(names, types, n);
-            return rtb_core_error(L);
+            return h5_raise(L);
         }
         push_attr(L, &a);
         rt_h5_attr_clear(&a);
@@ -301,7 +341,7 @@ static int m_info(lua_State *L)
     enum rt_dtype dt;
     int ndim;
     int64_t shape[RT_MAX_DIMS];
-    RTB_CALL(L, rt_h5_dataset_info(f, luaL_checkstring(L, 2), &dt, &ndim, shape));
+    H5_CALL(L, rt_h5_dataset_info(f, luaL_checkstring(L, 2), &dt, &ndim, shape));
     push_shape(L, ndim, shape);
     lua_pushstring(L, rt_dtype_name(dt));
     return 2;
@@ -314,7 +354,7 @@ static int m_storage(lua_State *L)
     static const char *layouts[] = {"contiguous", "chunked", "compact", "virtual", "other"};
     struct rt_h5 *f = check_h5(L, 1);
     struct rt_h5_storage s;
-    RTB_CALL(L, rt_h5_dataset_storage(f, luaL_checkstring(L, 2), &s));
+    H5_CALL(L, rt_h5_dataset_storage(f, luaL_checkstring(L, 2), &s));
     lua_createtable(L, 0, 5);
     lua_pushstring(L, layouts[s.layout]);
     lua_setfield(L, -2, "layout");
@@ -344,7 +384,7 @@ static int m_create_dataset(lua_State *L)
         if (cdim != ndim)
             return luaL_argerror(L, 5, lua_pushfstring(L, "chunk shape needs %d sizes, got %d", ndim, cdim));
     }
-    RTB_CALL(L, rt_h5_dataset_create_chunked(f, path, dt, ndim, shape, cdim ? chunk : NULL));
+    H5_CALL(L, rt_h5_dataset_create_chunked(f, path, dt, ndim, shape, cdim ? chunk : NULL));
     return 0;
 }
 
@@ -381,7 +421,7 @@ static int m_write_rows(lua_State *L)
     struct rt_tensor *t = rtb_check(L, 4);
     int64_t lead[RT_MAX_DIMS];
     int nlead = check_lead(L, 5, lead);
-    RTB_CALL(L, rt_h5_write_rows_at(f, path, nlead, lead, row - 1, t));
+    H5_CALL(L, rt_h5_write_rows_at(f, path, nlead, lead, row - 1, t));
     return 0;
 }
 
@@ -398,7 +438,7 @@ static int m_read_rows(lua_State *L)
     int64_t lead[RT_MAX_DIMS];
     int nlead = check_lead(L, 5, lead);
     struct rt_tensor **out = rtb_slot(L);
-    RTB_CALL(L, rt_h5_read_rows_at(f, path, nlead, lead, row - 1, count, out));
+    H5_CALL(L, rt_h5_read_rows_at(f, path, nlead, lead, row - 1, count, out));
     return 1;
 }
 
@@ -416,10 +456,13 @@ static int m_read_index(lua_State *L)
     /* a userdata, not malloc: collected if an error unwinds past it */
     int64_t *rows = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *rows, 0);
     RTB_CALL(L, rt_tensor_to_host(idx, RT_I64, rows));
-    for (int64_t k = 0; k < n; k++)
+    for (int64_t k = 0; k < n; k++) {
+        if (rows[k] < 1) /* (and no INT64_MIN - 1) */
+            return luaL_argerror(L, 3, lua_pushfstring(L, "row indices start at 1 (got %I)", (lua_Integer)rows[k]));
         rows[k] -= 1;
+    }
     struct rt_tensor **out = rtb_slot(L);
-    RTB_CALL(L, rt_h5_read_index(f, path, nlead, lead, rows, n, out));
+    H5_CALL(L, rt_h5_read_index(f, path, nlead, lead, rows, n, out));
     return 1;
 }
 
@@ -438,7 +481,8 @@ static const luaL_Reg methods[] = {
     {"createGroup", m_create_group}, {"write", m_write},   {"read", m_read},         {"kind", m_kind},
     {"list", m_list},             {"setAttr", m_set_attr}, {"getAttr", m_get_attr}, {"attrs", m_attrs},
     {"info", m_info},             {"createDataset", m_create_dataset}, {"writeRows", m_write_rows},
-    {"readRows", m_read_rows},    {"readIndex", m_read_index}, {"storage", m_storage}, {NULL, NULL}};
+    {"readRows", m_read_rows},    {"readIndex", m_read_index}, {"storage", m_storage}, {"id", m_id},
+    {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {{"h5Create", f_h5_create}, {"h5Open", f_h5_open}, {NULL, NULL}};
 

@@ -93,6 +93,8 @@ void rtb_open_image(lua_State *L, int module); /* decodeImage(s), listFiles, lis
 void rtb_open_cifar(lua_State *L, int module); /* readCifar */
 void rtb_open_nn(lua_State *L, int methods, int module); /* conv2d, pools, batchNorm, ..., losses */
 void rtb_open_device(lua_State *L, int module); /* deviceAvailable, synchronize, deviceMemory, ... */
+void rtb_open_onnx(lua_State *L, int module); /* onnxAvailable, onnxSave (retort.onnx writes through it) */
+void rtb_open_dist(lua_State *L, int module); /* dist: ranks, collectives, the gradient reducer */
 /* tostring of a tensor (pushes the string). */
 void rtb_push_tostring(lua_State *L, struct rt_tensor *t);
 

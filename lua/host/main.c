@@ -44,6 +44,7 @@
 #include <lualib.h>
 
 #include "retort/common.h"
+#include "retort/dist.h"
 #include "retort_bind.h"
 
 #ifndef RETORT_VERSION
@@ -187,6 +188,9 @@ static void print_usage(FILE *f) {
             "       %s run script [args...]\n"
             "       %s cache --recipe recipe.lua --out cache.h5 [recipe options]   (also --info, --verify)\n"
             "       %s plot runs/x/metrics.csv [more.csv ...] [--out=plot.svg]     (SVG of the metrics)\n"
+            "       %s import-torch in.pth out.h5 --model=NAME    (a PyTorch state dict -> a retort checkpoint)\n"
+            "       %s export-torch in.h5 out.pth --model=NAME    (a retort checkpoint -> a PyTorch state dict)\n"
+            "       %s export-onnx in.h5 --model=NAME --out=model.onnx   (a retort checkpoint -> an ONNX model)\n"
             "Run a Lua script (a recipe) with the retort library, or open the REPL.\n"
             "Options:\n"
             "  -e code        execute string 'code' (may be repeated)\n"
@@ -200,7 +204,7 @@ static void print_usage(FILE *f) {
             "With no script the REPL starts (line editing when stdin is a terminal).\n"
             "Environment: RETORT_LUA_PATH (directory of the Lua modules), RETORT_HISTORY (REPL\n"
             "history file, default ~/.retort_history; empty disables it).\n",
-            PROGNAME, PROGNAME, PROGNAME, PROGNAME);
+            PROGNAME, PROGNAME, PROGNAME, PROGNAME, PROGNAME, PROGNAME, PROGNAME);
     fflush(f);
 }
 
@@ -789,6 +793,54 @@ static void set_package_path(lua_State *L) {
 
 static int exit_status = EXIT_SUCCESS;
 
+/* ---------------------------------------------------------------- distributed runs ------- */
+
+/* Under an MPI launcher (mpirun -np N retort run x.lua; retort/dist.h) every rank runs the same program.
+ * MPI starts in main() before any thread (OpenMP's pool starts with the first parallel loop). Errors name
+ * the rank ("retort: rank 1 of 4: ..."). A rank that fails (an uncaught error, os.exit with a failure
+ * status) ends the whole job with MPI_Abort: the others may be waiting for it in a collective. Ranks
+ * other than 0 print nothing on stdout (each would repeat rank 0's lines) unless RETORT_DIST_STDOUT=all;
+ * stderr stays, for errors. */
+static char dist_progname[64];
+
+static void dist_setup(void) {
+    if (rt_dist_size() <= 1) return;
+    snprintf(dist_progname, sizeof dist_progname, "%s: rank %d of %d", PROGNAME, rt_dist_rank(), rt_dist_size());
+    progname = dist_progname;
+    const char *keep = getenv("RETORT_DIST_STDOUT");
+    if (rt_dist_rank() != 0 && !(keep && strcmp(keep, "all") == 0)) {
+        fflush(stdout);
+        if (freopen("/dev/null", "w", stdout) == NULL) clearerr(stdout);
+    }
+}
+
+/* os.exit under several ranks: a failure status ends the job (MPI_Abort), a clean one exits normally
+ * (MPI is finalized at exit, when every rank gets there). */
+static int dist_os_exit(lua_State *L) {
+    int status = lua_isboolean(L, 1) ? (lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE)
+                                     : (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
+    if (status != EXIT_SUCCESS) {
+        fflush(stdout);
+        fflush(stderr);
+        rt_dist_abort(status);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1)); /* Lua's own os.exit */
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 0);
+    return 0;
+}
+
+static void dist_wrap_exit(lua_State *L) {
+    if (rt_dist_size() <= 1) return;
+    if (lua_getglobal(L, "os") == LUA_TTABLE && lua_getfield(L, -1, "exit") == LUA_TFUNCTION) {
+        lua_pushcclosure(L, dist_os_exit, 1);
+        lua_setfield(L, -2, "exit");
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* The state every mode runs in: libraries, retort's package path, `arg` (argv[script] is arg[0]),
  * the generational collector, and Ctrl-C as the Lua error "interrupted!" (catchable; uncaught it
  * exits 130). */
@@ -799,6 +851,7 @@ static void prepare_state(lua_State *L, char **argv, int argc, int script) {
     lua_gc(L, LUA_GCRESTART);
     lua_gc(L, LUA_GCGEN, 0, 0);
     set_signal(SIGINT, on_sigint, SA_RESTART);
+    dist_wrap_exit(L);
 }
 
 static int pmain(lua_State *L) {
@@ -811,6 +864,9 @@ static int pmain(lua_State *L) {
     static const char *const subcommands[][3] = {
         {"cache", "return require('retort.cache_cli').main(arg)", "=retort cache"},
         {"plot", "return require('retort.plot_cli').main(arg)", "=retort plot"},
+        {"import-torch", "return require('retort.torch_cli').main(arg, 'import')", "=retort import-torch"},
+        {"export-torch", "return require('retort.torch_cli').main(arg, 'export')", "=retort export-torch"},
+        {"export-onnx", "return require('retort.onnx_cli').main(arg)", "=retort export-onnx"},
     };
     for (size_t i = 0; argc > 1 && i < sizeof subcommands / sizeof subcommands[0]; i++) {
         if (strcmp(argv[1], subcommands[i][0]) != 0) continue;
@@ -863,6 +919,11 @@ int main(int argc, char **argv) {
         setenv("GOMP_SPINCOUNT", "1000", 0);
         execv("/proc/self/exe", argv);
     }
+    if (rt_dist_init() != RT_OK) { /* started by mpirun/srun: MPI first, before any thread */
+        l_message(PROGNAME, rt_error_msg());
+        return EXIT_FAILURE;
+    }
+    dist_setup();
     lua_State *L = luaL_newstate();
     if (L == NULL) {
         l_message(argv[0] ? argv[0] : PROGNAME, "cannot create state: not enough memory");
@@ -874,6 +935,11 @@ int main(int argc, char **argv) {
     lua_pushlightuserdata(L, argv);
     int status = lua_pcall(L, 2, 1, 0);
     report(L, status);
+    if ((status != LUA_OK || exit_status != EXIT_SUCCESS) && rt_dist_size() > 1) {
+        fflush(stdout); /* this rank failed: end the job, the others may wait for it in a collective */
+        fflush(stderr);
+        rt_dist_abort(status != LUA_OK ? EXIT_FAILURE : exit_status);
+    }
     lua_close(L);
     if (status != LUA_OK) return EXIT_FAILURE;
     return exit_status;

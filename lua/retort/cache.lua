@@ -35,9 +35,17 @@
 -- Refusals (open): not an HDF5 file or truncated; not a soft-target cache; written by a newer
 -- retort; incomplete (unless partial = true); and, given a loader / teacher / class count, a
 -- different example count, dataset, augmentation, teacher or class count. Each message says which.
+--
+-- Trust (open): the file's checksums (core/src/h5.c) catch changed bytes ("file is corrupt"); then every
+-- root attribute is checked against ATTRS below (its type and range; rows_done <= num_examples, complete
+-- only with every row done, view_seeds one per view), /logits against the attributes, /labels against
+-- 0..num_classes-1 and the features of every tap listed against [N, ...] or [V, N, ...]. The message names
+-- the file, the attribute, what was expected and what was found. Strings from the file (teacher, input,
+-- tap names, fingerprints) are printed with their control characters escaped (retort.printable).
 local core = require "retort.core"
 local loss = require "retort.loss"
 local options = require "retort.options"
+local printable = require "retort.printable"
 local progress = require "retort.progress"
 local outputs = require "retort.outputs"
 
@@ -67,7 +75,8 @@ end
 function M.datasetFingerprint(x, y) return core.fingerprint(x, y) end
 
 local function is_loader(l)
-   return type(l) == "table" and core.isTensor(l.y) and type(l.gather) == "function" and type(l.fingerprint) == "function"
+   return type(l) == "table" and core.isTensor(l.y) and type(l.gather) == "function"
+      and type(l.fingerprint) == "function"
 end
 
 -- the augmentation a loader applies, as the cache records it
@@ -83,6 +92,9 @@ local function exists(path)
    if f then f:close() end
    return f ~= nil
 end
+
+-- a message of the HDF5 layer as part of ours ("h5_read: x" -> "x")
+local function core_message(err) return (tostring(err):gsub("^h5_[%w_]+: ", "")) end
 
 local function remove_tree(dir)
    for _, name in ipairs(core.listDir(dir) or {}) do os.remove(dir .. "/" .. name) end
@@ -130,6 +142,90 @@ local function taps_list(s)
    return out
 end
 
+-- What each root attribute must be (the manifest and the blocks of a build carry the same ones, without
+-- rows_done and complete): {description, check, required}. Checked at open, in this order.
+local function integer_from(lo, hi)
+   return function(v) return math.type(v) == "integer" and v >= lo and (not hi or v <= hi) end
+end
+local function is_string(v) return type(v) == "string" end
+local ATTRS = {
+   {"version", ("an integer in 1..%d"):format(M.VERSION), integer_from(1, M.VERSION), true},
+   {"num_examples", "an integer >= 1", integer_from(1), true},
+   {"num_classes", "an integer in 1..2^31", integer_from(1, 2 ^ 31), true},
+   {"views", "an integer in 1..65536", integer_from(1, 65536), true},
+   {"teacher_fingerprint", "a string", is_string, true},
+   {"dataset_fingerprint", "a string", is_string, true},
+   {"augment_crop", "an integer >= 0", integer_from(0), true},
+   {"augment_flip", "a boolean", function(v) return type(v) == "boolean" end, true},
+   {"augment_seed", "an integer", function(v) return math.type(v) == "integer" end, true},
+   {"taps", "a comma-separated list of tap names (no '/')",
+    function(v) return type(v) == "string" and not v:find("/") end, true},
+   {"block_rows", "an integer >= 1", integer_from(1), true},
+   {"batch_size", "an integer >= 1", integer_from(1), true},
+   {"rows_done", "an integer in 0..num_examples", integer_from(0), "file"},
+   {"complete", "a boolean", function(v) return type(v) == "boolean" end, "file"},
+   {"view_seeds", "a list of integers, one per view", function(v) return type(v) == "table" end, false},
+   {"teacher", "a string", is_string, false},
+   {"input", "a string", is_string, false},
+   {"created", "a string", is_string, false},
+}
+
+local function found(v)
+   if v == nil then return "nothing" end
+   if type(v) == "string" then return ("the string \"%s\""):format(printable.escape(v)) end
+   if type(v) == "table" then return ("a list of %d value(s)"):format(#v) end
+   return ("%s %s"):format(math.type(v) or type(v), tostring(v))
+end
+
+-- errors unless the attributes a of path (a finished file when file, else a build's manifest) are what
+-- a cache holds; where says which file they came from when it is not path itself
+local function check_attrs(path, a, file, where)
+   local function bad(k, want, v)
+      error(("retort.cache: %s: %sattribute %s should be %s, found %s"):format(printable.escape(path),
+         where and (where .. ": ") or "", k, want, found(v)), 0)
+   end
+   for _, rule in ipairs(ATTRS) do
+      local k, want, ok, required = rule[1], rule[2], rule[3], rule[4]
+      local v = a[k]
+      if (required == true or (required == "file" and file)) and v == nil then bad(k, want, v) end
+      if v ~= nil and not ok(v) then bad(k, want, v) end
+   end
+   if file then
+      if a.rows_done > a.num_examples then
+         bad("rows_done", ("an integer in 0..%d (num_examples)"):format(a.num_examples), a.rows_done)
+      end
+      if a.complete and a.rows_done ~= a.num_examples then
+         bad("rows_done", ("%d (num_examples: the cache says it is complete)"):format(a.num_examples), a.rows_done)
+      end
+   end
+   if a.view_seeds ~= nil then
+      if #a.view_seeds ~= a.views then
+         bad("view_seeds", ("a list of %d integers (views)"):format(a.views), a.view_seeds)
+      end
+      for _, v in ipairs(a.view_seeds) do
+         if math.type(v) ~= "integer" then bad("view_seeds", "a list of integers", a.view_seeds) end
+      end
+   end
+   for _, t in ipairs(taps_list(a.taps)) do
+      if t:find("^%s*$") then bad("taps", "a comma-separated list of tap names", a.taps) end
+   end
+end
+
+-- errors unless /labels (i64 [N]) holds class ids in 0..num_classes-1
+local function check_labels(path, labels, a)
+   if labels:dtype() ~= "i64" or labels:dim() ~= 1 or labels:size(1) ~= a.num_examples then
+      error(("retort.cache: %s: /labels should be i64 [%d] (num_examples), found %s [%s]"):format(
+         printable.escape(path), a.num_examples, labels:dtype(), table.concat(labels:shape(), "x")), 0)
+   end
+   local lo, hi = labels:min():item(), labels:max():item()
+   if lo < 0 or hi > a.num_classes - 1 then
+      local v = lo < 0 and lo or hi
+      local at = (lo < 0 and labels:argmin() or labels:argmax()):item()
+      error(("retort.cache: %s: /labels holds %d at example %d; class ids must be in 0..%d (num_classes - 1)")
+         :format(printable.escape(path), v, at, a.num_classes - 1), 0)
+   end
+end
+
 -- --------------------------------------------------------------------------------------------
 -- building
 
@@ -142,7 +238,9 @@ local function check_build_opts(o)
       error("retort.cache.build: option 'teacher' must be an nn.Module (the teacher network)", 3)
    end
    if not is_loader(o.data) then error("retort.cache.build: option 'data' must be a retort.data.Loader", 3) end
-   if type(o.path) ~= "string" or o.path == "" then error("retort.cache.build: option 'path' must be a file name", 3) end
+   if type(o.path) ~= "string" or o.path == "" then
+      error("retort.cache.build: option 'path' must be a file name", 3)
+   end
    local loader = o.data
    local views = o.views or loader.views or 1
    if math.type(views) ~= "integer" or views < 1 then
@@ -162,13 +260,18 @@ local function check_build_opts(o)
    if type(taps) ~= "table" then error("retort.cache.build: taps must be a list of tap names", 3) end
    for _, t in ipairs(taps) do
       if type(t) ~= "string" or t == "" or t:find("[,/]") then
-         error(("retort.cache.build: tap names must be non-empty strings without ',' or '/', got %s"):format(tostring(t)), 3)
+         error(("retort.cache.build: tap names must be non-empty strings without ',' or '/', got %s"):format(
+            tostring(t)), 3)
       end
    end
    local batch = o.batchSize or 500
    local block = o.blockRows or DEFAULT_BLOCK_ROWS
-   if math.type(batch) ~= "integer" or batch < 1 then error("retort.cache.build: batchSize must be an integer >= 1", 3) end
-   if math.type(block) ~= "integer" or block < 1 then error("retort.cache.build: blockRows must be an integer >= 1", 3) end
+   if math.type(batch) ~= "integer" or batch < 1 then
+      error("retort.cache.build: batchSize must be an integer >= 1", 3)
+   end
+   if math.type(block) ~= "integer" or block < 1 then
+      error("retort.cache.build: blockRows must be an integer >= 1", 3)
+   end
    return views, taps, batch, block
 end
 
@@ -199,7 +302,8 @@ local function build_block(o, meta, b, first, rows, bar)
       local _, bad = first_non_finite(logits[v])
       if bad then
          error(("retort.cache.build: the teacher's logits for example %d (view %d) hold a NaN or an infinity; "
-                .. "a cache of them would train nothing (is the teacher's checkpoint broken?)"):format(first + bad - 1, v), 0)
+                .. "a cache of them would train nothing (is the teacher's checkpoint broken?)"):format(
+                first + bad - 1, v), 0)
       end
       for i = 1, #taps do
          feats[i] = feats[i] or {}
@@ -218,13 +322,13 @@ local function build_block(o, meta, b, first, rows, bar)
    f:close()
 end
 
--- reads a block file's metadata; nil when it is unreadable or belongs to another build
+-- reads a block file's metadata; false when it is unreadable or belongs to another build
 local function block_ok(path, meta, first, rows)
    local ok, f = pcall(core.h5Open, path)
    if not ok then return false end
-   local a = f:attrs("/")
+   local oka, a = pcall(f.attrs, f, "/")
    f:abort()
-   return a.format == M.FORMAT and meta_difference(meta, a) == nil and a.first_row == first and a.rows == rows
+   return oka and a.format == M.FORMAT and meta_difference(meta, a) == nil and a.first_row == first and a.rows == rows
 end
 
 -- joins the finished blocks into the cache file (atomically)
@@ -298,19 +402,31 @@ function M.build(o)
    end
    local dir = parts_dir(o.path)
    local manifest = dir .. "/manifest.h5"
+   -- several ranks (mpirun -np N retort cache ...; retort.dist): rank 0 prepares the parts folder while the
+   -- others wait, each rank builds every N-th missing block, and rank 0 assembles them: the blocks are
+   -- fixed row ranges in fixed batches, so the file is the one a single process writes
+   local dist = require "retort.dist"
+   local ranks, lead = dist.size(), dist.rank() == 0
+   if not lead then dist.barrier() end -- until rank 0 has written the manifest (read below)
    local ok, err = core.mkdir(dir)
    if not ok then error("retort.cache.build: " .. err, 2) end
    -- one build per file: a second fails here, naming the first's process (released on any exit)
-   local lock <close> = outputs.lock(dir .. "/lock", "retort.cache.build: " .. o.path)
-   outputs.removeStaleTemps(dir) -- temporaries of a build that was killed
-   local out_dir, out_name = o.path:match("^(.*)/([^/]*)$")
-   outputs.removeStaleTemps(out_dir or ".", out_name or o.path)
+   local what = "retort.cache.build: " .. o.path
+   local lock <close> = lead and outputs.lock(dir .. "/lock", what) or nil -- luacheck: ignore 211 (to-be-closed)
+   if lead then
+      outputs.removeStaleTemps(dir) -- temporaries of a build that was killed
+      local out_dir, out_name = o.path:match("^(.*)/([^/]*)$")
+      outputs.removeStaleTemps(out_dir or ".", out_name or o.path)
+   end
    if exists(manifest) then
       local okm, f = pcall(core.h5Open, manifest)
+      local a
+      if okm then
+         okm, a = pcall(f.attrs, f, "/")
+         f:abort()
+      end
       if not okm then error(("retort.cache.build: %s is unreadable (%s); remove %s to start over"):format(
-         manifest, f, dir), 2) end
-      local a = f:attrs("/")
-      f:abort()
+         manifest, core_message(a or f), dir), 2) end
       local why = meta_difference(meta, a)
       if why then
          error(("retort.cache.build: %s holds a partial build of a different cache (%s); remove it to start over")
@@ -326,6 +442,7 @@ function M.build(o)
       if not okw then f:abort(); error(werr, 2) end
       f:close()
    end
+   if lead and ranks > 1 then dist.barrier() end
    local nblocks = (N + block - 1) // block
    local todo, done_rows = {}, 0
    for b = 0, nblocks - 1 do
@@ -336,41 +453,60 @@ function M.build(o)
          todo[#todo + 1] = {b, first, rows}
       end
    end
-   local quiet = o.quiet
+   if ranks > 1 then dist.barrier() end -- every rank has its list before any block is written
+   local quiet = o.quiet or not lead
    if not quiet and done_rows > 0 then
       io.stderr:write(("cache: resuming %s, %d of %d rows already built\n"):format(o.path, done_rows, N))
    end
-   local bar = progress.new{total = (N - done_rows) * views, label = "cache", quiet = quiet}
-   for _, t in ipairs(todo) do build_block(o, meta, t[1], t[2], t[3], bar) end
+   local mine, my_rows = {}, 0 -- this rank's blocks: every ranks-th missing one
+   for i, t in ipairs(todo) do
+      if (i - 1) % ranks == dist.rank() then mine[#mine + 1], my_rows = t, my_rows + t[3] end
+   end
+   local bar = progress.new{total = my_rows * views, label = ranks > 1 and ("cache (rank 0 of %d)"):format(ranks)
+                            or "cache", quiet = quiet}
+   for _, t in ipairs(mine) do build_block(o, meta, t[1], t[2], t[3], bar) end
    bar:finish()
-   assemble(o, meta, nblocks)
-   remove_tree(dir)
+   if ranks > 1 then dist.barrier() end -- every block is written
+   if lead then
+      assemble(o, meta, nblocks)
+      remove_tree(dir)
+   end
+   if ranks > 1 then dist.barrier() end -- the file is in place
    return M.open(o.path, {loader = loader}) -- the teacher is the one just fingerprinted into it
 end
 
 -- --------------------------------------------------------------------------------------------
 -- reading
 
-local function refuse(path, why, ...) error(("retort.cache: %s: " .. why):format(path, ...), 0) end
+-- the error "retort.cache: <path>: <why>", with the strings among the arguments escaped
+local function refuse(path, why, ...)
+   local args = table.pack(...)
+   for i = 1, args.n do
+      if type(args[i]) == "string" then args[i] = printable.escape(args[i]) end
+   end
+   error(("retort.cache: %s: " .. why):format(printable.escape(path), table.unpack(args, 1, args.n)), 0)
+end
+
+-- errors unless a (the root attributes of path) say: a soft-target cache this retort reads
+local function check_format(path, a)
+   if a.format ~= M.FORMAT then
+      refuse(path, "an HDF5 file but not a retort soft-target cache (format is %s, expected \"%s\")",
+             a.format and ("\"" .. printable.escape(a.format) .. "\"") or "missing", M.FORMAT)
+   end
+   if math.type(a.version) == "integer" and a.version > M.VERSION then
+      refuse(path, "a cache of format version %d, written by a newer retort; this one reads version %d",
+             a.version, M.VERSION)
+   end
+end
 
 -- attributes and logits of a finished file
 local function read_file(path)
    local ok, f = pcall(core.h5Open, path)
-   if not ok then error("retort.cache: " .. tostring(f):gsub("^h5_open: ", ""), 0) end
+   if not ok then error("retort.cache: " .. core_message(f), 0) end
    local res = table.pack(pcall(function()
       local a = f:attrs("/")
-      if a.format ~= M.FORMAT then
-         refuse(path, "an HDF5 file but not a retort soft-target cache (format is %s, expected \"%s\")",
-                a.format and ("\"" .. tostring(a.format) .. "\"") or "missing", M.FORMAT)
-      end
-      if math.type(a.version) ~= "integer" then refuse(path, "no integer version attribute") end
-      if a.version > M.VERSION then
-         refuse(path, "a cache of format version %d, written by a newer retort; this one reads version %d",
-                a.version, M.VERSION)
-      end
-      for _, k in ipairs({"num_examples", "num_classes", "views", "rows_done"}) do
-         if math.type(a[k]) ~= "integer" then refuse(path, "attribute %s is missing or not an integer", k) end
-      end
+      check_format(path, a)
+      check_attrs(path, a, true)
       local lg = f:read("/logits")
       local want = a.views > 1 and {a.views, a.num_examples, a.num_classes} or {a.num_examples, a.num_classes}
       if table.concat(lg:shape(), "x") ~= table.concat(want, "x") then
@@ -381,28 +517,57 @@ local function read_file(path)
          refuse(path, "/logits hold a NaN or an infinity (example %d, view %d): the file is damaged or was built "
                 .. "from a broken teacher; build it again", row, view)
       end
+      local labels = f:read("/labels")
+      check_labels(path, labels, a)
       local feats = {}
-      for _, name in ipairs(taps_list(a.taps)) do feats[name] = "/features/" .. name end
-      return a, lg, f:read("/labels"), feats
+      for _, name in ipairs(taps_list(a.taps)) do
+         local p = "/features/" .. name
+         if f:kind(p) ~= "dataset" then
+            refuse(path, "its taps attribute lists '%s' but the file has no dataset %s", name, p)
+         end
+         local fs = f:info(p)
+         local lead = a.views > 1 and {a.views, a.num_examples} or {a.num_examples}
+         if #fs <= #lead or fs[1] ~= lead[1] or (lead[2] and fs[2] ~= lead[2]) then
+            refuse(path, "%s is %s but the attributes say %s x ...", p, table.concat(fs, "x"), table.concat(lead, "x"))
+         end
+         feats[name] = p
+      end
+      return a, lg, labels, feats
    end))
    f:abort()
-   if not res[1] then error(res[2], 0) end
+   if not res[1] then
+      local err = tostring(res[2])
+      error(err:find("retort.cache: ", 1, true) == 1 and err or ("retort.cache: " .. core_message(err)), 0)
+   end
    return table.unpack(res, 2, 5)
 end
 
 -- attributes and logits of an unfinished build (its finished leading blocks)
 local function read_parts(path)
    local dir = parts_dir(path)
-   local f = core.h5Open(dir .. "/manifest.h5")
-   local a = f:attrs("/")
+   local manifest = dir .. "/manifest.h5"
+   local okf, f = pcall(core.h5Open, manifest)
+   if not okf then error("retort.cache: " .. core_message(f), 0) end
+   local oka, a = pcall(f.attrs, f, "/")
    f:abort()
+   if not oka then error("retort.cache: " .. core_message(a), 0) end
+   check_format(manifest, a)
+   check_attrs(path, a, false, manifest)
    local logits, rows = {}, 0
    for b = 0, (a.num_examples + a.block_rows - 1) // a.block_rows - 1 do
       local first, n = b * a.block_rows + 1, math.min(a.block_rows, a.num_examples - b * a.block_rows)
-      if not block_ok(dir .. "/" .. block_name(b), a, first, n) then break end
-      local bf = core.h5Open(dir .. "/" .. block_name(b))
-      logits[#logits + 1] = bf:read("/logits")
-      bf:abort()
+      local name = dir .. "/" .. block_name(b)
+      if not block_ok(name, a, first, n) then break end
+      local okb, lg = pcall(function()
+         local bf <close> = core.h5Open(name)
+         return bf:read("/logits")
+      end)
+      if not okb then error("retort.cache: " .. core_message(lg), 0) end
+      if table.concat(lg:shape(), "x") ~= table.concat({a.views, n, a.num_classes}, "x") then
+         refuse(path, "%s holds /logits %s but the build's manifest says %s", name, table.concat(lg:shape(), "x"),
+                table.concat({a.views, n, a.num_classes}, "x"))
+      end
+      logits[#logits + 1] = lg
       rows = rows + n
    end
    a.rows_done, a.complete = rows, false
@@ -421,7 +586,9 @@ end
 --- count when given. Features at taps up to featureMemory bytes are read into memory on first use;
 --- larger ones are read from the file a batch of rows at a time.
 function M.open(path, o)
-   if type(path) ~= "string" then error("retort.cache.open: bad argument #1 (path string expected, got " .. type(path) .. ")", 2) end
+   if type(path) ~= "string" then
+      error("retort.cache.open: bad argument #1 (path string expected, got " .. type(path) .. ")", 2)
+   end
    o = o or {}
    if type(o) ~= "table" then error("retort.cache.open: bad argument #2 (table of options expected)", 2) end
    local a, logits, labels, feats
@@ -473,7 +640,8 @@ function Cache:check(o)
                 a.augment_crop, tostring(a.augment_flip), a.augment_seed, aug.crop, tostring(aug.flip), aug.seed)
       end
       if l.pad and l.views ~= a.views then
-         refuse(path, "holds %d augmentation view(s), but the loader was made with views = %s", a.views, tostring(l.views))
+         refuse(path, "holds %d augmentation view(s), but the loader was made with views = %s", a.views,
+                tostring(l.views))
       end
    end
    if o.teacher then
@@ -520,20 +688,27 @@ function Cache:features(tap, idx, epoch)
          #self.taps > 0 and table.concat(self.taps, ", ") or "(none: built without taps)"), 2)
    end
    check_rows(self, idx)
+   -- the file's errors (a damaged chunk: "file is corrupt") as retort.cache's, without a Lua position
+   local function file_call(fn, ...)
+      local res = table.pack(pcall(fn, ...))
+      if not res[1] then error("retort.cache: " .. core_message(res[2]), 0) end
+      return table.unpack(res, 2, res.n)
+   end
    local t = self._loaded[tap] -- the features in memory, false when they stay in the file, nil until decided
    if t == nil then
-      self._file = self._file or core.h5Open(self.path)
+      self._file = self._file or file_call(core.h5Open, self.path)
       local bytes = 4
-      for _, n in ipairs((self._file:info(p))) do bytes = bytes * n end
+      for _, n in ipairs((file_call(self._file.info, self._file, p))) do bytes = bytes * n end
       t = false
       if bytes <= self.featureMemory then
-         local ok, res = pcall(self._file.read, self._file, p)
-         if not ok then error(res, 2) end
+         local res = file_call(self._file.read, self._file, p)
          t = self.views > 1 and res or res:view(1, table.unpack(res:shape()))
       end
       self._loaded[tap] = t
    end
-   if not t then return self._file:readIndex(p, idx, self.views > 1 and {self:view(epoch)} or nil) end
+   if not t then
+      return file_call(self._file.readIndex, self._file, p, idx, self.views > 1 and {self:view(epoch)} or nil)
+   end
    return t:select(1, self:view(epoch)):indexSelect(1, idx)
 end
 
@@ -573,7 +748,7 @@ function Cache:summary()
    local a = self.attrs
    local lg = self:logitsOfView(1):narrow(1, 1, self.rowsDone)
    local lines = {
-      ("%s: retort soft-target cache, format version %d"):format(self.path, a.version),
+      ("%s: retort soft-target cache, format version %d"):format(printable.escape(self.path), a.version),
       ("  examples     %d (%s)"):format(self.numExamples, self.complete and "complete"
          or ("INCOMPLETE: " .. self.rowsDone .. " rows done")),
       ("  classes      %d"):format(self.numClasses),
@@ -584,11 +759,12 @@ function Cache:summary()
          :format(table.concat(self.views > 1 and {self.views, self.numExamples, self.numClasses}
                               or {self.numExamples, self.numClasses}, "x")),
    }
-   for _, tap in ipairs(self.taps) do lines[#lines + 1] = ("  /features/%s"):format(tap) end
-   lines[#lines + 1] = ("  teacher      fingerprint %s"):format(a.teacher_fingerprint)
-   for line in tostring(a.teacher or ""):gmatch("[^\n]+") do lines[#lines + 1] = "               " .. line end
-   lines[#lines + 1] = ("  dataset      fingerprint %s; input %s"):format(a.dataset_fingerprint, tostring(a.input))
-   lines[#lines + 1] = ("  created      %s"):format(tostring(a.created))
+   local esc = printable.escape -- strings from the file: no control characters reach the terminal
+   for _, tap in ipairs(self.taps) do lines[#lines + 1] = ("  /features/%s"):format(esc(tap)) end
+   lines[#lines + 1] = ("  teacher      fingerprint %s"):format(esc(a.teacher_fingerprint))
+   for line in tostring(a.teacher or ""):gmatch("[^\n]+") do lines[#lines + 1] = "               " .. esc(line) end
+   lines[#lines + 1] = ("  dataset      fingerprint %s; input %s"):format(esc(a.dataset_fingerprint), esc(a.input))
+   lines[#lines + 1] = ("  created      %s"):format(esc(a.created))
    if self.labels and self.rowsDone > 0 then
       local y = self.labels:narrow(1, 1, self.rowsDone) + 1
       local acc = loss.accuracy(lg, y)

@@ -4,6 +4,9 @@
 --   retort cache --info runs/t.cache.h5
 --   retort cache --verify runs/t.cache.h5 --recipe recipes/kd.lua --teacher=runs/t/best.h5 [--rows=256]
 --
+-- --info prints what the file says with control characters escaped (a crafted teacher or input string
+-- cannot clear the screen or retitle the window: retort.printable).
+--
 -- Building and verifying run the recipe itself (its teacher, its data and augmentation), with
 -- --cache=<file> and --cacheOnly / --cacheVerify=<rows> added: a recipe supports caches by passing
 -- its options to retort.recipe.cache (recipes/kd.lua does). Other options go to the recipe, as
@@ -18,6 +21,9 @@ usage: retort cache --recipe RECIPE --out FILE [recipe options]    build (or res
 
 local function fail(msg)
    msg = tostring(msg)
+   -- a message may quote strings from a cache file: control characters are escaped, line by line
+   local escape = require("retort.printable").escape
+   msg = msg:gsub("[^\n]+", escape)
    io.stderr:write("retort cache: ", (msg:gsub("^retort%.cache: ", "")), "\n")
    -- Ctrl-C ends with 130 (128 + SIGINT) like every other command; a build resumes where it stopped
    os.exit(msg:find("interrupted!", 1, true) and 130 or 2)
@@ -83,7 +89,8 @@ function M.main(args)
    end
    local ok, err = pcall(run_recipe, o.recipe, rest)
    if not ok then fail(tostring(err)) end
-   fail(("%s returned without handling --cache (a recipe supports caches through retort.recipe.cache)"):format(o.recipe))
+   fail(("%s returned without handling --cache (a recipe supports caches through retort.recipe.cache)"):format(
+      o.recipe))
 end
 
 return M

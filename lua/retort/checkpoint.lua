@@ -27,7 +27,20 @@
 -- Keys must be strings (not containing "/", not "." or "..") or integers; one table may not mix
 -- the two. Strings may not contain zero bytes. Anything else (functions, userdata other than
 -- tensors, cycles) is an error that names the key path.
+--
+-- Trust (load): the file is HDF5 with checksums on all metadata and on every chunk of data (small
+-- datasets sit inside their checksummed object headers; core/src/h5.c), so a changed byte is "file is
+-- corrupt", never a silent load. Files of retort 0.1 (no checksums, variable-length strings) still load
+-- when intact; their attribute messages and string heap are verified before HDF5 reads them. A
+-- checkpoint is a tree: a member that is not a group or a dataset, a soft or external link, or a second
+-- name for an object already read (a cycle, or a shared object) is refused, as is nesting deeper than
+-- 64 groups; every object is read once, so loading is linear in the file. Errors name the file and the
+-- object, and control characters from the file are escaped (retort.printable).
+--
+-- Writing a file into a full filesystem fails with the OS error, keeps the previous file, and removes
+-- the temporary one: "retort.save: cannot write ckpt.h5: No space left on device (...)".
 local core = require "retort.core"
+local printable = require "retort.printable"
 
 local M = {}
 
@@ -165,7 +178,9 @@ local function write_value(f, group, name, v, seen)
 end
 
 function write_table(f, group, t, seen)
-   if seen[t] then error(("retort.save: %s refers back to a table that contains it (a cycle)"):format(display(group)), 0) end
+   if seen[t] then
+      error(("retort.save: %s refers back to a table that contains it (a cycle)"):format(display(group)), 0)
+   end
    seen[t] = true
    local keys, ints = table_keys(t, group)
    if ints then f:setAttr(group, KIND, "list") end
@@ -180,11 +195,17 @@ function write_table(f, group, t, seen)
    seen[t] = nil
 end
 
+-- A message of the core's HDF5 layer without its function prefix ("h5_close: ").
+local function core_message(err) return (tostring(err):gsub("^h5_[%w_]+: ", "")) end
+
 --- save(path, tbl): writes tbl to an HDF5 checkpoint at path (atomically).
 function M.save(path, tbl)
-   if type(path) ~= "string" then error("retort.save: bad argument #1 (path string expected, got " .. type(path) .. ")", 2) end
+   if type(path) ~= "string" then
+      error("retort.save: bad argument #1 (path string expected, got " .. type(path) .. ")", 2)
+   end
    if type(tbl) ~= "table" then error("retort.save: bad argument #2 (table expected, got " .. type(tbl) .. ")", 2) end
-   local f = core.h5Create(path)
+   local okc, f = pcall(core.h5Create, path)
+   if not okc then error("retort.save: " .. core_message(f), 2) end
    local ok, err = pcall(function()
       f:setAttr("/", "format", M.FORMAT)
       f:setAttr("/", "version", M.VERSION)
@@ -192,37 +213,59 @@ function M.save(path, tbl)
    end)
    if not ok then
       f:abort()
-      error(err, 2)
+      if tostring(err):find("retort.save: ", 1, true) then error(err, 2) end
+      error("retort.save: " .. core_message(err), 2)
    end
-   f:close()
+   local okw, werr = pcall(f.close, f)
+   if not okw then error("retort.save: " .. core_message(werr), 2) end
 end
 
 local read_group
 
-local function read_into(f, path, out, flatten_prefix)
-   for _, m in ipairs(f:list(path)) do
+-- The members of group path, each checked: a hard link to a group or dataset not read before (seen: the
+-- objects read so far, by id, with the path they were read at).
+local function members(r, path)
+   local out = {}
+   for _, m in ipairs(r.f:list(path)) do
       local p = child_path(path, m.name)
+      if m.link ~= "hard" then
+         r.fail("%s is a%s link; a checkpoint holds only groups and datasets", p,
+                m.link == "soft" and " soft" or m.link == "external" and "n external" or " user-defined")
+      elseif m.kind ~= "group" and m.kind ~= "dataset" then
+         r.fail("%s is neither a group nor a dataset (a checkpoint holds only groups and datasets)", p)
+      elseif r.seen[m.id] then
+         r.fail("%s is a second name for %s (a hard link: %s); a checkpoint is a tree", p, r.seen[m.id],
+                r.within(r.seen[m.id], p) and "a cycle" or "a shared object")
+      end
+      r.seen[m.id] = p
+      out[#out + 1] = {name = m.name, kind = m.kind, path = p}
+   end
+   return out
+end
+
+local function read_into(r, path, out, flatten_prefix)
+   for _, m in ipairs(members(r, path)) do
       if m.kind == "dataset" then
-         out[flatten_prefix .. m.name] = f:read(p)
-      elseif m.kind == "group" then
-         read_into(f, p, out, flatten_prefix .. m.name .. ".")
+         out[flatten_prefix .. m.name] = r.f:read(m.path)
+      else
+         read_into(r, m.path, out, flatten_prefix .. m.name .. ".")
       end
    end
 end
 
-function read_group(f, path)
-   local attrs = f:attrs(path)
+function read_group(r, path)
+   local attrs = r.f:attrs(path)
    local kind = attrs[KIND]
    local out = {}
    if kind == "stateDict" and attrs[LAYOUT] == "dotted" then
-      read_into(f, path, out, "")
+      read_into(r, path, out, "")
       return out
    end
    local list = kind == "list"
    local function key(name)
       if list then
          local k = math.tointeger(tonumber(name))
-         if not k then error(("retort.load: %s is a list but has a member named '%s'"):format(path, name), 0) end
+         if not k then r.fail("%s is a list but has a member named '%s'", path, name) end
          return k
       end
       return name
@@ -232,27 +275,40 @@ function read_group(f, path)
          out[key(name)] = v
       end
    end
-   for _, m in ipairs(f:list(path)) do
-      local p = child_path(path, m.name)
+   for _, m in ipairs(members(r, path)) do
       if m.kind == "dataset" then
-         out[key(m.name)] = f:read(p)
-      elseif m.kind == "group" then
-         out[key(m.name)] = read_group(f, p)
+         out[key(m.name)] = r.f:read(m.path)
+      else
+         out[key(m.name)] = read_group(r, m.path)
       end
    end
    return out
 end
 
+-- A reader's state: the file, the objects read so far (id -> path), and its error function.
+local function reader(f, path)
+   local r = {f = f, seen = {}}
+   function r.fail(fmt, ...)
+      local args = table.pack(...)
+      for i = 1, args.n do args[i] = printable.escape(args[i]) end
+      error(("retort.load: %s: " .. fmt):format(printable.escape(path), table.unpack(args, 1, args.n)), 0)
+   end
+   function r.within(ancestor, p) return ancestor == "/" or p:sub(1, #ancestor + 1) == ancestor .. "/" end
+   return r
+end
+
 --- load(path): the table saved by save(path, tbl), with modules/optimizers as their state tables.
 function M.load(path)
-   if type(path) ~= "string" then error("retort.load: bad argument #1 (path string expected, got " .. type(path) .. ")", 2) end
+   if type(path) ~= "string" then
+      error("retort.load: bad argument #1 (path string expected, got " .. type(path) .. ")", 2)
+   end
    local ok, f = pcall(core.h5Open, path)
-   if not ok then error("retort.load: " .. (tostring(f):gsub("^h5_open: ", "")), 2) end
+   if not ok then error("retort.load: " .. core_message(f), 2) end
    local ok2, res = pcall(function()
       local format, version = f:getAttr("/", "format"), f:getAttr("/", "version")
       if format ~= M.FORMAT then
          error(("retort.load: %s is an HDF5 file but not a retort checkpoint (no format=\"%s\" attribute%s)")
-            :format(path, M.FORMAT, format and (", format is \"" .. tostring(format) .. "\"") or ""), 0)
+            :format(path, M.FORMAT, format and (", format is \"" .. printable.escape(format) .. "\"") or ""), 0)
       end
       if math.type(version) ~= "integer" then
          error(("retort.load: %s has no integer version attribute"):format(path), 0)
@@ -261,19 +317,36 @@ function M.load(path)
          error(("retort.load: %s is a checkpoint of version %d, written by a newer retort; this one reads version %d")
             :format(path, version, M.VERSION), 0)
       end
-      return read_group(f, "/")
+      if version < 1 then
+         error(("retort.load: %s: file is corrupt: its version attribute is %d (versions start at 1)")
+            :format(path, version), 0)
+      end
+      local r = reader(f, path)
+      r.seen[f:id("/")] = "/"
+      return read_group(r, "/")
    end)
    f:abort() -- read-only: just closes
-   if not ok2 then error(res, 2) end
+   if not ok2 then
+      res = tostring(res)
+      error(res:find("retort.load: ", 1, true) == 1 and res or ("retort.load: " .. core_message(res)), 2)
+   end
    return res
 end
 
 --- info(path): format, version and the top-level keys, without reading tensors.
 function M.info(path)
-   local f = core.h5Open(path)
-   local r = {format = f:getAttr("/", "format"), version = f:getAttr("/", "version"), keys = {}}
-   for _, m in ipairs(f:list("/")) do r.keys[#r.keys + 1] = m.name end
+   if type(path) ~= "string" then
+      error("retort.checkpoint.info: bad argument #1 (path string expected, got " .. type(path) .. ")", 2)
+   end
+   local ok, f = pcall(core.h5Open, path)
+   if not ok then error("retort.checkpoint.info: " .. core_message(f), 2) end
+   local ok2, r = pcall(function()
+      local r = {format = f:getAttr("/", "format"), version = f:getAttr("/", "version"), keys = {}}
+      for _, m in ipairs(f:list("/")) do r.keys[#r.keys + 1] = m.name end
+      return r
+   end)
    f:abort()
+   if not ok2 then error("retort.checkpoint.info: " .. core_message(r), 2) end
    return r
 end
 

@@ -22,6 +22,7 @@ local lazy = {
    nn = true, optim = true, distill = true, data = true, train = true, loss = true, models = true,
    cache = true, curriculum = true, schedule = true, recipe = true, repl = true,
    progress = true, plot = true, h5 = true, checkpoint = true, cuda = true,
+   onnx = true, dist = true,
 }
 
 -- Checkpoints (retort/checkpoint.lua, loaded on first use).

@@ -231,6 +231,21 @@ function recipe.options(defaults, args, descriptions)
    return opts
 end
 
+--- export(model, loader, path): the recipes' --export=FILE.onnx: writes `model` (a trained student) as
+--- ONNX with a dynamic batch, traced on the first two examples the loader gives (in evaluation mode),
+--- and prints where it went and which ops it holds. Nothing when path is "".
+function recipe.export(model, loader, path)
+   if (path or "") == "" then return nil end
+   local retort = require "retort"
+   local x = loader:gather(retort.arange(1, math.min(2, loader.n), "i64"), 1)
+   local info = retort.onnx.export(model, x, path, {dynamicBatch = true})
+   local ops = {}
+   for op, n in pairs(info.ops or {}) do ops[#ops + 1] = ("%s %d"):format(op, n) end
+   table.sort(ops)
+   print(("exported to %s (ONNX, %d bytes: %s)"):format(path, info.bytes, table.concat(ops, ", ")))
+   return info
+end
+
 --- optimizer(params, opts, epochs): the recipes' optimizer (opts.optimizer: "sgd" with momentum and
 --- weightDecay, or "rmsprop" with weightDecay) on a cosine learning rate from opts.lr to 0 over `epochs`.
 function recipe.optimizer(params, opts, epochs)

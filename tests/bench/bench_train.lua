@@ -4,10 +4,15 @@
 -- set-up per DESIGN.md §6). Prints the ratio retort / PyTorch and both processes' peak resident
 -- memory (each model runs in a fresh process on both sides); asserts nothing.
 --
---   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn|tiny] [--batch=128] [--iters=100]
+--   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn|thin|tiny] [--batch=128] [--iters=100]
 --                                                [--rounds=3]   (each side's best of that many alternating runs)
+--                                                [--conv=both|im2col,dnnl,auto]
+-- --conv: the CPU convolution path(s) retort runs the CNNs with (RETORT_CPU_CONV in the child), a
+-- comma-separated list timed in the same alternating rounds, each against the same PyTorch; both
+-- (the default) is im2col,dnnl.
 local retort = require "retort"
-local opts = retort.recipe.options({model = "all", batch = 128, iters = 100, threads = 2, rounds = 3, child = false},
+local opts = retort.recipe.options({model = "all", batch = 128, iters = 100, threads = 2, rounds = 3, child = false,
+                                    conv = "both"},
                                    {...})
 retort.setNumThreads(opts.threads)
 
@@ -15,6 +20,9 @@ local cases = {
    teacher = {kind = "mlp", spec = "784,1200,1200,10", shape = {784}, torch_threads = 1},
    student = {kind = "mlp", spec = "784,800,800,10", shape = {784}, torch_threads = 1},
    cnn = {kind = "cnn", spec = "32,64,128", shape = {1, 28, 28}, torch_threads = 2},
+   -- thin-deep student with batch norm: five 3x3 convs (no bias) each + BN + ReLU, max-pools after
+   -- the 2nd and 4th, a linear layer; CIFAR-sized input
+   thin = {kind = "thin", spec = "16,32,32,64,64", shape = {3, 32, 32}, torch_threads = 2},
    -- kernels of nothing: what is left is each framework's cost per op (dispatch, autograd, the
    -- optimizer's loop), the part that bounds a small model on a GPU (run with --batch=4)
    tiny = {kind = "mlp", spec = "8,8,8,10", shape = {8}, torch_threads = 1},
@@ -25,6 +33,16 @@ local function build(case)
    local sizes = {}
    for s in case.spec:gmatch("%d+") do sizes[#sizes + 1] = tonumber(s) end
    if case.kind == "mlp" then return retort.models.mlp{sizes = sizes} end
+   if case.kind == "thin" then
+      local net, cin, hw = nn.Sequential(), case.shape[1], case.shape[2]
+      for i, c in ipairs(sizes) do
+         net:add("conv" .. i, nn.Conv2d(cin, c, 3, {padding = 1, bias = false})):add("bn" .. i, nn.BatchNorm2d(c))
+            :add("relu" .. i, nn.ReLU())
+         if i == 2 or i == 4 then net:add("pool" .. i, nn.MaxPool2d(2)); hw = hw // 2 end
+         cin = c
+      end
+      return net:add("flatten", nn.Flatten()):add("fc", nn.Linear(cin * hw * hw, 10))
+   end
    local c1, c2, fc = sizes[1], sizes[2], sizes[3]
    return nn.Sequential()
       :add("conv1", nn.Conv2d(1, c1, 3, {padding = 1})):add("relu1", nn.ReLU()):add("pool1", nn.MaxPool2d(2))
@@ -83,7 +101,7 @@ local function peak_rss_kb()
    return tonumber(text:match("VmHWM:%s*(%d+)"))
 end
 
-local function iters_for(case) return case.kind == "cnn" and math.max(5, opts.iters // 5) or opts.iters end
+local function iters_for(case) return case.kind ~= "mlp" and math.max(5, opts.iters // 5) or opts.iters end
 
 if opts.child then -- one model in this fresh process: print its rate and peak memory
    local case = cases[opts.model]
@@ -92,27 +110,44 @@ if opts.child then -- one model in this fresh process: print its rate and peak m
    return
 end
 
-local names = opts.model == "all" and {"teacher", "student", "cnn"} or {opts.model}
+local names = opts.model == "all" and {"teacher", "student", "cnn", "thin"} or {opts.model}
+local paths = {}
+for p in (opts.conv == "both" and "im2col,dnnl" or opts.conv):gmatch("[^,]+") do
+   if p ~= "im2col" and p ~= "dnnl" and p ~= "auto" then
+      error(("unknown --conv '%s' (both, or a list of im2col, dnnl, auto)"):format(p), 0)
+   end
+   paths[#paths + 1] = p
+end
 print(("training step, batch %d, %d threads: examples/s and peak resident memory"):format(opts.batch, opts.threads))
 for _, name in ipairs(names) do
-   local case = cases[name] or error(("unknown model '%s' (teacher, student, cnn, tiny, all)"):format(name), 0)
-   local self_cmd = ("%s tests/bench/bench_train.lua --model=%s --batch=%d --iters=%d --threads=%d --child"):format(
-      arg[-1] or "retort", name, opts.batch, opts.iters, opts.threads)
-   -- alternate the two sides `rounds` times and keep each side's best: machine noise hits both alike
-   local r, rmem, t, tmem
+   local case = cases[name] or error(("unknown model '%s' (teacher, student, cnn, thin, tiny, all)"):format(name), 0)
+   local variants = case.kind == "mlp" and {""} or paths
+   local cmds, r, rmem = {}, {}, {}
+   for i, p in ipairs(variants) do
+      cmds[i] = ("%s%s tests/bench/bench_train.lua --model=%s --batch=%d --iters=%d --threads=%d --child"):format(
+         p == "" and "" or "env RETORT_CPU_CONV=" .. p .. " ", arg[-1] or "retort", name, opts.batch, opts.iters,
+         opts.threads)
+   end
+   -- alternate the sides `rounds` times and keep each side's best: machine noise hits all alike
+   local t, tmem
    for _ = 1, opts.rounds do
-      local r1, m1 = run(self_cmd)
+      for i = 1, #variants do
+         local r1, m1 = run(cmds[i])
+         if r1 and (not r[i] or r1 > r[i]) then r[i], rmem[i] = r1, m1 end
+      end
       local t1, m2 = torch_rate(case, iters_for(case))
-      if r1 and (not r or r1 > r) then r, rmem = r1, m1 end
       if t1 and (not t or t1 > t) then t, tmem = t1, m2 end
    end
-   if not r then
-      print(("  %-8s retort run failed (%s)"):format(name, self_cmd))
-   elseif t then
-      print(("  %-8s retort %7.0f ex/s %5.0f MB   pytorch %7.0f ex/s %5.0f MB   speed %.2fx  memory %.2fx"):format(
-         name, r, rmem / 1024, t, tmem / 1024, r / t, rmem / tmem))
-   else
-      print(("  %-8s retort %7.0f ex/s %5.0f MB   pytorch: not available (/usr/bin/python3 with torch)"):format(
-         name, r, rmem / 1024))
+   for i, p in ipairs(variants) do
+      local label = p == "" and name or name .. "/" .. p
+      if not r[i] then
+         print(("  %-13s retort run failed (%s)"):format(label, cmds[i]))
+      elseif t then
+         print(("  %-13s retort %7.0f ex/s %5.0f MB   pytorch %7.0f ex/s %5.0f MB   speed %.2fx  memory %.2fx"):format(
+            label, r[i], rmem[i] / 1024, t, tmem / 1024, r[i] / t, rmem[i] / tmem))
+      else
+         print(("  %-13s retort %7.0f ex/s %5.0f MB   pytorch: not available (/usr/bin/python3 with torch)"):format(
+            label, r[i], rmem[i] / 1024))
+      end
    end
 end

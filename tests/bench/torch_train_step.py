@@ -6,6 +6,7 @@ torch threads with OMP_WAIT_POLICY=PASSIVE for CNNs (the caller sets the environ
 
     /usr/bin/python3 tests/bench/torch_train_step.py mlp 784,1200,1200,10 128 200 1
     /usr/bin/python3 tests/bench/torch_train_step.py cnn 32,64,128 128 30 2
+    /usr/bin/python3 tests/bench/torch_train_step.py thin 16,32,32,64,64 128 20 2
 prints one line: examples_per_s=<float> peak_rss_kb=<int> (the process's peak resident memory)
 """
 import resource
@@ -25,6 +26,15 @@ def build(kind, spec):
             if i < len(sizes) - 2:
                 layers.append(nn.ReLU())
         return nn.Sequential(*layers), (sizes[0],)
+    if kind == "thin":  # thin-deep CNN: 3x3 conv (no bias) + BN + ReLU each, pools after the 2nd and 4th
+        layers, cin, hw = [], 3, 32
+        for i, c in enumerate(sizes):
+            layers += [nn.Conv2d(cin, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+            if i in (1, 3):
+                layers.append(nn.MaxPool2d(2))
+                hw //= 2
+            cin = c
+        return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * hw * hw, 10)), (3, 32, 32)
     c1, c2, fc = sizes  # small CNN: conv-relu-pool x2, fc, fc
     net = nn.Sequential(
         nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

@@ -71,7 +71,7 @@ static void test_geometries(void)
     REQUIRE_OK(rt_h5_create(p, &f));
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         if (!cases[c].chunk) {
-            CHECK_OK(rt_h5_write(f, cases[c].name, src)); /* under RT_H5_CHUNK_MIN_BYTES: contiguous */
+            CHECK_OK(rt_h5_write(f, cases[c].name, src)); /* under RT_H5_COMPACT_MAX_BYTES: compact */
             continue;
         }
         CHECK_OK(rt_h5_dataset_create_chunked(f, cases[c].name, RT_U8, 4, src->shape, cases[c].chunk));
@@ -115,7 +115,7 @@ static void test_geometries(void)
                   s.external == 0 && s.ndim == 4 && s.shape[0] == N && strcmp(s.type, "uint8") == 0,
               "rows7: layout %d, chunk (%lld,...), type %s", (int)s.layout, (long long)s.chunk[0], s.type);
     if (CHECK_OK(rt_h5_dataset_storage(f, "/contiguous", &s)))
-        CHECK(s.layout == RT_H5_LAYOUT_CONTIGUOUS && s.chunk_ndim == 0 && s.ndim == 4, "contiguous: layout %d",
+        CHECK(s.layout == RT_H5_LAYOUT_COMPACT && s.chunk_ndim == 0 && s.ndim == 4, "compact: layout %d",
               (int)s.layout);
     if (CHECK_OK(rt_h5_dataset_storage(f, "/float_rows3", &s)))
         CHECK(strcmp(s.type, "float32") == 0, "type %s", s.type);

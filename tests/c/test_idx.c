@@ -1,6 +1,6 @@
 /* IDX reader (plain and gzip; good file, bad magic, wrong type code, bad dims, truncated, trailing
- * data) with fixtures written by the test itself, and the crop/flip augmentation kernel
- * (values against a naive reference, determinism per (seed, epoch, id), batching independence). */
+ * data, a header claiming more than the file can hold) with fixtures written by the test itself,
+ * and the crop/flip augmentation kernel (values against a naive reference, determinism per (seed, epoch, id), batching independence). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -109,6 +109,45 @@ static void test_idx_errors(void)
     fwrite("garbagegarbagegarbage", 1, 21, f);
     fclose(f);
     CHECK(rt_idx_read(p, &t) == RT_ERR_FORMAT, "corrupt gzip: %s", rt_error_msg());
+    CHECK(t == NULL, "no tensor on failure");
+}
+
+/* A header that claims more data than the file can hold is refused before the tensor is allocated
+ * (found by tests/fuzz/fuzz_idx: 20 bytes asked for 327 GB). The claims here (2^39 bytes) are more
+ * than any allocator grants: had the reader tried, the status would be RT_ERR_OOM. */
+static void test_idx_claims_beyond_the_file(void)
+{
+    struct rt_tensor *t = NULL;
+    const char *p = tmp_path("claims");
+    write_idx(p, false, 0, 0, 0x08, 2, (const uint32_t[]){1u << 20, 1u << 19}, 10);
+    CHECK_STATUS(rt_idx_read(p, &t), RT_ERR_FORMAT,
+                 "is truncated: the header says (1048576,524288) = 549755813888 bytes of data, the file has 10");
+    CHECK(strstr(rt_error_msg(), p) != NULL, "names the file: %s", rt_error_msg());
+    /* gzip: 10 bytes of data compress to a few dozen, which expand to at most 1032 times that */
+    const char *gz = tmp_path("claims.gz");
+    write_idx(gz, true, 0, 0, 0x08, 2, (const uint32_t[]){1u << 20, 1u << 19}, 10);
+    CHECK_STATUS(rt_idx_read(gz, &t), RT_ERR_FORMAT, "more than");
+    CHECK(strstr(rt_error_msg(), "bytes of gzip can hold (deflate expands at most 1032:1)") != NULL, "says why: %s",
+          rt_error_msg());
+    CHECK(strstr(rt_error_msg(), gz) != NULL, "names the file: %s", rt_error_msg());
+    /* a claim within the ratio but beyond the stream is still read and found truncated */
+    write_idx(gz, true, 0, 0, 0x08, 1, (const uint32_t[]){20000}, 10);
+    CHECK_STATUS(rt_idx_read(gz, &t), RT_ERR_FORMAT,
+                 "is truncated: the header says (20000) = 20000 bytes of data, the file has 10");
+    /* a gzip stream of highly compressible data that does expand ~1000:1 is read whole */
+    write_idx(gz, true, 0, 0, 0x08, 1, (const uint32_t[]){1u << 22}, 0);
+    gzFile g = gzopen(gz, "wb9");
+    unsigned char head[8] = {0, 0, 8, 1, 0, 0x40, 0, 0}; /* (4194304) */
+    gzwrite(g, head, 8);
+    unsigned char *zeros = calloc(1u << 22, 1);
+    gzwrite(g, zeros, 1u << 22);
+    gzclose(g);
+    free(zeros);
+    if (CHECK_OK(rt_idx_read(gz, &t)))
+        CHECK_SHAPE(t, 1, 4194304);
+    rt_tensor_release(t);
+    t = NULL;
+    CHECK_STATUS(rt_idx_read(dir, &t), RT_ERR_IO, "not a regular file");
     CHECK(t == NULL, "no tensor on failure");
 }
 
@@ -223,6 +262,7 @@ int main(void)
     }
     RUN(test_idx_good);
     RUN(test_idx_errors);
+    RUN(test_idx_claims_beyond_the_file);
     RUN(test_augment_values);
     RUN(test_augment_determinism);
     char cmd[300];

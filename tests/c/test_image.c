@@ -470,6 +470,48 @@ static void huge_and_odd_headers(void)
     expect_failure(jpeg_hdr, sizeof jpeg_hdr, "no_scan.jpg", RT_ERR_FORMAT, "corrupt JPEG: ");
 }
 
+/* Headers that claim more pixels than the file's bytes can encode are refused before the image is
+ * allocated (found by tests/fuzz/fuzz_image: a 358-byte progressive JPEG claiming 8208 x 8208, which
+ * libjpeg padded with grey, allocating and resizing 200 MB). Files as compressible as the formats
+ * allow still decode. */
+static void claims_beyond_the_file(void)
+{
+    uint8_t buf[64];
+    size_t n = png_header(buf, 10000, 10000); /* 300 MB of RGB rows from a 2-byte IDAT */
+    expect_failure(buf, n, "claims.png", RT_ERR_FORMAT,
+                   "truncated or corrupt PNG: its 10000 x 10000 pixels are 300000000 bytes of rows, more than its 59 "
+                   "bytes can hold (deflate expands at most 1032:1)");
+    /* the baseline and progressive JPEGs of the test above, their SOF patched to claim 4000 x 3000
+     * (below the pixel limit, 188 K blocks per component at full resolution) */
+    const char *names[2] = {"rgb.jpg", "prog.jpg"};
+    for (int k = 0; k < 2; k++) {
+        size_t njpg;
+        uint8_t *jpg = read_bytes(tmp_path(names[k]), &njpg);
+        size_t sof = 2;
+        while (sof + 9 < njpg && !(jpg[sof] == 0xff && (jpg[sof + 1] == 0xc0 || jpg[sof + 1] == 0xc2)))
+            sof++;
+        if (CHECK(sof + 9 < njpg, "%s: no SOF marker", names[k])) {
+            jpg[sof + 5] = 3000 >> 8, jpg[sof + 6] = 3000 & 0xff, jpg[sof + 7] = 4000 >> 8, jpg[sof + 8] = 4000 & 0xff;
+            expect_failure(jpg, njpg, names[k], RT_ERR_FORMAT, "truncated or corrupt JPEG: 4000 x 3000 pixels in 3 "
+                           "components are");
+            CHECK(strstr(rt_error_msg(), "bytes of Huffman-coded data (a bit each)") != NULL, "%s", rt_error_msg());
+        }
+        free(jpg);
+    }
+    /* the most compressible images still decode: a flat PNG near deflate's limit, a flat JPEG */
+    static uint8_t flat[1500 * 1500 * 3];
+    write_png(tmp_path("flat.png"), 1500, 1500, PNG_COLOR_TYPE_GRAY, 8, false, flat, NULL, 0, NULL, 0, NULL);
+    write_jpeg(tmp_path("flat.jpg"), 1500, 1500, 3, JCS_RGB, 10, flat);
+    const char *flats[2] = {"flat.png", "flat.jpg"};
+    for (int k = 0; k < 2; k++) {
+        struct rt_image img;
+        if (CHECK_OK(rt_image_decode_file(tmp_path(flats[k]), 3, &img)))
+            CHECK(img.width == 1500 && img.height == 1500 && img.pixels[3 * 1500 * 1500 - 1] == 0, "%s decodes",
+                  flats[k]);
+        rt_image_free(&img);
+    }
+}
+
 static void test_errors_print_nothing_and_leak_nothing(void)
 {
     /* fixtures for the corruptions */
@@ -504,6 +546,8 @@ static void test_errors_print_nothing_and_leak_nothing(void)
     long out = stderr_bytes(corrupt_files);
     CHECK(out == 0, "the decoders wrote %ld bytes to stderr", out);
     out = stderr_bytes(huge_and_odd_headers);
+    CHECK(out == 0, "the decoders wrote %ld bytes to stderr", out);
+    out = stderr_bytes(claims_beyond_the_file);
     CHECK(out == 0, "the decoders wrote %ld bytes to stderr", out);
 }
 

@@ -33,7 +33,8 @@ describe("retort.cache", function()
    it("stores the teacher's logits, 0-based labels and the attributes DESIGN.md §5 lists", function()
       local loader, teacher = world.loader{n = 100}, world.teacher()
       local path = dir .. "/t.h5"
-      local c = retort.cache.build{teacher = teacher, data = loader, path = path, blockRows = 30, batchSize = 7, quiet = true}
+      local c = retort.cache.build{teacher = teacher, data = loader, path = path, blockRows = 30, batchSize = 7,
+                                   quiet = true}
       assert.are.equal(100, c.numExamples); assert.are.equal(4, c.numClasses); assert.are.equal(1, c.views)
       local all = retort.arange(1, 100, "i64")
       assert.is_true(max_diff(c:teacherLogits(all, 1), live_logits(teacher, loader, all, 1)) < 1e-5)
@@ -55,8 +56,8 @@ describe("retort.cache", function()
 
    it("replays V augmentation views: epoch e reads view (e - 1) % V + 1, as the loader augments", function()
       local loader, teacher = world.loader{n = 64, views = 3}, world.teacher()
-      local c = retort.cache.build{teacher = teacher, data = loader, path = dir .. "/v.h5", blockRows = 20, quiet = true,
-                                   taps = {"relu"}}
+      local c = retort.cache.build{teacher = teacher, data = loader, path = dir .. "/v.h5", blockRows = 20,
+                                   quiet = true, taps = {"relu"}}
       assert.are.equal(3, c.views)
       local disk = retort.cache.open(dir .. "/v.h5", {featureMemory = 0}) -- features read from the file
       local idx = retort.tensor({5, 1, 64, 17, 5}, "i64")
@@ -98,7 +99,8 @@ describe("retort.cache", function()
 
    it("stores features at taps and refuses taps it does not hold", function()
       local loader, teacher = world.loader{n = 50}, world.teacher()
-      local c = retort.cache.build{teacher = teacher, data = loader, path = dir .. "/f.h5", taps = {"relu"}, quiet = true}
+      local c = retort.cache.build{teacher = teacher, data = loader, path = dir .. "/f.h5", taps = {"relu"},
+                                   quiet = true}
       local idx = retort.tensor({3, 50}, "i64")
       teacher:evaluate()
       local _, taps = retort.noGrad(function() return teacher:forward(loader:gather(idx, 1), {taps = {"relu"}}) end)
@@ -196,7 +198,8 @@ retort.cache.build{teacher = world.teacher(), data = world.loader{n = 3000, view
       local b = retort.recipe.cache({cache = "auto", dir = dir}, {teacher = world.teacher(2), data = loader})
       assert.are.equal(retort.cache.teacherFingerprint(world.teacher(2)), b.attrs.teacher_fingerprint)
       -- a named cache is never replaced: another teacher is refused
-      local ok, err = pcall(retort.recipe.cache, {cache = dir .. "/teacher.cache.h5"}, {teacher = world.teacher(3), data = loader})
+      local ok, err = pcall(retort.recipe.cache, {cache = dir .. "/teacher.cache.h5"},
+                            {teacher = world.teacher(3), data = loader})
       assert.is_false(ok); assert.matches("built from another teacher", err, 1, true)
       assert.is_nil(retort.recipe.cache({cache = ""}, {}))
    end)
@@ -223,7 +226,8 @@ retort.cache.build{teacher = world.teacher(), data = world.loader{n = 3000, view
          local f = assert(io.open(cut, "wb")); f:write(s:sub(1, #s // 2)); f:close()
          refused(cut, nil, "truncated or corrupt")
          retort.save(dir .. "/ckpt.h5", {x = retort.zeros(2)})
-         refused(dir .. "/ckpt.h5", nil, "an HDF5 file but not a retort soft-target cache (format is \"retort.checkpoint\"")
+         refused(dir .. "/ckpt.h5", nil,
+                 "an HDF5 file but not a retort soft-target cache (format is \"retort.checkpoint\"")
          refused(dir .. "/missing.h5", nil, "No such file")
          os.remove(junk)
       end)
@@ -276,11 +280,12 @@ c.build{teacher = world.teacher(), data = l, path = arg[1], blockRows = 30, quie
          refused(path, {loader = world.loader{n = 80, dataSeed = 4}}, "built for another dataset (dataset fingerprint")
          refused(path, {loader = world.loader{n = 81}}, "built for 80 examples, but the loader's dataset has 81")
          refused(path, {numClasses = 10}, "built for 4 classes, but 10 were expected")
-         refused(path, {loader = world.loader{n = 80, views = 2}}, "built with augmentation crop 0, flip false, seed 0; the loader has crop 1")
+         refused(path, {loader = world.loader{n = 80, views = 2}},
+                 "built with augmentation crop 0, flip false, seed 0; the loader has crop 1")
          refused(path, {teacher = world.teacher(12)}, "built from another teacher (teacher fingerprint")
          assert.are.equal(80, retort.cache.open(path, {loader = loader, teacher = teacher, numClasses = 4}).numExamples)
-         local ok, err = pcall(retort.distill.Distiller, {teacher = retort.cache.open(path), sample = loader:gather(retort.arange(1, 2, "i64")),
-            student = retort.models.mlp{sizes = {64, 8, 10}}})
+         local ok, err = pcall(retort.distill.Distiller, {teacher = retort.cache.open(path),
+            sample = loader:gather(retort.arange(1, 2, "i64")), student = retort.models.mlp{sizes = {64, 8, 10}}})
          assert.is_false(ok); assert.matches("class", err)
       end)
 
@@ -293,7 +298,8 @@ c.build{teacher = world.teacher(), data = l, path = arg[1], blockRows = 30, quie
          bad({teacher = {}, data = loader, path = path}, "option 'teacher' must be an nn.Module")
          bad({teacher = teacher, data = {}, path = path}, "option 'data' must be a retort.data.Loader")
          bad({teacher = teacher, data = loader, path = path, view = 2}, "unknown option 'view'")
-         bad({teacher = teacher, data = loader, path = dir .. "/v.h5", views = 2}, "views = 2 needs an augmenting loader")
+         bad({teacher = teacher, data = loader, path = dir .. "/v.h5", views = 2},
+             "views = 2 needs an augmenting loader")
          bad({teacher = teacher, data = world.loader{n = 80, views = 2}, path = dir .. "/v.h5", views = 3},
              "a cache of 3 view(s) needs a loader with views = 3")
       end)
@@ -303,8 +309,8 @@ c.build{teacher = world.teacher(), data = l, path = arg[1], blockRows = 30, quie
       it("a teacher that gives NaN is refused while building, naming the example", function()
          local teacher = world.teacher()
          retort.noGrad(function() teacher:get("fc").bias:narrow(1, 2, 1):fill_(0 / 0) end)
-         local ok, err = pcall(retort.cache.build, {teacher = teacher, data = world.loader{n = 40}, path = dir .. "/n.h5",
-                                                    quiet = true})
+         local ok, err = pcall(retort.cache.build, {teacher = teacher, data = world.loader{n = 40},
+                                                    path = dir .. "/n.h5", quiet = true})
          assert.is_false(ok)
          assert.matches("retort.cache.build: the teacher's logits for example 1 (view 1) hold a NaN or an infinity",
                         err, 1, true)
@@ -345,3 +351,117 @@ c.build{teacher = world.teacher(), data = l, path = arg[1], blockRows = 30, quie
    end)
 end)
 
+-- Damaged and forged caches: every root attribute checked at open (type and range, named with the file,
+-- the attribute, what was expected and what was found), labels in 0..C-1, and strings from the file
+-- printed without their control characters.
+describe("retort.cache refuses forged attributes", function()
+   local dir, path, attrs, logits, labels
+   before_each(function()
+      dir = tmpdir()
+      path = dir .. "/c.h5"
+      retort.cache.build{teacher = world.teacher(), data = world.loader{n = 30}, path = path, quiet = true}
+      local f = core.h5Open(path)
+      attrs, logits, labels = f:attrs("/"), f:read("/logits"), f:read("/labels")
+      f:abort()
+   end)
+   after_each(function() support.rmrf(dir) end)
+
+   local DELETE = {}
+   -- a copy of the cache with the attributes in changes replaced (DELETE: left out) and /labels given
+   local function forge(changes, lab)
+      local p = dir .. "/forged.h5"
+      local f = core.h5Create(p)
+      for k, v in pairs(attrs) do
+         local c = changes[k]
+         if c == nil then c = v end
+         if c ~= DELETE then f:setAttr("/", k, c) end
+      end
+      for k, v in pairs(changes) do
+         if attrs[k] == nil and v ~= DELETE then f:setAttr("/", k, v) end
+      end
+      f:write("/logits", logits)
+      f:write("/labels", lab or labels)
+      f:close()
+      return p
+   end
+
+   local function refused(p, want)
+      local ok, err = pcall(retort.cache.open, p)
+      assert.is_false(ok, "opened " .. p)
+      assert.matches("retort.cache: " .. p .. ": " .. want, err, 1, true)
+      return err
+   end
+
+   it("each attribute of the wrong type or out of range, naming what was expected and what was found", function()
+      assert.are.equal(30, retort.cache.open(forge{}).numExamples) -- the copy itself is fine
+      local cases = {
+         {{views = 0}, "attribute views should be an integer in 1..65536, found integer 0"},
+         {{views = -3}, "attribute views should be an integer in 1..65536, found integer -3"},
+         {{augment_crop = DELETE}, "attribute augment_crop should be an integer >= 0, found nothing"},
+         {{augment_crop = "2"}, "attribute augment_crop should be an integer >= 0, found the string \"2\""},
+         {{augment_flip = 1}, "attribute augment_flip should be a boolean, found integer 1"},
+         {{rows_done = 31}, "attribute rows_done should be an integer in 0..30 (num_examples), found integer 31"},
+         {{rows_done = 10}, "attribute rows_done should be 30 (num_examples: the cache says it is complete)"},
+         {{version = 0}, "attribute version should be an integer in 1..1, found integer 0"},
+         {{version = -1}, "attribute version should be an integer in 1..1, found integer -1"},
+         {{version = 1.0}, "attribute version should be an integer in 1..1, found float 1.0"},
+         {{num_examples = 0}, "attribute num_examples should be an integer >= 1, found integer 0"},
+         {{num_classes = DELETE}, "attribute num_classes should be an integer in 1..2^31, found nothing"},
+         {{teacher_fingerprint = 7}, "attribute teacher_fingerprint should be a string, found integer 7"},
+         {{taps = "a/b"}, "attribute taps should be a comma-separated list of tap names (no '/')"},
+         {{view_seeds = {1, 2}},
+          "attribute view_seeds should be a list of 1 integers (views), found a list of 2 value(s)"},
+         {{taps = "relu"}, "its taps attribute lists 'relu' but the file has no dataset /features/relu"},
+      }
+      for _, c in ipairs(cases) do refused(forge(c[1]), c[2]) end
+      -- an incomplete cache may say fewer rows, when opened as partial
+      assert.are.equal(10, retort.cache.open(forge{rows_done = 10, complete = false}, {partial = true}).rowsDone)
+   end)
+
+   it("labels outside 0..num_classes-1, naming the example", function()
+      for _, bad in ipairs{-5, 99, 2 ^ 62 // 1} do
+         local lab = labels:clone()
+         lab[7] = bad
+         refused(forge({}, lab),
+                 ("/labels holds %d at example 7; class ids must be in 0..3 (num_classes - 1)"):format(bad))
+      end
+      refused(forge({}, labels:narrow(1, 1, 29)), "/labels should be i64 [30] (num_examples), found i64 [29]")
+   end)
+
+   it("prints the teacher, input and tap names of --info with their control characters escaped", function()
+      local evil = "\27[2J\27]0;owned\7mlp\194\155"
+      local p = forge{teacher = "Sequential\n  " .. evil, input = evil, created = evil}
+      local r = support.run({"cache", "--info", p})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.is_nil(r.stdout:find("[\27\7]"), "a control character reached the terminal")
+      assert.is_nil(r.stdout:find("\194\155", 1, true), "a C1 control reached the terminal")
+      assert.matches("\\x1b[2J\\x1b]0;owned\\x07mlp\\xc2\\x9b", r.stdout, 1, true)
+      assert.matches("Sequential", r.stdout, 1, true) -- the architecture's lines are kept, each escaped
+      -- and the same in an error that quotes a string from the file
+      r = support.run({"cache", "--info", forge{format = "retort.softtargets" .. evil}})
+      assert.are_not.equal(0, r.status)
+      assert.is_nil(r.stderr:find("[\27\7]"), "a control character reached the terminal")
+      assert.matches("format is \"retort.softtargets\\x1b[2J", r.stderr, 1, true)
+   end)
+
+   it("a cache file with any byte changed is refused as corrupt, or reads back exactly (a sample)", function()
+      local damage = require "h5_damage"
+      path = dir .. "/d.h5"
+      damage.cache(path) -- 40 examples, a tap
+      local orig = support.slurp(path)
+      local ref = damage.content("cache", path)
+      local m, loaded, n = dir .. "/m.h5", 0, 0
+      for _, op in ipairs(damage.ops(#orig, 41, 5)) do
+         damage.spit(m, damage.mutate(orig, op))
+         local ok, got = pcall(damage.content, "cache", m)
+         n = n + 1
+         if ok then
+            loaded = loaded + 1
+            assert.is_true(damage.same(got, ref), damage.opname(op) .. " loaded changed values")
+         else
+            assert.matches(m, tostring(got), 1, true)
+         end
+      end
+      assert.is_true(n > 100 and loaded < n // 10, ("%d of %d damaged copies loaded"):format(loaded, n))
+   end)
+end)

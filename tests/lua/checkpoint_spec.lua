@@ -178,13 +178,40 @@ describe("retort.save / retort.load", function()
       f:setAttr("/", "version", 2)
       f:close()
       ok, err = pcall(retort.load, p)
-      assert.is_false(ok); assert.matches("checkpoint of version 2, written by a newer retort; this one reads version 1", err, 1, true)
+      assert.is_false(ok)
+      assert.matches("checkpoint of version 2, written by a newer retort; this one reads version 1", err, 1, true)
       -- truncated
       retort.save(p, {w = retort.randn(200, 200)})
       local data = support.slurp(p)
       local out = io.open(p, "wb"); out:write(data:sub(1, #data // 2)); out:close()
       ok, err = pcall(retort.load, p)
       assert.is_false(ok); assert.matches("truncated or corrupt", err, 1, true)
+      os.remove(p)
+   end)
+
+   it("says a damaged file is corrupt, in a sentence that names the file and the object", function()
+      local p = tmp()
+      retort.save(p, {w = retort.randn(100, 100), epoch = 3}) -- /w: chunks with a fletcher32 checksum
+      local data = support.slurp(p)
+      -- a byte in the middle of the data (the file is mostly /w's chunks)
+      local at = #data // 2
+      local out = io.open(p, "wb")
+      out:write(data:sub(1, at - 1), string.char(data:byte(at) ~ 0x55), data:sub(at + 1))
+      out:close()
+      local ok, err = pcall(retort.load, p)
+      assert.is_false(ok)
+      assert.matches("retort.load: " .. p .. ": file is corrupt: cannot read /w (a checksum does not match: the file "
+                     .. "changed after it was written)", err, 1, true)
+      ok, err = pcall(retort.checkpoint.info, "/nonexistent/x.h5")
+      assert.is_false(ok)
+      assert.matches("retort.checkpoint.info: cannot open /nonexistent/x.h5: No such file", err, 1, true)
+      local f = core.h5Create(p)
+      f:setAttr("/", "format", "retort.checkpoint")
+      f:setAttr("/", "version", 0)
+      f:close()
+      ok, err = pcall(retort.load, p)
+      assert.is_false(ok)
+      assert.matches("file is corrupt: its version attribute is 0 (versions start at 1)", err, 1, true)
       os.remove(p)
    end)
 end)
@@ -203,7 +230,10 @@ describe("retort.core.h5Create / h5Open", function()
       f:close()
       assert.is_true(exists(p))
       local g = core.h5Open(p)
-      assert.are.same({{name = "b", kind = "group"}, {name = "w", kind = "dataset"}}, g:list("/a"))
+      local members = g:list("/a")
+      local function row(m) return {m.name, m.kind, m.link} end
+      assert.are.same({{"b", "group", "hard"}, {"w", "dataset", "hard"}}, {row(members[1]), row(members[2])})
+      assert.are.equal(g:id("/a/w"), members[2].id)
       assert.are.same({lr = 0.5, n = 3, ok = true, s = "x", d = 3.0}, g:attrs("/a"))
       assert.are.equal("float", math.type(g:getAttr("/a", "d")))
       assert.is_nil(g:getAttr("/a", "missing"))
@@ -256,9 +286,10 @@ describe("checkpoints in other tools", function()
       local script = support.tmpfile(([[
 import h5py
 f = h5py.File(%q, "r")
-assert f.attrs["format"] == "retort.checkpoint", f.attrs["format"]
+# strings are fixed-length (checksummed with their object header): h5py reads them as bytes
+assert f.attrs["format"] == b"retort.checkpoint", f.attrs["format"]
 assert int(f.attrs["version"]) == 1
-assert int(f.attrs["epoch"]) == 4 and f.attrs["name"] == "mlp" and bool(f.attrs["flag"]) is True
+assert int(f.attrs["epoch"]) == 4 and f.attrs["name"].decode() == "mlp" and bool(f.attrs["flag"]) is True
 w = f["/model/fc1/weight"][()]
 assert w.shape == (2, 3) and str(w.dtype) == "float32", (w.shape, w.dtype)
 assert list(f["/labels"][()]) == [0, 1, 2]

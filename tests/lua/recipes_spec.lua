@@ -46,10 +46,14 @@ describe("recipes", function()
       if not have_fashion_mnist() then return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)") end
       local dir = support.tmpdir()
       local r = support.run({"run", "recipes/kd.lua", "--epochs=1", "--teacherEpochs=1", "--limit=256",
-                             "--dir=" .. dir})
+                             "--dir=" .. dir, "--export=" .. dir .. "/student.onnx"})
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("teacher 0%.%d+ | student alone 0%.%d+ | distilled student 0%.%d+ %(T = 20, alpha = 0.9%)",
                      r.stdout)
+      if require("retort.core").onnxAvailable() then -- the distilled student as ONNX (onnx_spec checks the format)
+         assert.matches("exported to " .. dir .. "/student.onnx (ONNX, ", r.stdout, 1, true)
+         assert.matches("Flatten 1, Gemm 3, Relu 2)", r.stdout, 1, true)
+      end
       -- the teacher's soft targets cached with `retort cache`, inspected, verified, and distilled from
       local teacher, cache = dir .. "/teacher/best.h5", dir .. "/t.cache.h5"
       r = support.run({"cache", "--recipe", "recipes/kd.lua", "--teacher", teacher, "--limit=256", "--out", cache})

@@ -21,4 +21,11 @@ const char *rt_tensor_grad_fn_name(const struct rt_tensor *t);
 /* Drop t's accumulated gradient. */
 void rt_tensor_zero_grad(struct rt_tensor *t);
 
+/* Hook called (on this thread) each time a backward has finished a leaf's gradient: after it was added to
+ * leaf->grad, which holds it whole for this backward. Data-parallel training starts exchanging a bucket of
+ * gradients as soon as all of its leaves are ready (retort/dist.h). An error status stops the backward.
+ * fn NULL removes the hook. */
+typedef enum rt_status (*rt_grad_ready_fn)(void *ctx, struct rt_tensor *leaf);
+void rt_autograd_set_grad_ready_hook(rt_grad_ready_fn fn, void *ctx);
+
 #endif

@@ -11,4 +11,5 @@
 #include "loss.h"
 #include "device.h"
 #include "image.h"
+#include "dist.h"
 #endif

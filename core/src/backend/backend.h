@@ -48,6 +48,13 @@ struct rt_conv_geom {
     int64_t img_stride;    /* elements between consecutive images in x */
 };
 
+/* A whole convolution for a backend's direct kernels: g covers the batch (g.n = N images of g.c = C
+ * channels, img_stride C*H*W), o output channels in `groups` groups. */
+struct rt_conv2d_shape {
+    struct rt_conv_geom g;
+    int64_t o, groups;
+};
+
 /* One parameter of a fused optimizer step: n contiguous elements of p, g and buf (NULL without
  * momentum); first: the momentum buffer starts as d on this step. */
 struct rt_sgd_param {
@@ -158,6 +165,13 @@ struct rt_backend {
     /* the adjoint: x (the chunk's n images, channels [0, c)) = the sum of the col entries that
      * im2col took from each element, 0 for elements no window covers */
     enum rt_status (*col2im)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x);
+    /* Direct convolution, NULL where a backend has none: y (N,O,OH,OW) from x (N,C,H,W), w (O,C/groups,
+     * kh,kw) and b (O) or NULL, all contiguous. *done = false with RT_OK when it leaves this shape or dtype
+     * to im2col + GEMM (ops_conv.c); the backward fills gx and/or gw (either may be NULL) whole from gy. */
+    enum rt_status (*conv2d)(enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x, const void *w,
+                             const void *b, void *y, bool *done);
+    enum rt_status (*conv2d_backward)(enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x,
+                                      const void *w, const void *gy, void *gx, void *gw, bool *done);
     /* pooling over planes (g->n planes of h x w, contiguous; g->c unused): max writes idx (i64 h*w+w
      * within the plane); avg divides by the window clipped to the padded input (count_include_pad) or
      * by the real elements in it */

@@ -34,6 +34,19 @@
 -- the same seed and epoch give the same batches on any thread count, and a resumed run replays
 -- them. The default generator is neither used nor advanced. The epoch does not advance by
 -- itself: call setEpoch(e) (the training loop does), or pass it: loader:batches(e).
+--
+-- Sharding (several ranks, retort.dist; retort.train.fit sets it): loader:setShard(rank, count) makes
+-- each epoch this rank's part of the epoch's order, as PyTorch's DistributedSampler does. Every rank
+-- draws the same order (same seed and epoch); it is made a multiple of count, by repeating its first
+-- examples (dropLast = false: every example is seen, a few twice) or by dropping its last ones
+-- (dropLast = true), and rank r (0-based) takes its positions r + 1, r + 1 + count, ... (interleaved), then
+-- batches of batchSize. So every rank runs the same number of batches, step k of the ranks together
+-- covers one contiguous block of count * batchSize examples of the order, and an example's crop and flip
+-- (from seed, epoch and its index) do not depend on the sharding. setShard(rank, count, {even = false})
+-- (evaluation) takes the interleaved positions without padding or dropping: every example exactly once
+-- over the ranks, the counts differing by at most one. {skip = k} first drops the order's first k
+-- examples (an epoch resumed under another number of ranks). setShard(nil) ends it. Counts
+-- (numExamples, numBatches, batchCount, exampleCount) are this rank's.
 local core = require "retort.core"
 local options = require "retort.options"
 
@@ -143,6 +156,65 @@ end
 
 setmetatable(Loader, {__call = function(_, dataset, opts) return new(dataset, opts) end})
 
+--- setShard(rank, count [, {even = true, skip = 0}]) or setShard(nil): see Sharding in the header.
+function Loader:setShard(rank, count, opts)
+   if rank == nil then self.shard = nil; return self end
+   if math.type(count) ~= "integer" or count < 1 then
+      error(("bad argument #2 to 'setShard' (a rank count >= 1 expected, got %s)"):format(tostring(count)), 2)
+   end
+   if math.type(rank) ~= "integer" or rank < 0 or rank >= count then
+      error(("bad argument #1 to 'setShard' (a rank in 0..%d expected, got %s)"):format(count - 1, tostring(rank)), 2)
+   end
+   opts = opts or {}
+   options.check("Loader:setShard", opts, {even = true, skip = true}, 2)
+   local skip = opts.skip or 0
+   if math.type(skip) ~= "integer" or skip < 0 then
+      error(("Loader:setShard: skip must be an integer >= 0, got %s"):format(tostring(skip)), 2)
+   end
+   self.shard = {rank = rank, count = count, even = opts.even ~= false, skip = skip}
+   return self
+end
+
+-- how many of an n-example epoch's examples this rank gets (n without sharding)
+local function shard_count(self, n)
+   local s = self.shard
+   if not s then return n end
+   n = math.max(0, n - s.skip)
+   if n == 0 then return 0 end
+   if not s.even then return n > s.rank and (n - s.rank + s.count - 1) // s.count or 0 end
+   if self.dropLast then return n // s.count end
+   return (n + s.count - 1) // s.count
+end
+
+-- this rank's part of an epoch's order (the order itself without sharding)
+local function shard_order(self, order)
+   local s = self.shard
+   if not s then return order end
+   local n = order:size(1)
+   if s.skip > 0 then
+      order = s.skip < n and order:narrow(1, s.skip + 1, n - s.skip) or core.zeros(0, "i64")
+      n = order:size(1)
+   end
+   if n == 0 then return order end
+   local total = n
+   if s.even then
+      total = self.dropLast and (n // s.count) * s.count or (n + s.count - 1) // s.count * s.count
+      if total < n then
+         order = order:narrow(1, 1, total)
+      elseif total > n then -- pad with the order's first examples (again from the start when n < count)
+         local parts, have = {order}, n
+         while have < total do
+            local k = math.min(n, total - have)
+            parts[#parts + 1] = order:narrow(1, 1, k)
+            have = have + k
+         end
+         order = core.cat(parts, 1)
+      end
+   end
+   if total <= s.rank then return core.zeros(0, "i64") end
+   return order:indexSelect(1, core.arange(s.rank + 1, total, s.count, "i64"))
+end
+
 function Loader:setEpoch(e)
    if math.type(e) ~= "integer" then error("Loader:setEpoch: an integer epoch is expected", 2) end
    self.epoch = e
@@ -152,13 +224,14 @@ end
 --- batchCount(n), exampleCount(n): batches and examples an epoch of n examples gives with this
 --- loader's batch size and drop-last (a curriculum loader's epochs take a part of the dataset).
 function Loader:batchCount(n)
+   n = shard_count(self, n)
    if self.dropLast then return n // self.batchSize end
    return (n + self.batchSize - 1) // self.batchSize
 end
 
 function Loader:exampleCount(n)
    if self.dropLast then return self:batchCount(n) * self.batchSize end
-   return n
+   return shard_count(self, n)
 end
 
 --- fingerprint(): the hash of the loader's examples (inputs and labels; its first `limit` with a
@@ -222,6 +295,7 @@ end
 --- batchesOf(order, epoch): the same iterator over the examples of `order` (i64, 1-based dataset
 --- indices) in that order, augmented as that epoch: for loaders that choose the order themselves.
 function Loader:batchesOf(order, epoch)
+   order = shard_order(self, order)
    local n, bs = order:size(1), self.batchSize
    local last = self.dropLast and (n // bs) * bs or n
    local pos = 0
@@ -235,10 +309,11 @@ function Loader:batchesOf(order, epoch)
 end
 
 function Loader:__tostring()
-   return ("retort.data.Loader(%d examples, batch %d, %d batches%s%s%s%s)"):format(self.n, self.batchSize,
+   return ("retort.data.Loader(%d examples, batch %d, %d batches%s%s%s%s%s)"):format(self.n, self.batchSize,
       self:numBatches(), self.shuffle and (", shuffled, seed " .. self.seed) or "",
       self.pad and (", crop " .. self.pad .. (self.flip and " + flip" or "")) or "",
-      self.mean and ", normalized" or "", self.device ~= "cpu" and (", on " .. self.device) or "")
+      self.mean and ", normalized" or "", self.device ~= "cpu" and (", on " .. self.device) or "",
+      self.shard and (", rank %d of %d's shard"):format(self.shard.rank, self.shard.count) or "")
 end
 
 return Loader

@@ -7,6 +7,7 @@
 --   conv.lua           nn.Conv2d, nn.MaxoutConv2d
 --   conv_transpose.lua nn.ConvTranspose2d
 --   normalization.lua  nn.BatchNorm1d, nn.BatchNorm2d
+--   sync_batchnorm.lua nn.SyncBatchNorm (statistics over every rank of a distributed run)
 --   activation.lua     nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Softmax, nn.LogSoftmax
 --   pooling.lua        nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d
 --   misc.lua           nn.Flatten, nn.Identity, nn.Dropout
@@ -22,7 +23,7 @@ local nn = {
 }
 
 for _, file in ipairs{"Sequential", "linear", "conv", "conv_transpose", "normalization", "activation", "pooling",
-                      "misc", "residual"} do
+                      "misc", "residual", "sync_batchnorm"} do
    for name, value in pairs(require("retort.nn." .. file)) do
       if type(value) == "table" then nn[name] = value end
    end

@@ -17,6 +17,9 @@
 --      device = "cuda",                          -- or "cpu", "auto": moves the model there first
 --                                                -- (default: where it is); batches follow the model
 --      readEvery = 50,                           -- on a GPU: steps between reads of the running sums
+--      bucketMB = 4,                             -- several ranks: gradient bucket size (see below)
+--      syncBatchNorm = true,                     -- several ranks: BatchNorm statistics over the whole batch
+--                                                --   (nn.SyncBatchNorm.convert(model) first)
 --   }
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
 --   result.last: the last completed epoch's row (from the checkpoint when a resumed run was already done)
@@ -34,6 +37,20 @@
 -- CPU the loss is read every step and a non-finite one stops the run before it reaches the weights;
 -- readEvery = 1 does the same on a GPU, at the cost of a wait per step).
 --
+-- Several ranks (mpirun -np N retort run recipe.lua; retort.dist): the same call on every rank trains one
+-- model data-parallel, as PyTorch's DistributedDataParallel. fit shards each epoch of the training loader
+-- (Loader:setShard: the same shuffled order on every rank, padded to a multiple of the rank count, rank r
+-- taking positions r + 1, r + 1 + N, ...; batchSize is per rank, so the global batch is N x batchSize),
+-- broadcasts the model's parameters and buffers from rank 0 before the first step, averages the gradients
+-- over the ranks before each optimizer step (gradient buckets all-reduced during backward: dist.Reducer;
+-- option bucketMB, 4 by default), sums the logged loss, accuracy and terms over the ranks, evaluates
+-- with the test set sharded (every example once; rank 0's BatchNorm statistics, sent to all, as the
+-- checkpoint holds them), and writes metrics.csv, checkpoints and progress from rank 0 only (the run
+-- directory must be on a path every rank sees the same: each rank reads the checkpoint to resume). A
+-- checkpoint resumes under any number of ranks; one taken mid-epoch (Ctrl-C, one process) under another
+-- number continues with the examples of that epoch not yet seen. Under several ranks Ctrl-C (mpirun
+-- forwards it) ends the job without a mid-epoch checkpoint: last.h5 keeps the last completed epoch.
+--
 -- Determinism: the loaders shuffle and augment from (seed, epoch), dropout draws from the
 -- default generator whose state is saved in every checkpoint, so the same seed and thread
 -- count give the same metrics, and a resumed run continues exactly as if never stopped.
@@ -44,6 +61,7 @@ local metrics = require "retort.train.metrics"
 local options = require "retort.options"
 local outputs = require "retort.outputs"
 local Sums = require "retort.train.sums"
+local dist = require "retort.dist"
 
 local train = {}
 
@@ -129,10 +147,22 @@ local STATE_RULES = {
    best_epoch = {"an integer >= 0", function(v) return math.type(v) == "integer" and v >= 0 end},
 }
 
+-- entries older checkpoints lack: checked when present
+local OPTIONAL_STATE_RULES = {
+   world = {"an integer >= 1", function(v) return math.type(v) == "integer" and v >= 1 end},
+   done = {"an integer >= 0", function(v) return math.type(v) == "integer" and v >= 0 end},
+}
+
 local function check_train_state(t, path)
    if type(t) ~= "table" then
       error(("train.fit: cannot resume from %s: it has no training state (group /train); is it a checkpoint "
              .. "train.fit wrote?"):format(path), 0)
+   end
+   for k, rule in pairs(OPTIONAL_STATE_RULES) do
+      if t[k] ~= nil and not rule[2](t[k]) then
+         error(("train.fit: cannot resume from %s: /train attribute %s should be %s, found %s"):format(
+            path, k, rule[1], tostring(t[k])), 0)
+      end
    end
    for k, rule in pairs(STATE_RULES) do
       if not rule[2](t[k]) then
@@ -145,16 +175,34 @@ end
 -- cross-entropy; per-example weights (a curriculum's, ctx.weights) give sum_i w_i CE_i / N
 local function default_loss(logits, y, ctx) return retort.loss.weightedCrossEntropy(logits, y, ctx and ctx.weights) end
 
+-- The retort.data.Loader that batches `loader` (itself, or the loader a curriculum loader wraps as .base),
+-- whose setShard splits its epochs over the ranks; nil for another kind of loader.
+local function shard_target(loader)
+   if type(loader) ~= "table" then return nil end
+   local base = rawget(loader, "base")
+   if type(base) == "table" and type(base.setShard) == "function" and type(base.batchesOf) == "function" then
+      return base
+   end
+   if type(loader.setShard) == "function" and type(loader.batchesOf) == "function" then return loader end
+   return nil
+end
+
 --- Loss, accuracy and top-k accuracy of model over a loader, without recording a graph.
+--- opts: loss (default cross-entropy), topk (5), distributed (false: under several ranks, each rank
+--- evaluates its interleaved part of a retort.data.Loader and the sums are added over the ranks: every
+--- rank must call it; train.fit does).
 function train.evaluate(model, loader, opts)
    opts = opts or {}
    local loss_fn = opts.loss or default_loss
    local k = opts.topk or 5
+   local target = opts.distributed and dist.isDistributed() and shard_target(loader) or nil
    local was_training = model:isTraining()
    model:evaluate()
    local n, sums = 0, Sums.new() -- read once at the end: no wait per batch on a GPU
    local device = model:device()
-   retort.noGrad(function()
+   local previous = target and target.shard
+   if target then target:setShard(dist.rank(), dist.size(), {even = false}) end
+   local ok, err = pcall(retort.noGrad, function()
       for x, y in batches(loader, device) do
          local logits = model:forward(x)
          local b = y:size(1)
@@ -165,7 +213,13 @@ function train.evaluate(model, loader, opts)
          n = n + b
       end
    end)
+   if target then target.shard = previous end
+   if not ok then error(err, 0) end
    local got = sums:take()
+   if target then -- every example once over the ranks: the sums add up to one process's
+      local all = dist.allReduceNumbers({n, got.loss or 0, got.correct or 0, got.correct_k or 0})
+      n, got = all[1], {loss = all[2], correct = all[3], correct_k = all[4]}
+   end
    if was_training then model:training() end
    if n == 0 then error("train.evaluate: the loader produced no batches", 2) end
    return {loss = (got.loss or 0) / n, acc = (got.correct or 0) / n, topk = (got.correct_k or 0) / n, n = n}
@@ -204,7 +258,23 @@ end
 local FIT_OPTIONS = {overwrite = true, model = true, optimizer = true, train = true, test = true, epochs = true,
                      dir = true, loss = true, evalLoss = true, terms = true, resume = true, device = true,
                      readEvery = true, log = true,
-                     options = true, onEpoch = true, checkFinite = true}
+                     options = true, onEpoch = true, checkFinite = true, bucketMB = true,
+                     syncBatchNorm = true}
+
+-- where ranks other than 0 write their progress and log lines: nowhere
+local NULL_LOG = {write = function(self) return self end, flush = function() end}
+
+-- the optimizer's parameters (each once), or the model's when it has no parameter groups
+local function trained_parameters(optimizer, model)
+   if type(optimizer.paramGroups) ~= "table" then return model:parameters() end
+   local out, seen = {}, {}
+   for _, g in ipairs(optimizer.paramGroups) do
+      for _, p in ipairs(g.params or {}) do
+         if not seen[p] then seen[p] = true; out[#out + 1] = p end
+      end
+   end
+   return out
+end
 
 function train.fit(o)
    if type(o) ~= "table" then
@@ -247,10 +317,22 @@ function train.fit(o)
    if o.model.checkData then o.model:checkData(o.train) end
    local columns = {table.unpack(COLUMNS)}
    for _, t in ipairs(term_names) do columns[#columns + 1] = "train_" .. t end
-   local log = o.log or io.stderr
+   local world, rank = dist.size(), dist.rank()
+   local distributed = world > 1
+   local lead = rank == 0 -- writes the files and the progress
+   local shard = shard_target(o.train)
+   if distributed and not shard then
+      error(("train.fit: under %d ranks the training data must be a retort.data.Loader (or a loader wrapping "
+             .. "one as .base, as retort.curriculum.Loader does), so that each rank trains on its part"):format(
+            world), 2)
+   end
+   if o.bucketMB ~= nil and (type(o.bucketMB) ~= "number" or o.bucketMB <= 0) then
+      error(("train.fit: option 'bucketMB' must be a number > 0, got %s"):format(tostring(o.bucketMB)), 2)
+   end
+   local log = lead and (o.log or io.stderr) or NULL_LOG
    local dir = o.dir
    local lock -- one run per directory: a second one fails here instead of interleaving metrics.csv
-   if dir then
+   if dir and lead then
       mkdir(dir)
       lock = outputs.lock(dir .. "/.lock", "train.fit: run directory " .. dir)
       outputs.removeStaleTemps(dir) -- checkpoints half-written by a run that was killed
@@ -264,9 +346,10 @@ function train.fit(o)
       local f = resume and io.open(resume, "rb")
       if f then f:close() else resume = nil end
    end
+   if distributed then resume = dist.broadcastValue(resume, 0) end -- rank 0's view of the directory decides
    -- a fresh run never overwrites another's results unless told to (resume continues them)
    -- resume = true with no last.h5 yet (stopped before its first checkpoint) starts afresh over what is there
-   local results = dir and not resume and existing_results(dir) or {}
+   local results = dir and lead and not resume and existing_results(dir) or {}
    if #results > 0 then
       if not o.overwrite and not o.resume then
          if lock then lock:release() end
@@ -291,6 +374,7 @@ function train.fit(o)
          for k, v in pairs(ck.train) do state[k] = v end
          log:write(("resuming from %s at epoch %d, batch %d\n"):format(resume, state.epoch, state.step))
       end
+      if not lead then return nil end
       if dir and resume then metrics.resumeAt(checkpoint_path(dir, "metrics.csv"), state.epoch, state.last_row) end
       return dir and metrics.open(checkpoint_path(dir, "metrics.csv"),
                                   {columns = columns, append = resume and true or false}) or nil
@@ -304,6 +388,26 @@ function train.fit(o)
    local batch_rng, updating = nil, false
    local read_pending -- reads the running epoch's sums still on a GPU into state (before a checkpoint)
 
+   -- several ranks: one model (rank 0's weights and buffers), gradients averaged by buckets during backward
+   local reducer, shard_before = nil, shard and shard.shard
+   if o.syncBatchNorm then require("retort.nn").SyncBatchNorm.convert(o.model) end
+   if distributed then
+      dist.broadcastModule(o.model, 0)
+      -- the loss is divided by the rank count before backward, so the gradients' sum over the ranks is
+      -- their mean (backward is linear in its seed): no pass over the gradients to scale them
+      reducer = dist.Reducer(trained_parameters(o.optimizer, o.model), {bucketMB = o.bucketMB, sum = true})
+   end
+   -- a checkpoint taken mid-epoch under another number of ranks: the rest of that epoch's order is shared
+   -- out afresh (step k of N ranks covers examples (k - 1) N B + 1 .. k N B of the order)
+   local resume_skip, resume_step = nil, nil
+   if shard and (state.world or 1) ~= world and state.step > 0 then
+      local batch = shard.batchSize
+      resume_skip = state.done or state.step * batch * (state.world or 1)
+      resume_step = resume_skip // (batch * world)
+   end
+   state.world = world
+   if shard and distributed then shard:setShard(rank, world) end
+
    local function run_epoch(epoch)
       o.model:training()
       if o.train.setEpoch then o.train:setEpoch(epoch) end
@@ -313,15 +417,39 @@ function train.fit(o)
       if o.optimizer.setProgress then
          o.optimizer:setProgress{epoch = epoch, step = state.step, epochs = epochs, stepsPerEpoch = steps_per_epoch}
       end
-      local bar = progress.new{total = total, label = ("epoch %d/%d"):format(epoch, epochs), stream = log,
-                               order = {"loss", "acc"}}
+      local bar = progress.new{total = total and total * world, label = ("epoch %d/%d"):format(epoch, epochs),
+                               stream = log, order = {"loss", "acc"}}
       local t0 = retort.clock()
       local skip = state.step
       local step = 0
+      if resume_skip then -- (see above) this epoch's first resume_skip examples were trained before
+         shard:setShard(rank, world, {skip = resume_skip})
+         step, skip = resume_step, resume_step
+         resume_skip = nil
+      end
       -- on a GPU the sums stay there and are read every read_every steps (and before any checkpoint)
       local lazy = device ~= "cpu"
       local sums, unread_from, unread_seen = Sums.new(), nil, 0
       local shown = {}
+      -- this rank's sums read since the last merge: added to state (over all ranks) by merge()
+      local acc = {loss_sum = 0, correct = 0, seen = 0, terms = {}}
+      local function merge()
+         if distributed then -- one all-reduce of the sums, the terms in name order (the same on every rank)
+            local names = {}
+            for k in pairs(acc.terms) do names[#names + 1] = k end
+            table.sort(names)
+            local list = {acc.loss_sum, acc.correct, acc.seen}
+            for _, k in ipairs(names) do list[#list + 1] = acc.terms[k] end
+            local all = dist.allReduceNumbers(list)
+            acc.loss_sum, acc.correct, acc.seen = all[1], all[2], all[3]
+            for i, k in ipairs(names) do acc.terms[k] = all[3 + i] end
+         end
+         state.loss_sum = state.loss_sum + acc.loss_sum
+         state.correct = state.correct + acc.correct
+         state.seen = state.seen + math.tointeger(acc.seen)
+         for k, v in pairs(acc.terms) do state.terms[k] = (state.terms[k] or 0) + v end
+         acc = {loss_sum = 0, correct = 0, seen = 0, terms = {}}
+      end
       local function read_sums(upto)
          if not unread_from then return end
          local got = sums:take()
@@ -331,17 +459,20 @@ function train.fit(o)
             error(("train: loss is %s at epoch %d, %s (tensor 'loss'); stopping"):format(
                tostring(got.loss), epoch, where), 0)
          end
-         state.loss_sum = state.loss_sum + got.loss
-         state.correct = state.correct + got.correct
+         acc.loss_sum = acc.loss_sum + got.loss
+         acc.correct = acc.correct + got.correct
          for k, v in pairs(got) do
             local term = k:match("^term%.(.+)$")
-            if term then state.terms[term] = (state.terms[term] or 0) + v end
+            if term then acc.terms[term] = (acc.terms[term] or 0) + v end
          end
-         state.seen = state.seen + unread_seen
+         acc.seen = acc.seen + unread_seen
          unread_from, unread_seen = nil, 0
-         shown = {loss = state.loss_sum / state.seen, acc = state.correct / state.seen}
+         -- shown: this rank's running values (rank 0's bar)
+         local seen = state.seen + acc.seen
+         shown = {loss = (state.loss_sum + acc.loss_sum) / seen, acc = (state.correct + acc.correct) / seen}
+         if not distributed then merge() end
       end
-      read_pending = function() read_sums(state.step) end
+      read_pending = function() read_sums(state.step); merge() end
       for x, y, idx in batches(o.train, device) do
          step = step + 1
          local b = y:size(1)
@@ -367,7 +498,14 @@ function train.fit(o)
                end
             end
             o.optimizer:zeroGrad()
-            loss:backward()
+            if reducer then
+               local scaled = loss * (1 / world)
+               reducer:begin()
+               scaled:backward()
+               reducer:finish() -- every rank's gradients, averaged
+            else
+               loss:backward()
+            end
             updating = true -- from here until the sums below, an interruption leaves a half-updated model
             o.optimizer:step()
             unread_from, unread_seen = unread_from or step, unread_seen + b
@@ -379,6 +517,7 @@ function train.fit(o)
             end
             sums:flush() -- the step's values: one kernel on a GPU
             state.step = step
+            state.done = (state.done or 0) + b * world -- examples of the epoch's order consumed
             updating, batch_rng = false, nil
             if not lazy or step % read_every == 0 then read_sums(step) end
             if o.checkFinite ~= false and step % 50 == 0 then
@@ -387,12 +526,13 @@ function train.fit(o)
                   error(("train: %s is not finite at epoch %d, batch %d; stopping"):format(bad, epoch, step), 0)
                end
             end
-            bar:update(b, shown)
+            bar:update(b * world, shown)
          elseif bar.total then
-            bar.total = bar.total - b -- skipped batches do not count towards the rate
+            bar.total = bar.total - b * world -- skipped batches do not count towards the rate
          end
       end
       read_sums(step)
+      merge()
       local seconds = retort.clock() - t0
       local row = {epoch = epoch, train_loss = state.loss_sum / math.max(state.seen, 1),
                    train_acc = state.correct / math.max(state.seen, 1), lr = current_lr(o.optimizer),
@@ -400,7 +540,9 @@ function train.fit(o)
       for k, sum in pairs(state.terms) do row["train_" .. k] = sum / math.max(state.seen, 1) end
       bar:finish{loss = row.train_loss, acc = row.train_acc}
       if o.test then
-         local ev = train.evaluate(o.model, o.test, {loss = eval_loss})
+         -- several ranks evaluate rank 0's model: its BatchNorm statistics (those the checkpoint holds)
+         if distributed then dist.broadcastTensors(o.model:buffers(), 0) end
+         local ev = train.evaluate(o.model, o.test, {loss = eval_loss, distributed = distributed})
          row.test_loss, row.test_acc, row.test_top5 = ev.loss, ev.acc, ev.topk
          log:write(("epoch %d/%d  test loss %.4f  acc %.4f\n"):format(epoch, epochs, ev.loss, ev.acc))
       end
@@ -415,13 +557,15 @@ function train.fit(o)
          history[#history + 1] = row
          -- the epoch is complete: the next run starts at the next epoch with fresh sums
          state.epoch, state.step, state.loss_sum, state.correct, state.seen = epoch + 1, 0, 0, 0, 0
-         state.terms, state.last_row = {}, row
+         state.terms, state.last_row, state.done = {}, row, 0
+         if shard and distributed then shard:setShard(rank, world) end -- a resumed epoch's skip is over
+         if shard and not distributed and shard.shard and shard.shard.skip > 0 then shard.shard = shard_before end
          local acc = row.test_acc or row.train_acc
          local improved = acc > state.best_acc
          if improved then state.best_acc, state.best_epoch = acc, epoch end
          -- checkpoint first, then the row: a kill between them leaves a checkpoint that carries the row
          -- (last_row), and resuming writes it (metrics.resumeAt); never a row without its checkpoint
-         if dir then
+         if dir and lead then
             save_checkpoint(checkpoint_path(dir, "last.h5"), o, state)
             if improved then save_checkpoint(checkpoint_path(dir, "best.h5"), o, state) end
          end
@@ -429,10 +573,15 @@ function train.fit(o)
          if o.onEpoch then o.onEpoch(row) end
       end
    end)
+   if shard then shard.shard = shard_before end
+   if reducer then reducer:close() end
    if not ok then
       if tostring(err):find("interrupted!", 1, true) then
          interrupted = true
-         if dir and updating then
+         if distributed then -- the ranks may be at different steps: no consistent mid-epoch state to save
+            log:write(("\ninterrupted%s\n"):format(dir and (": %s keeps the last completed epoch"):format(
+               checkpoint_path(dir, "last.h5")) or ""))
+         elseif dir and updating then
             log:write(("\ninterrupted during a parameter update: %s keeps the state of the last completed "
                        .. "epoch\n"):format(checkpoint_path(dir, "last.h5")))
          elseif dir then
@@ -451,6 +600,8 @@ function train.fit(o)
    end
    if writer then writer:close() end
    if lock then lock:release() end
+   -- the files are complete before any rank goes on (a next stage may read best.h5)
+   if distributed and not interrupted then dist.barrier() end
    -- last: the row of the last completed epoch, also when a resumed run had no epoch left to train
    return {history = history, last = history[#history] or state.last_row, best_acc = state.best_acc,
            best_epoch = state.best_epoch, interrupted = interrupted, dir = dir}

@@ -7,6 +7,16 @@
 
 enum rt_status rt_cpu_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col);
 enum rt_status rt_cpu_col2im(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x);
+enum rt_status rt_cpu_conv2d(enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x, const void *w,
+                             const void *b, void *y, bool *done);
+enum rt_status rt_cpu_conv2d_backward(enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x,
+                                      const void *w, const void *gy, void *gx, void *gw, bool *done);
+/* oneDNN's direct convolutions (cpu_conv_dnnl.c, built with RETORT_HAVE_DNNL): f32 only; *done false
+ * when oneDNN has no kernel for the shape. Signatures as rt_cpu_conv2d's. */
+enum rt_status rt_cpu_dnnl_conv2d(const struct rt_conv2d_shape *s, const float *x, const float *w, const float *b,
+                                  float *y, bool *done);
+enum rt_status rt_cpu_dnnl_conv2d_backward(const struct rt_conv2d_shape *s, const float *x, const float *w,
+                                           const float *gy, float *gx, float *gw, bool *done);
 enum rt_status rt_cpu_max_pool2d(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y,
                                  int64_t *idx);
 enum rt_status rt_cpu_max_pool2d_backward(enum rt_dtype dt, const struct rt_conv_geom *g, const int64_t *idx,
