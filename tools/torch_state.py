@@ -87,21 +87,58 @@ def find_state_dict(torch, obj, path):
         path, ", ".join("'%s'" % k for k in CONTAINERS), describe(torch, obj)))
 
 
+def restricted_pickle(torch):
+    """A pickle module for torch.load whose Unpickler resolves only the globals torch's own
+    weights_only loader allows (tensors, storages, OrderedDict, ...), so a pickle that names any
+    other function (os.system, ...) is refused exactly as with weights_only=True. Unlike torch
+    1.13's weights_only unpickler it reads every plain opcode, Python floats (BINFLOAT) included:
+    RepDistiller's checkpoints keep the optimizer's learning rate and momentum beside the weights."""
+    import pickle
+    import types
+    from torch._weights_only_unpickler import _get_allowed_globals
+    allowed = _get_allowed_globals()
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            key = "%s.%s" % (module, name)
+            if key in allowed:
+                return allowed[key]
+            raise pickle.UnpicklingError("Unsupported class %s (it could run code when unpickled)" % key)
+
+    return types.SimpleNamespace(Unpickler=Unpickler, load=lambda f, **kw: Unpickler(f, **kw).load(),
+                                 __name__="retort_restricted_pickle")
+
+
+def load_restricted(torch, src):
+    """torch.load with weights_only=True; where torch's own restricted loader lacks an opcode (floats,
+    before torch 2.0), the same allow-list through restricted_pickle(). torch 1.13's torch.load drops a
+    pickle_module unless weights_only is off, so the zip archive is read with its loader directly
+    (torch.serialization._load, the function torch.load itself ends in); the old non-zip format is
+    not read that way (re-save it with a current torch)."""
+    try:
+        return torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as e:
+        if "Unsupported operand" not in " ".join(str(e).split()):
+            raise
+    from torch import serialization
+    with serialization._open_file_like(src, "rb") as f:
+        if not serialization._is_zipfile(f):
+            raise RuntimeError("WeightsUnpickler error: a legacy (pre-1.6, non-zip) checkpoint holding Python "
+                               "floats; re-save it with torch.save in a session you trust")
+        with serialization._open_zipfile_reader(f) as z:
+            return serialization._load(z, "cpu", restricted_pickle(torch), encoding="utf-8")
+
+
 def to_h5(src, dst):
     np, h5py, torch = need_packages()
     try:
-        obj = torch.load(src, map_location="cpu", weights_only=True)
+        obj = load_restricted(torch, src)
     except FileNotFoundError:
         fail("%s: no such file" % src)
     except Exception as e:  # the restricted unpickler's refusal, a truncated or foreign file, ...
         text = " ".join(str(e).split())
         why = text.split("WeightsUnpickler error:")[-1].strip() or (
             "the file is empty or cut short" if isinstance(e, EOFError) else type(e).__name__)
-        if "Unsupported operand 71" in text:  # BINFLOAT: torch < 2.0's restricted unpickler lacks it
-            fail("%s: torch %s cannot read this file with weights_only=True: it holds Python floats beside the "
-                 "tensors (an optimizer's learning rate, say), which torch before 2.0 refuses there. Save the state "
-                 "dict alone from a session you trust: torch.save(torch.load('%s')['model'], 'weights.pth'), or "
-                 "set RETORT_PYTHON to a python3 with torch 2" % (src, torch.__version__, src))
         if "Unsupported class" in text:
             fail("%s: refused by torch.load(weights_only=True): it holds an object other than tensors and plain "
                  "containers, which could run code when unpickled (%s)" % (src, why))

@@ -26,4 +26,12 @@ herr_t rt__h5_guard_fapl(hid_t fapl, struct rt__h5_record *rec);
 enum { RT__H5_VERIFIED = 0, RT__H5_DAMAGED, RT__H5_UNSUPPORTED };
 int rt__h5_verify_attributes(hid_t file, hid_t obj, const char *path, bool *dense, char *why, size_t why_n);
 
+/* Before libhdf5 loads an object header (h5_verify.c): every chunk of the header at addr lies inside the file
+ * (libhdf5 1.10 allocates a chunk's recorded size, gigabytes from a forged field), and an old-format group's
+ * B-tree and local heap are in the file with the heap's data segment (libhdf5 copies into a failed
+ * allocation). RT__H5_DAMAGED with why; RT__H5_UNSUPPORTED when it cannot be checked. */
+int rt__h5_verify_object(hid_t file, const char *path, uint64_t addr, char *why, size_t why_n);
+/* The same for the root group of the file at path, found through its superblock, before H5Fopen. */
+int rt__h5_verify_root(const char *path, char *why, size_t why_n);
+
 #endif

@@ -49,6 +49,7 @@ struct ctx {
     unsigned sa, ss; /* sizes of addresses and lengths in the file */
     bool strict;    /* a version-1 header: nothing in it is checksummed */
     bool dense;
+    bool structure; /* rt__h5_verify_object: chunk extents and group heaps only, attributes not parsed */
     char *why;
     size_t why_n;
 };
@@ -334,6 +335,37 @@ static bool check_attribute(struct ctx *c, const unsigned char *d, uint64_t n, u
     return true;
 }
 
+/* A symbol table message (an old-format group): its B-tree node and local heap must be in the file, and the
+ * heap's data segment too. libhdf5 1.10 allocates a heap's size as its data segment says, and copies into
+ * the buffer even when that allocation failed (a fuzzer-found crash). */
+static bool check_symbol_table(struct ctx *c, const unsigned char *d, uint64_t n)
+{
+    if (n < 2 * (uint64_t)c->sa)
+        return fail(c, "a group's symbol table message has %llu bytes", (unsigned long long)n);
+    uint64_t btree = le_addr(d, c->sa), heap = le_addr(d + c->sa, c->sa);
+    unsigned char *t = read_at(c, btree, 4, "a group's B-tree node");
+    if (!t)
+        return false;
+    bool tree_ok = memcmp(t, "TREE", 4) == 0;
+    free(t);
+    if (!tree_ok)
+        return fail(c, "a group's B-tree at address %llu has no TREE signature", (unsigned long long)btree);
+    unsigned hn = 8 + 2 * c->ss + c->sa;
+    unsigned char *h = read_at(c, heap, hn, "a group's local heap");
+    if (!h)
+        return false;
+    bool sig = memcmp(h, "HEAP", 4) == 0 && h[4] == 0;
+    uint64_t dsize = le(h + 8, c->ss), daddr = le_addr(h + 8 + 2 * c->ss, c->sa);
+    free(h);
+    if (!sig)
+        return fail(c, "a group's local heap at address %llu has no HEAP signature", (unsigned long long)heap);
+    if (daddr == UNDEF_ADDR || dsize > c->eof || daddr > c->eof || c->base > c->eof - daddr ||
+        dsize > c->eof - c->base - daddr)
+        return fail(c, "a group's local heap at address %llu claims %llu bytes at address %llu, past the end of the file",
+                    (unsigned long long)heap, (unsigned long long)dsize, (unsigned long long)daddr);
+    return true;
+}
+
 /* The messages of one chunk (buf[0..n)); continuation messages add chunks to the queue. */
 static bool check_messages(struct ctx *c, const unsigned char *buf, uint64_t n, int version, bool crt_order,
                            uint64_t (*queue)[2], int *nq)
@@ -363,7 +395,10 @@ static bool check_messages(struct ctx *c, const unsigned char *buf, uint64_t n, 
             queue[*nq][0] = le_addr(d, c->sa);
             queue[*nq][1] = le(d + c->sa, c->ss);
             (*nq)++;
-        } else if (type == 0x0c) {
+        } else if (type == 0x11 && c->structure) {
+            if (!check_symbol_table(c, d, size))
+                return false;
+        } else if (type == 0x0c && !c->structure) {
             if (!check_attribute(c, d, size, mflags))
                 return false;
         } else if (type == 0x15 && size >= 2 + (uint64_t)c->sa) { /* attribute info: dense storage? */
@@ -413,7 +448,7 @@ static bool check_header(struct ctx *c, uint64_t addr)
     c->strict = version == 1;
     for (int i = 0; ok && i < nq; i++) {
         uint64_t at = queue[i][0], len = queue[i][1];
-        if (len > MAX_CHUNK_BYTES)
+        if (len > (c->structure ? c->eof : MAX_CHUNK_BYTES)) /* read_at checks it against the file */
             return fail(c, "an object header chunk of %llu bytes", (unsigned long long)len);
         unsigned char *chunk = read_at(c, at, len, "an object header chunk");
         if (!chunk)
@@ -483,4 +518,103 @@ done:
         H5Pclose(fcpl);
     H5Eclear2(H5E_DEFAULT);
     return ok ? RT__H5_VERIFIED : c.unsupported ? RT__H5_UNSUPPORTED : RT__H5_DAMAGED;
+}
+
+/* The object header at addr of a file open on fd (sa, ss: its address and length sizes; base: the physical
+ * offset of address 0): every chunk inside the file, and the local heap and B-tree of an old-format group. */
+static int verify_object_fd(int fd, unsigned sa, unsigned ss, uint64_t base, uint64_t addr, char *why, size_t why_n)
+{
+    struct ctx c = {.fd = fd, .sa = sa, .ss = ss, .base = base, .structure = true, .why = why, .why_n = why_n};
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        fail(&c, "cannot read the file to check it");
+        return RT__H5_DAMAGED;
+    }
+    c.eof = (uint64_t)sb.st_size;
+    if (c.base > c.eof)
+        return fail(&c, "the file's base address %llu is past its end", (unsigned long long)base), RT__H5_DAMAGED;
+    return check_header(&c, addr) ? RT__H5_VERIFIED : c.unsupported ? RT__H5_UNSUPPORTED : RT__H5_DAMAGED;
+}
+
+int rt__h5_verify_object(hid_t file, const char *path, uint64_t addr, char *why, size_t why_n)
+{
+    snprintf(why, why_n, "%s", "");
+    hsize_t ub = 0;
+    size_t sa = 0, ss = 0;
+    int own_fd = -1, fd = -1, r = RT__H5_DAMAGED;
+    hid_t fcpl = H5Fget_create_plist(file);
+    if (fcpl < 0 || H5Pget_sizes(fcpl, &sa, &ss) < 0 || H5Pget_userblock(fcpl, &ub) < 0) {
+        snprintf(why, why_n, "%s", "cannot read the file's creation properties");
+        goto done;
+    }
+    if (sa < 2 || sa > 8 || ss < 2 || ss > 8) {
+        snprintf(why, why_n, "the file uses %zu-byte addresses and %zu-byte lengths", sa, ss);
+        r = RT__H5_UNSUPPORTED;
+        goto done;
+    }
+    void *handle = NULL;
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle)
+        fd = *(int *)handle;
+    else
+        fd = own_fd = open(path, O_RDONLY | O_CLOEXEC);
+    r = verify_object_fd(fd, (unsigned)sa, (unsigned)ss, ub, addr, why, why_n);
+done:
+    if (own_fd >= 0)
+        close(own_fd);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    H5Eclear2(H5E_DEFAULT);
+    return r;
+}
+
+int rt__h5_verify_root(const char *path, char *why, size_t why_n)
+{
+    snprintf(why, why_n, "%s", "");
+    int fd = open(path, O_RDONLY | O_CLOEXEC), r = RT__H5_DAMAGED;
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(why, why_n, "%s", "cannot read the file to check it");
+        goto done;
+    }
+    uint64_t eof = (uint64_t)sb.st_size;
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char sb_[96];
+    for (uint64_t at = 0; at < eof; at = at ? 2 * at : 512) { /* where libhdf5 looks for the superblock */
+        ssize_t got = pread(fd, sb_, sizeof sb_, (off_t)at);
+        if (got < 8 || memcmp(sb_, sig, 8) != 0)
+            continue;
+        unsigned version = sb_[8], sa, ss;
+        uint64_t base, root;
+        if (version <= 1) {
+            sa = sb_[13];
+            ss = sb_[14];
+            unsigned p = version == 0 ? 24 : 28;
+            if (sa < 2 || sa > 8 || ss < 2 || ss > 8 || (uint64_t)got < p + 5u * sa + ss)
+                break;
+            base = le(sb_ + p, sa);
+            root = le_addr(sb_ + p + 4 * sa + ss, sa);
+        } else if (version <= 3) {
+            sa = sb_[9];
+            ss = sb_[10];
+            if (sa < 2 || sa > 8 || ss < 2 || ss > 8 || (uint64_t)got < 12 + 4u * sa)
+                break;
+            base = le(sb_ + 12, sa);
+            root = le_addr(sb_ + 12 + 3 * sa, sa);
+        } else {
+            r = RT__H5_UNSUPPORTED; /* a newer format: libhdf5 refuses it itself */
+            goto done;
+        }
+        r = verify_object_fd(fd, sa, ss, base, root, why, why_n);
+        if (r != RT__H5_VERIFIED) {
+            char inner[300];
+            snprintf(inner, sizeof inner, "%s", why);
+            snprintf(why, why_n, "the root group's header: %s", inner);
+        }
+        goto done;
+    }
+    r = RT__H5_UNSUPPORTED; /* no superblock found here: libhdf5 says what is wrong */
+done:
+    if (fd >= 0)
+        close(fd);
+    return r;
 }

@@ -4,9 +4,9 @@
 -- set-up per DESIGN.md §6). Prints the ratio retort / PyTorch and both processes' peak resident
 -- memory (each model runs in a fresh process on both sides); asserts nothing.
 --
---   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn|thin|tiny] [--batch=128] [--iters=100]
+--   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn|thin|tiny] [--batch=128]
+--                                                [--iters=100] [--conv=both|im2col,dnnl,auto]
 --                                                [--rounds=3]   (each side's best of that many alternating runs)
---                                                [--conv=both|im2col,dnnl,auto]
 -- --conv: the CPU convolution path(s) retort runs the CNNs with (RETORT_CPU_CONV in the child), a
 -- comma-separated list timed in the same alternating rounds, each against the same PyTorch; both
 -- (the default) is im2col,dnnl.

@@ -165,6 +165,35 @@ torch.save({"model": Payload()}, "%s/evil.pth")
       assert.matches("refused by torch%.load%(weights_only=True%).*could run code", r.stderr)
       assert.is_false(exists(marker), "the payload ran")
       assert.is_false(exists(dir .. "/evil.h5"))
+      -- the same beside Python floats (which torch 1.13's restricted loader cannot read, so retort's
+      -- own allow-list reads the file): refused just the same, and the payload does not run
+      r = python(([[
+import os, torch
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch %s",))
+torch.save({"lr": 0.05, "model": Payload()}, "%s/evil2.pth")
+]]):format(marker, dir))
+      assert.are.equal(0, r.status, r.stderr)
+      r = support.run({"import-torch", dir .. "/evil2.pth", dir .. "/evil2.h5", "--model=resnet8"})
+      assert.are.equal(2, r.status)
+      assert.matches("could run code when unpickled %(Unsupported class posix%.system", r.stderr)
+      assert.is_false(exists(marker), "the payload ran")
+   end)
+
+   it("read RepDistiller's checkpoints, whose optimizer state holds Python floats", function()
+      if not torch_ok then return pending("python3-torch is not installed for /usr/bin/python3") end
+      local r = python(([[
+import torch
+sd = torch.load("%s/mlp_small.pth", weights_only=True)
+opt = {"state": {}, "param_groups": [{"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "params": [0, 1]}]}
+torch.save({"epoch": 240, "model": sd, "best_acc": torch.tensor(79.42), "optimizer": opt}, "%s/rep.pth")
+]]):format(dir, dir))
+      assert.are.equal(0, r.status, r.stderr)
+      r = support.run({"import-torch", dir .. "/rep.pth", dir .. "/rep.h5", "--model=mlp",
+                       "--modelOptions=sizes={784,64,32,10}"})
+      assert.are.equal(0, r.status, r.stderr)
+      assert.matches("under 'model'", r.stdout)
    end)
 
    it("find the state dict under 'state_dict' or 'net', strip 'module.', say what a file holds otherwise", function()
