@@ -6,7 +6,8 @@
 # without a GPU). The sanitizer build compiles the same CUDA sources for the
 # CUDA simulator (RETORT_CUDA=SIM, core/src/backend/cuda/sim): there test_cuda runs every kernel
 # on the CPU against the CPU backend, with ASan watching each kernel's memory accesses, and the
-# specs that need a GPU run on it.
+# specs that need a GPU run on it. Last, tests/fuzz/run_bounded.sh builds the readers with clang
+# and libFuzzer (build-fuzz) and fuzzes each for a few thousand inputs (about two minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test build
@@ -22,3 +23,5 @@ echo "== C tests and Lua specs under ASan/UBSan =="
 ctest --test-dir build-asan --output-on-failure
 echo "== C tests and Lua specs (release build) =="
 ctest --test-dir build --output-on-failure
+echo "== fuzz: every file reader under libFuzzer, a bounded run (tests/fuzz/README.md) =="
+tests/fuzz/run_bounded.sh

@@ -51,6 +51,8 @@ struct rt_h5 {
     bool created;               /* written by this process (its attributes need no verification) */
     int64_t size;               /* bytes on disk when opened */
     struct rt__h5_record *rec;  /* the guard driver's write-error record */
+    uint64_t *chunks_ok;        /* object addresses of chunked datasets whose chunk index was checked */
+    size_t nchunks_ok, chunks_ok_cap;
 };
 
 /* Strings read from a file and limits on what is read (see the header comment). */
@@ -267,6 +269,7 @@ static void h5_free(struct rt_h5 *f)
         return;
     free(f->path);
     free(f->tmp);
+    free(f->chunks_ok);
     rt__h5_record_release(f->rec);
     free(f);
 }
@@ -482,6 +485,22 @@ static enum rt_status refuse_link(const char *op, struct rt_h5 *f, hid_t g, cons
                     prefix, f->path, (int)li->type);
 }
 
+/* Whether the object header at addr can be handed to libhdf5 (rt__h5_verify_object): files this process
+ * created are trusted; in a file open for writing, objects made since it was opened may not be on disk yet,
+ * so a failed check is repeated after a flush (the common case, a sound header, costs no flush). */
+static bool header_sound(struct rt_h5 *f, uint64_t addr, char *why, size_t n)
+{
+    if (f->created)
+        return true;
+    if (rt__h5_verify_object(f->file, f->path, addr, why, n) != RT__H5_DAMAGED)
+        return true;
+    if (!f->writable)
+        return false;
+    if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0)
+        H5Eclear2(H5E_DEFAULT);
+    return rt__h5_verify_object(f->file, f->path, addr, why, n) != RT__H5_DAMAGED;
+}
+
 /* Opens the object at path by walking it from the root one link at a time: each step checks that the link
  * exists and is a hard link, then opens it. *o is the object (or -1 with *kind RT_H5_MISSING when a
  * component does not exist, or a component before the last is not a group). Errors: a soft, external or
@@ -548,7 +567,7 @@ static enum rt_status walk(const char *op, struct rt_h5 *f, const char *path, hi
             goto done;
         }
         char why[400];
-        if (rt__h5_verify_object(f->file, f->path, (uint64_t)li.u.address, why, sizeof why) == RT__H5_DAMAGED) {
+        if (!header_sound(f, (uint64_t)li.u.address, why, sizeof why)) {
             status = h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: the header of %s: %s", op, f->path, prefix, why);
             goto done;
         }
@@ -672,8 +691,7 @@ struct list_acc {
     size_t n, cap;
     bool oom;
     char bad[256]; /* a member whose object header cannot be read */
-    hid_t file;       /* the file and its name, to verify each member's header before libhdf5 reads it */
-    const char *path;
+    struct rt_h5 *f; /* to verify each member's header before libhdf5 reads it */
 };
 
 static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
@@ -703,8 +721,7 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
     if (m->link == RT_H5_LINK_HARD) {
         H5O_info_t oi;
         char why[400];
-        if (rt__h5_verify_object(a->file, a->path, (uint64_t)info->u.address, why, sizeof why) ==
-                RT__H5_DAMAGED ||
+        if (!header_sound(a->f, (uint64_t)info->u.address, why, sizeof why) ||
             H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, link_access) < 0) {
             free(s); /* a member that cannot be read: the listing fails (never a silently shorter one) */
             snprintf(a->bad, sizeof a->bad, "%s", name);
@@ -739,7 +756,7 @@ enum rt_status rt_h5_list(struct rt_h5 *f, const char *group, struct rt_h5_membe
     *n = 0;
     enum rt_status status = check_file("rt_h5_list", f, group, false);
     hid_t g = -1;
-    struct list_acc acc = {.file = f ? f->file : -1, .path = f ? f->path : ""};
+    struct list_acc acc = {.f = f};
     if (status != RT_OK)
         return status;
     if ((status = open_kind("rt_h5_list", f, group, RT_H5_GROUP, &g)) != RT_OK)
@@ -1073,6 +1090,8 @@ static enum rt_status read_failed(const char *op, struct rt_h5 *f, const char *p
                     op, path, f->path, filter);
 }
 
+static enum rt_status check_chunks(const char *op, struct rt_h5 *f, const char *path, hid_t d, hid_t dcpl);
+
 /* Refuses what retort does not read from an open dataset: data in external raw files or other files
  * (virtual datasets), and filters this libhdf5 does not have (plugins are never loaded) unless they are
  * optional (then chunks stored unfiltered still read, and a filtered one is reported by read_failed). */
@@ -1111,9 +1130,114 @@ static enum rt_status check_storage(const char *op, struct rt_h5 *f, const char 
                           op, path, f->path, filter);
         goto done;
     }
+    if (lay == H5D_CHUNKED)
+        status = check_chunks(op, f, path, d, dcpl);
 done:
     if (dcpl >= 0)
         H5Pclose(dcpl);
+    return status;
+}
+
+/* Checks the chunk index of a chunked dataset read from a file before libhdf5 reads through it: libhdf5 1.10
+ * trusts each chunk's address and size (a fuzzer-found file with a chunk at address 0 and chunks of size 0
+ * overflowed a heap buffer in H5Dread). Every chunk must lie inside the file, be non-empty, sit on the chunk
+ * grid inside the dataset, and (without filters) hold exactly one chunk's bytes. Once per dataset and open
+ * file. H5Dget_chunk_info walks the index from its start for each chunk (quadratic: 20000 chunks take 2 s,
+ * by coordinate is slower still), so datasets of more than CHUNKS_CHECKED_MAX chunks are checked only for
+ * their count against the grid: the residual risk of a damaged index in a large dataset is accepted. */
+#define CHUNKS_CHECKED_MAX 8192
+
+static enum rt_status check_chunks(const char *op, struct rt_h5 *f, const char *path, hid_t d, hid_t dcpl)
+{
+    enum rt_status status = RT_OK;
+    hid_t space = -1, type = -1;
+    if (f->created)
+        return RT_OK;
+    H5O_info_t oi;
+    if (H5Oget_info2(d, &oi, H5O_INFO_BASIC) < 0)
+        H5_CORRUPT(op, "cannot read the header of %s", path);
+    for (size_t i = 0; i < f->nchunks_ok; i++)
+        if (f->chunks_ok[i] == (uint64_t)oi.addr)
+            return RT_OK;
+    hsize_t cdims[H5S_MAX_RANK], dims[H5S_MAX_RANK], off[H5S_MAX_RANK];
+    int crank = H5Pget_chunk(dcpl, H5S_MAX_RANK, cdims);
+    space = H5Dget_space(d);
+    type = H5Dget_type(d);
+    int rank = space >= 0 ? H5Sget_simple_extent_dims(space, dims, NULL) : -1;
+    size_t esize = type >= 0 ? H5Tget_size(type) : 0;
+    int nfilters = H5Pget_nfilters(dcpl);
+    if (crank < 0 || rank < 0 || crank != rank || esize == 0 || nfilters < 0)
+        H5_CORRUPT(op, "cannot read the chunk layout of %s", path);
+    uint64_t cbytes = esize, cells = 1;
+    bool cbytes_ok = true, cells_ok = true;
+    for (int k = 0; k < rank; k++) {
+        if (cdims[k] == 0)
+            H5_CORRUPT(op, "%s has a chunk dimension of 0", path);
+        uint64_t g = dims[k] / cdims[k] + (dims[k] % cdims[k] != 0);
+        if (cbytes > UINT64_MAX / cdims[k])
+            cbytes_ok = false;
+        else
+            cbytes *= cdims[k];
+        if (g != 0 && cells > UINT64_MAX / g)
+            cells_ok = false;
+        else
+            cells *= g;
+    }
+    hsize_t n = 0;
+    if (H5Dget_num_chunks(d, space, &n) < 0)
+        H5_CORRUPT(op, "cannot read the chunk index of %s", path);
+    if (cells_ok && n > cells) {
+        status = h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: %s has %llu chunks on a grid of %llu", op, f->path,
+                          path, (unsigned long long)n, (unsigned long long)cells);
+        goto done;
+    }
+    uint64_t fsize = (uint64_t)f->size;
+    struct stat sb;
+    if (f->writable) { /* chunks written since the file was opened: on disk after a flush */
+        if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0)
+            H5Eclear2(H5E_DEFAULT);
+        if (stat(f->path, &sb) == 0)
+            fsize = (uint64_t)sb.st_size;
+    }
+    for (hsize_t i = 0; i < n && n <= CHUNKS_CHECKED_MAX; i++) {
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info(d, space, i, off, &mask, &addr, &size) < 0)
+            H5_CORRUPT(op, "cannot read chunk %llu of %s", (unsigned long long)i, path);
+        const char *bad = NULL;
+        if (addr == HADDR_UNDEF || addr == 0 || addr >= fsize || size > fsize - addr)
+            bad = "lies outside the file";
+        else if (size == 0)
+            bad = "is empty";
+        else if (nfilters == 0 && cbytes_ok && size != cbytes)
+            bad = "is not the size of a chunk (the dataset has no filters)";
+        for (int k = 0; !bad && k < rank; k++)
+            if (off[k] % cdims[k] != 0 || off[k] >= dims[k])
+                bad = "is not on the dataset's chunk grid";
+        if (bad) {
+            status = h5_error(RT_ERR_FORMAT,
+                              "%s: %s: file is corrupt: chunk %llu of %s (%llu bytes at address %llu) %s", op,
+                              f->path, (unsigned long long)i, path, (unsigned long long)size,
+                              (unsigned long long)addr, bad);
+            goto done;
+        }
+    }
+    if (f->nchunks_ok == f->chunks_ok_cap) { /* out of memory: not cached, checked again next time */
+        size_t cap = f->chunks_ok_cap ? 2 * f->chunks_ok_cap : 8;
+        uint64_t *c = realloc(f->chunks_ok, cap * sizeof *c);
+        if (!c)
+            goto done;
+        f->chunks_ok = c;
+        f->chunks_ok_cap = cap;
+    }
+    f->chunks_ok[f->nchunks_ok++] = (uint64_t)oi.addr;
+done:
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    H5Eclear2(H5E_DEFAULT);
     return status;
 }
 

@@ -22,8 +22,17 @@
  * Attributes in dense storage (a fractal heap, version-2 headers only, checksummed) are not reached;
  * *dense reports that some exist, and their variable-length strings are then not read (h5.c).
  *
- * Limits: at most 64 header chunks of at most 1 MiB each, 4096 variable-length values per attribute, and
- * global heap collections of at most 64 MiB. */
+ * An attribute name must hold exactly one terminator at the end of its recorded length (a NUL inside made
+ * libhdf5's attribute table free a garbage pointer, a fuzzer-found crash).
+ *
+ * rt__h5_verify_root (before H5Fopen, the root group found through the superblock) and rt__h5_verify_object
+ * (before h5.c opens a member) check only structure: every chunk of the header lies inside the file (libhdf5
+ * allocates a chunk's or continuation's recorded length: 20 GB from a 5 KB file), and an old-format group's
+ * symbol table points to a B-tree node and a local heap whose data segment lie inside the file (libhdf5
+ * copies into the allocation of a heap's recorded size even when it failed).
+ *
+ * Limits: at most 64 header chunks of at most 1 MiB each (structure checks: of at most the file's size),
+ * 4096 variable-length values per attribute, and global heap collections of at most 64 MiB. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdarg.h>
@@ -309,6 +318,11 @@ static bool check_attribute(struct ctx *c, const unsigned char *d, uint64_t n, u
         return fail(c, "an attribute message's parts run past the message");
     if (name_n == 0 || !memchr(d + name_at, 0, name_n))
         return fail(c, "an attribute's name is not terminated inside its message");
+    /* the recorded length includes exactly one terminator: a name with a NUL inside makes libhdf5 1.10 free a
+     * garbage pointer when it builds its attribute table (a fuzzer-found crash in H5Aiterate2) */
+    if (memchr(d + name_at, 0, name_n) != d + name_at + name_n - 1)
+        return fail(c, "attribute '%.60s' has a name of %llu bytes with a NUL inside", (const char *)(d + name_at),
+                    (unsigned long long)name_n);
     struct dtype t;
     uint64_t npoints = 0;
     if (!check_dtype(c, d + dt_at, dt_n, &t, 0) || !check_dspace(c, d + ds_at, ds_n, &npoints))
