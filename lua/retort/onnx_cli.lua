@@ -36,42 +36,7 @@ local function fail(status, msg)
 end
 
 local function parse(args)
-   local o, files = {}, {}
-   local i = 1
-   while i <= #args do
-      local a = args[i]
-      if a == "-h" or a == "--help" then
-         print(USAGE)
-         os.exit(0)
-      end
-      local name, value = a:match("^%-%-([^=]+)=(.*)$")
-      if not name then name = a:match("^%-%-(.+)$") end
-      if a == "--" then
-         for j = i + 1, #args do files[#files + 1] = args[j] end
-         break
-      elseif name then
-         if not OWN[name] then
-            local hint = require("retort.options").suggest(name, OWN)
-            local mean = hint and (" (did you mean --%s?)"):format(hint) or ""
-            fail(2, ("unknown option '%s'%s\n%s"):format(a, mean, USAGE))
-         end
-         if FLAGS[name] then
-            if value ~= nil then fail(2, ("--%s takes no value\n%s"):format(name, USAGE)) end
-            value = true
-         elseif value == nil then
-            i = i + 1
-            value = args[i]
-            if value == nil then fail(2, ("--%s needs a value\n%s"):format(name, USAGE)) end
-         end
-         o[name] = value
-      elseif a:match("^%-.") then
-         fail(2, ("unknown option '%s'\n%s"):format(a, USAGE))
-      else
-         files[#files + 1] = a
-      end
-      i = i + 1
-   end
-   return o, files
+   return require("retort.cli_args").parse(args, {known = OWN, flags = FLAGS, usage = USAGE, fail = fail})
 end
 
 local function positive_int(name, s)
