@@ -6,31 +6,15 @@
 --               runningVar  = (1 - momentum) runningVar + momentum var_b (unbiased), in place.
 --   evaluation: the running statistics replace the batch ones.
 -- Parameters weight (1s) and bias (0s) when affine; buffers runningMean (0s), runningVar (1s).
-local retort = require "retort"
 local Module = require "retort.nn.Module"
+local state = require "retort.nn.batchnorm_state"
 
 local function make(name, dims)
    local BN = Module.class(name, Module)
 
    function BN:__init(numFeatures, opts)
       Module.__init(self)
-      if math.type(numFeatures) ~= "integer" or numFeatures < 1 then
-         error(("nn.%s(C): a positive channel count is expected, got %s"):format(name, tostring(numFeatures)), 3)
-      end
-      opts = opts or {}
-      self.numFeatures = numFeatures
-      self.eps = opts.eps or 1e-5
-      self.momentum = opts.momentum or 0.1
-      self.affine = opts.affine ~= false
-      self.trackRunningStats = opts.trackRunningStats ~= false
-      if self.affine then
-         self:registerParameter("weight", retort.ones(numFeatures))
-         self:registerParameter("bias", retort.zeros(numFeatures))
-      end
-      if self.trackRunningStats then
-         self:registerBuffer("runningMean", retort.zeros(numFeatures))
-         self:registerBuffer("runningVar", retort.ones(numFeatures))
-      end
+      state.init(self, name, numFeatures, opts)
    end
 
    function BN:apply(x)
@@ -48,13 +32,7 @@ local function make(name, dims)
          {training = training, momentum = self.momentum, eps = self.eps})
    end
 
-   function BN:extraRepr()
-      local s = tostring(self.numFeatures)
-      if self.eps ~= 1e-5 then s = s .. ", eps " .. self.eps end
-      if self.momentum ~= 0.1 then s = s .. ", momentum " .. self.momentum end
-      if not self.affine then s = s .. ", no affine" end
-      return s
-   end
+   BN.extraRepr = state.extraRepr
 
    return BN
 end

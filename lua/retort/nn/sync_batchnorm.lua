@@ -18,30 +18,15 @@
 -- checkpoints load into either.
 local retort = require "retort"
 local Module = require "retort.nn.Module"
+local state = require "retort.nn.batchnorm_state"
 
 local SyncBN = Module.class("SyncBatchNorm", Module)
 
 function SyncBN:__init(numFeatures, opts)
    Module.__init(self)
-   if math.type(numFeatures) ~= "integer" or numFeatures < 1 then
-      error(("nn.SyncBatchNorm(C): a positive channel count is expected, got %s"):format(tostring(numFeatures)), 3)
-   end
-   opts = opts or {}
-   require("retort.options").check("nn.SyncBatchNorm", opts,
+   require("retort.options").check("nn.SyncBatchNorm", opts or {},
       {eps = true, momentum = true, affine = true, trackRunningStats = true}, 3)
-   self.numFeatures = numFeatures
-   self.eps = opts.eps or 1e-5
-   self.momentum = opts.momentum or 0.1
-   self.affine = opts.affine ~= false
-   self.trackRunningStats = opts.trackRunningStats ~= false
-   if self.affine then
-      self:registerParameter("weight", retort.ones(numFeatures))
-      self:registerParameter("bias", retort.zeros(numFeatures))
-   end
-   if self.trackRunningStats then
-      self:registerBuffer("runningMean", retort.zeros(numFeatures))
-      self:registerBuffer("runningVar", retort.ones(numFeatures))
-   end
+   state.init(self, "SyncBatchNorm", numFeatures, opts)
 end
 
 -- the statistics of the whole batch over the ranks, and the normalised x (N, C, ...)
@@ -86,13 +71,7 @@ function SyncBN:apply(x)
       {training = training, momentum = self.momentum, eps = self.eps})
 end
 
-function SyncBN:extraRepr()
-   local s = tostring(self.numFeatures)
-   if self.eps ~= 1e-5 then s = s .. ", eps " .. self.eps end
-   if self.momentum ~= 0.1 then s = s .. ", momentum " .. self.momentum end
-   if not self.affine then s = s .. ", no affine" end
-   return s
-end
+SyncBN.extraRepr = state.extraRepr
 
 -- a SyncBatchNorm holding bn's tensors and settings
 local function from_batchnorm(bn)
