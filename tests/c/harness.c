@@ -92,8 +92,36 @@ void run(const char *name, h_test_fn fn)
     cur_name = "";
 }
 
+static char tmp_dir[256];
+
+const char *h_tmpdir(const char *tag)
+{
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/retort-test-%s-XXXXXX", tag);
+    if (!mkdtemp(tmp_dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return tmp_dir;
+}
+
+const char *h_tmp_path(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", tmp_dir, name);
+    return p;
+}
+
 int h_finish(void)
 {
+    if (tmp_dir[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tmp_dir);
+        tmp_dir[0] = '\0';
+    }
     printf("%ld checks\n", n_checks);
     printf("%d passed, %d failed\n", n_passed, n_failed);
     fflush(stdout);

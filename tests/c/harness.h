@@ -42,6 +42,11 @@ void run(const char *name, h_test_fn fn);
 #define RUN(fn) run(#fn, fn)
 /* Prints "N passed, M failed"; returns the exit status for main (0 or 1). */
 int h_finish(void);
+/* A fresh directory for a test program's files, /tmp/retort-test-<tag>-XXXXXX (the program exits 1
+ * when it cannot be made); h_finish removes it with everything in it. */
+const char *h_tmpdir(const char *tag);
+/* <that directory>/<name>, in one of 8 rotating buffers (a few paths may be held at once). */
+const char *h_tmp_path(const char *name);
 /* Name of the running test ("" outside tests). */
 const char *h_current_test(void);
 /* Skip the rest of the test with a note (counts as passed). */

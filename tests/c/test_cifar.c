@@ -11,17 +11,6 @@
 #include "harness.h"
 #include "retort/data.h"
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
-
 /* byte j of record i of file `salt`: a fixed pattern that differs per file, record and position */
 static unsigned char pixel(int salt, long i, long j)
 {
@@ -61,7 +50,7 @@ static void poke(const char *path, long offset, unsigned char v)
 
 static void test_cifar100_fine_and_coarse(void)
 {
-    const char *p = tmp_path("train.bin");
+    const char *p = h_tmp_path("train.bin");
     write_cifar(p, 100, 1, 1500, 0); /* more than one read block (1024 records) */
     for (int coarse = 0; coarse < 2; coarse++) {
         struct rt_tensor *x = NULL, *y = NULL;
@@ -89,7 +78,7 @@ static void test_cifar100_fine_and_coarse(void)
 
 static void test_cifar10_batches_in_order(void)
 {
-    const char *paths[3] = {tmp_path("b1.bin"), tmp_path("b2.bin"), tmp_path("b3.bin")};
+    const char *paths[3] = {h_tmp_path("b1.bin"), h_tmp_path("b2.bin"), h_tmp_path("b3.bin")};
     long counts[3] = {3, 1, 4};
     for (int k = 0; k < 3; k++)
         write_cifar(paths[k], 10, k + 5, counts[k], 0);
@@ -113,31 +102,31 @@ static void test_cifar10_batches_in_order(void)
 static void test_cifar_errors(void)
 {
     struct rt_tensor *x = NULL, *y = NULL;
-    const char *p = tmp_path("missing.bin");
+    const char *p = h_tmp_path("missing.bin");
     CHECK_STATUS(rt_cifar_read(&p, 1, 100, false, &x, &y), RT_ERR_IO, "missing.bin");
     CHECK(x == NULL && y == NULL, "outputs NULL on failure");
 
-    p = tmp_path("adir.bin");
+    p = h_tmp_path("adir.bin");
     if (mkdir(p, 0700) != 0)
         perror("mkdir");
     CHECK_STATUS(rt_cifar_read(&p, 1, 100, false, &x, &y), RT_ERR_IO, "adir.bin is not a regular file");
 
-    p = tmp_path("empty.bin");
+    p = h_tmp_path("empty.bin");
     write_cifar(p, 100, 0, 0, 0);
     CHECK_STATUS(rt_cifar_read(&p, 1, 100, false, &x, &y), RT_ERR_FORMAT, "empty.bin is empty");
 
-    p = tmp_path("truncated.bin");
+    p = h_tmp_path("truncated.bin");
     write_cifar(p, 100, 0, 3, 0);
     if (truncate(p, 3 * 3074 - 100) != 0)
         perror("truncate");
     CHECK_STATUS(rt_cifar_read(&p, 1, 100, false, &x, &y), RT_ERR_FORMAT,
                  "truncated.bin has 9122 bytes, not a whole number of CIFAR-100 records of 3074 bytes");
 
-    p = tmp_path("ten.bin"); /* a CIFAR-10 file given as CIFAR-100 */
+    p = h_tmp_path("ten.bin"); /* a CIFAR-10 file given as CIFAR-100 */
     write_cifar(p, 10, 0, 2, 0);
     CHECK_STATUS(rt_cifar_read(&p, 1, 100, false, &x, &y), RT_ERR_FORMAT, "looks like a CIFAR-10 file");
 
-    p = tmp_path("fine.bin");
+    p = h_tmp_path("fine.bin");
     write_cifar(p, 100, 0, 3, 0);
     poke(p, 2 * 3074 + 1, 100);
     CHECK_STATUS(rt_cifar_read(&p, 1, 100, false, &x, &y), RT_ERR_FORMAT,
@@ -145,13 +134,13 @@ static void test_cifar_errors(void)
     /* the fine label is checked even when the coarse labels are asked for */
     CHECK_STATUS(rt_cifar_read(&p, 1, 100, true, &x, &y), RT_ERR_FORMAT, "fine label 100");
 
-    p = tmp_path("coarse.bin");
+    p = h_tmp_path("coarse.bin");
     write_cifar(p, 100, 0, 3, 0);
     poke(p, 1 * 3074, 20);
     CHECK_STATUS(rt_cifar_read(&p, 1, 100, true, &x, &y), RT_ERR_FORMAT,
                  "record 1 has coarse label 20, expected 0..19");
 
-    const char *two[2] = {tmp_path("ok10.bin"), tmp_path("bad10.bin")};
+    const char *two[2] = {h_tmp_path("ok10.bin"), h_tmp_path("bad10.bin")};
     write_cifar(two[0], 10, 0, 2, 0);
     write_cifar(two[1], 10, 0, 2, 0);
     poke(two[1], 3073, 10);
@@ -168,17 +157,9 @@ static void test_cifar_errors(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/retort-test-cifar-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    h_tmpdir("cifar"); /* removed by h_finish */
     RUN(test_cifar100_fine_and_coarse);
     RUN(test_cifar10_batches_in_order);
     RUN(test_cifar_errors);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return h_finish();
 }

@@ -8,16 +8,7 @@
 #include "harness.h"
 #include "retort/h5.h"
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
+static const char *dir; /* h_tmpdir(): removed by h_finish */
 
 static bool exists(const char *p)
 {
@@ -29,7 +20,7 @@ static bool exists(const char *p)
 
 static void test_roundtrip_dtypes(void)
 {
-    const char *p = tmp_path("dtypes.h5");
+    const char *p = h_tmp_path("dtypes.h5");
     struct rt_tensor *f32 = h_rand(RT_F32, 2, H_SHAPE(3, 4), -2, 2, 1);
     struct rt_tensor *f64 = h_rand(RT_F64, 3, H_SHAPE(2, 3, 2), -2, 2, 2);
     struct rt_tensor *i64 = h_tensor(RT_I64, 1, H_SHAPE(4), H_VALS(-5, 0, 7, 1e15));
@@ -77,7 +68,7 @@ static void test_roundtrip_dtypes(void)
 
 static void test_groups_and_list(void)
 {
-    const char *p = tmp_path("groups.h5");
+    const char *p = h_tmp_path("groups.h5");
     struct rt_h5 *f;
     struct rt_tensor *t = h_iota(RT_F32, 1, H_SHAPE(3));
     REQUIRE_OK(rt_h5_create(p, &f));
@@ -125,7 +116,7 @@ static void test_groups_and_list(void)
 
 static void test_attributes(void)
 {
-    const char *p = tmp_path("attrs.h5");
+    const char *p = h_tmp_path("attrs.h5");
     struct rt_h5 *f;
     struct rt_tensor *t = h_iota(RT_I64, 1, H_SHAPE(2));
     REQUIRE_OK(rt_h5_create(p, &f));
@@ -186,7 +177,7 @@ static void test_attributes(void)
 
 static void test_large_chunked(void)
 {
-    const char *p = tmp_path("large.h5");
+    const char *p = h_tmp_path("large.h5");
     struct rt_h5 *f;
     /* 1000 x 300 f32 = 1.2 MB: chunked and compressed; zeros compress well */
     struct rt_tensor *z = NULL, *r = h_rand(RT_F32, 2, H_SHAPE(1000, 300), -1, 1, 5), *got = NULL;
@@ -209,7 +200,7 @@ static void test_large_chunked(void)
 
 static void test_rows(void)
 {
-    const char *p = tmp_path("rows.h5");
+    const char *p = h_tmp_path("rows.h5");
     struct rt_h5 *f;
     struct rt_tensor *a = h_iota(RT_F32, 2, H_SHAPE(3, 4)), *b = h_iota(RT_F64, 2, H_SHAPE(2, 4)), *got = NULL;
     struct rt_tensor *bad = h_iota(RT_F32, 2, H_SHAPE(2, 5));
@@ -241,7 +232,7 @@ static void test_rows(void)
 /* rows of one view of a [V, N, C] dataset, against the whole dataset read back and indexed by hand */
 static void test_rows_at(void)
 {
-    const char *p = tmp_path("rows_at.h5");
+    const char *p = h_tmp_path("rows_at.h5");
     struct rt_h5 *f;
     struct rt_tensor *a = h_iota(RT_F32, 2, H_SHAPE(2, 3)), *got = NULL;
     REQUIRE_OK(rt_h5_create(p, &f));
@@ -280,7 +271,7 @@ static void test_rows_at(void)
 /* rows in any order with repeats, from a row-chunked [V, N, C] dataset, against the rows read in order */
 static void test_read_index(void)
 {
-    const char *p = tmp_path("index.h5");
+    const char *p = h_tmp_path("index.h5");
     struct rt_h5 *f;
     struct rt_tensor *all = h_iota(RT_F32, 3, H_SHAPE(2, 6, 3)), *got = NULL;
     REQUIRE_OK(rt_h5_create(p, &f));
@@ -320,7 +311,7 @@ static void test_read_index(void)
 
 static void test_atomic(void)
 {
-    const char *p = tmp_path("atomic.h5");
+    const char *p = h_tmp_path("atomic.h5");
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", p, (long)getpid());
     struct rt_tensor *one = h_iota(RT_F32, 1, H_SHAPE(1)), *two = h_iota(RT_F32, 1, H_SHAPE(2)), *got = NULL;
@@ -349,20 +340,20 @@ static void test_atomic(void)
 static void test_bad_files(void)
 {
     struct rt_h5 *f = NULL;
-    CHECK_STATUS(rt_h5_open(tmp_path("missing.h5"), RT_H5_READ, &f), RT_ERR_IO, "No such file");
-    const char *txt = tmp_path("text.h5");
+    CHECK_STATUS(rt_h5_open(h_tmp_path("missing.h5"), RT_H5_READ, &f), RT_ERR_IO, "No such file");
+    const char *txt = h_tmp_path("text.h5");
     FILE *fp = fopen(txt, "wb");
     fputs("this is not an HDF5 file, just some text that is long enough to look like something\n", fp);
     fclose(fp);
     CHECK_STATUS(rt_h5_open(txt, RT_H5_READ, &f), RT_ERR_FORMAT, "text.h5 is not an HDF5 file");
-    const char *emp = tmp_path("empty.h5");
+    const char *emp = h_tmp_path("empty.h5");
     fp = fopen(emp, "wb");
     fclose(fp);
     CHECK_STATUS(rt_h5_open(emp, RT_H5_READ, &f), RT_ERR_FORMAT, "is not an HDF5 file (it is empty)");
     CHECK_STATUS(rt_h5_open(dir, RT_H5_READ, &f), RT_ERR_IO, "is a directory");
 
     /* a good file, then truncated copies of it */
-    const char *good = tmp_path("good.h5");
+    const char *good = h_tmp_path("good.h5");
     struct rt_tensor *t = h_rand(RT_F32, 2, H_SHAPE(64, 64), 0, 1, 3);
     REQUIRE_OK(rt_h5_create(good, &f));
     CHECK_OK(rt_h5_write(f, "/w", t));
@@ -375,7 +366,7 @@ static void test_bad_files(void)
     char *buf = malloc((size_t)size);
     CHECK(fread(buf, 1, (size_t)size, fp) == (size_t)size, "read back");
     fclose(fp);
-    const char *cut = tmp_path("cut.h5");
+    const char *cut = h_tmp_path("cut.h5");
     long cuts[] = {size / 2, size - 100, 200, 8};
     for (int i = 0; i < 4; i++) {
         fp = fopen(cut, "wb");
@@ -403,11 +394,7 @@ static void test_bad_files(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/retort-test-h5-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    dir = h_tmpdir("h5");
     RUN(test_roundtrip_dtypes);
     RUN(test_groups_and_list);
     RUN(test_attributes);
@@ -417,6 +404,5 @@ int main(void)
     RUN(test_read_index);
     RUN(test_atomic);
     RUN(test_bad_files);
-    rmdir(dir);
     return h_finish();
 }

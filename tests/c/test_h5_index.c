@@ -12,15 +12,6 @@
 #include "harness.h"
 #include "retort/h5.h"
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[512];
-    snprintf(buf, sizeof buf, "%s/%s", dir, name);
-    return buf;
-}
-
 #define CHECK_NO_IDS() CHECK(rt_h5_open_ids() == 0, "%lld HDF5 ids still open", (long long)rt_h5_open_ids())
 
 /* the rows idx[0..n) of src (rows along dim 0) gathered by hand: element-wise from h_elem */
@@ -58,7 +49,7 @@ static int64_t batch_of(int64_t rows, int64_t *idx, uint64_t seed)
 
 static void test_geometries(void)
 {
-    const char *p = tmp_path("geom.h5");
+    const char *p = h_tmp_path("geom.h5");
     const int64_t N = 101;
     struct rt_h5 *f = NULL;
     struct rt_tensor *src = h_iota(RT_U8, 4, H_SHAPE(N, 2, 3, 4)),
@@ -128,7 +119,7 @@ static void test_geometries(void)
 static void test_leading_index(void)
 {
     /* [V, N, D] chunked a row at a time, as a soft-target cache's features are */
-    const char *p = tmp_path("lead.h5");
+    const char *p = h_tmp_path("lead.h5");
     struct rt_h5 *f = NULL;
     struct rt_tensor *src = h_iota(RT_F32, 3, H_SHAPE(3, 50, 6));
     REQUIRE_OK(rt_h5_create(p, &f));
@@ -159,16 +150,8 @@ static void test_leading_index(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/retort-test-h5-index-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    h_tmpdir("h5-index"); /* removed by h_finish */
     RUN(test_geometries);
     RUN(test_leading_index);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return h_finish();
 }

@@ -19,8 +19,6 @@
 #include "harness.h"
 #include "retort/h5.h"
 
-static char dir[256];
-
 /* LeakSanitizer, in the sanitizer build: libhdf5 1.10.8 leaks the object header it was loading when the
  * header fails its checksum (about 400 bytes per failed load, from H5O_protect; test_flips_detected makes
  * thousands). The allocation's stack ends inside libhdf5, built without frame pointers, so only the module
@@ -28,15 +26,6 @@ static char dir[256];
  * object stays open. */
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libhdf5_serial.so\n"; }
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
 
 #define CHECK_NO_IDS() CHECK(rt_h5_open_ids() == 0, "%lld HDF5 ids still open", (long long)rt_h5_open_ids())
 
@@ -104,7 +93,7 @@ static void write_sample(const char *p)
 
 static void test_checksummed_format(void)
 {
-    const char *p = tmp_path("format.h5"), *q = tmp_path("format2.h5");
+    const char *p = h_tmp_path("format.h5"), *q = h_tmp_path("format2.h5");
     write_sample(p);
     write_sample(q);
     size_t n1 = 0, n2 = 0;
@@ -180,7 +169,7 @@ static enum rt_status read_sample(const char *p, bool *same)
  * cut every 97th length) is an error that says the file is corrupt, or reads back exactly what was written. */
 static void test_flips_detected(void)
 {
-    const char *p = tmp_path("flips.h5"), *m = tmp_path("flips_m.h5");
+    const char *p = h_tmp_path("flips.h5"), *m = h_tmp_path("flips_m.h5");
     write_sample(p);
     size_t n = 0;
     unsigned char *orig = slurp(p, &n);
@@ -289,7 +278,7 @@ static enum rt_status read_attr(const char *p, const char *name, struct rt_h5_at
 
 static void test_legacy_strings(void)
 {
-    const char *p = tmp_path("legacy.h5"), *m = tmp_path("legacy_m.h5");
+    const char *p = h_tmp_path("legacy.h5"), *m = h_tmp_path("legacy_m.h5");
     write_legacy(p, "h\xc3\xa9llo, global heap", false);
     struct rt_h5_attr a;
     if (CHECK_OK(read_attr(p, "vstr", &a)))
@@ -373,7 +362,7 @@ static void test_legacy_strings(void)
 
 static void test_links(void)
 {
-    const char *p = tmp_path("links.h5"), *other = tmp_path("other.h5");
+    const char *p = h_tmp_path("links.h5"), *other = h_tmp_path("other.h5");
     double secret[3] = {1, 2, 3};
     hsize_t three = 3;
     hid_t f = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -434,7 +423,7 @@ static void test_links(void)
 
 static void test_depth(void)
 {
-    const char *p = tmp_path("deep.h5");
+    const char *p = h_tmp_path("deep.h5");
     hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g = H5Gopen2(f, "/", H5P_DEFAULT);
     for (int i = 0; i < 400; i++) {
@@ -466,7 +455,7 @@ static void test_depth(void)
 
 static void test_outside_data(void)
 {
-    const char *p = tmp_path("outside.h5"), *raw = tmp_path("raw.bin"), *src = tmp_path("vds_src.h5");
+    const char *p = h_tmp_path("outside.h5"), *raw = h_tmp_path("raw.bin"), *src = h_tmp_path("vds_src.h5");
     unsigned char bytes[16] = "not yours, 16 b";
     spit(raw, bytes, 16);
     hsize_t n16 = 16;
@@ -512,7 +501,7 @@ static void test_outside_data(void)
 
 static void test_attribute_types(void)
 {
-    const char *p = tmp_path("attrs.h5");
+    const char *p = h_tmp_path("attrs.h5");
     hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t sc = H5Screate(H5S_SCALAR), null = H5Screate(H5S_NULL);
     hsize_t dims2[2] = {2, 2};
@@ -599,7 +588,7 @@ static size_t shift_filter(unsigned flags, size_t ncd, const unsigned cd[], size
 
 static void test_missing_filter(void)
 {
-    const char *p = tmp_path("filter.h5");
+    const char *p = h_tmp_path("filter.h5");
     const H5Z_class2_t cls = {H5Z_CLASS_T_VERS, (H5Z_filter_t)32123, 1, 1, "shift", NULL, NULL, shift_filter};
     REQUIRE(H5Zregister(&cls) >= 0, "register");
     hsize_t n = 64, chunk = 16;
@@ -642,7 +631,7 @@ static void test_missing_filter(void)
 
 static void test_sizes(void)
 {
-    const char *p = tmp_path("sizes.h5");
+    const char *p = h_tmp_path("sizes.h5");
     struct rt_h5 *h;
     struct rt_tensor *t = NULL, *x = h_iota(RT_F32, 2, H_SHAPE(4, 3));
     REQUIRE_OK(rt_h5_create(p, &h));
@@ -698,7 +687,7 @@ static void test_sizes(void)
 /* names from a file reach messages with their control characters escaped */
 static void test_escaped_messages(void)
 {
-    const char *p = tmp_path("esc.h5");
+    const char *p = h_tmp_path("esc.h5");
     hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     H5Lcreate_soft("/\x1b[2J\x1b]0;owned\x07", f, "/link\x1b[31m", H5P_DEFAULT, H5P_DEFAULT);
     H5Fclose(f);
@@ -774,7 +763,7 @@ static void check_refused(const char *p, const unsigned char *buf, size_t n, int
 
 static void test_fuzzer_crashes(void)
 {
-    const char *p = tmp_path("old.h5"), *q = tmp_path("old_bad.h5");
+    const char *p = h_tmp_path("old.h5"), *q = h_tmp_path("old_bad.h5");
     write_old_format(p);
     size_t n = 0;
     unsigned char *orig = slurp(p, &n), *buf = malloc(n);
@@ -870,7 +859,7 @@ static void test_fuzzer_crashes(void)
  * creation order, expected in the order of a naive insertion sort with strcmp. */
 static void test_dense_list_order(void)
 {
-    const char *p = tmp_path("dense.h5");
+    const char *p = h_tmp_path("dense.h5");
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
     hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -904,11 +893,7 @@ static void test_dense_list_order(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/retort-test-h5-trust-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    h_tmpdir("h5-trust"); /* removed by h_finish */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     sample_small = h_rand(RT_F32, 2, H_SHAPE(5, 3), -1, 1, 1);
     sample_big = h_rand(RT_F64, 2, H_SHAPE(64, 48), -1, 1, 2); /* 24 KiB: chunked */
@@ -925,6 +910,5 @@ int main(void)
     RUN(test_fuzzer_crashes);
     RUN(test_dense_list_order);
     RELEASE(sample_small, sample_big);
-    rmdir(dir);
     return h_finish();
 }

@@ -9,16 +9,7 @@
 #include "harness.h"
 #include "retort/data.h"
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
+static const char *dir; /* h_tmpdir(): removed by h_finish */
 
 /* Writes an IDX file: header bytes, dims (big-endian), then ndata bytes of data (value i % 251). */
 static void write_idx(const char *path, bool gz, unsigned char b0, unsigned char b1, unsigned char type, int ndim,
@@ -53,7 +44,7 @@ static void write_idx(const char *path, bool gz, unsigned char b0, unsigned char
 static void test_idx_good(void)
 {
     for (int gz = 0; gz < 2; gz++) {
-        const char *p = tmp_path(gz ? "images.gz" : "images");
+        const char *p = h_tmp_path(gz ? "images.gz" : "images");
         write_idx(p, gz, 0, 0, 0x08, 3, (const uint32_t[]){5, 3, 4}, 60);
         struct rt_tensor *t = NULL;
         if (CHECK_OK(rt_idx_read(p, &t))) {
@@ -62,7 +53,7 @@ static void test_idx_good(void)
             CHECK(h_elem(t, 0) == 0 && h_elem(t, 59) == 59, "values");
         }
         rt_tensor_release(t);
-        p = tmp_path(gz ? "labels.gz" : "labels");
+        p = h_tmp_path(gz ? "labels.gz" : "labels");
         write_idx(p, gz, 0, 0, 0x08, 1, (const uint32_t[]){300}, 300);
         if (CHECK_OK(rt_idx_read(p, &t))) {
             CHECK_SHAPE(t, 1, 300);
@@ -75,8 +66,8 @@ static void test_idx_good(void)
 static void test_idx_errors(void)
 {
     struct rt_tensor *t = NULL;
-    CHECK_STATUS(rt_idx_read(tmp_path("missing"), &t), RT_ERR_IO, "No such file");
-    const char *p = tmp_path("bad");
+    CHECK_STATUS(rt_idx_read(h_tmp_path("missing"), &t), RT_ERR_IO, "No such file");
+    const char *p = h_tmp_path("bad");
     write_idx(p, false, 0x1f, 0x00, 0x08, 1, (const uint32_t[]){4}, 4);
     CHECK_STATUS(rt_idx_read(p, &t), RT_ERR_FORMAT, "is not an IDX file: bad magic 1f 00 08 01");
     write_idx(p, true, 0, 0, 0x0d, 1, (const uint32_t[]){4}, 16);
@@ -118,13 +109,13 @@ static void test_idx_errors(void)
 static void test_idx_claims_beyond_the_file(void)
 {
     struct rt_tensor *t = NULL;
-    const char *p = tmp_path("claims");
+    const char *p = h_tmp_path("claims");
     write_idx(p, false, 0, 0, 0x08, 2, (const uint32_t[]){1u << 20, 1u << 19}, 10);
     CHECK_STATUS(rt_idx_read(p, &t), RT_ERR_FORMAT,
                  "is truncated: the header says (1048576,524288) = 549755813888 bytes of data, the file has 10");
     CHECK(strstr(rt_error_msg(), p) != NULL, "names the file: %s", rt_error_msg());
     /* gzip: 10 bytes of data compress to a few dozen, which expand to at most 1032 times that */
-    const char *gz = tmp_path("claims.gz");
+    const char *gz = h_tmp_path("claims.gz");
     write_idx(gz, true, 0, 0, 0x08, 2, (const uint32_t[]){1u << 20, 1u << 19}, 10);
     CHECK_STATUS(rt_idx_read(gz, &t), RT_ERR_FORMAT, "more than");
     CHECK(strstr(rt_error_msg(), "bytes of gzip can hold (deflate expands at most 1032:1)") != NULL, "says why: %s",
@@ -255,19 +246,11 @@ static void test_augment_determinism(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/retort-test-idx-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    dir = h_tmpdir("idx");
     RUN(test_idx_good);
     RUN(test_idx_errors);
     RUN(test_idx_claims_beyond_the_file);
     RUN(test_augment_values);
     RUN(test_augment_determinism);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return h_finish();
 }

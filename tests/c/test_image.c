@@ -21,16 +21,7 @@
 #include "harness.h"
 #include "retort/image.h"
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
+static const char *dir; /* h_tmpdir(): removed by h_finish */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static unsigned rnd(unsigned n) { return (unsigned)(h_uniform(&rng_state) * n); }
@@ -175,11 +166,11 @@ static void test_png_colour_types(void)
             grey[p] = s[0];
             ga[2 * p] = s[0], ga[2 * p + 1] = s[3];
         }
-        const char *p = tmp_path(interlace ? "rgb_i.png" : "rgb.png");
+        const char *p = h_tmp_path(interlace ? "rgb_i.png" : "rgb.png");
         write_png(p, W, H, PNG_COLOR_TYPE_RGB, 8, interlace, rgb, NULL, 0, NULL, 0, NULL);
         decoded_equals(p, 3, W, H, rgb_ref);
         decoded_equals(p, 1, W, H, l_ref);
-        p = tmp_path("rgba.png");
+        p = h_tmp_path("rgba.png");
         write_png(p, W, H, PNG_COLOR_TYPE_RGBA, 8, interlace, rgba, NULL, 0, NULL, 0, NULL);
         decoded_equals(p, 3, W, H, rgb_ref);
         decoded_equals(p, 1, W, H, l_ref);
@@ -187,15 +178,15 @@ static void test_png_colour_types(void)
         uint8_t grey3[H * W * 3];
         for (int i = 0; i < H * W; i++)
             grey3[3 * i] = grey3[3 * i + 1] = grey3[3 * i + 2] = grey[i];
-        p = tmp_path("grey.png");
+        p = h_tmp_path("grey.png");
         write_png(p, W, H, PNG_COLOR_TYPE_GRAY, 8, interlace, grey, NULL, 0, NULL, 0, NULL);
         decoded_equals(p, 1, W, H, grey);
         decoded_equals(p, 3, W, H, grey3);
-        p = tmp_path("grey_alpha.png");
+        p = h_tmp_path("grey_alpha.png");
         write_png(p, W, H, PNG_COLOR_TYPE_GRAY_ALPHA, 8, interlace, ga, NULL, 0, NULL, 0, NULL);
         decoded_equals(p, 1, W, H, grey);
         /* grey with a tRNS colour: ignored */
-        p = tmp_path("grey_trns.png");
+        p = h_tmp_path("grey_trns.png");
         write_png(p, W, H, PNG_COLOR_TYPE_GRAY, 8, interlace, grey, NULL, 0, NULL, 0,
                   &(png_color_16){.gray = grey[3]});
         decoded_equals(p, 1, W, H, grey);
@@ -205,11 +196,11 @@ static void test_png_colour_types(void)
             rgb16[i] = (uint16_t)(rgb[i] << 8 | rnd(256));
         for (int i = 0; i < H * W * 2; i++)
             ga16[i] = (uint16_t)(ga[i] << 8 | rnd(256));
-        p = tmp_path("rgb16.png");
+        p = h_tmp_path("rgb16.png");
         write_png(p, W, H, PNG_COLOR_TYPE_RGB, 16, interlace, rgb16, NULL, 0, NULL, 0, NULL);
         decoded_equals(p, 3, W, H, rgb_ref);
         decoded_equals(p, 1, W, H, l_ref);
-        p = tmp_path("ga16.png");
+        p = h_tmp_path("ga16.png");
         write_png(p, W, H, PNG_COLOR_TYPE_GRAY_ALPHA, 16, interlace, ga16, NULL, 0, NULL, 0, NULL);
         decoded_equals(p, 1, W, H, grey);
         decoded_equals(p, 3, W, H, grey3);
@@ -229,8 +220,8 @@ static void test_png_small_depths_and_palettes(void)
         g[0] = 0, want[0] = 0, g[1] = (uint8_t)maxv, want[1] = 255;
         char name[32];
         snprintf(name, sizeof name, "grey%d.png", depth);
-        write_png(tmp_path(name), W, H, PNG_COLOR_TYPE_GRAY, depth, depth == 2, g, NULL, 0, NULL, 0, NULL);
-        decoded_equals(tmp_path(name), 1, W, H, want);
+        write_png(h_tmp_path(name), W, H, PNG_COLOR_TYPE_GRAY, depth, depth == 2, g, NULL, 0, NULL, 0, NULL);
+        decoded_equals(h_tmp_path(name), 1, W, H, want);
         /* palettes at 1, 2, 4, 8 bits, with a tRNS chunk (ignored): colours looked up */
         int npal = 1 << depth;
         png_color pal[256];
@@ -247,10 +238,10 @@ static void test_png_small_depths_and_palettes(void)
             l[i] = pil_luma(c.red, c.green, c.blue);
         }
         snprintf(name, sizeof name, "pal%d.png", depth);
-        write_png(tmp_path(name), W, H, PNG_COLOR_TYPE_PALETTE, depth, depth == 4, idx, pal, npal, trans,
+        write_png(h_tmp_path(name), W, H, PNG_COLOR_TYPE_PALETTE, depth, depth == 4, idx, pal, npal, trans,
                   npal > 3 ? npal - 3 : npal, NULL);
-        decoded_equals(tmp_path(name), 3, W, H, rgb);
-        decoded_equals(tmp_path(name), 1, W, H, l);
+        decoded_equals(h_tmp_path(name), 3, W, H, rgb);
+        decoded_equals(h_tmp_path(name), 1, W, H, l);
     }
     /* the luma closed form against the exact ratio: within half a level everywhere (a sweep) */
     int worst = 0;
@@ -274,16 +265,16 @@ static void test_jpeg_round_trips(void)
             p[0] = (uint8_t)(x * 6), p[1] = (uint8_t)(y * 10), p[2] = (uint8_t)((x + y) * 3);
             grey[y * JW + x] = (uint8_t)(x * 3 + y * 4);
         }
-    write_jpeg(tmp_path("rgb.jpg"), JW, JH, 3, JCS_RGB, 100, rgb);
-    write_jpeg(tmp_path("grey.jpg"), JW, JH, 1, JCS_GRAYSCALE, 100, grey);
+    write_jpeg(h_tmp_path("rgb.jpg"), JW, JH, 3, JCS_RGB, 100, rgb);
+    write_jpeg(h_tmp_path("grey.jpg"), JW, JH, 1, JCS_GRAYSCALE, 100, grey);
     struct rt_image a, b;
-    REQUIRE_OK(rt_image_decode_file(tmp_path("rgb.jpg"), 3, &a));
+    REQUIRE_OK(rt_image_decode_file(h_tmp_path("rgb.jpg"), 3, &a));
     int worst = 0;
     for (int i = 0; i < JW * JH * 3; i++)
         worst = abs(a.pixels[i] - rgb[i]) > worst ? abs(a.pixels[i] - rgb[i]) : worst;
     CHECK(a.width == JW && a.height == JH && worst <= 12, "RGB JPEG at quality 100 off by %d", worst);
     /* grey from an RGB JPEG: PIL's luma of the decoded RGB */
-    if (CHECK_OK(rt_image_decode_file(tmp_path("rgb.jpg"), 1, &b))) {
+    if (CHECK_OK(rt_image_decode_file(h_tmp_path("rgb.jpg"), 1, &b))) {
         int bad = 0;
         for (int i = 0; i < JW * JH; i++)
             bad += b.pixels[i] != pil_luma(a.pixels[3 * i], a.pixels[3 * i + 1], a.pixels[3 * i + 2]);
@@ -291,7 +282,7 @@ static void test_jpeg_round_trips(void)
     }
     rt_image_free(&a);
     rt_image_free(&b);
-    REQUIRE_OK(rt_image_decode_file(tmp_path("grey.jpg"), 3, &a));
+    REQUIRE_OK(rt_image_decode_file(h_tmp_path("grey.jpg"), 3, &a));
     worst = 0;
     for (int i = 0; i < JW * JH; i++) {
         worst = abs(a.pixels[3 * i] - grey[i]) > worst ? abs(a.pixels[3 * i] - grey[i]) : worst;
@@ -308,7 +299,7 @@ static long stderr_bytes(void (*fn)(void))
 {
     fflush(stderr);
     int saved = dup(2);
-    const char *p = tmp_path("stderr.txt");
+    const char *p = h_tmp_path("stderr.txt");
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     dup2(fd, 2);
     close(fd);
@@ -338,8 +329,8 @@ static void expect_failure(const void *data, size_t n, const char *name, enum rt
 static void corrupt_files(void)
 {
     size_t npng, njpg, nprog;
-    uint8_t *png = read_bytes(tmp_path("rgb.png"), &npng), *jpg = read_bytes(tmp_path("rgb.jpg"), &njpg);
-    uint8_t *prog = read_bytes(tmp_path("prog.jpg"), &nprog);
+    uint8_t *png = read_bytes(h_tmp_path("rgb.png"), &npng), *jpg = read_bytes(h_tmp_path("rgb.jpg"), &njpg);
+    uint8_t *prog = read_bytes(h_tmp_path("prog.jpg"), &nprog);
     /* every cut point of the PNG (it is small) and every few of the JPEGs */
     for (size_t cut = 0; cut < npng - 12; cut++) { /* the last 12 bytes: IEND, see below */
         char name[64];
@@ -455,7 +446,7 @@ static void huge_and_odd_headers(void)
     expect_failure(buf, 33, "ihdr_only.png", RT_ERR_FORMAT, "truncated PNG");
     /* a real JPEG whose SOF0 is patched to claim 65000 x 65000: refused before libjpeg allocates for it */
     size_t njpg;
-    uint8_t *jpg = read_bytes(tmp_path("rgb.jpg"), &njpg);
+    uint8_t *jpg = read_bytes(h_tmp_path("rgb.jpg"), &njpg);
     size_t sof = 2;
     while (sof + 9 < njpg && !(jpg[sof] == 0xff && jpg[sof + 1] == 0xc0))
         sof++;
@@ -486,7 +477,7 @@ static void claims_beyond_the_file(void)
     const char *names[2] = {"rgb.jpg", "prog.jpg"};
     for (int k = 0; k < 2; k++) {
         size_t njpg;
-        uint8_t *jpg = read_bytes(tmp_path(names[k]), &njpg);
+        uint8_t *jpg = read_bytes(h_tmp_path(names[k]), &njpg);
         size_t sof = 2;
         while (sof + 9 < njpg && !(jpg[sof] == 0xff && (jpg[sof + 1] == 0xc0 || jpg[sof + 1] == 0xc2)))
             sof++;
@@ -500,12 +491,12 @@ static void claims_beyond_the_file(void)
     }
     /* the most compressible images still decode: a flat PNG near deflate's limit, a flat JPEG */
     static uint8_t flat[1500 * 1500 * 3];
-    write_png(tmp_path("flat.png"), 1500, 1500, PNG_COLOR_TYPE_GRAY, 8, false, flat, NULL, 0, NULL, 0, NULL);
-    write_jpeg(tmp_path("flat.jpg"), 1500, 1500, 3, JCS_RGB, 10, flat);
+    write_png(h_tmp_path("flat.png"), 1500, 1500, PNG_COLOR_TYPE_GRAY, 8, false, flat, NULL, 0, NULL, 0, NULL);
+    write_jpeg(h_tmp_path("flat.jpg"), 1500, 1500, 3, JCS_RGB, 10, flat);
     const char *flats[2] = {"flat.png", "flat.jpg"};
     for (int k = 0; k < 2; k++) {
         struct rt_image img;
-        if (CHECK_OK(rt_image_decode_file(tmp_path(flats[k]), 3, &img)))
+        if (CHECK_OK(rt_image_decode_file(h_tmp_path(flats[k]), 3, &img)))
             CHECK(img.width == 1500 && img.height == 1500 && img.pixels[3 * 1500 * 1500 - 1] == 0, "%s decodes",
                   flats[k]);
         rt_image_free(&img);
@@ -518,18 +509,18 @@ static void test_errors_print_nothing_and_leak_nothing(void)
     uint8_t rgb[W * H * 3];
     for (int i = 0; i < W * H * 3; i++)
         rgb[i] = (uint8_t)rnd(256);
-    write_png(tmp_path("rgb.png"), W, H, PNG_COLOR_TYPE_RGB, 8, false, rgb, NULL, 0, NULL, 0, NULL);
+    write_png(h_tmp_path("rgb.png"), W, H, PNG_COLOR_TYPE_RGB, 8, false, rgb, NULL, 0, NULL, 0, NULL);
     uint8_t big[64 * 48 * 3];
     for (int i = 0; i < 64 * 48 * 3; i++)
         big[i] = (uint8_t)(i * 7 + rnd(30));
-    write_jpeg(tmp_path("rgb.jpg"), 64, 48, 3, JCS_RGB, 90, big);
+    write_jpeg(h_tmp_path("rgb.jpg"), 64, 48, 3, JCS_RGB, 90, big);
     {
         /* a progressive JPEG: libjpeg's writer with jpeg_simple_progression */
         struct jpeg_compress_struct cj;
         struct jpeg_error_mgr err;
         cj.err = jpeg_std_error(&err);
         jpeg_create_compress(&cj);
-        FILE *f = fopen(tmp_path("prog.jpg"), "wb");
+        FILE *f = fopen(h_tmp_path("prog.jpg"), "wb");
         jpeg_stdio_dest(&cj, f);
         cj.image_width = 64, cj.image_height = 48, cj.input_components = 3, cj.in_color_space = JCS_RGB;
         jpeg_set_defaults(&cj);
@@ -554,13 +545,13 @@ static void test_errors_print_nothing_and_leak_nothing(void)
 static void test_file_and_argument_errors(void)
 {
     struct rt_image img;
-    CHECK_STATUS(rt_image_decode_file(tmp_path("missing.png"), 3, &img), RT_ERR_IO, "cannot open");
+    CHECK_STATUS(rt_image_decode_file(h_tmp_path("missing.png"), 3, &img), RT_ERR_IO, "cannot open");
     CHECK(strstr(rt_error_msg(), "missing.png: No such file") != NULL, "%s", rt_error_msg());
     CHECK_STATUS(rt_image_decode_file(dir, 3, &img), RT_ERR_IO, "is not a regular file");
-    write_bytes(tmp_path("empty.jpg"), "", 0);
-    CHECK_STATUS(rt_image_decode_file(tmp_path("empty.jpg"), 3, &img), RT_ERR_FORMAT, "empty.jpg: empty file");
+    write_bytes(h_tmp_path("empty.jpg"), "", 0);
+    CHECK_STATUS(rt_image_decode_file(h_tmp_path("empty.jpg"), 3, &img), RT_ERR_FORMAT, "empty.jpg: empty file");
     CHECK_STATUS(rt_image_decode_file(NULL, 3, &img), RT_ERR_ARG, "path is NULL");
-    CHECK_STATUS(rt_image_decode_file(tmp_path("rgb.png"), 2, &img), RT_ERR_ARG, "channels must be 1 or 3, got 2");
+    CHECK_STATUS(rt_image_decode_file(h_tmp_path("rgb.png"), 2, &img), RT_ERR_ARG, "channels must be 1 or 3, got 2");
     CHECK_STATUS(rt_image_decode_memory(NULL, 5, "x", 3, &img), RT_ERR_ARG, "data is NULL");
     CHECK_STATUS(rt_image_decode_memory("x", 1, "x", 3, NULL), RT_ERR_ARG, "out is NULL");
     uint8_t px[4] = {0};
@@ -743,7 +734,7 @@ static void test_batch_decode(void)
     /* a missing file is an I/O error; more failures than are kept: the count still says all */
     const char *many[RT_IMAGE_FAILURES_KEPT + 3];
     for (int i = 0; i < RT_IMAGE_FAILURES_KEPT + 3; i++)
-        many[i] = tmp_path("nope.png");
+        many[i] = h_tmp_path("nope.png");
     CHECK_STATUS(rt_image_decode_batch(many, 2, 4, 4, 1, NULL, NULL, &t), RT_ERR_IO, "cannot open");
     REQUIRE_OK(rt_image_decode_batch(many, RT_IMAGE_FAILURES_KEPT + 3, 4, 4, 1, &rep, NULL, &t));
     CHECK(rep.count == RT_IMAGE_FAILURES_KEPT + 3 && rep.kept == RT_IMAGE_FAILURES_KEPT, "count %lld kept %d",
@@ -769,11 +760,7 @@ static void test_batch_decode(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/retort_test_image_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    dir = h_tmpdir("image");
     RUN(test_png_colour_types);
     RUN(test_png_small_depths_and_palettes);
     RUN(test_jpeg_round_trips);
@@ -782,9 +769,5 @@ int main(void)
     RUN(test_resize_against_naive_loop);
     RUN(test_resize_closed_forms);
     RUN(test_batch_decode);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return h_finish();
 }

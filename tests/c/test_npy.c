@@ -14,16 +14,7 @@
 #include "harness.h"
 #include "retort/data.h"
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
+static const char *dir; /* h_tmpdir(): removed by h_finish */
 
 /* Writes a .npy file: magic, version (major.0), the header dict text padded with spaces to a
  * multiple of 64 bytes and ended by '\n' (as numpy does), then ndata bytes of data. */
@@ -93,7 +84,7 @@ static void test_integer_dtypes(void)
         }
         char dict[128];
         snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (2, 3, 4), }", cases[c].descr);
-        const char *p = tmp_path("int.npy");
+        const char *p = h_tmp_path("int.npy");
         write_npy(p, 1, dict, data, (size_t)(n * cases[c].size));
         struct rt_tensor *t = NULL;
         struct rt_npy_header h;
@@ -118,7 +109,7 @@ static void test_float_dtypes_and_versions(void)
         f8[k] = (double)(k - 2.5) / 7.0;
     }
     for (int major = 1; major <= 3; major++) {
-        const char *p = tmp_path("f4.npy");
+        const char *p = h_tmp_path("f4.npy");
         write_npy(p, major, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", f4, sizeof f4);
         struct rt_tensor *t = NULL;
         struct rt_npy_header h;
@@ -131,7 +122,7 @@ static void test_float_dtypes_and_versions(void)
             CHECK((h.data_offset & 63) == 0, "data offset %lld (numpy aligns to 64)", (long long)h.data_offset);
             RELEASE(t);
         }
-        p = tmp_path("f8.npy");
+        p = h_tmp_path("f8.npy");
         write_npy(p, major, "{'descr': '<f8', 'fortran_order': False, 'shape': (6,), }", f8, sizeof f8);
         if (CHECK_OK(rt_npy_read(p, &t, NULL))) {
             CHECK(t->dtype == RT_F64, "f64");
@@ -154,7 +145,7 @@ static void test_header_spellings(void)
         "  { 'descr' : '<i8' ,\t'fortran_order' : False , 'shape' : ( 2 , 3 , ) , }  ",
     };
     for (size_t i = 0; i < sizeof dicts / sizeof dicts[0]; i++) {
-        const char *p = tmp_path("h.npy");
+        const char *p = h_tmp_path("h.npy");
         write_npy(p, 1, dicts[i], v, sizeof v);
         struct rt_tensor *t = NULL;
         if (CHECK_OK(rt_npy_read(p, &t, NULL))) {
@@ -164,7 +155,7 @@ static void test_header_spellings(void)
         }
     }
     /* a 1-tuple, a scalar () and an empty array */
-    const char *p = tmp_path("one.npy");
+    const char *p = h_tmp_path("one.npy");
     write_npy(p, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (6,), }", v, sizeof v);
     struct rt_tensor *t = NULL;
     if (CHECK_OK(rt_npy_read(p, &t, NULL))) {
@@ -194,7 +185,7 @@ static void test_header_spellings(void)
 /* writes dict + ndata zero bytes of data and expects status st with substr in the message */
 static void refused(const char *dict, int major, size_t ndata, enum rt_status st, const char *substr)
 {
-    const char *p = tmp_path("bad.npy");
+    const char *p = h_tmp_path("bad.npy");
     unsigned char *data = calloc(ndata ? ndata : 1, 1);
     write_npy(p, major, dict, data, ndata);
     free(data);
@@ -268,7 +259,7 @@ static void test_refused_sizes(void)
     unsigned char big[16];
     store_le(big, 7, 8);
     store_le(big + 8, UINT64_MAX, 8);
-    const char *p = tmp_path("u8.npy");
+    const char *p = h_tmp_path("u8.npy");
     write_npy(p, 1, "{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }", big, 16);
     struct rt_tensor *t = NULL;
     CHECK_STATUS(rt_npy_read(p, &t, NULL), RT_ERR_FORMAT,
@@ -278,8 +269,8 @@ static void test_refused_sizes(void)
 static void test_refused_preambles(void)
 {
     struct rt_tensor *t = NULL;
-    const char *p = tmp_path("pre.npy");
-    CHECK_STATUS(rt_npy_read(tmp_path("missing.npy"), &t, NULL), RT_ERR_IO, "cannot open");
+    const char *p = h_tmp_path("pre.npy");
+    CHECK_STATUS(rt_npy_read(h_tmp_path("missing.npy"), &t, NULL), RT_ERR_IO, "cannot open");
     CHECK_STATUS(rt_npy_read(dir, &t, NULL), RT_ERR_IO, "not a regular file");
     write_raw(p, "", 0);
     CHECK_STATUS(rt_npy_read(p, &t, NULL), RT_ERR_FORMAT,
@@ -306,20 +297,12 @@ static void test_refused_preambles(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/retort-test-npy-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    dir = h_tmpdir("npy");
     RUN(test_integer_dtypes);
     RUN(test_float_dtypes_and_versions);
     RUN(test_header_spellings);
     RUN(test_refused_headers);
     RUN(test_refused_sizes);
     RUN(test_refused_preambles);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return h_finish();
 }

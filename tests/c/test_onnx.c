@@ -16,17 +16,6 @@
 #include "harness.h"
 #include "retort/onnx.h"
 
-static char dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
-
 static unsigned char *slurp(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -105,7 +94,7 @@ static void test_write_and_bytes(void)
     CHECK_OK(rt_fill_(w, 42.0));
     size_t size = 0;
     CHECK_OK(rt_onnx_encoded_size(m, &size));
-    const char *path = tmp_path("small.onnx");
+    const char *path = h_tmp_path("small.onnx");
     CHECK_OK(rt_onnx_save(m, path));
     rt_onnx_model_free(m);
 
@@ -146,7 +135,7 @@ static void test_strided_and_dtypes(void)
     CHECK_OK(rt_onnx_add_initializer(m, "u", u));
     CHECK_OK(rt_onnx_add_node(m, "Add", "add", 2, (const char *[]){"x", "t"}, 1, (const char *[]){"y"}, 0, NULL));
     CHECK_OK(rt_onnx_add_output(m, "y", RT_F32, 2, (struct rt_onnx_dim[]){{.size = 3}, {.size = 2}}));
-    const char *path = tmp_path("strided.onnx");
+    const char *path = h_tmp_path("strided.onnx");
     CHECK_OK(rt_onnx_save(m, path));
     rt_onnx_model_free(m);
     size_t n = 0;
@@ -177,7 +166,7 @@ static void test_refusals(void)
                  "ir_version must be >= 3");
     CHECK_STATUS(rt_onnx_model_new(&INFO, NULL), RT_ERR_ARG, "out is NULL");
     REQUIRE_OK(rt_onnx_model_new(&INFO, &m));
-    CHECK_STATUS(rt_onnx_save(m, tmp_path("empty.onnx")), RT_ERR_ARG, "the graph has no output");
+    CHECK_STATUS(rt_onnx_save(m, h_tmp_path("empty.onnx")), RT_ERR_ARG, "the graph has no output");
     CHECK_OK(build_small(m, w, b));
 
     /* names */
@@ -250,10 +239,10 @@ static void test_refusals(void)
     CHECK_STATUS(rt_onnx_save(m, ""), RT_ERR_ARG, "empty path");
 
     /* an unwritable place: the error names the file; nothing is left behind */
-    const char *bad = tmp_path("no-such-folder/m.onnx");
+    const char *bad = h_tmp_path("no-such-folder/m.onnx");
     CHECK_STATUS(rt_onnx_save(m, bad), RT_ERR_IO, "no-such-folder/m.onnx.tmp-");
     /* the model is still whole and saves elsewhere */
-    CHECK_OK(rt_onnx_save(m, tmp_path("after-refusals.onnx")));
+    CHECK_OK(rt_onnx_save(m, h_tmp_path("after-refusals.onnx")));
     rt_onnx_model_free(m);
     RELEASE(w, b);
 }
@@ -281,7 +270,7 @@ static void test_many_names(void)
     snprintf(out, sizeof out, "v%d", n);
     CHECK_OK(rt_onnx_add_output(m, out, RT_F32, 1, (struct rt_onnx_dim[]){{.size = 4}}));
     CHECK(rt_onnx_node_count(m) == (size_t)n, "%zu nodes", rt_onnx_node_count(m));
-    CHECK_OK(rt_onnx_save(m, tmp_path("chain.onnx")));
+    CHECK_OK(rt_onnx_save(m, h_tmp_path("chain.onnx")));
     rt_onnx_model_free(m);
 }
 
@@ -291,18 +280,10 @@ int main(void)
         RUN(test_not_built);
         return h_finish();
     }
-    snprintf(dir, sizeof dir, "/tmp/retort-test-onnx-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    h_tmpdir("onnx"); /* removed by h_finish */
     RUN(test_write_and_bytes);
     RUN(test_strided_and_dtypes);
     RUN(test_refusals);
     RUN(test_many_names);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return h_finish();
 }
