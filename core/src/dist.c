@@ -479,8 +479,9 @@ static enum rt_status check_tensor(const char *op, struct rt_tensor *t)
 }
 
 #ifdef RETORT_HAVE_MPI
-/* in place over n elements of host memory, in chunks of at most CHUNK elements */
-static enum rt_status host_all_reduce(const char *op, void *data, int64_t n, enum rt_dtype dt, MPI_Op mop)
+/* an all-reduce (root < 0, with mop) or a broadcast from root, in place over n elements of host memory, as
+ * non-blocking calls of at most CHUNK elements each, then one wait for all of them */
+static enum rt_status host_collective(const char *op, void *data, int64_t n, enum rt_dtype dt, MPI_Op mop, int root)
 {
     int64_t chunks = n == 0 ? 0 : (n + CHUNK - 1) / CHUNK;
     MPI_Request one, *reqs = chunks <= 1 ? &one : malloc((size_t)chunks * sizeof *reqs);
@@ -490,35 +491,15 @@ static enum rt_status host_all_reduce(const char *op, void *data, int64_t n, enu
     int started = 0, rc = MPI_SUCCESS;
     for (int64_t c = 0; c < chunks && rc == MPI_SUCCESS; c++) {
         int64_t k = n - c * CHUNK < CHUNK ? n - c * CHUNK : CHUNK;
-        rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)data + (size_t)(c * CHUNK) * es, (int)k, rt__dist_mpi_type(dt), mop,
-                            g.comm, &reqs[started]);
+        char *at = (char *)data + (size_t)(c * CHUNK) * es;
+        rc = root < 0 ? MPI_Iallreduce(MPI_IN_PLACE, at, (int)k, rt__dist_mpi_type(dt), mop, g.comm, &reqs[started])
+                      : MPI_Ibcast(at, (int)k, rt__dist_mpi_type(dt), root, g.comm, &reqs[started]);
         if (rc == MPI_SUCCESS)
             started++;
     }
     enum rt_status st = rc != MPI_SUCCESS ? rt__dist_mpi_error(op, rc) : rt__dist_wait(op, started, reqs);
     if (reqs != &one && st == RT_OK)
         free(reqs); /* else requests may be in flight: leave them their array */
-    return st;
-}
-
-static enum rt_status host_broadcast(const char *op, void *data, int64_t n, enum rt_dtype dt, int root)
-{
-    int64_t chunks = n == 0 ? 0 : (n + CHUNK - 1) / CHUNK;
-    MPI_Request one, *reqs = chunks <= 1 ? &one : malloc((size_t)chunks * sizeof *reqs);
-    if (!reqs)
-        return rt_error(RT_ERR_OOM, "%s: out of memory", op);
-    size_t es = rt_dtype_size(dt);
-    int started = 0, rc = MPI_SUCCESS;
-    for (int64_t c = 0; c < chunks && rc == MPI_SUCCESS; c++) {
-        int64_t k = n - c * CHUNK < CHUNK ? n - c * CHUNK : CHUNK;
-        rc = MPI_Ibcast((char *)data + (size_t)(c * CHUNK) * es, (int)k, rt__dist_mpi_type(dt), root, g.comm,
-                        &reqs[started]);
-        if (rc == MPI_SUCCESS)
-            started++;
-    }
-    enum rt_status st = rc != MPI_SUCCESS ? rt__dist_mpi_error(op, rc) : rt__dist_wait(op, started, reqs);
-    if (reqs != &one && st == RT_OK)
-        free(reqs);
     return st;
 }
 #endif
@@ -534,7 +515,7 @@ static enum rt_status reduce_buffer(const char *op, struct rt_tensor *buf, bool 
         st = rt__nccl_all_reduce(rt__ptr(buf), n, buf->dtype, o == RT_DIST_MAX);
     else
 #ifdef RETORT_HAVE_MPI
-        st = host_all_reduce(op, rt__ptr(buf), n, buf->dtype, o == RT_DIST_MAX ? MPI_MAX : MPI_SUM);
+        st = host_collective(op, rt__ptr(buf), n, buf->dtype, o == RT_DIST_MAX ? MPI_MAX : MPI_SUM, -1);
 #else
         st = RT_OK;
 #endif
@@ -598,7 +579,7 @@ enum rt_status rt_dist_broadcast_(struct rt_tensor *t, int root)
             st = rt__nccl_broadcast(rt__ptr(w.buf), rt_tensor_numel(w.buf), w.buf->dtype, root);
 #ifdef RETORT_HAVE_MPI
         else
-            st = host_broadcast(name, rt__ptr(w.buf), rt_tensor_numel(w.buf), w.buf->dtype, root);
+            st = host_collective(name, rt__ptr(w.buf), rt_tensor_numel(w.buf), w.buf->dtype, MPI_OP_NULL, root);
 #endif
     }
     st = end_work(&w, st, rt_dist_rank() != root);
