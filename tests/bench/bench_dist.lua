@@ -6,7 +6,9 @@
 --       gradient buckets all-reduced during it, SGD with momentum) on a fixed batch of BATCH per rank,
 --       and of rank 0 alone (the same step without the exchange, the others waiting), in alternating
 --       rounds; efficiency: the ranks' examples/s over N times rank 0's alone; finish_ms: the time per
---       step spent in reducer:finish() (the exchange left after backward)
+--       step spent in reducer:finish() (the exchange left after backward); machine_efficiency: every
+--       rank stepping at once without any exchange against rank 0 alone (what the cores, caches and
+--       memory of this machine allow before any communication)
 --   mpirun -np N retort tests/bench/bench_dist.lua allreduce mlp|cnn [0 0 BUCKET_MB]
 --       one step's gradients exchanged three ways, each timed alone (no compute beside it): as the
 --       reducer's buckets one after another (bucketed_ms), as one message of the same bytes
@@ -62,16 +64,21 @@ if mode == "step" then
    -- so a load that comes and goes on the machine weighs on both alike
    local function together() step(true) end
    local function alone() if me == 0 then step(false) end end
+   -- every rank stepping at once with no exchange: what the machine itself allows two processes
+   local function apart() step(false) end
    time_of(together, math.max(3, steps // 5)) -- warm-up
    time_of(alone, math.max(3, steps // 5))
-   local best_together, best_alone, best_finish = math.huge, math.huge, 0
+   local best_together, best_alone, best_apart, best_finish = math.huge, math.huge, math.huge, 0
    for _ = 1, 5 do
       finish = 0
       local t = time_of(together, steps)
       if t < best_together then best_together, best_finish = t, finish / steps end
       best_alone = math.min(best_alone, time_of(alone, steps))
+      best_apart = math.min(best_apart, time_of(apart, steps))
    end
    say("alone: examples_per_s=%.1f step_ms=%.3f", batch / best_alone, 1e3 * best_alone)
+   say("%d ranks, no exchange: examples_per_s=%.1f step_ms=%.3f machine_efficiency=%.3f", R, R * batch / best_apart,
+       1e3 * best_apart, best_alone / best_apart)
    say("%d ranks: examples_per_s=%.1f step_ms=%.3f finish_ms=%.3f buckets=%d early=%d", R, R * batch / best_together,
        1e3 * best_together, 1e3 * best_finish, reducer and #reducer:buckets() or 0, reducer and reducer:early() or 0)
    say("efficiency=%.3f", batch * R / best_together / (R * batch / best_alone))
