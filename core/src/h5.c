@@ -1142,10 +1142,51 @@ done:
  * trusts each chunk's address and size (a fuzzer-found file with a chunk at address 0 and chunks of size 0
  * overflowed a heap buffer in H5Dread). Every chunk must lie inside the file, be non-empty, sit on the chunk
  * grid inside the dataset, and (without filters) hold exactly one chunk's bytes. Once per dataset and open
- * file. H5Dget_chunk_info walks the index from its start for each chunk (quadratic: 20000 chunks take 2 s,
- * by coordinate is slower still), so datasets of more than CHUNKS_CHECKED_MAX chunks are checked only for
- * their count against the grid: the residual risk of a damaged index in a large dataset is accepted. */
+ * file. H5Dget_chunk_info walks the index from its start for each chunk (quadratic in libhdf5 1.10: 20000
+ * chunks take 2 s, and by coordinate is slower still), so a dataset of more than CHUNKS_CHECKED_MAX chunks
+ * is checked by walking its grid with H5Dget_chunk_storage_size, one index lookup per cell (200000 chunks in
+ * 36 ms): every stored chunk's size (recorded only for filtered data: libhdf5 reads an unfiltered chunk as one
+ * chunk's bytes whatever its index says), and their count against the index's. Addresses are not available
+ * that way; a chunk address past the end of the file still fails when read (the file driver, h5_vfd.c, refuses
+ * reads past the end). Grids of more than GRID_WALK_MAX cells (sparse giants) keep the count check alone. */
 #define CHUNKS_CHECKED_MAX 8192
+#define GRID_WALK_MAX ((uint64_t)1 << 24)
+
+/* The grid walk of check_chunks for large datasets: each cell's stored size (0: not stored) */
+static enum rt_status check_chunk_grid(const char *op, struct rt_h5 *f, const char *path, hid_t d, int rank,
+                                       const hsize_t *dims, const hsize_t *cdims, uint64_t fsize, hsize_t n)
+{
+    hsize_t off[H5S_MAX_RANK] = {0};
+    uint64_t stored = 0;
+    for (int k = 0; k < rank; k++)
+        if (dims[k] == 0)
+            return RT_OK; /* an empty grid: the count check already held n to 0 */
+    for (;;) {
+        hsize_t size = 0;
+        if (H5Dget_chunk_storage_size(d, off, &size) < 0)
+            return h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: cannot read the chunk index of %s", op, f->path,
+                            path);
+        if (size != 0) {
+            if (size > fsize) {
+                char at[24 * H5S_MAX_RANK] = "", *w = at;
+                for (int k = 0; k < rank; k++)
+                    w += snprintf(w, sizeof at - (size_t)(w - at), "%s%llu", k ? "," : "", (unsigned long long)off[k]);
+                return h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: the chunk of %s at (%s) has %llu bytes, more than "
+                                "the file", op, f->path, path, at, (unsigned long long)size);
+            }
+            stored++;
+        }
+        int k = rank - 1; /* the next cell, last dimension fastest */
+        while (k >= 0 && (off[k] += cdims[k]) >= dims[k])
+            off[k--] = 0;
+        if (k < 0)
+            break;
+    }
+    if (stored != n)
+        return h5_error(RT_ERR_FORMAT, "%s: %s: file is corrupt: the chunk index of %s counts %llu chunks, its grid holds %llu",
+                        op, f->path, path, (unsigned long long)n, (unsigned long long)stored);
+    return RT_OK;
+}
 
 static enum rt_status check_chunks(const char *op, struct rt_h5 *f, const char *path, hid_t d, hid_t dcpl)
 {
@@ -1199,6 +1240,9 @@ static enum rt_status check_chunks(const char *op, struct rt_h5 *f, const char *
         if (stat(f->path, &sb) == 0)
             fsize = (uint64_t)sb.st_size;
     }
+    if (n > CHUNKS_CHECKED_MAX && cells_ok && cells <= GRID_WALK_MAX &&
+        (status = check_chunk_grid(op, f, path, d, rank, dims, cdims, fsize, n)) != RT_OK)
+        goto done;
     for (hsize_t i = 0; i < n && n <= CHUNKS_CHECKED_MAX; i++) {
         unsigned mask = 0;
         haddr_t addr = HADDR_UNDEF;

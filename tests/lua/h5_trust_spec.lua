@@ -142,6 +142,38 @@ for name, kw in (("passwd.h5", dict(shape=(16,), dtype="u1", external=[("/etc/pa
       assert.is_nil(err:find("plugins directory", 1, true) or err:find("can't open directory", 1, true))
    end)
 
+   it("a damaged chunk index is refused also in datasets of more chunks than are checked one by one", function()
+      if not have_h5py() then return pending(NO_H5PY) end
+      -- 10000 chunks of one row: above the 8192 that core/src/h5.c checks with H5Dget_chunk_info, so these
+      -- go through its walk of the chunk grid. h5py's default format keeps the chunks in a version-1 B-tree
+      -- whose keys hold each chunk's stored size, its filter mask and its offset: the damage rewrites one key's
+      -- size (only compressed chunks have one that libhdf5 reads).
+      h5py(dir, [[
+import struct
+for name, size in (("big0.h5", 0), ("big_huge.h5", 2**31)):
+    data = np.arange(40000, dtype="<f4").reshape(10000, 4)
+    with h5py.File(d + "/" + name, "w") as f:
+        f.attrs["format"] = "retort.checkpoint"; f.attrs["version"] = 1
+        ds = f.create_dataset("w", data=data, chunks=(1, 4), compression="gzip")
+        old = ds.id.get_chunk_info_by_coord((7000, 0)).size
+    raw = open(d + "/" + name, "rb").read()
+    key = struct.pack("<IIQQQ", old, 0, 7000, 0, 0)
+    assert raw.count(key) == 1, name
+    open(d + "/damaged_" + name, "wb").write(raw.replace(key, struct.pack("<IIQQQ", size, 0, 7000, 0, 0)))
+]])
+      for _, name in ipairs{"big0.h5", "big_huge.h5"} do
+         local t = retort.load(dir .. "/" .. name).w
+         assert.are.same({10000, 4}, t:shape())
+         assert.are.equal(39999, t[10000][4])
+      end
+      local err = load_error(dir .. "/damaged_big0.h5")
+      assert.matches(dir .. "/damaged_big0.h5: file is corrupt: the chunk index of /w counts 10000 chunks, "
+                     .. "its grid holds 9999", err, 1, true)
+      err = load_error(dir .. "/damaged_big_huge.h5")
+      assert.matches(dir .. "/damaged_big_huge.h5: file is corrupt: the chunk of /w at (7000,0) has 2147483648 bytes, "
+                     .. "more than the file", err, 1, true)
+   end)
+
    it("row arguments that would overflow are errors, not arithmetic", function()
       local p = dir .. "/rows.h5"
       local f = core.h5Create(p)
