@@ -170,12 +170,7 @@ local ATTRS = {
    {"created", "a string", is_string, false},
 }
 
-local function found(v)
-   if v == nil then return "nothing" end
-   if type(v) == "string" then return ("the string \"%s\""):format(printable.escape(v)) end
-   if type(v) == "table" then return ("a list of %d value(s)"):format(#v) end
-   return ("%s %s"):format(math.type(v) or type(v), tostring(v))
-end
+local found = printable.value
 
 -- errors unless the attributes a of path (a finished file when file, else a build's manifest) are what
 -- a cache holds; where says which file they came from when it is not path itself

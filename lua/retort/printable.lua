@@ -7,6 +7,7 @@
 --
 --   local printable = require "retort.printable"
 --   print(printable.escape(attrs.teacher))      -- "\x1b[2J" instead of a cleared screen
+--   error("version should be an integer, found " .. printable.value(v))   -- "found the string \"x\""
 local M = {}
 
 local function hex(c) return ("\\x%02x"):format(c:byte()) end
@@ -16,6 +17,15 @@ function M.escape(s)
    s = tostring(s)
    s = s:gsub("\194[\128-\159]", function(c) return hex(c:sub(1, 1)) .. hex(c:sub(2, 2)) end)
    return (s:gsub("[%z\1-\31\127]", hex))
+end
+
+--- value(v): a value read from a file described for an error message ("found ..."): its kind and, for a
+--- scalar, the value (escaped), never a table's address.
+function M.value(v)
+   if v == nil then return "nothing" end
+   if type(v) == "string" then return ("the string \"%s\""):format(M.escape(v)) end
+   if type(v) == "table" then return ("a list of %d value(s)"):format(#v) end
+   return ("%s %s"):format(math.type(v) or type(v), M.escape(v))
 end
 
 return M

@@ -359,9 +359,9 @@ describe("loadStateDict of a damaged state", function()
          assert.is_false(ok)
          return e
       end
-      assert.matches("optim.SGD:loadStateDict: group 1's numParams should be an integer, found string 1",
+      assert.matches("optim.SGD:loadStateDict: group 1's numParams should be an integer, found the string \"1\"",
                      err_of(function(sd) sd.groups[1].numParams = "1" end), 1, true)
-      assert.matches("group 1's option lr should be a number, found string x",
+      assert.matches("group 1's option lr should be a number, found the string \"x\"",
                      err_of(function(sd) sd.groups[1].lr = "x" end), 1, true)
       assert.matches("group 1: momentum must be a number in [0, 1], got 7",
                      err_of(function(sd) sd.groups[1].momentum = 7 end), 1, true)

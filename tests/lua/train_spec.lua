@@ -212,11 +212,15 @@ describe("train.fit", function()
       err = resume_with(function(ck) local m = first_tensor(ck.optim); m:fill_(math.huge) end)
       assert.matches("/optim/.* holds a NaN or an infinity", err)
       err = resume_with(function(ck) ck.train.epoch = -5 end)
-      assert.matches("/train attribute epoch should be an integer >= 1, found -5", err, 1, true)
+      assert.matches("/train attribute epoch should be an integer >= 1, found integer -5", err, 1, true)
       err = resume_with(function(ck) ck.train.best_acc = 0 / 0 end)
       assert.matches("/train attribute best_acc should be a number in [-1, 1], found", err, 1, true)
       err = resume_with(function(ck) ck.train.step = "4" end)
-      assert.matches("/train attribute step should be an integer >= 0, found 4", err, 1, true)
+      assert.matches("/train attribute step should be an integer >= 0, found the string \"4\"", err, 1, true)
+      -- one sentence naming the file, without the Lua position of the check that refused it
+      err = resume_with(function(ck) ck.optim.groups[1].momentum = {1, 2} end)
+      assert.matches(("^train.fit: cannot resume from %s/edited.h5: optim.SGD:loadStateDict: group 1's option momentum "
+                      .. "should be a number, found a list of 2 value%%(s%%)$"):format(dir:gsub("%p", "%%%0")), err)
       -- the untouched checkpoint still resumes
       assert.are.equal(1, #run{epochs = 2, dir = dir, resume = true}.history)
       support.rmrf(dir)

@@ -18,6 +18,7 @@
 -- over all groups in order. It holds numbers and tensors only (schedules stay in the code), so a
 -- checkpoint can store it; loadStateDict checks counts and shapes and copies the buffers.
 local retort = require "retort"
+local printable = require "retort.printable"
 local schedule = require "retort.schedule"
 
 local Optimizer = {}
@@ -288,11 +289,9 @@ local function state_error(self, fmt, ...)
    error(("optim.%s:loadStateDict: " .. fmt):format(self.name, ...), 3)
 end
 
-local function kind(v) return math.type(v) or type(v) end
-
 function Optimizer:loadStateDict(sd)
    if type(sd) ~= "table" or type(sd.state) ~= "table" then
-      state_error(self, "expected a table from stateDict() (with a 'state' table), got %s", kind(sd))
+      state_error(self, "expected a table from stateDict() (with a 'state' table), got %s", printable.value(sd))
    end
    local n = self:numParams()
    for i, e in pairs(sd.state) do
@@ -300,12 +299,12 @@ function Optimizer:loadStateDict(sd)
          state_error(self, "the state names parameter %s; this optimizer has parameters 1..%d", tostring(i), n)
       end
       if type(e) ~= "table" then
-         state_error(self, "the state of parameter %d should be a table, found %s", i, kind(e))
+         state_error(self, "the state of parameter %d should be a table, found %s", i, printable.value(e))
       end
       for k, v in pairs(e) do
          if not retort.isTensor(v) and (math.type(v) ~= "integer" or v < 0) then
-            state_error(self, "parameter %d's state entry '%s' should be a tensor or a count >= 0, found %s %s", i,
-                        tostring(k), kind(v), tostring(v))
+            state_error(self, "parameter %d's state entry '%s' should be a tensor or a count >= 0, found %s", i,
+                        printable.escape(k), printable.value(v))
          end
       end
    end
@@ -313,27 +312,25 @@ function Optimizer:loadStateDict(sd)
       state_error(self, "the state has %d parameters, this optimizer %d", #sd.state, n)
    end
    if sd.groups ~= nil and type(sd.groups) ~= "table" then
-      state_error(self, "'groups' should be a table, found %s", kind(sd.groups))
+      state_error(self, "'groups' should be a table, found %s", printable.value(sd.groups))
    end
    if sd.groups and #sd.groups ~= #self.paramGroups then
       state_error(self, "the state has %d parameter groups, this optimizer %d", #sd.groups, #self.paramGroups)
    end
    if sd.iteration ~= nil and (math.type(sd.iteration) ~= "integer" or sd.iteration < 0) then
-      state_error(self, "'iteration' should be an integer >= 0, found %s %s", kind(sd.iteration),
-                  tostring(sd.iteration))
+      state_error(self, "'iteration' should be an integer >= 0, found %s", printable.value(sd.iteration))
    end
    if sd.progress ~= nil and type(sd.progress) ~= "table" then
-      state_error(self, "'progress' should be a table, found %s", kind(sd.progress))
+      state_error(self, "'progress' should be a table, found %s", printable.value(sd.progress))
    end
    local params = {}
    for gi, g in ipairs(self.paramGroups) do
       local sg = sd.groups and sd.groups[gi]
       if sd.groups and type(sg) ~= "table" then
-         state_error(self, "group %d should be a table of options, found %s", gi, kind(sg))
+         state_error(self, "group %d should be a table of options, found %s", gi, printable.value(sg))
       end
       if sg and sg.numParams ~= nil and math.type(sg.numParams) ~= "integer" then
-         state_error(self, "group %d's numParams should be an integer, found %s %s", gi, kind(sg.numParams),
-                     tostring(sg.numParams))
+         state_error(self, "group %d's numParams should be an integer, found %s", gi, printable.value(sg.numParams))
       end
       if sg and sg.numParams and sg.numParams ~= #g.params then
          state_error(self, "group %d has %d parameters in the state, %d here", gi, sg.numParams, #g.params)
@@ -341,8 +338,8 @@ function Optimizer:loadStateDict(sd)
       for k, v in pairs(sg or {}) do
          if k ~= "numParams" and (type(g[k]) == "number" or type(g[k]) == "boolean") then
             if type(v) ~= type(g[k]) then
-               state_error(self, "group %d's option %s should be a %s, found %s %s", gi, tostring(k), type(g[k]),
-                           kind(v), tostring(v))
+               state_error(self, "group %d's option %s should be a %s, found %s", gi, printable.escape(k), type(g[k]),
+                           printable.value(v))
             end
             local why = type(v) == "number" and range_error(k, v)
             if why then state_error(self, "group %d: %s", gi, why) end

@@ -60,6 +60,7 @@ local progress = require "retort.progress"
 local metrics = require "retort.train.metrics"
 local options = require "retort.options"
 local outputs = require "retort.outputs"
+local printable = require "retort.printable"
 local Sums = require "retort.train.sums"
 local dist = require "retort.dist"
 
@@ -153,22 +154,43 @@ local OPTIONAL_STATE_RULES = {
    done = {"an integer >= 0", function(v) return math.type(v) == "integer" and v >= 0 end},
 }
 
-local function check_train_state(t, path)
+local function check_train_state(t)
    if type(t) ~= "table" then
-      error(("train.fit: cannot resume from %s: it has no training state (group /train); is it a checkpoint "
-             .. "train.fit wrote?"):format(path), 0)
+      error("it has no training state (group /train); is it a checkpoint train.fit wrote?", 0)
    end
    for k, rule in pairs(OPTIONAL_STATE_RULES) do
       if t[k] ~= nil and not rule[2](t[k]) then
-         error(("train.fit: cannot resume from %s: /train attribute %s should be %s, found %s"):format(
-            path, k, rule[1], tostring(t[k])), 0)
+         error(("/train attribute %s should be %s, found %s"):format(k, rule[1], printable.value(t[k])), 0)
       end
    end
    for k, rule in pairs(STATE_RULES) do
       if not rule[2](t[k]) then
-         error(("train.fit: cannot resume from %s: /train attribute %s should be %s, found %s"):format(
-            path, k, rule[1], t[k] == nil and "nothing" or tostring(t[k])), 0)
+         error(("/train attribute %s should be %s, found %s"):format(k, rule[1], printable.value(t[k])), 0)
       end
+   end
+end
+
+-- Restores model, optimizer, random state and training state from checkpoint `path`; any refusal (a
+-- damaged or foreign file, a state that does not fit the model) is one sentence: "train.fit: cannot
+-- resume from <path>: <why>", without the Lua position of the check that found it.
+local function resume_from(path, model, optimizer, state)
+   local ok, err = pcall(function()
+      local ck = retort.load(path)
+      check_train_state(ck.train)
+      local bad = non_finite_in({model = ck.model, optim = ck.optim}, "")
+      if bad then
+         error(("%s holds a NaN or an infinity (the run diverged before this checkpoint, or the file is damaged); "
+                .. "resume from an earlier checkpoint"):format(bad), 0)
+      end
+      model:loadStateDict(ck.model)
+      optimizer:loadStateDict(ck.optim)
+      retort.setRngState(ck.rng)
+      for k, v in pairs(ck.train) do state[k] = v end
+   end)
+   if not ok then
+      local why = tostring(err):gsub("^[^\n]-%.lua:%d+: ", "")
+      if why:find("interrupted!", 1, true) then error(err, 0) end
+      error(("train.fit: cannot resume from %s: %s"):format(path, why), 0)
    end
 end
 
@@ -361,17 +383,7 @@ function train.fit(o)
    end
    local opened, writer = pcall(function()
       if resume then
-         local ck = retort.load(resume)
-         check_train_state(ck.train, resume)
-         local bad = non_finite_in({model = ck.model, optim = ck.optim}, "")
-         if bad then
-            error(("train.fit: cannot resume from %s: %s holds a NaN or an infinity (the run diverged before this "
-                   .. "checkpoint, or the file is damaged); resume from an earlier checkpoint"):format(resume, bad), 0)
-         end
-         o.model:loadStateDict(ck.model)
-         o.optimizer:loadStateDict(ck.optim)
-         retort.setRngState(ck.rng)
-         for k, v in pairs(ck.train) do state[k] = v end
+         resume_from(resume, o.model, o.optimizer, state)
          log:write(("resuming from %s at epoch %d, batch %d\n"):format(resume, state.epoch, state.step))
       end
       if not lead then return nil end
