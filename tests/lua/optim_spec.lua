@@ -371,7 +371,22 @@ describe("loadStateDict of a damaged state", function()
                      err_of(function(sd) sd.state[1] = 5 end), 1, true)
       assert.matches("the state names parameter 9; this optimizer has parameters 1..1",
                      err_of(function(sd) sd.state[9] = {} end), 1, true)
+      assert.matches("parameter 1's state has no step count >= 1 (found nothing)",
+                     err_of(function(sd) sd.state[1].step = nil end), 1, true)
+      assert.matches("parameter 1's state has no 'momentumBuffer' tensor (found nothing), which a step of this "
+                     .. "optimizer with these options makes", err_of(function(sd) sd.state[1].momentumBuffer = nil end),
+                     1, true)
       o:loadStateDict(o:stateDict()) -- an intact one loads
+      local a = optim.Adam({w}, {amsgrad = true})
+      a:zeroGrad(); w:sum():backward(); a:step()
+      local sd = a:stateDict()
+      sd.state[1].maxExpAvgSq = nil
+      local ok, e = pcall(a.loadStateDict, a, sd)
+      assert.is_false(ok)
+      assert.matches("optim.Adam:loadStateDict: parameter 1's state has no 'maxExpAvgSq' tensor", e, 1, true)
+      -- without amsgrad in the state's own options the same state is complete
+      sd.groups[1].amsgrad = false
+      a:loadStateDict(sd)
    end)
 end)
 

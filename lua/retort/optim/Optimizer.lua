@@ -345,7 +345,26 @@ function Optimizer:loadStateDict(sd)
             if why then state_error(self, "group %d: %s", gi, why) end
          end
       end
-      for _, p in ipairs(g.params) do params[#params + 1] = p end
+      -- every parameter that has taken a step holds its count and the tensors this optimizer made for it
+      local o = self:options(g)
+      for k, v in pairs(sg or {}) do if type(o[k]) == type(v) then o[k] = v end end
+      local needs = self.stateKeys and self.stateKeys(o) or {}
+      for _, p in ipairs(g.params) do
+         params[#params + 1] = p
+         local e = sd.state[#params]
+         if e ~= nil and next(e) ~= nil then
+            if math.type(e.step) ~= "integer" or e.step < 1 then
+               state_error(self, "parameter %d's state has no step count >= 1 (found %s)", #params,
+                           printable.value(e.step))
+            end
+            for _, k in ipairs(needs) do
+               if not retort.isTensor(e[k]) then
+                  state_error(self, "parameter %d's state has no '%s' tensor (found %s), which a step of this "
+                              .. "optimizer with these options makes", #params, k, printable.value(e[k]))
+               end
+            end
+         end
+      end
    end
    local problems = {}
    for i, e in pairs(sd.state) do

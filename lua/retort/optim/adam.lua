@@ -55,8 +55,13 @@ local function adam_all(ps, gs, sts, o, decoupled)
 end
 
 local defaults = {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weightDecay = 0, amsgrad = false}
+-- the tensors a parameter's state holds after a step with options o (loadStateDict checks them)
+local function state_keys(o)
+   return o.amsgrad and {"expAvg", "expAvgSq", "maxExpAvgSq"} or {"expAvg", "expAvgSq"}
+end
+
 local Adam = Optimizer.class("Adam", defaults)
-Adam.check = check
+Adam.check, Adam.stateKeys = check, state_keys
 function Adam:update(p, g, st, o) adam_step(p, g, st, o, false) end
 function Adam:updateAll(ps, gs, sts, o) adam_all(ps, gs, sts, o, false) end
 
@@ -64,7 +69,7 @@ local wdefaults = {}
 for k, v in pairs(defaults) do wdefaults[k] = v end
 wdefaults.weightDecay = 1e-2
 local AdamW = Optimizer.class("AdamW", wdefaults)
-AdamW.check = check
+AdamW.check, AdamW.stateKeys = check, state_keys
 function AdamW:update(p, g, st, o) adam_step(p, g, st, o, true) end
 function AdamW:updateAll(ps, gs, sts, o) adam_all(ps, gs, sts, o, true) end
 

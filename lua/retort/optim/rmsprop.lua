@@ -10,6 +10,14 @@ local Optimizer = require "retort.optim.Optimizer"
 local RMSProp = Optimizer.class("RMSProp", {lr = 1e-2, alpha = 0.99, eps = 1e-8, weightDecay = 0, momentum = 0,
                                             centered = false})
 
+-- the tensors a parameter's state holds after a step with options o (loadStateDict checks them)
+function RMSProp.stateKeys(o)
+   local keys = {"squareAvg"}
+   if o.centered then keys[#keys + 1] = "gradAvg" end
+   if o.momentum > 0 then keys[#keys + 1] = "momentumBuffer" end
+   return keys
+end
+
 function RMSProp:update(p, g, st, o)
    if o.weightDecay ~= 0 then g = g + p * o.weightDecay end
    if st.squareAvg == nil then st.squareAvg = retort.zerosLike(p) end

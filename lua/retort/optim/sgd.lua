@@ -9,6 +9,9 @@ local Optimizer = require "retort.optim.Optimizer"
 
 local SGD = Optimizer.class("SGD", {lr = "required", momentum = 0, dampening = 0, nesterov = false, weightDecay = 0})
 
+-- the tensors a parameter's state holds after a step with options o (loadStateDict checks them)
+function SGD.stateKeys(o) return o.momentum ~= 0 and {"momentumBuffer"} or {} end
+
 function SGD.check(g)
    if g.nesterov and (type(g.momentum) ~= "number" or g.momentum <= 0 or g.dampening ~= 0) then
       return "nesterov needs momentum > 0 and dampening = 0"
