@@ -217,6 +217,10 @@ describe("train.fit", function()
       assert.matches("/train attribute best_acc should be a number in [-1, 1], found", err, 1, true)
       err = resume_with(function(ck) ck.train.step = "4" end)
       assert.matches("/train attribute step should be an integer >= 0, found the string \"4\"", err, 1, true)
+      err = resume_with(function(ck) ck.train.correct = ck.train.seen + 1 end)
+      assert.matches("examples of the epoch were right out of", err, 1, true)
+      err = resume_with(function(ck) ck.train.best_epoch = ck.train.epoch + 1 end)
+      assert.matches("as the best, but the run is at epoch", err, 1, true)
       -- one sentence naming the file, without the Lua position of the check that refused it
       err = resume_with(function(ck) ck.optim.groups[1].momentum = {1, 2} end)
       assert.matches(("^train.fit: cannot resume from %s/edited.h5: optim.SGD:loadStateDict: group 1's option momentum "

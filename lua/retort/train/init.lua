@@ -168,6 +168,12 @@ local function check_train_state(t)
          error(("/train attribute %s should be %s, found %s"):format(k, rule[1], printable.value(t[k])), 0)
       end
    end
+   if t.correct > t.seen then
+      error(("/train says %s examples of the epoch were right out of %d seen"):format(t.correct, t.seen), 0)
+   end
+   if t.best_epoch > t.epoch then
+      error(("/train names epoch %d as the best, but the run is at epoch %d"):format(t.best_epoch, t.epoch), 0)
+   end
 end
 
 -- Restores model, optimizer, random state and training state from checkpoint `path`; any refusal (a
