@@ -27,6 +27,7 @@ local opts = retort.recipe.options({
    epochs = 240, batch = 64, lr = 0, momentum = 0.9, weightDecay = 5e-4, milestones = "150,180,210", lrDecay = 0.1,
    T = 4, gamma = -1, alpha = -1, beta = -1, initEpochs = 30, hintLayer = 2, crdNegatives = 16384, testBatch = 256,
    limit = 0, threads = 2, seed = 1, dir = "", resume = false, overwrite = false, device = "cpu", export = "",
+   precision = "f32",
 }, {...}, {
    data = "folder with the CIFAR binary files (or their cifar-100-binary/ folder); empty: $RETORT_DATA_ROOT",
    teacher = "teacher checkpoint (.h5, from --method=none or a distilled run); required unless --method=none",
@@ -56,6 +57,7 @@ local opts = retort.recipe.options({
    resume = "continue from <dir>/last.h5 (and <dir>/init/last.h5 for an unfinished init stage)",
    overwrite = "replace the run already in --dir (without it, a fresh run into a used --dir is refused)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   precision = retort.recipe.PRECISION_HELP,
    export = "write the trained network (the student) as ONNX to this file when done (empty: none)",
 })
 
@@ -128,6 +130,7 @@ end
 local started = retort.clock()
 local function fit(m, optimizer, epochs, runDir, withTest)
    local r = retort.train.fit{model = m, optimizer = optimizer, train = train, test = withTest and test or nil,
+                              precision = opts.precision,
                               epochs = epochs, dir = runDir, resume = opts.resume, overwrite = opts.overwrite,
                               options = opts, device = opts.device}
    if r.interrupted then os.exit(130) end

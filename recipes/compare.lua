@@ -22,6 +22,7 @@ local opts = retort.recipe.options({
    teacher = "", teacherEpochs = 5, epochs = 5, batch = 128, lr = 0.01, momentum = 0.9, weightDecay = 5e-4,
    methods = "ce,kd,fitnet,at,sp,cc,vid,rkd,pkt,nst,ab,ft,crd,dkd,logitl2", seed = 1, threads = 2,
    dir = "runs/compare", limit = 0, initEpochs = 2, crdNegatives = 4096, device = "cpu", resume = false,
+   precision = "f32",
    overwrite = false, export = "",
 }, {...}, {
    teacher = "teacher checkpoint (the CNN of recipes/train_teacher.lua); empty: train one first",
@@ -40,6 +41,7 @@ local opts = retort.recipe.options({
    initEpochs = "epochs of the init stage of AB and FT",
    crdNegatives = "negatives drawn per example by CRD",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   precision = retort.recipe.PRECISION_HELP,
    export = "write the student of the method with the best last accuracy as ONNX to this file when done "
       .. "(e.g. student.onnx; empty: none)",
    resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
@@ -86,6 +88,7 @@ local function fit(name, model, epochs, params, init)
    local optimizer = retort.recipe.optimizer(params or model:parameters(), opts, epochs)
    local started = retort.clock()
    local r = retort.train.fit{model = model, optimizer = optimizer, train = train, test = not init and test or nil,
+                              precision = opts.precision,
                               epochs = epochs, dir = opts.dir .. "/" .. name, options = opts, device = opts.device,
                               resume = opts.resume, overwrite = opts.overwrite}
    if r.interrupted then os.exit(130) end

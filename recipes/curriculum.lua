@@ -20,7 +20,7 @@ local opts = retort.recipe.options({
    T = 4, alpha = 0.5,
    score = "loss", pacing = "root", start = 0.3, paceEpochs = 0, minWeight = 0.25,
    schedules = "none,easy,anti,selfpaced,weights", seed = 1, threads = 2, dir = "runs/curriculum", limit = 0,
-   device = "cpu", resume = false, overwrite = false,
+   device = "cpu", precision = "f32", resume = false, overwrite = false,
 }, {...}, {
    teacher = "teacher checkpoint (required; recipes/train_teacher.lua trains one)",
    teacherModel = "teacher architecture: cnn (as recipes/train_teacher.lua) or mlp (784-1200-1200-10)",
@@ -43,6 +43,7 @@ local opts = retort.recipe.options({
    dir = "output directory: a run folder per schedule, and the cache",
    limit = "use only the first N training and test examples (0: all)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   precision = retort.recipe.PRECISION_HELP,
    resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
    overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
 })
@@ -82,6 +83,7 @@ for name in opts.schedules:gmatch("[^,%s]+") do
    io.stderr:write(("== %s ==\n"):format(name))
    local started = retort.clock()
    local r = retort.train.fit{model = d, optimizer = retort.recipe.optimizer(d:parameters(), opts, opts.epochs),
+                              precision = opts.precision,
                               train = train, test = test, epochs = opts.epochs, dir = opts.dir .. "/" .. name,
                               options = opts, device = opts.device, resume = opts.resume, overwrite = opts.overwrite}
    if r.interrupted then os.exit(130) end

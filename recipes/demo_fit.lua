@@ -2,11 +2,13 @@
 -- Run: retort run recipes/demo_fit.lua [--steps=N] [--seed=N]
 local retort = require "retort"
 
-local opts = require("retort.recipe").options({steps = 300, seed = 7, lr = 0.05, hidden = 32}, {...}, {
+local opts = require("retort.recipe").options({steps = 300, seed = 7, lr = 0.05, hidden = 32,
+                                                precision = "f32"}, {...}, {
    steps = "gradient-descent steps",
    seed = "random seed (the data and the initial weights)",
    lr = "learning rate (plain gradient descent)",
    hidden = "hidden units (one tanh layer)",
+   precision = require("retort.recipe").PRECISION_HELP,
 })
 
 retort.manualSeed(opts.seed)
@@ -27,7 +29,7 @@ end
 
 local first
 for step = 1, opts.steps do
-   local loss = (predict(x) - y):pow(2):mean()
+   local loss = retort.autocast(opts.precision, function() return (predict(x) - y):pow(2):mean() end)
    for _, p in ipairs(params) do p:zeroGrad() end
    loss:backward()
    retort.noGrad(function()

@@ -21,7 +21,7 @@ local opts = retort.recipe.options({
    stage = "both", from = "", teacher = "", teacherEpochs = 5, hintEpochs = 3, epochs = 10, batch = 128,
    optimizer = "rmsprop", lr = 1e-3, momentum = 0.9, weightDecay = 5e-4, T = 3, lambdaFrom = 4, lambdaTo = 1,
    hint = "relu2", guided = "conv4", baselines = true, seed = 1, threads = 2, dir = "runs/fitnet", limit = 0,
-   device = "cpu", resume = false, overwrite = false, export = "",
+   device = "cpu", precision = "f32", resume = false, overwrite = false, export = "",
 }, {...}, {
    stage = "stages to run: 1 (hints), 2 (KD, from --from) or both",
    from = "stage-1 checkpoint that stage 2 starts from (with --stage=2)",
@@ -45,6 +45,7 @@ local opts = retort.recipe.options({
    dir = "output directory: a run folder per stage and baseline",
    limit = "use only the first N training and test examples (0: all)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   precision = retort.recipe.PRECISION_HELP,
    export = "write the FitNets student (hints, then KD) as ONNX to this file when done "
       .. "(e.g. student.onnx; empty: none)",
    resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
@@ -73,7 +74,7 @@ local function fit(name, model, params, epochs, extra)
    local started = retort.clock()
    local o = {model = model, optimizer = retort.recipe.optimizer(params, opts, epochs), train = train, test = test,
               epochs = epochs, dir = opts.dir .. "/" .. name, options = opts, device = opts.device,
-              resume = opts.resume, overwrite = opts.overwrite}
+              resume = opts.resume, overwrite = opts.overwrite, precision = opts.precision}
    extra = extra or {}
    local hints_only = extra.hintsOnly -- the recipe's own flag, not train.fit's
    for k, v in pairs(extra) do if k ~= "hintsOnly" then o[k] = v end end

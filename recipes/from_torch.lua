@@ -23,6 +23,7 @@ local opts = retort.recipe.options({
    data = "fashion-mnist", dataRoot = "", mean = "", std = "", epochs = 10, batch = 128, lr = 0.05, momentum = 0.9,
    weightDecay = 5e-4, T = 4, alpha = 0.9, seed = 1, threads = 2, dir = "runs/from-torch", limit = 0,
    cache = "auto", cacheOnly = false, cacheVerify = 0, device = "cpu", resume = false, overwrite = false,
+   precision = "f32",
    export = "", exportTorch = "",
 }, {...}, {
    teacher = "the PyTorch teacher (.pth/.pt, read with weights_only=True; or a .h5 import-torch made); required",
@@ -49,6 +50,7 @@ local opts = retort.recipe.options({
    cacheOnly = "build the cache and stop (what `retort cache --out` runs)",
    cacheVerify = "recompute N cache rows with the teacher, compare and exit (what `retort cache --verify` runs)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   precision = retort.recipe.PRECISION_HELP,
    resume = "continue the student's run in <dir>/student from its last.h5",
    overwrite = "replace the student's run already in <dir>/student",
    export = "write the trained student as ONNX to this file (needs retort.onnx)",
@@ -133,6 +135,7 @@ local distiller = retort.distill.Distiller{teacher = cache or teacher, student =
                                            alpha = opts.alpha, gamma = 1 - opts.alpha}
 local result = retort.train.fit{model = distiller, optimizer = retort.recipe.optimizer(distiller:parameters(), opts,
                                 opts.epochs), train = train, test = test, epochs = opts.epochs,
+                                precision = opts.precision,
                                 dir = opts.dir .. "/student", options = opts, device = opts.device,
                                 resume = opts.resume, overwrite = opts.overwrite}
 if result.interrupted then os.exit(130) end

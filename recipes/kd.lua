@@ -20,7 +20,7 @@ local retort = require "retort"
 local opts = retort.recipe.options({
    epochs = 10, teacherEpochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, T = 20,
    alpha = 0.9, seed = 1, seeds = 1, threads = 2, teacher = "", teacherModel = "mlp", dir = "runs/kd", limit = 0,
-   crop = 0, flip = false, views = 0, cache = "", cacheOnly = false, cacheVerify = 0, device = "cpu",
+   crop = 0, flip = false, views = 0, cache = "", cacheOnly = false, cacheVerify = 0, device = "cpu", precision = "f32",
    resume = false, overwrite = false, export = "",
 }, {...}, {
    epochs = "epochs for each student (alone and distilled)",
@@ -45,6 +45,7 @@ local opts = retort.recipe.options({
    cacheOnly = "build the cache and stop (what `retort cache --out` runs)",
    cacheVerify = "recompute N cache rows with the teacher, compare and exit (what `retort cache --verify` runs)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   precision = retort.recipe.PRECISION_HELP,
    export = "write the distilled student as ONNX to this file when done (e.g. student.onnx; empty: none)",
    resume = "continue each run in --dir from its last.h5 (a finished one is not trained again)",
    overwrite = "replace the runs already in --dir (without it, a fresh run into a used --dir is refused)",
@@ -64,6 +65,7 @@ local function fit(name, model, epochs, seed)
    local optimizer = retort.recipe.optimizer(model:parameters(), opts, epochs)
    local started = retort.clock()
    local result = retort.train.fit{model = model, optimizer = optimizer, train = train, test = test, epochs = epochs,
+                                   precision = opts.precision,
                                    dir = opts.dir .. "/" .. name, options = opts, device = opts.device,
                                    resume = opts.resume, overwrite = opts.overwrite}
    if result.interrupted then os.exit(130) end

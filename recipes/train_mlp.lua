@@ -12,7 +12,7 @@ local retort = require "retort"
 local opts = retort.recipe.options({
    size = "teacher", epochs = 10, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4,
    dropout = 0.0, seed = 1, threads = 2, dir = "", resume = false, overwrite = false, limit = 0,
-   device = "cpu",
+   device = "cpu", precision = "f32",
 }, {...}, {
    size = "teacher (784-1200-1200-10) or student (784-800-800-10)",
    epochs = "epochs to train",
@@ -28,6 +28,7 @@ local opts = retort.recipe.options({
    overwrite = "replace the run already in --dir (without it, a fresh run into a used --dir is refused)",
    limit = "use only the first N training and test examples (0: all)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   precision = retort.recipe.PRECISION_HELP,
 })
 
 local sizes = ({teacher = {784, 1200, 1200, 10}, student = {784, 800, 800, 10}})[opts.size]
@@ -46,7 +47,7 @@ print(model)
 
 local started = retort.clock()
 local result = retort.train.fit{
-   model = model, optimizer = optimizer, train = train_loader, test = test_loader,
+   precision = opts.precision, model = model, optimizer = optimizer, train = train_loader, test = test_loader,
    epochs = opts.epochs, dir = dir, resume = opts.resume, overwrite = opts.overwrite, options = opts,
    device = opts.device,
 }

@@ -12,7 +12,7 @@ local retort = require "retort"
 local opts = retort.recipe.options({
    epochs = 15, batch = 128, lr = 0.05, momentum = 0.9, weightDecay = 5e-4, channels = "32,64",
    hidden = 128, dropout = 0.3, crop = 2, flip = true, seed = 1, threads = 2, dir = "runs/cnn-teacher",
-   resume = false, overwrite = false, limit = 0, device = "cpu",
+   resume = false, overwrite = false, limit = 0, device = "cpu", precision = "f32",
 }, {...}, {
    epochs = "epochs to train",
    batch = "training batch size",
@@ -31,6 +31,7 @@ local opts = retort.recipe.options({
    overwrite = "replace the run already in --dir (without it, a fresh run into a used --dir is refused)",
    limit = "use only the first N training and test examples (0: all)",
    device = "cpu, cuda, or auto (cuda when there is a GPU)",
+   precision = retort.recipe.PRECISION_HELP,
 })
 
 local channels = {}
@@ -51,7 +52,7 @@ print(model)
 
 local started = retort.clock()
 local result = retort.train.fit{
-   model = model, optimizer = optimizer, train = train_loader, test = test_loader,
+   precision = opts.precision, model = model, optimizer = optimizer, train = train_loader, test = test_loader,
    epochs = opts.epochs, dir = opts.dir, resume = opts.resume, overwrite = opts.overwrite, options = opts,
    device = opts.device,
 }

@@ -4,63 +4,43 @@
 
 #include "grad_fns.h"
 
-enum rt_status rt__same_device(const char *op, const struct rt_tensor *a, const struct rt_tensor *b)
+enum rt_status rt__copy_strided(const struct rt_backend *be, const struct rt_strided *dst, enum rt_dtype dst_dt,
+                                const struct rt_strided *src, enum rt_dtype src_dt)
 {
-    if (a->storage->device != b->storage->device)
-        return rt_error(RT_ERR_DEVICE, "%s: tensors are on different devices (%s and %s)", op,
-                        rt_device_name(a->storage->device), rt_device_name(b->storage->device));
-    return RT_OK;
+    if (dst_dt != RT_BF16 && src_dt != RT_BF16)
+        return be->copy(dst, dst_dt, src, src_dt);
+    if (!be->cast_bf16)
+        return rt_error(RT_ERR_DEVICE, "rt_copy: bf16 tensors are not supported on %s (CPU only); convert with "
+                        ":float() first", be->name);
+    return be->cast_bf16(dst, dst_dt, src, src_dt);
 }
 
-enum rt_status rt__broadcast_shape(const char *op, const struct rt_tensor *a, const struct rt_tensor *b, int *ndim,
-                                   int64_t *shape)
+enum rt_status rt__fill_bf16(struct rt_tensor *t, double value)
 {
-    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
-    for (int i = 0; i < n; i++) {
-        int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
-        int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
-        if (sa != sb && sa != 1 && sb != 1) {
-            char x[RT_SHAPE_STR_MAX], y[RT_SHAPE_STR_MAX];
-            return rt_error(RT_ERR_SHAPE, "%s: shapes %s and %s cannot be broadcast (sizes %lld and %lld meet)", op,
-                            rt_shape_str(a->ndim, a->shape, x, sizeof x), rt_shape_str(b->ndim, b->shape, y, sizeof y),
-                            (long long)sa, (long long)sb);
-        }
-        shape[i] = sa == 1 ? sb : sa;
+    struct rt_tensor *s = NULL;
+    enum rt_status st = rt_tensor_from_data(RT_F32, 0, NULL, &(float){(float)value}, &s);
+    if (st == RT_OK && t->storage->device != RT_CPU) {
+        struct rt_tensor *moved = NULL;
+        st = rt_to_device(s, t->storage->device, &moved);
+        rt_tensor_release(s);
+        s = moved;
     }
-    *ndim = n;
-    return RT_OK;
-}
-
-enum rt_status rt__check_inplace(const char *op, struct rt_tensor *t)
-{
-    if (t->requires_grad && rt_grad_enabled())
-        return rt_error(RT_ERR_AUTOGRAD,
-                        "%s: in-place write to a tensor that requires grad; wrap it in noGrad "
-                        "or work on a detached copy",
-                        op);
-    return RT_OK;
+    if (st == RT_OK) {
+        struct rt_strided d = rt__strided(t), src = rt__strided(s);
+        src.ndim = d.ndim;
+        for (int i = 0; i < d.ndim; i++)
+            src.shape[i] = d.shape[i], src.stride[i] = 0;
+        st = rt__copy_strided(rt__backend(t), &d, t->dtype, &src, RT_F32);
+    }
+    rt_tensor_release(s);
+    return st;
 }
 
 /* dst (any strides) <- src of the same shape, converting dtype. */
 static enum rt_status copy_raw(struct rt_tensor *dst, struct rt_tensor *src)
 {
     struct rt_strided d = rt__strided(dst), s = rt__strided(src);
-    return rt__backend(dst)->copy(&d, dst->dtype, &s, src->dtype);
-}
-
-static enum rt_status copy_as(struct rt_tensor *t, enum rt_dtype dt, struct rt_tensor **out)
-{
-    struct rt_tensor *c;
-    enum rt_status st = rt_tensor_empty(dt, t->storage->device, t->ndim, t->shape, &c);
-    if (st != RT_OK)
-        return st;
-    st = copy_raw(c, t);
-    if (st != RT_OK) {
-        rt_tensor_release(c);
-        return st;
-    }
-    *out = c;
-    return RT_OK;
+    return rt__copy_strided(rt__backend(dst), &d, dst->dtype, &s, src->dtype);
 }
 
 enum rt_status rt__from_host_like(const double *v, int ndim, const int64_t *shape, const struct rt_tensor *like,
@@ -74,19 +54,9 @@ enum rt_status rt__from_host_like(const double *v, int ndim, const int64_t *shap
         h = d;
     }
     if (st == RT_OK)
-        st = copy_as(h, like->dtype, out);
+        st = rt__copy_as(h, like->dtype, out);
     rt_tensor_release(h);
     return st;
-}
-
-enum rt_status rt__contig_raw(struct rt_tensor *t, struct rt_tensor **out)
-{
-    if (rt_tensor_is_contiguous(t)) {
-        rt_tensor_retain(t);
-        *out = t;
-        return RT_OK;
-    }
-    return copy_as(t, t->dtype, out);
 }
 
 static enum rt_status record_unary(struct rt_tensor *in, struct rt_tensor *out, const char *name, rt_vjp_fn vjp)
@@ -109,7 +79,7 @@ enum rt_status rt_contiguous(struct rt_tensor *t, struct rt_tensor **out)
 enum rt_status rt_clone(struct rt_tensor *t, struct rt_tensor **out)
 {
     struct rt_tensor *c = NULL;
-    enum rt_status st = copy_as(t, t->dtype, &c);
+    enum rt_status st = rt__copy_as(t, t->dtype, &c);
     if (st == RT_OK)
         st = record_unary(t, c, "CloneBackward", rt__vjp_identity);
     if (st != RT_OK) {
@@ -130,7 +100,7 @@ enum rt_status rt_to_dtype(struct rt_tensor *t, enum rt_dtype dt, struct rt_tens
         return RT_OK;
     }
     struct rt_tensor *c;
-    enum rt_status st = copy_as(t, dt, &c);
+    enum rt_status st = rt__copy_as(t, dt, &c);
     if (st != RT_OK)
         return st;
     if (rt_dtype_is_float(dt))
@@ -223,7 +193,9 @@ enum rt_status rt_fill_(struct rt_tensor *t, double value)
     enum rt_status st = rt__check_inplace("rt_fill_", t);
     if (st != RT_OK)
         return st;
-    if (rt_tensor_is_contiguous(t)) {
+    if (t->dtype == RT_BF16) {
+        st = rt__fill_bf16(t, value);
+    } else if (rt_tensor_is_contiguous(t)) {
         st = rt__backend(t)->fill(t->dtype, rt_tensor_numel(t), value, rt__ptr(t));
     } else {
         struct rt_tensor *s;

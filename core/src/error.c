@@ -47,6 +47,7 @@ size_t rt_dtype_size(enum rt_dtype dt)
     case RT_F64: return 8;
     case RT_I64: return 8;
     case RT_U8: return 1;
+    case RT_BF16: return 2;
     default: return 0;
     }
 }
@@ -58,6 +59,7 @@ const char *rt_dtype_name(enum rt_dtype dt)
     case RT_F64: return "f64";
     case RT_I64: return "i64";
     case RT_U8: return "u8";
+    case RT_BF16: return "bf16";
     default: return "?";
     }
 }
@@ -69,13 +71,13 @@ enum rt_status rt_dtype_parse(const char *s, enum rt_dtype *out)
     static const struct { const char *name; enum rt_dtype dt; } names[] = {
         {"f32", RT_F32}, {"float", RT_F32}, {"float32", RT_F32}, {"f64", RT_F64}, {"double", RT_F64},
         {"float64", RT_F64}, {"i64", RT_I64}, {"long", RT_I64}, {"int64", RT_I64}, {"u8", RT_U8},
-        {"byte", RT_U8}, {"uint8", RT_U8}};
+        {"byte", RT_U8}, {"uint8", RT_U8}, {"bf16", RT_BF16}, {"bfloat16", RT_BF16}};
     for (size_t i = 0; s && i < sizeof names / sizeof *names; i++)
         if (strcmp(s, names[i].name) == 0) {
             *out = names[i].dt;
             return RT_OK;
         }
-    return rt_error(RT_ERR_ARG, "unknown dtype '%s' (expected f32, f64, i64 or u8)", s ? s : "(null)");
+    return rt_error(RT_ERR_ARG, "unknown dtype '%s' (expected f32, f64, i64, u8 or bf16)", s ? s : "(null)");
 }
 
 const char *rt_device_name(enum rt_device d) { return d == RT_CUDA ? "cuda" : "cpu"; }

@@ -7,12 +7,6 @@
 #include "grad_fns.h"
 
 #define NEED(i) (n->next[(i)] != NULL)
-#define TRY(expr)                \
-    do {                         \
-        st = (expr);             \
-        if (st != RT_OK)         \
-            goto done;           \
-    } while (0)
 
 RT_VJP(identity)
 {
@@ -91,9 +85,9 @@ RT_VJP(reciprocal) /* d(1/x) = -1/x^2 = -y^2 */
 {
     struct rt_tensor *y2 = NULL, *t = NULL;
     enum rt_status st;
-    TRY(rt_mul(n->saved[0], n->saved[0], &y2));
-    TRY(rt_mul(g, y2, &t));
-    TRY(rt_neg(t, &gin[0]));
+    RT_TRY(rt_mul(n->saved[0], n->saved[0], &y2));
+    RT_TRY(rt_mul(g, y2, &t));
+    RT_TRY(rt_neg(t, &gin[0]));
 done:
     rt_tensor_release(y2);
     rt_tensor_release(t);
@@ -107,9 +101,9 @@ RT_VJP(pow) /* e * x^(e-1) */
     enum rt_status st;
     if (e == 0.0)
         return rt_tensor_zeros_like(g, &gin[0]);
-    TRY(rt_pow(n->saved[0], e - 1.0, &p));
-    TRY(rt_affine(p, e, 0.0, &t));
-    TRY(rt_mul(g, t, &gin[0]));
+    RT_TRY(rt_pow(n->saved[0], e - 1.0, &p));
+    RT_TRY(rt_affine(p, e, 0.0, &t));
+    RT_TRY(rt_mul(g, t, &gin[0]));
 done:
     rt_tensor_release(p);
     rt_tensor_release(t);
@@ -126,11 +120,11 @@ RT_VJP(clamp) /* gradient passes where lo <= x <= hi */
 {
     struct rt_tensor *x = n->saved[0], *ge = NULL, *le = NULL, *both = NULL, *m = NULL;
     enum rt_status st;
-    TRY(rt_compare_scalar(x, n->s[0], RT_CMP_GE, &ge));
-    TRY(rt_compare_scalar(x, n->s[1], RT_CMP_LE, &le));
-    TRY(rt_mul(ge, le, &both));
-    TRY(float_mask(both, g->dtype, &m));
-    TRY(rt_mul(g, m, &gin[0]));
+    RT_TRY(rt_compare_scalar(x, n->s[0], RT_CMP_GE, &ge));
+    RT_TRY(rt_compare_scalar(x, n->s[1], RT_CMP_LE, &le));
+    RT_TRY(rt_mul(ge, le, &both));
+    RT_TRY(float_mask(both, g->dtype, &m));
+    RT_TRY(rt_mul(g, m, &gin[0]));
 done:
     rt_tensor_release(ge);
     rt_tensor_release(le);
@@ -168,14 +162,14 @@ RT_VJP(div) /* d(a/b) = da/b - a db/b^2 */
     struct rt_tensor *a = n->saved[0], *b = n->saved[1], *q = NULL, *t = NULL;
     enum rt_status st = RT_OK;
     if (NEED(0))
-        TRY(rt_div(g, b, &gin[0]));
+        RT_TRY(rt_div(g, b, &gin[0]));
     if (NEED(1)) {
-        TRY(rt_div(a, b, &q));  /* a/b */
-        TRY(rt_div(q, b, &t));  /* a/b^2 */
+        RT_TRY(rt_div(a, b, &q));  /* a/b */
+        RT_TRY(rt_div(q, b, &t));  /* a/b^2 */
         rt_tensor_release(q);
         q = NULL;
-        TRY(rt_mul(g, t, &q));
-        TRY(rt_neg(q, &gin[1]));
+        RT_TRY(rt_mul(g, t, &q));
+        RT_TRY(rt_neg(q, &gin[1]));
     }
 done:
     rt_tensor_release(q);
@@ -188,16 +182,16 @@ RT_VJP(minmax) /* gradient to the operand that was chosen; ties share it equally
     struct rt_tensor *a = n->saved[0], *b = n->saved[1], *y = n->saved[2];
     struct rt_tensor *ea = NULL, *eb = NULL, *ma = NULL, *mb = NULL, *cnt = NULL, *w = NULL;
     enum rt_status st;
-    TRY(rt_compare(a, y, RT_CMP_EQ, &ea));
-    TRY(rt_compare(b, y, RT_CMP_EQ, &eb));
-    TRY(float_mask(ea, g->dtype, &ma));
-    TRY(float_mask(eb, g->dtype, &mb));
-    TRY(rt_add(ma, mb, &cnt));
+    RT_TRY(rt_compare(a, y, RT_CMP_EQ, &ea));
+    RT_TRY(rt_compare(b, y, RT_CMP_EQ, &eb));
+    RT_TRY(float_mask(ea, g->dtype, &ma));
+    RT_TRY(float_mask(eb, g->dtype, &mb));
+    RT_TRY(rt_add(ma, mb, &cnt));
     for (int i = 0; i < 2; i++) {
         if (!NEED(i))
             continue;
-        TRY(rt_div(i == 0 ? ma : mb, cnt, &w));
-        TRY(rt_mul(g, w, &gin[i]));
+        RT_TRY(rt_div(i == 0 ? ma : mb, cnt, &w));
+        RT_TRY(rt_mul(g, w, &gin[i]));
         rt_tensor_release(w);
         w = NULL;
     }
@@ -265,11 +259,11 @@ RT_VJP(logsumexp) /* softmax of the input along the dim */
 {
     struct rt_tensor *gu = NULL, *yu = NULL, *d = NULL, *e = NULL;
     enum rt_status st;
-    TRY(unreduce(n, g, &gu));
-    TRY(unreduce(n, n->saved[1], &yu));
-    TRY(rt_sub(n->saved[0], yu, &d));
-    TRY(rt_exp(d, &e));
-    TRY(rt_mul(gu, e, &gin[0]));
+    RT_TRY(unreduce(n, g, &gu));
+    RT_TRY(unreduce(n, n->saved[1], &yu));
+    RT_TRY(rt_sub(n->saved[0], yu, &d));
+    RT_TRY(rt_exp(d, &e));
+    RT_TRY(rt_mul(gu, e, &gin[0]));
 done:
     rt_tensor_release(gu);
     rt_tensor_release(yu);
@@ -284,38 +278,38 @@ RT_VJP(norm) /* d||x||_p = sign(x) |x|^(p-1) / ||x||^(p-1); zero where the norm 
     struct rt_tensor *x = n->saved[0], *gu = NULL, *yu = NULL, *num = NULL, *den = NULL, *sg = NULL, *ax = NULL,
                      *t = NULL, *scale = NULL, *nz = NULL, *zero = NULL, *safe = NULL;
     enum rt_status st;
-    TRY(unreduce(n, g, &gu));
-    TRY(unreduce(n, n->saved[1], &yu));
+    RT_TRY(unreduce(n, g, &gu));
+    RT_TRY(unreduce(n, n->saved[1], &yu));
     if (isinf(p)) { /* gradient to the elements of largest magnitude, shared between ties */
-        TRY(rt_abs(x, &ax));
-        TRY(rt_compare(ax, yu, RT_CMP_EQ, &nz));
-        TRY(float_mask(nz, x->dtype, &t));
-        TRY(rt_sum(t, n->i[0] < 0 ? 0 : (int)n->i[0], true, &den));
+        RT_TRY(rt_abs(x, &ax));
+        RT_TRY(rt_compare(ax, yu, RT_CMP_EQ, &nz));
+        RT_TRY(float_mask(nz, x->dtype, &t));
+        RT_TRY(rt_sum(t, n->i[0] < 0 ? 0 : (int)n->i[0], true, &den));
         if (n->i[0] < 0) { /* all elements: count over everything */
             rt_tensor_release(den);
             den = NULL;
-            TRY(rt_sum_all(t, &den));
+            RT_TRY(rt_sum_all(t, &den));
         }
-        TRY(rt__unary_raw(RT_UN_SIGN, x, 0, 0, &sg));
-        TRY(rt_mul(t, sg, &num));
+        RT_TRY(rt__unary_raw(RT_UN_SIGN, x, 0, 0, &sg));
+        RT_TRY(rt_mul(t, sg, &num));
         rt_tensor_release(t);
         t = NULL;
-        TRY(rt_div(num, den, &t));
-        TRY(rt_mul(gu, t, &gin[0]));
+        RT_TRY(rt_div(num, den, &t));
+        RT_TRY(rt_mul(gu, t, &gin[0]));
         goto done;
     }
-    TRY(rt__unary_raw(RT_UN_SIGN, x, 0, 0, &sg));
-    TRY(rt_abs(x, &ax));
-    TRY(rt_pow(ax, p - 1.0, &t));
-    TRY(rt_mul(sg, t, &num));
+    RT_TRY(rt__unary_raw(RT_UN_SIGN, x, 0, 0, &sg));
+    RT_TRY(rt_abs(x, &ax));
+    RT_TRY(rt_pow(ax, p - 1.0, &t));
+    RT_TRY(rt_mul(sg, t, &num));
     rt_tensor_release(t);
     t = NULL;
-    TRY(rt_tensor_full(x->dtype, x->storage->device, 0, NULL, 1.0, &zero));
-    TRY(rt_compare_scalar(yu, 0.0, RT_CMP_NE, &nz));
-    TRY(rt_where(nz, yu, zero, &safe)); /* avoid 0/0: the numerator is 0 there anyway */
-    TRY(rt_pow(safe, p - 1.0, &den));
-    TRY(rt_div(gu, den, &scale));
-    TRY(rt_mul(num, scale, &gin[0]));
+    RT_TRY(rt_tensor_full(x->dtype, x->storage->device, 0, NULL, 1.0, &zero));
+    RT_TRY(rt_compare_scalar(yu, 0.0, RT_CMP_NE, &nz));
+    RT_TRY(rt_where(nz, yu, zero, &safe)); /* avoid 0/0: the numerator is 0 there anyway */
+    RT_TRY(rt_pow(safe, p - 1.0, &den));
+    RT_TRY(rt_div(gu, den, &scale));
+    RT_TRY(rt_mul(num, scale, &gin[0]));
 done:
     rt_tensor_release(gu);
     rt_tensor_release(yu);
@@ -341,10 +335,10 @@ RT_VJP(select_reduce) /* max/min along a dim: the gradient goes to the selected 
         gin[0] = g;
         return RT_OK;
     }
-    TRY(rt_tensor_new(g->dtype, g->storage->device, n->in_ndim[0], n->in_shape[0], &z));
-    TRY(unreduce(n, g, &gu));
-    TRY(unreduce(n, n->saved[0], &iu));
-    TRY(rt_scatter_add(z, dim, iu, gu, &gin[0]));
+    RT_TRY(rt_tensor_new(g->dtype, g->storage->device, n->in_ndim[0], n->in_shape[0], &z));
+    RT_TRY(unreduce(n, g, &gu));
+    RT_TRY(unreduce(n, n->saved[0], &iu));
+    RT_TRY(rt_scatter_add(z, dim, iu, gu, &gin[0]));
 done:
     rt_tensor_release(z);
     rt_tensor_release(gu);
@@ -356,11 +350,11 @@ RT_VJP(extreme_all) /* max/min over all elements: shared equally between ties */
 {
     struct rt_tensor *eq = NULL, *m = NULL, *cnt = NULL, *w = NULL;
     enum rt_status st;
-    TRY(rt_compare(n->saved[0], n->saved[1], RT_CMP_EQ, &eq));
-    TRY(float_mask(eq, g->dtype, &m));
-    TRY(rt_sum_all(m, &cnt));
-    TRY(rt_div(m, cnt, &w));
-    TRY(rt_mul(w, g, &gin[0]));
+    RT_TRY(rt_compare(n->saved[0], n->saved[1], RT_CMP_EQ, &eq));
+    RT_TRY(float_mask(eq, g->dtype, &m));
+    RT_TRY(rt_sum_all(m, &cnt));
+    RT_TRY(rt_div(m, cnt, &w));
+    RT_TRY(rt_mul(w, g, &gin[0]));
 done:
     rt_tensor_release(eq);
     rt_tensor_release(m);
@@ -401,10 +395,10 @@ RT_VJP(softmax)
     for (int i = d + 1; i < y->ndim; i++)
         inner *= y->shape[i];
     enum rt_status st;
-    TRY(rt__contig_raw(g, &gc));
-    TRY(rt_tensor_empty_like(y, &gx));
+    RT_TRY(rt__contig_raw(g, &gc));
+    RT_TRY(rt_tensor_empty_like(y, &gx));
     if (len > 0)
-        TRY(rt__backend(y)->softmax_backward(y->dtype, n->i[1] != 0, outer, len, inner, n->s[0], rt__ptr(y),
+        RT_TRY(rt__backend(y)->softmax_backward(y->dtype, n->i[1] != 0, outer, len, inner, n->s[0], rt__ptr(y),
                                              rt__ptr(gc), rt__ptr(gx)));
     gin[0] = gx;
     gx = NULL;
@@ -424,9 +418,9 @@ RT_VJP(index_select)
     for (int i = d + 1; i < n->in_ndim[0]; i++)
         inner *= n->in_shape[0][i];
     enum rt_status st;
-    TRY(rt_tensor_new(g->dtype, g->storage->device, n->in_ndim[0], n->in_shape[0], &z));
-    TRY(rt__contig_raw(g, &gc));
-    TRY(rt__backend(z)->index_add(g->dtype, outer, n->in_shape[0][d], inner, rt__ptr(ix), ix->shape[0], rt__ptr(gc),
+    RT_TRY(rt_tensor_new(g->dtype, g->storage->device, n->in_ndim[0], n->in_shape[0], &z));
+    RT_TRY(rt__contig_raw(g, &gc));
+    RT_TRY(rt__backend(z)->index_add(g->dtype, outer, n->in_shape[0][d], inner, rt__ptr(ix), ix->shape[0], rt__ptr(gc),
                                   rt__ptr(z)));
     gin[0] = z;
     z = NULL;

@@ -810,9 +810,43 @@ done:
 /* ---------------------------------------------------------------------------------------------- */
 /* datasets */
 
+/* bf16 on disk and in memory: an HDF5 float of 2 bytes, little-endian, sign bit 15, 8 exponent bits
+ * from bit 7 (bias 127) and 7 mantissa bits from bit 0 (f32's upper half). h5py reads such a dataset
+ * as float32 (HDF5 converts it exactly), h5dump prints its values. Made once, locked (never closed). */
+static hid_t bf16_made = -1;
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+
+static void bf16_make(void)
+{
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0)
+        return;
+    if (H5Tset_fields(t, 15, 7, 8, 0, 7) < 0 || H5Tset_offset(t, 0) < 0 || H5Tset_precision(t, 16) < 0 ||
+        H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 127) < 0 || H5Tlock(t) < 0) {
+        H5Tclose(t);
+        return;
+    }
+    bf16_made = t;
+}
+
+static hid_t bf16_type(void)
+{
+    pthread_once(&bf16_once, bf16_make);
+    return bf16_made; /* -1 when HDF5 could not make it: the calls using it then fail with an HDF5 error */
+}
+
+/* A 2-byte float with bf16's fields (else, as an IEEE half, it is read as f32). */
+static bool is_bf16_type(hid_t type)
+{
+    size_t spos, epos, esize, mpos, msize;
+    return H5Tget_size(type) == 2 && H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) >= 0 && spos == 15 &&
+           epos == 7 && esize == 8 && mpos == 0 && msize == 7;
+}
+
 static hid_t file_type(enum rt_dtype dt)
 {
     switch (dt) {
+    case RT_BF16: return bf16_type();
     case RT_F32: return H5T_IEEE_F32LE;
     case RT_F64: return H5T_IEEE_F64LE;
     case RT_I64: return H5T_STD_I64LE;
@@ -823,6 +857,7 @@ static hid_t file_type(enum rt_dtype dt)
 static hid_t mem_type(enum rt_dtype dt)
 {
     switch (dt) {
+    case RT_BF16: return bf16_type();
     case RT_F32: return H5T_NATIVE_FLOAT;
     case RT_F64: return H5T_NATIVE_DOUBLE;
     case RT_I64: return H5T_NATIVE_INT64;
@@ -986,7 +1021,7 @@ static enum rt_status dataset_geometry(const char *op, struct rt_h5 *f, const ch
     H5T_class_t cls = H5Tget_class(type);
     size_t size = H5Tget_size(type);
     if (cls == H5T_FLOAT && (size == 2 || size == 4 || size == 8))
-        *dt = size <= 4 ? RT_F32 : RT_F64;
+        *dt = is_bf16_type(type) ? RT_BF16 : size <= 4 ? RT_F32 : RT_F64;
     else if (cls == H5T_INTEGER && (size == 1 || size == 2 || size == 4 || size == 8))
         *dt = size == 1 && H5Tget_sign(type) == H5T_SGN_NONE ? RT_U8 : RT_I64;
     else if (cls == H5T_ENUM && size == 1) { /* h5py's bool */

@@ -5,6 +5,16 @@
 #include "retort/retort.h"
 #include "backend/backend.h"
 
+/* The ops' one error idiom: a function holds `enum rt_status st` and its owned references (NULL
+ * until set), wraps each fallible call in RT_TRY, and has a single `done:` block that releases them
+ * all and returns st. RT_TRY stores the call's status and jumps there on the first failure. */
+#define RT_TRY(expr)                                                                                              \
+    do {                                                                                                          \
+        st = (expr);                                                                                              \
+        if (st != RT_OK)                                                                                          \
+            goto done;                                                                                            \
+    } while (0)
+
 #define RT_NODE_MAX_SAVED 6
 
 typedef enum rt_status (*rt_vjp_fn)(struct rt_node *n, struct rt_tensor *gout, struct rt_tensor **gin);
@@ -54,8 +64,18 @@ const struct rt_backend *rt__backend(const struct rt_tensor *t);
 enum rt_status rt__download(const struct rt_backend *be, void *host_dst, const void *src, size_t nbytes);
 /* Normalises a possibly negative dim against ndim; error names the op. */
 enum rt_status rt__dim(const char *op, int dim, int ndim, int *out);
+/* dst <- src (equal shapes, any strides) through be's copy kernel, or its cast_bf16 where either dtype is
+ * bf16 (an RT_ERR_DEVICE on a backend without one); rt__fill_bf16 fills a bf16 tensor with value. */
+enum rt_status rt__copy_strided(const struct rt_backend *be, const struct rt_strided *dst, enum rt_dtype dst_dt,
+                                const struct rt_strided *src, enum rt_dtype src_dt);
+enum rt_status rt__fill_bf16(struct rt_tensor *t, double value);
+/* RT_ERR_DTYPE for an op that needs f32/f64: "<op>: needs a float tensor, got <dt>", or for bf16 (a
+ * storage dtype, retort/bf16.h) "<op>: bf16 tensors are not supported; convert with :float()". */
+enum rt_status rt__not_float(const char *op, enum rt_dtype dt);
 /* Contiguous version of t without recording autograd (new ref). */
 enum rt_status rt__contig_raw(struct rt_tensor *t, struct rt_tensor **out);
+/* A new contiguous tensor on t's device holding t's values converted to dt (no autograd). */
+enum rt_status rt__copy_as(const struct rt_tensor *t, enum rt_dtype dt, struct rt_tensor **out);
 /* A new tensor of like's dtype and device holding the host doubles v (shape given; no autograd). */
 enum rt_status rt__from_host_like(const double *v, int ndim, const int64_t *shape, const struct rt_tensor *like,
                                   struct rt_tensor **out);
@@ -84,6 +104,9 @@ void rt__release_all(int n, struct rt_tensor **ts);
 enum rt_status rt__unary_raw(enum rt_unary_op op, struct rt_tensor *x, double a, double b, struct rt_tensor **out);
 enum rt_status rt__binary_raw(const char *name, enum rt_binary_op op, struct rt_tensor *a, struct rt_tensor *b,
                               struct rt_tensor **out);
+/* The same for an op with a parameter s (RT_BIN_LEAKY_RELU_BW's slope). */
+enum rt_status rt__binary_param_raw(const char *name, enum rt_binary_op op, struct rt_tensor *a, struct rt_tensor *b,
+                                    double s, struct rt_tensor **out);
 enum rt_status rt__reduce_raw(const char *name, enum rt_reduce_op op, struct rt_tensor *x, int dim, bool keepdim,
                               double p, struct rt_tensor **out, struct rt_tensor **idx);
 enum rt_status rt__gemm_2d(struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb, struct rt_tensor **out);

@@ -7,13 +7,6 @@
 
 #include "internal.h"
 
-#define NN_TRY(expr)             \
-    do {                         \
-        st = (expr);             \
-        if (st != RT_OK)         \
-            goto done;           \
-    } while (0)
-
 /* element pointer p + k elements of dt */
 static inline void *rt__nn_at(const void *p, enum rt_dtype dt, int64_t k)
 {
@@ -25,6 +18,8 @@ static inline enum rt_status rt__nn_float(const char *op, const char *what, cons
 {
     if (rt_dtype_is_float(t->dtype))
         return RT_OK;
+    if (t->dtype == RT_BF16) /* a storage dtype (retort/bf16.h) */
+        return rt_error(RT_ERR_DTYPE, "%s: bf16 tensors are not supported; convert with :float()", op);
     return rt_error(RT_ERR_DTYPE, "%s: %s must be a float tensor, got %s", op, what, rt_dtype_name(t->dtype));
 }
 

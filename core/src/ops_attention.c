@@ -12,9 +12,9 @@ static enum rt_status vjp_attention(struct rt_node *n, struct rt_tensor *g, stru
     struct rt_tensor *f = n->saved[0], *y = n->saved[1], *norm = n->saved[2], *gc = NULL, *gf = NULL;
     enum rt_status st;
     int64_t hw = f->shape[2] * f->shape[3];
-    NN_TRY(rt__contig_raw(g, &gc));
-    NN_TRY(rt_tensor_empty_like(f, &gf));
-    NN_TRY(rt__backend(f)->attention_map_backward(f->dtype, f->shape[0], f->shape[1], hw, n->s[0], rt__ptr(f),
+    RT_TRY(rt__contig_raw(g, &gc));
+    RT_TRY(rt_tensor_empty_like(f, &gf));
+    RT_TRY(rt__backend(f)->attention_map_backward(f->dtype, f->shape[0], f->shape[1], hw, n->s[0], rt__ptr(f),
                                                   rt__ptr(y), rt__ptr(norm), rt__ptr(gc), rt__ptr(gf)));
     gin[0] = gf, gf = NULL;
 done:
@@ -39,21 +39,21 @@ enum rt_status rt_attention_map(struct rt_tensor *f, double p, struct rt_tensor 
         return st;
     int64_t N = f->shape[0], C = f->shape[1], hw = f->shape[2] * f->shape[3], yshape[2] = {N, hw};
     struct rt_tensor *fc = NULL, *y = NULL, *norm = NULL;
-    NN_TRY(rt__contig_raw(f, &fc));
-    NN_TRY(rt_tensor_empty(f->dtype, rt_tensor_device(f), 2, yshape, &y));
-    NN_TRY(rt_tensor_empty(f->dtype, rt_tensor_device(f), 1, &N, &norm));
+    RT_TRY(rt__contig_raw(f, &fc));
+    RT_TRY(rt_tensor_empty(f->dtype, rt_tensor_device(f), 2, yshape, &y));
+    RT_TRY(rt_tensor_empty(f->dtype, rt_tensor_device(f), 1, &N, &norm));
     if (C == 0 && N * hw > 0)
-        NN_TRY(rt_error(RT_ERR_SHAPE, "%s: features have no channels: %s", op,
+        RT_TRY(rt_error(RT_ERR_SHAPE, "%s: features have no channels: %s", op,
                         rt_shape_str(f->ndim, f->shape, a, sizeof a)));
     if (N * hw > 0)
-        NN_TRY(rt__backend(f)->attention_map(f->dtype, N, C, hw, p, rt__ptr(fc), rt__ptr(y), rt__ptr(norm)));
+        RT_TRY(rt__backend(f)->attention_map(f->dtype, N, C, hw, p, rt__ptr(fc), rt__ptr(y), rt__ptr(norm)));
     if (rt__needs_grad(1, &f)) {
         struct rt_node *node;
-        NN_TRY(rt__record(y, "AttentionMapBackward", vjp_attention, 1, &f, &node));
+        RT_TRY(rt__record(y, "AttentionMapBackward", vjp_attention, 1, &f, &node));
         node->s[0] = p;
-        NN_TRY(rt__save(node, fc));
-        NN_TRY(rt__save(node, y));
-        NN_TRY(rt__save(node, norm));
+        RT_TRY(rt__save(node, fc));
+        RT_TRY(rt__save(node, y));
+        RT_TRY(rt__save(node, norm));
     }
 done:
     rt_tensor_release(fc);

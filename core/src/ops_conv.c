@@ -6,7 +6,13 @@
  * into dx; db sums gy over images and pixels in one pass (the batch-norm backward's channel sums).
  * im2col/col2im and the GEMM's tiles all run on the OpenMP team (the CPU backend's only thread pool).
  * A backend with direct kernels (conv2d / conv2d_backward: the CPU's oneDNN path) is asked first and
- * may leave a shape to this path. */
+ * may leave a shape to this path.
+ *
+ * bf16 (retort/bf16.h): with a bf16 input or weight, or under bf16 autocast with f32 ones, x and w are
+ * rounded to bf16 copies and the backend's conv2d_bf16 (oneDNN) writes an f32 output, accumulated in
+ * f32 (no im2col fallback: there are no bf16 im2col/GEMM kernels). The node saves the bf16 copies;
+ * its backward rounds gy to bf16 and conv2d_backward_bf16 writes f32 gx and gw; the bias gradient is
+ * the f32 channel sum of gy, as in f32. */
 #include "nn_internal.h"
 
 struct conv {
@@ -14,9 +20,30 @@ struct conv {
     struct rt_conv_geom geom; /* n filled per chunk */
 };
 
-static enum rt_status conv_setup(struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias,
-                                 const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2],
-                                 int64_t groups, struct conv *c)
+/* bf16 convolution operands: x, w, bias each f32 or bf16, on one device with the bf16 kernel */
+static enum rt_status bf16_operands(const char *op, struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias)
+{
+    struct rt_tensor *t[3] = {x, w, bias};
+    static const char *what[3] = {"input", "weight", "bias"};
+    for (int i = 0; i < 3; i++) {
+        if (!t[i])
+            continue;
+        if (t[i]->dtype != RT_F32 && t[i]->dtype != RT_BF16)
+            return rt_error(RT_ERR_DTYPE, "%s: a bf16 convolution takes an f32 or bf16 %s, got %s", op, what[i],
+                            rt_dtype_name(t[i]->dtype));
+        enum rt_status st = rt__same_device(op, x, t[i]);
+        if (st != RT_OK)
+            return st;
+    }
+    if (!rt__backend(x)->conv2d_bf16)
+        return rt_error(RT_ERR_DEVICE, "%s: bf16 convolutions are not supported on %s (CPU only); convert with "
+                        ":float()", op, rt_device_name(rt_tensor_device(x)));
+    return RT_OK;
+}
+
+static enum rt_status conv_setup_as(struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias,
+                                    const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2],
+                                    int64_t groups, bool bf16, struct conv *c)
 {
     static const char *op = "rt_conv2d";
     char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
@@ -27,10 +54,10 @@ static enum rt_status conv_setup(struct rt_tensor *x, struct rt_tensor *w, struc
     if (w->ndim != 4)
         return rt_error(RT_ERR_SHAPE, "%s: weight must be (O,C/groups,kh,kw), got %s", op,
                         rt_shape_str(w->ndim, w->shape, a, sizeof a));
-    enum rt_status st = rt__nn_float(op, "input", x);
-    if (st == RT_OK)
+    enum rt_status st = bf16 ? bf16_operands(op, x, w, bias) : rt__nn_float(op, "input", x);
+    if (st == RT_OK && !bf16)
         st = rt__nn_like(op, "weight", w, x);
-    if (st == RT_OK)
+    if (st == RT_OK && !bf16)
         st = rt__nn_like(op, "bias", bias, x);
     if (st != RT_OK)
         return st;
@@ -74,7 +101,14 @@ static enum rt_status conv_setup(struct rt_tensor *x, struct rt_tensor *w, struc
     c->geom = (struct rt_conv_geom){.c = c->Cg, .h = c->H, .w = c->W, .kh = c->kh, .kw = c->kw, .sh = stride[0],
                                     .sw = stride[1], .ph = padding[0], .pw = padding[1], .dh = dilation[0],
                                     .dw = dilation[1], .oh = c->OH, .ow = c->OW, .img_stride = c->C * c->H * c->W};
-    return rt__nn_kernel(op, x, rt__backend(x)->im2col);
+    return bf16 ? RT_OK : rt__nn_kernel(op, x, rt__backend(x)->im2col);
+}
+
+static enum rt_status conv_setup(struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias,
+                                 const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2],
+                                 int64_t groups, struct conv *c)
+{
+    return conv_setup_as(x, w, bias, stride, padding, dilation, groups, false, c);
 }
 
 /* gy (N, O, L) slice [n0, n0+b) x group g <-> contiguous (Og, b*L) */
@@ -117,10 +151,107 @@ static struct rt_conv2d_shape direct_shape(const struct conv *c)
 }
 
 static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin);
+static enum rt_status vjp_conv2d_bf16(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin);
+
+/* t as a contiguous tensor of dtype dt, without autograd (new ref) */
+static enum rt_status contig_as(struct rt_tensor *t, enum rt_dtype dt, struct rt_tensor **out)
+{
+    if (t->dtype == dt)
+        return rt__contig_raw(t, out);
+    bool was = rt_grad_set_enabled(false);
+    enum rt_status st = rt_to_dtype(t, dt, out); /* a fresh contiguous copy */
+    rt_grad_set_enabled(was);
+    return st;
+}
+
+static enum rt_status conv2d_bf16(struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias,
+                                  const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2],
+                                  int64_t groups, struct rt_tensor **out)
+{
+    struct conv c;
+    enum rt_status st = conv_setup_as(x, w, bias, stride, padding, dilation, groups, true, &c);
+    if (st != RT_OK)
+        return st;
+    struct rt_tensor *xb = NULL, *wb = NULL, *bc = NULL, *y = NULL;
+    int64_t yshape[4] = {c.N, c.O, c.OH, c.OW};
+    RT_TRY(contig_as(x, RT_BF16, &xb));
+    RT_TRY(contig_as(w, RT_BF16, &wb));
+    bool work = c.N * c.O * c.L > 0 && c.K > 0;
+    RT_TRY((work ? rt_tensor_empty : rt_tensor_new)(RT_F32, rt_tensor_device(x), 4, yshape, &y));
+    if (bias)
+        RT_TRY(contig_as(bias, RT_F32, &bc));
+    if (work) {
+        struct rt_conv2d_shape s = direct_shape(&c);
+        RT_TRY(rt__backend(x)->conv2d_bf16(&s, rt__ptr(xb), rt__ptr(wb), bc ? rt__ptr(bc) : NULL, rt__ptr(y)));
+    }
+    struct rt_tensor *in[3] = {x, w, bias};
+    if (rt__needs_grad(bias ? 3 : 2, in)) {
+        struct rt_node *node;
+        RT_TRY(rt__record(y, "Conv2dBackward", vjp_conv2d_bf16, bias ? 3 : 2, in, &node));
+        node->i[0] = stride[0], node->i[1] = stride[1], node->i[2] = padding[0], node->i[3] = padding[1];
+        node->i[4] = dilation[0], node->i[5] = dilation[1], node->i[6] = groups;
+        RT_TRY(rt__save(node, xb));
+        RT_TRY(rt__save(node, wb));
+    }
+done:
+    rt_tensor_release(xb);
+    rt_tensor_release(wb);
+    rt_tensor_release(bc);
+    if (st != RT_OK) {
+        rt_tensor_release(y);
+        return st;
+    }
+    *out = y;
+    return RT_OK;
+}
+
+static enum rt_status vjp_conv2d_bf16(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
+{
+    struct rt_tensor *xb = n->saved[0], *wb = n->saved[1];
+    int64_t stride[2] = {n->i[0], n->i[1]}, padding[2] = {n->i[2], n->i[3]}, dilation[2] = {n->i[4], n->i[5]};
+    struct conv c;
+    enum rt_status st = conv_setup_as(xb, wb, NULL, stride, padding, dilation, n->i[6], true, &c);
+    if (st != RT_OK)
+        return st;
+    const struct rt_backend *be = rt__backend(xb);
+    bool need_x = n->next[0] != NULL, need_w = n->next[1] != NULL, need_b = n->n_inputs == 3 && n->next[2];
+    struct rt_tensor *gc = NULL, *gb = NULL, *dx = NULL, *dw = NULL;
+    RT_TRY(contig_as(g, RT_F32, &gc));
+    if (need_b) { /* db[o] = sum of gy over images and pixels, in f32 */
+        RT_TRY(rt_tensor_empty(RT_F32, rt_tensor_device(xb), 1, &c.O, &gin[2]));
+        RT_TRY(be->batch_norm_backward(RT_F32, false, c.N, c.O, c.L, NULL, rt__ptr(gc), NULL, NULL, NULL, NULL, NULL,
+                                       rt__ptr(gin[2])));
+    }
+    if (!need_x && !need_w)
+        goto done;
+    bool work = c.N * c.O * c.L > 0 && c.K > 0;
+    if (need_x)
+        RT_TRY((work ? rt_tensor_empty : rt_tensor_new)(RT_F32, rt_tensor_device(xb), 4, xb->shape, &dx));
+    if (need_w)
+        RT_TRY((work ? rt_tensor_empty : rt_tensor_new)(RT_F32, rt_tensor_device(xb), 4, wb->shape, &dw));
+    if (work) {
+        struct rt_conv2d_shape s = direct_shape(&c);
+        RT_TRY(contig_as(gc, RT_BF16, &gb));
+        RT_TRY(be->conv2d_backward_bf16(&s, rt__ptr(xb), rt__ptr(wb), rt__ptr(gb), dx ? rt__ptr(dx) : NULL,
+                                        dw ? rt__ptr(dw) : NULL));
+    }
+    gin[0] = dx, dx = NULL;
+    gin[1] = dw, dw = NULL;
+done:
+    rt_tensor_release(gc);
+    rt_tensor_release(gb);
+    rt_tensor_release(dx);
+    rt_tensor_release(dw);
+    return st;
+}
 
 enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias, const int64_t stride[2],
                          const int64_t padding[2], const int64_t dilation[2], int64_t groups, struct rt_tensor **out)
 {
+    bool cast = rt_autocast_get() == RT_BF16 && (x->dtype == RT_F32 || x->dtype == RT_BF16) &&
+                (w->dtype == RT_F32 || w->dtype == RT_BF16);
+    if (cast || x->dtype == RT_BF16 || w->dtype == RT_BF16)
+        return conv2d_bf16(x, w, bias, stride, padding, dilation, groups, out);
     struct conv c;
     enum rt_status st = conv_setup(x, w, bias, stride, padding, dilation, groups, &c);
     if (st != RT_OK)
@@ -129,18 +260,18 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
     const struct rt_backend *be = rt__backend(x);
     struct rt_tensor *xc = NULL, *wc = NULL, *y = NULL, *col = NULL, *bc = NULL;
     int64_t yshape[4] = {c.N, c.O, c.OH, c.OW};
-    NN_TRY(rt__contig_raw(x, &xc));
-    NN_TRY(rt__contig_raw(w, &wc));
-    NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 4, yshape, &y));
+    RT_TRY(rt__contig_raw(x, &xc));
+    RT_TRY(rt__contig_raw(w, &wc));
+    RT_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 4, yshape, &y));
     bool direct = false;
     if (c.N * c.O * c.L > 0 && be->conv2d) {
         struct rt_conv2d_shape s = direct_shape(&c);
         if (bias)
-            NN_TRY(rt__contig_raw(bias, &bc));
-        NN_TRY(be->conv2d(dt, &s, rt__ptr(xc), rt__ptr(wc), bias ? rt__ptr(bc) : NULL, rt__ptr(y), &direct));
+            RT_TRY(rt__contig_raw(bias, &bc));
+        RT_TRY(be->conv2d(dt, &s, rt__ptr(xc), rt__ptr(wc), bias ? rt__ptr(bc) : NULL, rt__ptr(y), &direct));
     }
     if (!direct && c.N * c.O * c.L > 0) {
-        NN_TRY(scratch(x, c.K * c.nb * c.L, &col));
+        RT_TRY(scratch(x, c.K * c.nb * c.L, &col));
         for (int64_t n0 = 0; n0 < c.N; n0 += c.nb) {
             if (rt_interrupt_pending()) {
                 st = rt_error(RT_ERR_INTERRUPTED, "rt_conv2d: interrupted");
@@ -150,15 +281,15 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
             struct rt_conv_geom geom = c.geom;
             geom.n = b;
             for (int64_t gi = 0; gi < c.G; gi++) {
-                NN_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W),
+                RT_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W),
                                   rt__ptr(col)));
                 const void *wg = rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K);
                 /* one GEMM per image, batched, straight into its output planes: image i's columns of col
                  * are [i L, (i + 1) L), and its rows of y start at (n0 + i) O L + g Og L */
                 void *yg = rt__nn_at(rt__ptr(y), dt, (n0 * c.O + gi * c.Og) * c.L);
                 if (bias)
-                    NN_TRY(fill_bias(be, dt, &c, yg, b, bias, gi));
-                NN_TRY(be->gemm(dt, false, false, c.Og, c.L, c.K, 1.0, wg, c.K, 0, rt__ptr(col), b * c.L, c.L,
+                    RT_TRY(fill_bias(be, dt, &c, yg, b, bias, gi));
+                RT_TRY(be->gemm(dt, false, false, c.Og, c.L, c.K, 1.0, wg, c.K, 0, rt__ptr(col), b * c.L, c.L,
                                 bias ? 1.0 : 0.0, yg, c.L, c.O * c.L, b));
             }
         }
@@ -166,11 +297,11 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
     struct rt_tensor *in[3] = {x, w, bias};
     if (rt__needs_grad(bias ? 3 : 2, in)) {
         struct rt_node *node;
-        NN_TRY(rt__record(y, "Conv2dBackward", vjp_conv2d, bias ? 3 : 2, in, &node));
+        RT_TRY(rt__record(y, "Conv2dBackward", vjp_conv2d, bias ? 3 : 2, in, &node));
         node->i[0] = stride[0], node->i[1] = stride[1], node->i[2] = padding[0], node->i[3] = padding[1];
         node->i[4] = dilation[0], node->i[5] = dilation[1], node->i[6] = groups;
-        NN_TRY(rt__save(node, x));
-        NN_TRY(rt__save(node, w));
+        RT_TRY(rt__save(node, x));
+        RT_TRY(rt__save(node, w));
     }
 done:
     rt_tensor_release(xc);
@@ -197,37 +328,37 @@ static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct 
     const struct rt_backend *be = rt__backend(x);
     bool need_x = n->next[0] != NULL, need_w = n->next[1] != NULL, need_b = n->n_inputs == 3 && n->next[2];
     struct rt_tensor *gc = NULL, *xc = NULL, *wc = NULL, *dx = NULL, *dw = NULL, *col = NULL, *gt = NULL, *dcol = NULL;
-    NN_TRY(rt__contig_raw(g, &gc));
+    RT_TRY(rt__contig_raw(g, &gc));
     if (need_b) { /* db[o] = sum of gy over images and pixels: batch norm's per-channel sum, in one pass */
-        NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 1, &c.O, &gin[2]));
-        NN_TRY(be->batch_norm_backward(dt, false, c.N, c.O, c.L, NULL, rt__ptr(gc), NULL, NULL, NULL, NULL, NULL,
+        RT_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 1, &c.O, &gin[2]));
+        RT_TRY(be->batch_norm_backward(dt, false, c.N, c.O, c.L, NULL, rt__ptr(gc), NULL, NULL, NULL, NULL, NULL,
                                        rt__ptr(gin[2])));
     }
     if (!need_x && !need_w)
         goto done;
-    NN_TRY(rt__contig_raw(x, &xc));
-    NN_TRY(rt__contig_raw(w, &wc));
+    RT_TRY(rt__contig_raw(x, &xc));
+    RT_TRY(rt__contig_raw(w, &wc));
     /* with work to do, col2im writes every element of dx and each group's first chunk sets its dw
      * (beta 0); else both are zeros */
     bool work = c.N * c.O * c.L > 0 && c.K > 0;
     if (need_x)
-        NN_TRY((work ? rt_tensor_empty : rt_tensor_new)(dt, rt_tensor_device(x), 4, x->shape, &dx));
+        RT_TRY((work ? rt_tensor_empty : rt_tensor_new)(dt, rt_tensor_device(x), 4, x->shape, &dx));
     if (need_w)
-        NN_TRY((work ? rt_tensor_empty : rt_tensor_new)(dt, rt_tensor_device(x), 4, w->shape, &dw));
+        RT_TRY((work ? rt_tensor_empty : rt_tensor_new)(dt, rt_tensor_device(x), 4, w->shape, &dw));
     if (work && be->conv2d_backward) {
         struct rt_conv2d_shape s = direct_shape(&c);
         bool direct = false;
-        NN_TRY(be->conv2d_backward(dt, &s, rt__ptr(xc), rt__ptr(wc), rt__ptr(gc), dx ? rt__ptr(dx) : NULL,
+        RT_TRY(be->conv2d_backward(dt, &s, rt__ptr(xc), rt__ptr(wc), rt__ptr(gc), dx ? rt__ptr(dx) : NULL,
                                    dw ? rt__ptr(dw) : NULL, &direct));
         work = !direct;
     }
     if (work) {
         if (need_w)
-            NN_TRY(scratch(x, c.K * c.nb * c.L, &col));
+            RT_TRY(scratch(x, c.K * c.nb * c.L, &col));
         if (need_x)
-            NN_TRY(scratch(x, c.K * c.nb * c.L, &dcol));
+            RT_TRY(scratch(x, c.K * c.nb * c.L, &dcol));
         if (c.nb > 1)
-            NN_TRY(scratch(x, c.Og * c.nb * c.L, &gt));
+            RT_TRY(scratch(x, c.Og * c.nb * c.L, &gt));
         for (int64_t n0 = 0; n0 < c.N; n0 += c.nb) {
             if (rt_interrupt_pending()) {
                 st = rt_error(RT_ERR_INTERRUPTED, "Conv2dBackward: interrupted");
@@ -241,19 +372,19 @@ static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct 
                 if (b == 1)
                     gyg = rt__nn_at(rt__ptr(gc), dt, (n0 * c.O + gi * c.Og) * c.L);
                 else {
-                    NN_TRY(group_copy(be, dt, &c, n0, b, gi, rt__ptr(gc), rt__ptr(gt), false));
+                    RT_TRY(group_copy(be, dt, &c, n0, b, gi, rt__ptr(gc), rt__ptr(gt), false));
                     gyg = rt__ptr(gt);
                 }
                 int64_t xoff = n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W;
                 if (need_w) {
-                    NN_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, xoff), rt__ptr(col)));
-                    NN_TRY(gemm1(be, dt, false, true, c.Og, c.K, bl, gyg, bl, rt__ptr(col), bl, n0 ? 1.0 : 0.0,
+                    RT_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, xoff), rt__ptr(col)));
+                    RT_TRY(gemm1(be, dt, false, true, c.Og, c.K, bl, gyg, bl, rt__ptr(col), bl, n0 ? 1.0 : 0.0,
                                  rt__nn_at(rt__ptr(dw), dt, gi * c.Og * c.K), c.K));
                 }
                 if (need_x) {
-                    NN_TRY(gemm1(be, dt, true, false, c.K, bl, c.Og, rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K), c.K,
+                    RT_TRY(gemm1(be, dt, true, false, c.K, bl, c.Og, rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K), c.K,
                                  gyg, bl, 0.0, rt__ptr(dcol), bl));
-                    NN_TRY(be->col2im(dt, &geom, rt__ptr(dcol), rt__nn_at(rt__ptr(dx), dt, xoff)));
+                    RT_TRY(be->col2im(dt, &geom, rt__ptr(dcol), rt__nn_at(rt__ptr(dx), dt, xoff)));
                 }
             }
         }

@@ -23,23 +23,23 @@ enum rt_status rt_dropout(struct rt_tensor *x, double p, bool training, struct r
         return RT_OK;
     }
     struct rt_tensor *xc = NULL, *mask = NULL, *y = NULL;
-    NN_TRY(rt__nn_kernel(op, x, rt__backend(x)->dropout));
-    NN_TRY(rt__contig_raw(x, &xc));
-    NN_TRY(rt_tensor_empty_like(xc, &mask));
-    NN_TRY(rt_tensor_empty_like(xc, &y));
+    RT_TRY(rt__nn_kernel(op, x, rt__backend(x)->dropout));
+    RT_TRY(rt__contig_raw(x, &xc));
+    RT_TRY(rt_tensor_empty_like(xc, &mask));
+    RT_TRY(rt_tensor_empty_like(xc, &y));
     if (!g)
         g = rt_rng_default();
     int64_t n = rt_tensor_numel(xc);
     /* p == 1 drops everything and draws nothing: keep 0 makes every mask value 0 */
     if (n > 0)
-        NN_TRY(rt__backend(x)->dropout(x->dtype, n, g->seed, g->offset, 1.0 - p, p < 1 ? 1.0 / (1.0 - p) : 0.0,
+        RT_TRY(rt__backend(x)->dropout(x->dtype, n, g->seed, g->offset, 1.0 - p, p < 1 ? 1.0 / (1.0 - p) : 0.0,
                                        rt__ptr(xc), rt__ptr(y), rt__ptr(mask)));
     if (p < 1)
         g->offset += (uint64_t)n;
     if (rt__needs_grad(1, &x)) {
         struct rt_node *node;
-        NN_TRY(rt__record(y, "DropoutBackward", vjp_dropout, 1, &x, &node));
-        NN_TRY(rt__save(node, mask));
+        RT_TRY(rt__record(y, "DropoutBackward", vjp_dropout, 1, &x, &node));
+        RT_TRY(rt__save(node, mask));
     }
 done:
     rt_tensor_release(xc);

@@ -19,19 +19,15 @@ static bool is_compare(enum rt_unary_op op) { return op >= RT_UN_CMP_EQ && op <=
 
 enum rt_status rt__unary_raw(enum rt_unary_op op, struct rt_tensor *x, double a, double b, struct rt_tensor **out)
 {
-    struct rt_tensor *c, *y;
-    enum rt_status st = rt__contig_raw(x, &c);
-    if (st != RT_OK)
-        return st;
-    st = rt_tensor_empty(is_compare(op) ? RT_U8 : x->dtype, x->storage->device, x->ndim, x->shape, &y);
-    if (st == RT_OK) {
-        st = rt__backend(c)->unary(op, c->dtype, rt_tensor_numel(c), rt__ptr(c), rt__ptr(y), a, b);
-        if (st != RT_OK)
-            rt_tensor_release(y);
-    }
+    struct rt_tensor *c = NULL, *y = NULL;
+    enum rt_status st;
+    RT_TRY(rt__contig_raw(x, &c));
+    RT_TRY(rt_tensor_empty(is_compare(op) ? RT_U8 : x->dtype, x->storage->device, x->ndim, x->shape, &y));
+    RT_TRY(rt__backend(c)->unary(op, c->dtype, rt_tensor_numel(c), rt__ptr(c), rt__ptr(y), a, b));
+    *out = y, y = NULL;
+done:
     rt_tensor_release(c);
-    if (st == RT_OK)
-        *out = y;
+    rt_tensor_release(y);
     return st;
 }
 
@@ -40,8 +36,8 @@ static enum rt_status unary(const char *op_name, const char *node_name, enum rt_
                             int save, struct rt_tensor *x, double a, double b, struct rt_tensor **out)
 {
     if (is_float_only(op) && !rt_dtype_is_float(x->dtype))
-        return rt_error(RT_ERR_DTYPE, "%s: needs a float tensor, got %s", op_name, rt_dtype_name(x->dtype));
-    struct rt_tensor *y;
+        return rt__not_float(op_name, x->dtype);
+    struct rt_tensor *y = NULL;
     enum rt_status st = rt__unary_raw(op, x, a, b, &y);
     if (st != RT_OK) {
         rt_error_prefix(op_name);
@@ -49,20 +45,16 @@ static enum rt_status unary(const char *op_name, const char *node_name, enum rt_
     }
     if (vjp && rt__needs_grad(1, &x)) {
         struct rt_node *n;
-        st = rt__record(y, node_name, vjp, 1, &x, &n);
-        if (st == RT_OK) {
-            n->s[0] = a;
-            n->s[1] = b;
-            if (save)
-                st = rt__save(n, save == 1 ? x : y);
-        }
-        if (st != RT_OK) {
-            rt_tensor_release(y);
-            return st;
-        }
+        RT_TRY(rt__record(y, node_name, vjp, 1, &x, &n));
+        n->s[0] = a;
+        n->s[1] = b;
+        if (save)
+            RT_TRY(rt__save(n, save == 1 ? x : y));
     }
-    *out = y;
-    return RT_OK;
+    *out = y, y = NULL;
+done:
+    rt_tensor_release(y);
+    return st;
 }
 
 enum rt_status rt_neg(struct rt_tensor *x, struct rt_tensor **out)
@@ -119,6 +111,12 @@ enum rt_status rt_affine(struct rt_tensor *x, double mul, double add, struct rt_
 enum rt_status rt__binary_raw(const char *name, enum rt_binary_op op, struct rt_tensor *a, struct rt_tensor *b,
                               struct rt_tensor **out)
 {
+    return rt__binary_param_raw(name, op, a, b, 0, out);
+}
+
+enum rt_status rt__binary_param_raw(const char *name, enum rt_binary_op op, struct rt_tensor *a, struct rt_tensor *b,
+                                    double s, struct rt_tensor **out)
+{
     enum rt_status st = rt__same_device(name, a, b);
     if (st != RT_OK)
         return st;
@@ -131,59 +129,49 @@ enum rt_status rt__binary_raw(const char *name, enum rt_binary_op op, struct rt_
     if (st != RT_OK)
         return st;
     struct rt_tensor *ca = NULL, *cb = NULL, *y = NULL;
-    st = rt__contig_raw(a, &ca);
-    if (st == RT_OK)
-        st = rt__contig_raw(b, &cb);
     bool cmp = op >= RT_BIN_CMP_EQ && op <= RT_BIN_CMP_GE;
-    if (st == RT_OK)
-        st = rt_tensor_empty(cmp ? RT_U8 : a->dtype, a->storage->device, ndim, shape, &y);
-    if (st == RT_OK) {
-        /* Broadcast strides of each contiguous operand over the output shape. */
-        int64_t as[RT_MAX_DIMS], bs[RT_MAX_DIMS], ca_st[RT_MAX_DIMS], cb_st[RT_MAX_DIMS];
-        rt__contiguous_strides(ca->ndim, ca->shape, ca_st);
-        rt__contiguous_strides(cb->ndim, cb->shape, cb_st);
-        for (int i = 0; i < ndim; i++) {
-            int ia = i - (ndim - ca->ndim), ib = i - (ndim - cb->ndim);
-            as[i] = ia >= 0 && ca->shape[ia] != 1 ? ca_st[ia] : 0;
-            bs[i] = ib >= 0 && cb->shape[ib] != 1 ? cb_st[ib] : 0;
-        }
-        st = rt__backend(ca)->binary(op, a->dtype, ndim, shape, rt__ptr(ca), as, rt__ptr(cb), bs, rt__ptr(y));
+    RT_TRY(rt__contig_raw(a, &ca));
+    RT_TRY(rt__contig_raw(b, &cb));
+    RT_TRY(rt_tensor_empty(cmp ? RT_U8 : a->dtype, a->storage->device, ndim, shape, &y));
+    /* Broadcast strides of each contiguous operand over the output shape. */
+    int64_t as[RT_MAX_DIMS], bs[RT_MAX_DIMS], ca_st[RT_MAX_DIMS], cb_st[RT_MAX_DIMS];
+    rt__contiguous_strides(ca->ndim, ca->shape, ca_st);
+    rt__contiguous_strides(cb->ndim, cb->shape, cb_st);
+    for (int i = 0; i < ndim; i++) {
+        int ia = i - (ndim - ca->ndim), ib = i - (ndim - cb->ndim);
+        as[i] = ia >= 0 && ca->shape[ia] != 1 ? ca_st[ia] : 0;
+        bs[i] = ib >= 0 && cb->shape[ib] != 1 ? cb_st[ib] : 0;
     }
+    RT_TRY(rt__backend(ca)->binary(op, a->dtype, ndim, shape, rt__ptr(ca), as, rt__ptr(cb), bs, rt__ptr(y), s));
+    *out = y, y = NULL;
+done:
     rt_tensor_release(ca);
     rt_tensor_release(cb);
-    if (st != RT_OK) {
-        rt_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return RT_OK;
+    rt_tensor_release(y);
+    return st;
 }
 
 static enum rt_status binary(const char *name, const char *node_name, enum rt_binary_op op, rt_vjp_fn vjp,
                              bool save_inputs, bool save_output, struct rt_tensor *a, struct rt_tensor *b,
                              struct rt_tensor **out)
 {
-    struct rt_tensor *y;
-    enum rt_status st = rt__binary_raw(name, op, a, b, &y);
-    if (st != RT_OK)
-        return st;
-    struct rt_tensor *in[2] = {a, b};
+    struct rt_tensor *y = NULL, *in[2] = {a, b};
+    enum rt_status st;
+    RT_TRY(rt__binary_raw(name, op, a, b, &y));
     if (vjp && rt__needs_grad(2, in)) {
         struct rt_node *n;
-        st = rt__record(y, node_name, vjp, 2, in, &n);
-        if (st == RT_OK && save_inputs)
-            st = rt__save(n, a);
-        if (st == RT_OK && save_inputs)
-            st = rt__save(n, b);
-        if (st == RT_OK && save_output)
-            st = rt__save(n, y);
-        if (st != RT_OK) {
-            rt_tensor_release(y);
-            return st;
+        RT_TRY(rt__record(y, node_name, vjp, 2, in, &n));
+        if (save_inputs) {
+            RT_TRY(rt__save(n, a));
+            RT_TRY(rt__save(n, b));
         }
+        if (save_output)
+            RT_TRY(rt__save(n, y));
     }
-    *out = y;
-    return RT_OK;
+    *out = y, y = NULL;
+done:
+    rt_tensor_release(y);
+    return st;
 }
 
 enum rt_status rt_add(struct rt_tensor *a, struct rt_tensor *b, struct rt_tensor **out)
@@ -263,30 +251,22 @@ enum rt_status rt_where(struct rt_tensor *cond, struct rt_tensor *a, struct rt_t
     st = rt__broadcast_shape("rt_where", cond, &shape_of_ab, &n2, s2);
     if (st != RT_OK)
         return st;
-    struct rt_tensor *c = NULL, *x = NULL, *y = NULL, *r = NULL;
-    st = materialize(cond, n2, s2, &c);
-    if (st == RT_OK)
-        st = materialize(a, n2, s2, &x);
-    if (st == RT_OK)
-        st = materialize(b, n2, s2, &y);
-    if (st == RT_OK)
-        st = rt_tensor_empty(a->dtype, a->storage->device, n2, s2, &r);
-    if (st == RT_OK)
-        st = rt__backend(r)->where(a->dtype, rt_tensor_numel(r), rt__ptr(c), rt__ptr(x), rt__ptr(y), rt__ptr(r));
-    struct rt_tensor *in[3] = {NULL, a, b};
-    if (st == RT_OK && rt__needs_grad(3, in)) {
+    struct rt_tensor *c = NULL, *x = NULL, *y = NULL, *r = NULL, *in[3] = {NULL, a, b};
+    RT_TRY(materialize(cond, n2, s2, &c));
+    RT_TRY(materialize(a, n2, s2, &x));
+    RT_TRY(materialize(b, n2, s2, &y));
+    RT_TRY(rt_tensor_empty(a->dtype, a->storage->device, n2, s2, &r));
+    RT_TRY(rt__backend(r)->where(a->dtype, rt_tensor_numel(r), rt__ptr(c), rt__ptr(x), rt__ptr(y), rt__ptr(r)));
+    if (rt__needs_grad(3, in)) {
         struct rt_node *n;
-        st = rt__record(r, "WhereBackward", rt__vjp_where, 3, in, &n);
-        if (st == RT_OK)
-            st = rt__save(n, c);
+        RT_TRY(rt__record(r, "WhereBackward", rt__vjp_where, 3, in, &n));
+        RT_TRY(rt__save(n, c));
     }
+    *out = r, r = NULL;
+done:
     rt_tensor_release(x);
     rt_tensor_release(y);
     rt_tensor_release(c);
-    if (st != RT_OK) {
-        rt_tensor_release(r);
-        return st;
-    }
-    *out = r;
-    return RT_OK;
+    rt_tensor_release(r);
+    return st;
 }

@@ -10,18 +10,17 @@ static enum rt_status check_index(const char *name, struct rt_tensor *x, struct 
 {
     if (index->dtype != RT_I64)
         return rt_error(RT_ERR_DTYPE, "%s: index must be an i64 tensor, got %s", name, rt_dtype_name(index->dtype));
-    enum rt_status st = rt__same_device(name, x, index);
-    if (st == RT_OK)
-        st = rt__contig_raw(index, contig);
-    if (st != RT_OK)
-        return st;
+    enum rt_status st;
+    *contig = NULL;
+    RT_TRY(rt__same_device(name, x, index));
+    RT_TRY(rt__contig_raw(index, contig));
     int64_t n = rt_tensor_numel(*contig);
-    st = n > 0 ? rt__backend(*contig)->check_index(name, "index", n, rt__ptr(*contig), 0, limit, RT_NO_IGNORE, NULL)
-               : RT_OK;
-    if (st != RT_OK) {
-        rt_tensor_release(*contig);
-        *contig = NULL;
-    }
+    if (n > 0)
+        RT_TRY(rt__backend(*contig)->check_index(name, "index", n, rt__ptr(*contig), 0, limit, RT_NO_IGNORE, NULL));
+    return RT_OK;
+done:
+    rt_tensor_release(*contig);
+    *contig = NULL;
     return st;
 }
 
@@ -31,19 +30,17 @@ enum rt_status rt_index_rebase(struct rt_tensor *ix, int64_t base, int64_t limit
     if (ix->dtype != RT_I64)
         return rt_error(RT_ERR_DTYPE, "%s: %s must be an i64 tensor, got %s", op, what, rt_dtype_name(ix->dtype));
     struct rt_tensor *c = NULL, *y = NULL;
-    enum rt_status st = rt__contig_raw(ix, &c);
-    if (st == RT_OK)
-        st = rt_tensor_empty(RT_I64, rt_tensor_device(ix), ix->ndim, ix->shape, &y);
+    enum rt_status st;
+    RT_TRY(rt__contig_raw(ix, &c));
+    RT_TRY(rt_tensor_empty(RT_I64, rt_tensor_device(ix), ix->ndim, ix->shape, &y));
     int64_t n = rt_tensor_numel(ix);
-    if (st == RT_OK && n > 0)
-        st = rt__backend(c)->check_index(op, what, n, rt__ptr(c), base, limit, ignore, rt__ptr(y));
+    if (n > 0)
+        RT_TRY(rt__backend(c)->check_index(op, what, n, rt__ptr(c), base, limit, ignore, rt__ptr(y)));
+    *out = y, y = NULL;
+done:
     rt_tensor_release(c);
-    if (st != RT_OK) {
-        rt_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return RT_OK;
+    rt_tensor_release(y);
+    return st;
 }
 
 static void split(const struct rt_tensor *t, int d, int64_t *outer, int64_t *inner)
@@ -62,11 +59,11 @@ static enum rt_status record_index_op(struct rt_tensor *y, const char *node_name
     if (!rt__needs_grad(n, in))
         return RT_OK;
     struct rt_node *node;
-    enum rt_status st = rt__record(y, node_name, vjp, n, in, &node);
-    if (st == RT_OK) {
-        node->i[0] = d;
-        st = rt__save(node, index);
-    }
+    enum rt_status st;
+    RT_TRY(rt__record(y, node_name, vjp, n, in, &node));
+    node->i[0] = d;
+    RT_TRY(rt__save(node, index));
+done:
     return st;
 }
 
@@ -80,28 +77,22 @@ enum rt_status rt_index_select(struct rt_tensor *x, int dim, struct rt_tensor *i
         return rt_error(RT_ERR_SHAPE, "rt_index_select: needs a tensor with dims and a 1-D index (got %d-D index)",
                         index->ndim);
     struct rt_tensor *ix = NULL, *c = NULL, *y = NULL;
-    st = check_index("rt_index_select", x, index, x->shape[d], &ix);
-    if (st == RT_OK)
-        st = rt__contig_raw(x, &c);
     int64_t shape[RT_MAX_DIMS], outer, inner;
     memcpy(shape, x->shape, sizeof shape);
     shape[d] = index->shape[0];
-    if (st == RT_OK)
-        st = rt_tensor_empty(x->dtype, x->storage->device, x->ndim, shape, &y);
     split(x, d, &outer, &inner);
-    if (st == RT_OK)
-        st = rt__backend(c)->index_select(x->dtype, outer, x->shape[d], inner, rt__ptr(ix), shape[d], rt__ptr(c),
-                                          rt__ptr(y));
-    if (st == RT_OK)
-        st = record_index_op(y, "IndexSelectBackward", rt__vjp_index_select, 1, &x, ix, d);
+    RT_TRY(check_index("rt_index_select", x, index, x->shape[d], &ix));
+    RT_TRY(rt__contig_raw(x, &c));
+    RT_TRY(rt_tensor_empty(x->dtype, x->storage->device, x->ndim, shape, &y));
+    RT_TRY(rt__backend(c)->index_select(x->dtype, outer, x->shape[d], inner, rt__ptr(ix), shape[d], rt__ptr(c),
+                                        rt__ptr(y)));
+    RT_TRY(record_index_op(y, "IndexSelectBackward", rt__vjp_index_select, 1, &x, ix, d));
+    *out = y, y = NULL;
+done:
     rt_tensor_release(c);
     rt_tensor_release(ix);
-    if (st != RT_OK) {
-        rt_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return RT_OK;
+    rt_tensor_release(y);
+    return st;
 }
 
 enum rt_status rt_index_copy_(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor *src)
@@ -132,16 +123,15 @@ enum rt_status rt_index_copy_(struct rt_tensor *x, int dim, struct rt_tensor *in
     if (st != RT_OK)
         return st;
     struct rt_tensor *ix = NULL, *c = NULL;
-    st = check_index(op, x, index, x->shape[d], &ix);
-    if (st == RT_OK)
-        st = rt__contig_raw(src, &c);
     int64_t outer, inner;
     split(x, d, &outer, &inner);
-    if (st == RT_OK && rt_tensor_numel(c) > 0)
-        st = rt__backend(x)->index_copy(x->dtype, outer, x->shape[d], inner, rt__ptr(ix), index->shape[0], rt__ptr(c),
-                                        rt__ptr(x));
-    if (st == RT_OK)
-        rt__bump_version(x);
+    RT_TRY(check_index(op, x, index, x->shape[d], &ix));
+    RT_TRY(rt__contig_raw(src, &c));
+    if (rt_tensor_numel(c) > 0)
+        RT_TRY(rt__backend(x)->index_copy(x->dtype, outer, x->shape[d], inner, rt__ptr(ix), index->shape[0],
+                                          rt__ptr(c), rt__ptr(x)));
+    rt__bump_version(x);
+done:
     rt_tensor_release(ix);
     rt_tensor_release(c);
     return st;
@@ -173,26 +163,20 @@ enum rt_status rt_gather(struct rt_tensor *x, int dim, struct rt_tensor *index, 
     if (st != RT_OK)
         return st;
     struct rt_tensor *ix = NULL, *c = NULL, *y = NULL;
-    st = check_index("rt_gather", x, index, x->shape[d], &ix);
-    if (st == RT_OK)
-        st = rt__contig_raw(x, &c);
-    if (st == RT_OK)
-        st = rt_tensor_empty(x->dtype, x->storage->device, index->ndim, index->shape, &y);
     int64_t outer, inner;
     split(x, d, &outer, &inner);
-    if (st == RT_OK)
-        st = rt__backend(c)->gather(x->dtype, outer, x->shape[d], inner, index->shape[d], rt__ptr(ix), rt__ptr(c),
-                                    rt__ptr(y));
-    if (st == RT_OK)
-        st = record_index_op(y, "GatherBackward", rt__vjp_gather, 1, &x, ix, d);
+    RT_TRY(check_index("rt_gather", x, index, x->shape[d], &ix));
+    RT_TRY(rt__contig_raw(x, &c));
+    RT_TRY(rt_tensor_empty(x->dtype, x->storage->device, index->ndim, index->shape, &y));
+    RT_TRY(rt__backend(c)->gather(x->dtype, outer, x->shape[d], inner, index->shape[d], rt__ptr(ix), rt__ptr(c),
+                                  rt__ptr(y)));
+    RT_TRY(record_index_op(y, "GatherBackward", rt__vjp_gather, 1, &x, ix, d));
+    *out = y, y = NULL;
+done:
     rt_tensor_release(c);
     rt_tensor_release(ix);
-    if (st != RT_OK) {
-        rt_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return RT_OK;
+    rt_tensor_release(y);
+    return st;
 }
 
 enum rt_status rt_scatter_add(struct rt_tensor *x, int dim, struct rt_tensor *index, struct rt_tensor *src,
@@ -217,29 +201,23 @@ enum rt_status rt_scatter_add(struct rt_tensor *x, int dim, struct rt_tensor *in
         st = rt__same_device("rt_scatter_add", x, src);
     if (st != RT_OK)
         return st;
-    struct rt_tensor *ix = NULL, *cs = NULL, *y = NULL;
-    st = check_index("rt_scatter_add", x, index, x->shape[d], &ix);
-    if (st == RT_OK)
-        st = rt__contig_raw(src, &cs);
-    if (st == RT_OK) {
-        bool was = rt_grad_set_enabled(false);
-        st = rt_clone(x, &y);
-        rt_grad_set_enabled(was);
-    }
+    struct rt_tensor *ix = NULL, *cs = NULL, *y = NULL, *in[2] = {x, src};
     int64_t outer, inner;
     split(x, d, &outer, &inner);
-    if (st == RT_OK)
-        st = rt__backend(y)->scatter_add(x->dtype, outer, x->shape[d], inner, index->shape[d], rt__ptr(ix),
-                                         rt__ptr(cs), rt__ptr(y));
-    struct rt_tensor *in[2] = {x, src};
-    if (st == RT_OK)
-        st = record_index_op(y, "ScatterAddBackward", rt__vjp_scatter_add, 2, in, ix, d);
+    RT_TRY(check_index("rt_scatter_add", x, index, x->shape[d], &ix));
+    RT_TRY(rt__contig_raw(src, &cs));
+    bool was = rt_grad_set_enabled(false);
+    st = rt_clone(x, &y);
+    rt_grad_set_enabled(was);
+    if (st != RT_OK)
+        goto done;
+    RT_TRY(rt__backend(y)->scatter_add(x->dtype, outer, x->shape[d], inner, index->shape[d], rt__ptr(ix),
+                                       rt__ptr(cs), rt__ptr(y)));
+    RT_TRY(record_index_op(y, "ScatterAddBackward", rt__vjp_scatter_add, 2, in, ix, d));
+    *out = y, y = NULL;
+done:
     rt_tensor_release(cs);
     rt_tensor_release(ix);
-    if (st != RT_OK) {
-        rt_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return RT_OK;
+    rt_tensor_release(y);
+    return st;
 }

@@ -37,34 +37,29 @@ enum rt_status rt_cat(int n, struct rt_tensor *const *xs, int dim, struct rt_ten
                             rt_shape_str(x0->ndim, x0->shape, b, sizeof b), d + 1);
         shape[d] += x->shape[d];
     }
-    struct rt_tensor *y;
-    st = rt_tensor_empty(x0->dtype, x0->storage->device, x0->ndim, shape, &y);
+    struct rt_tensor *y = NULL, *part = NULL;
+    RT_TRY(rt_tensor_empty(x0->dtype, x0->storage->device, x0->ndim, shape, &y));
     int64_t at = 0;
-    for (int i = 0; st == RT_OK && i < n; i++) {
-        struct rt_tensor *part;
+    for (int i = 0; i < n; i++) {
         int64_t pshape[RT_MAX_DIMS];
         memcpy(pshape, shape, sizeof pshape);
         pshape[d] = xs[i]->shape[d];
-        st = rt__alias(y, y->ndim, pshape, y->stride, at * y->stride[d], &part);
-        if (st == RT_OK) {
-            struct rt_strided dst = rt__strided(part), src = rt__strided(xs[i]);
-            st = rt__backend(y)->copy(&dst, y->dtype, &src, xs[i]->dtype);
-            rt_tensor_release(part);
-        }
+        RT_TRY(rt__alias(y, y->ndim, pshape, y->stride, at * y->stride[d], &part));
+        struct rt_strided dst = rt__strided(part), src = rt__strided(xs[i]);
+        RT_TRY(rt__backend(y)->copy(&dst, y->dtype, &src, xs[i]->dtype));
+        rt_tensor_release(part), part = NULL;
         at += xs[i]->shape[d];
     }
-    if (st == RT_OK && rt__needs_grad(n, xs)) {
+    if (rt__needs_grad(n, xs)) {
         struct rt_node *node;
-        st = rt__record(y, "CatBackward", rt__vjp_cat, n, xs, &node);
-        if (st == RT_OK)
-            node->i[0] = d;
+        RT_TRY(rt__record(y, "CatBackward", rt__vjp_cat, n, xs, &node));
+        node->i[0] = d;
     }
-    if (st != RT_OK) {
-        rt_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return RT_OK;
+    *out = y, y = NULL;
+done:
+    rt_tensor_release(part);
+    rt_tensor_release(y);
+    return st;
 }
 
 enum rt_status rt_stack(int n, struct rt_tensor *const *xs, int dim, struct rt_tensor **out)
@@ -85,10 +80,10 @@ enum rt_status rt_stack(int n, struct rt_tensor *const *xs, int dim, struct rt_t
     struct rt_tensor **us = calloc((size_t)n, sizeof *us);
     if (!us)
         return rt_error(RT_ERR_OOM, "rt_stack: out of memory");
-    for (int i = 0; st == RT_OK && i < n; i++)
-        st = rt_unsqueeze(xs[i], d, &us[i]);
-    if (st == RT_OK)
-        st = rt_cat(n, us, d, out);
+    for (int i = 0; i < n; i++)
+        RT_TRY(rt_unsqueeze(xs[i], d, &us[i]));
+    RT_TRY(rt_cat(n, us, d, out));
+done:
     rt__release_all(n, us);
     free(us);
     if (st != RT_OK && !strstr(rt_error_msg(), "rt_stack"))

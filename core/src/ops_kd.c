@@ -63,10 +63,10 @@ static enum rt_status vjp_kd(struct rt_node *n, struct rt_tensor *g, struct rt_t
                      *gs = NULL;
     int64_t N = s->shape[0], C = s->shape[1];
     enum rt_status st;
-    NN_TRY(rt__contig_raw(g, &gc));
-    NN_TRY(rt_tensor_empty_like(s, &gs));
+    RT_TRY(rt__contig_raw(g, &gc));
+    RT_TRY(rt_tensor_empty_like(s, &gs));
     if (N * C > 0)
-        NN_TRY(rt__backend(s)->kd_backward(s->dtype, N, C, rt__ptr(s), rt__ptr(t), n->i[0] != 0, n->s[0],
+        RT_TRY(rt__backend(s)->kd_backward(s->dtype, N, C, rt__ptr(s), rt__ptr(t), n->i[0] != 0, n->s[0],
                                            lab ? rt__ptr(lab) : NULL, rt__nn_at(rt__ptr(rows), s->dtype, 2 * N),
                                            w ? rt__ptr(w) : NULL, rt__ptr(terms), rt__ptr(gc), n->s[1], n->s[2],
                                            rt__ptr(gs)));
@@ -92,40 +92,40 @@ enum rt_status rt_kd_loss(struct rt_tensor *s, struct rt_tensor *t, struct rt_te
     enum rt_device dev = rt_tensor_device(s);
     const struct rt_backend *be = rt__backend(s);
     struct rt_tensor *sc = NULL, *tc = NULL, *lc = NULL, *wc = NULL, *rows = NULL, *sums = NULL, *y = NULL;
-    NN_TRY(rt__contig_raw(s, &sc));
-    NN_TRY(rt__contig_raw(t, &tc));
+    RT_TRY(rt__contig_raw(s, &sc));
+    RT_TRY(rt__contig_raw(t, &tc));
     if (labels)
-        NN_TRY(rt__contig_raw(labels, &lc));
+        RT_TRY(rt__contig_raw(labels, &lc));
     if (weights)
-        NN_TRY(rt__contig_raw(weights, &wc));
+        RT_TRY(rt__contig_raw(weights, &wc));
     /* rows (3, N): kl_i, ce_i, keep_i (1, or 0 for an ignored sample), all written by the kernel, which
      * also checks the labels; then one reduction gives the loss and the terms {kl, ce, kept, kl T^2} */
-    NN_TRY(rt_tensor_empty(dt, dev, 2, rows_shape, &rows));
-    NN_TRY(rt_tensor_empty(dt, dev, 1, &four, &sums));
-    NN_TRY(rt_tensor_empty(dt, dev, 0, NULL, &y));
+    RT_TRY(rt_tensor_empty(dt, dev, 2, rows_shape, &rows));
+    RT_TRY(rt_tensor_empty(dt, dev, 1, &four, &sums));
+    RT_TRY(rt_tensor_empty(dt, dev, 0, NULL, &y));
     void *klp = rt__ptr(rows), *cep = rt__nn_at(klp, dt, N), *keepp = rt__nn_at(klp, dt, 2 * N);
     if (N > 0)
-        NN_TRY(be->kd(op, dt, N, C, rt__ptr(sc), rt__ptr(tc), o->teacher_probs, o->T, lc ? rt__ptr(lc) : NULL,
+        RT_TRY(be->kd(op, dt, N, C, rt__ptr(sc), rt__ptr(tc), o->teacher_probs, o->T, lc ? rt__ptr(lc) : NULL,
                       o->ignore_index, klp, cep, keepp));
     /* loss = sum_i a_i (soft kl_i + hard ce_i), a_i = w_i keep_i / kept */
     double soft = o->alpha * o->T * o->T, hard = labels ? 1 - o->alpha : 0;
-    NN_TRY(be->kd_reduce(dt, N, klp, cep, keepp, wc ? rt__ptr(wc) : NULL, soft, hard, o->T * o->T, rt__ptr(y),
+    RT_TRY(be->kd_reduce(dt, N, klp, cep, keepp, wc ? rt__ptr(wc) : NULL, soft, hard, o->T * o->T, rt__ptr(y),
                          rt__ptr(sums)));
     if (rt__needs_grad(1, &s)) {
         struct rt_node *node;
-        NN_TRY(rt__record(y, "KDBackward", vjp_kd, 1, &s, &node));
+        RT_TRY(rt__record(y, "KDBackward", vjp_kd, 1, &s, &node));
         node->s[0] = o->T, node->s[1] = soft, node->s[2] = hard;
         node->i[0] = o->teacher_probs, node->i[1] = lc != NULL, node->i[2] = wc != NULL;
         struct rt_tensor *saved[6] = {sc, tc, rows, sums, lc, wc};
         for (int k = 0; k < 6; k++)
             if (saved[k])
-                NN_TRY(rt__save(node, saved[k]));
+                RT_TRY(rt__save(node, saved[k]));
     }
     if (terms) { /* the means over kept samples: NaN when none is kept */
-        NN_TRY(rt_select(sums, 0, 0, &terms->kl));
-        NN_TRY(rt_select(sums, 0, 1, &terms->ce));
-        NN_TRY(rt_select(sums, 0, 2, &terms->kept));
-        NN_TRY(rt_select(sums, 0, 3, &terms->kl_scaled));
+        RT_TRY(rt_select(sums, 0, 0, &terms->kl));
+        RT_TRY(rt_select(sums, 0, 1, &terms->ce));
+        RT_TRY(rt_select(sums, 0, 2, &terms->kept));
+        RT_TRY(rt_select(sums, 0, 3, &terms->kl_scaled));
     }
 done:
     rt__release_all(6, (struct rt_tensor *[]){sc, tc, lc, wc, rows, sums});

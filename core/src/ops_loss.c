@@ -25,9 +25,10 @@ static enum rt_status check_class_loss(const char *op, struct rt_tensor *scores,
 static enum rt_status vjp_weighted_mean(struct rt_node *n, struct rt_tensor *g, struct rt_tensor **gin)
 {
     struct rt_tensor *q = NULL;
-    enum rt_status st = rt__binary_raw("WeightedMeanBackward", RT_BIN_DIV, g, n->saved[0], &q);
-    if (st == RT_OK)
-        st = rt_expand(q, n->in_ndim[0], n->in_shape[0], &gin[0]);
+    enum rt_status st;
+    RT_TRY(rt__binary_raw("WeightedMeanBackward", RT_BIN_DIV, g, n->saved[0], &q));
+    RT_TRY(rt_expand(q, n->in_ndim[0], n->in_shape[0], &gin[0]));
+done:
     rt_tensor_release(q);
     return st;
 }
@@ -38,18 +39,17 @@ static enum rt_status weighted_mean_raw(const char *op, struct rt_tensor *rows, 
                                         struct rt_tensor **y, struct rt_tensor **den)
 {
     enum rt_device dev = rt_tensor_device(rows);
-    enum rt_status st = rt__nn_kernel(op, rows, rt__backend(rows)->weighted_mean);
-    if (st == RT_OK)
-        st = rt_tensor_empty(rows->dtype, dev, 0, NULL, y);
-    if (st == RT_OK)
-        st = rt_tensor_empty(rows->dtype, dev, 0, NULL, den);
-    if (st == RT_OK)
-        st = rt__backend(rows)->weighted_mean(rows->dtype, rows->shape[0], rt__ptr(rows), rt__ptr(rw), rt__ptr(*y),
-                                              rt__ptr(*den));
-    if (st != RT_OK) {
-        rt__release_all(2, (struct rt_tensor *[]){*y, *den});
-        *y = *den = NULL;
-    }
+    enum rt_status st;
+    *y = *den = NULL;
+    RT_TRY(rt__nn_kernel(op, rows, rt__backend(rows)->weighted_mean));
+    RT_TRY(rt_tensor_empty(rows->dtype, dev, 0, NULL, y));
+    RT_TRY(rt_tensor_empty(rows->dtype, dev, 0, NULL, den));
+    RT_TRY(rt__backend(rows)->weighted_mean(rows->dtype, rows->shape[0], rt__ptr(rows), rt__ptr(rw), rt__ptr(*y),
+                                            rt__ptr(*den)));
+    return RT_OK;
+done:
+    rt__release_all(2, (struct rt_tensor *[]){*y, *den});
+    *y = *den = NULL;
     return st;
 }
 
@@ -59,11 +59,11 @@ static enum rt_status weighted_mean(const char *op, struct rt_tensor *rows, stru
 {
     struct rt_tensor *y = NULL, *den = NULL;
     enum rt_status st;
-    NN_TRY(weighted_mean_raw(op, rows, rw, &y, &den));
+    RT_TRY(weighted_mean_raw(op, rows, rw, &y, &den));
     if (rt__needs_grad(1, &rows)) {
         struct rt_node *node;
-        NN_TRY(rt__record(y, "WeightedMeanBackward", vjp_weighted_mean, 1, &rows, &node));
-        NN_TRY(rt__save(node, den));
+        RT_TRY(rt__record(y, "WeightedMeanBackward", vjp_weighted_mean, 1, &rows, &node));
+        RT_TRY(rt__save(node, den));
     }
 done:
     rt_tensor_release(den);
@@ -104,10 +104,10 @@ static enum rt_status vjp_cross_entropy(struct rt_node *n, struct rt_tensor *g, 
     if (g->dtype == x->dtype && (den || g->stride[0] == 0 || g->stride[0] == 1))
         rt_tensor_retain(gl = g);
     else
-        NN_TRY(rt__contig_raw(g, &gl));
-    NN_TRY(rt_tensor_empty_like(x, &gx));
+        RT_TRY(rt__contig_raw(g, &gl));
+    RT_TRY(rt_tensor_empty_like(x, &gx));
     if (N * C > 0)
-        NN_TRY(rt__backend(x)->cross_entropy_backward(x->dtype, N, C, rt__ptr(x), rt__ptr(lab), w ? rt__ptr(w) : NULL,
+        RT_TRY(rt__backend(x)->cross_entropy_backward(x->dtype, N, C, rt__ptr(x), rt__ptr(lab), w ? rt__ptr(w) : NULL,
                                                       n->i[0], n->s[0], rt__ptr(lse), rt__ptr(gl),
                                                       den ? 0 : gl->stride[0], den ? rt__ptr(den) : NULL,
                                                       rt__ptr(gx)));
@@ -134,34 +134,34 @@ enum rt_status rt_cross_entropy(struct rt_tensor *logits, struct rt_tensor *labe
         return st;
     int64_t N = logits->shape[0], C = logits->shape[1];
     enum rt_device dev = rt_tensor_device(logits);
-    NN_TRY(rt__contig_raw(logits, &xc));
-    NN_TRY(rt__contig_raw(labels, &lc));
+    RT_TRY(rt__contig_raw(logits, &xc));
+    RT_TRY(rt__contig_raw(labels, &lc));
     if (class_weights)
-        NN_TRY(rt__contig_raw(class_weights, &wc));
+        RT_TRY(rt__contig_raw(class_weights, &wc));
     /* the kernel checks the labels and writes every row (loss, lse and the row weights of a mean); with
      * no classes there is nothing to read, the rows are 0, and every label is bad unless ignored */
-    NN_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &loss));
-    NN_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &lse));
+    RT_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &loss));
+    RT_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &lse));
     if (reduction == RT_REDUCE_MEAN)
-        NN_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &rw));
+        RT_TRY(rt_tensor_empty(logits->dtype, dev, 1, &N, &rw));
     if (N > 0)
-        NN_TRY(rt__backend(logits)->cross_entropy(op, logits->dtype, N, C, rt__ptr(xc), rt__ptr(lc),
+        RT_TRY(rt__backend(logits)->cross_entropy(op, logits->dtype, N, C, rt__ptr(xc), rt__ptr(lc),
                                                   wc ? rt__ptr(wc) : NULL, ignore_index, label_smoothing,
                                                   rt__ptr(loss), rt__ptr(lse), rw ? rt__ptr(rw) : NULL));
     /* a mean is part of the node: its backward is one kernel, with no division before it */
     if (reduction == RT_REDUCE_MEAN)
-        NN_TRY(weighted_mean_raw(op, loss, rw, &y, &den));
+        RT_TRY(weighted_mean_raw(op, loss, rw, &y, &den));
     if (rt__needs_grad(1, &logits)) {
         struct rt_node *node;
-        NN_TRY(rt__record(den ? y : loss, "CrossEntropyBackward", vjp_cross_entropy, 1, &logits, &node));
+        RT_TRY(rt__record(den ? y : loss, "CrossEntropyBackward", vjp_cross_entropy, 1, &logits, &node));
         node->s[0] = label_smoothing, node->i[0] = ignore_index, node->i[1] = wc != NULL, node->i[2] = den != NULL;
         struct rt_tensor *saved[5] = {xc, lc, lse, wc, den};
         for (int k = 0; k < 5; k++)
             if (saved[k])
-                NN_TRY(rt__save(node, saved[k]));
+                RT_TRY(rt__save(node, saved[k]));
     }
     if (!den) /* a sum (SumBackward feeds the node on the rows) or the rows themselves */
-        NN_TRY(reduce_rows(op, loss, NULL, reduction, &y));
+        RT_TRY(reduce_rows(op, loss, NULL, reduction, &y));
 done:
     rt__release_all(7, (struct rt_tensor *[]){xc, lc, wc, rw, loss, lse, den});
     if (st != RT_OK) {
@@ -186,26 +186,26 @@ enum rt_status rt_nll_loss(struct rt_tensor *logp, struct rt_tensor *labels, str
         return st;
     int64_t N = logp->shape[0], C = logp->shape[1], shape2[2] = {N, 1};
     enum rt_device dev = rt_tensor_device(logp);
-    NN_TRY(rt__contig_raw(labels, &lc));
+    RT_TRY(rt__contig_raw(labels, &lc));
     if (class_weights)
-        NN_TRY(rt__contig_raw(class_weights, &wc));
+        RT_TRY(rt__contig_raw(class_weights, &wc));
     /* per-row weights (w[y_i], 0 when ignored) and the labels with ignored rows as 0, for the gather;
      * the kernel checks the labels and writes every row */
-    NN_TRY(rt_tensor_empty(logp->dtype, dev, 1, &N, &rw));
-    NN_TRY(rt_tensor_empty(RT_I64, dev, 1, &N, &safe));
+    RT_TRY(rt_tensor_empty(logp->dtype, dev, 1, &N, &rw));
+    RT_TRY(rt_tensor_empty(RT_I64, dev, 1, &N, &safe));
     if (N > 0)
-        NN_TRY(rt__backend(logp)->class_rows(op, logp->dtype, N, C, rt__ptr(lc), wc ? rt__ptr(wc) : NULL,
+        RT_TRY(rt__backend(logp)->class_rows(op, logp->dtype, N, C, rt__ptr(lc), wc ? rt__ptr(wc) : NULL,
                                              ignore_index, rt__ptr(rw), rt__ptr(safe)));
     if (N * C == 0) { /* nothing to gather: zeros of the right shape */
-        NN_TRY(rt_tensor_new(logp->dtype, rt_tensor_device(logp), 1, &N, &loss));
+        RT_TRY(rt_tensor_new(logp->dtype, rt_tensor_device(logp), 1, &N, &loss));
     } else {
-        NN_TRY(rt_view(safe, 2, shape2, &idx));
-        NN_TRY(rt__unary_raw(RT_UN_AFFINE, rw, -1, 0, &negw));
-        NN_TRY(rt_gather(logp, 1, idx, &picked));
-        NN_TRY(rt_view(picked, 1, &N, &flat));
-        NN_TRY(rt_mul(flat, negw, &loss));
+        RT_TRY(rt_view(safe, 2, shape2, &idx));
+        RT_TRY(rt__unary_raw(RT_UN_AFFINE, rw, -1, 0, &negw));
+        RT_TRY(rt_gather(logp, 1, idx, &picked));
+        RT_TRY(rt_view(picked, 1, &N, &flat));
+        RT_TRY(rt_mul(flat, negw, &loss));
     }
-    NN_TRY(reduce_rows(op, loss, rw, reduction, &y));
+    RT_TRY(reduce_rows(op, loss, rw, reduction, &y));
 done:
     rt__release_all(9, (struct rt_tensor *[]){lc, wc, rw, safe, idx, negw, picked, flat, loss});
     if (st != RT_OK) {
@@ -232,12 +232,12 @@ enum rt_status rt_mse_loss(struct rt_tensor *a, struct rt_tensor *b, enum rt_red
         return rt_error(RT_ERR_SHAPE, "%s: shapes differ: %s vs %s", op, rt_shape_str(a->ndim, a->shape, x, sizeof x),
                         rt_shape_str(b->ndim, b->shape, y, sizeof y));
     struct rt_tensor *d = NULL, *sq = NULL;
-    NN_TRY(rt_sub(a, b, &d));
-    NN_TRY(rt_mul(d, d, &sq));
+    RT_TRY(rt_sub(a, b, &d));
+    RT_TRY(rt_mul(d, d, &sq));
     if (reduction == RT_REDUCE_NONE) {
         *out = sq, sq = NULL;
     } else
-        NN_TRY(reduction == RT_REDUCE_MEAN ? rt_mean_all(sq, out) : rt_sum_all(sq, out));
+        RT_TRY(reduction == RT_REDUCE_MEAN ? rt_mean_all(sq, out) : rt_sum_all(sq, out));
 done:
     rt_tensor_release(d);
     rt_tensor_release(sq);

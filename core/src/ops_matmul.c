@@ -1,5 +1,12 @@
 /* Matrix products through the backend GEMM (OpenBLAS on CPU). Transposed views are passed to
- * GEMM as transposed operands instead of being copied. */
+ * GEMM as transposed operands instead of being copied.
+ *
+ * bf16 (retort/bf16.h): a product with a bf16 operand runs on the backend's gemm_bf16 (the other
+ * operand, f32, rounded to a bf16 copy first) and returns f32, accumulated in f32. Under autocast
+ * (rt_autocast_get() == RT_BF16) rt_matmul/rt_bmm/rt_linear round their f32 operands to bf16 copies
+ * and record the usual backward node saving those copies: the VJPs (grad_fns.c) then multiply the
+ * incoming f32 gradient with bf16 operands, so the backward GEMMs run in bf16 too and write f32
+ * gradients, without the backward needing to know about autocast. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,72 +51,142 @@ static enum rt_status operand(struct rt_tensor *t, bool want_t, struct gemm_oper
     return RT_OK;
 }
 
+/* RT_ERR_SHAPE unless op(a) and op(b) multiply: inner dims agree, and so do the batches of two 3-D operands. */
+static enum rt_status check_inner(const char *name, const struct rt_tensor *a, const struct rt_tensor *b,
+                                  const struct gemm_operand *oa, const struct gemm_operand *ob)
+{
+    char x[RT_SHAPE_STR_MAX], y[RT_SHAPE_STR_MAX];
+    if (oa->cols != ob->rows)
+        return rt_error(RT_ERR_SHAPE, "%s: inner dims differ: %s x %s", name,
+                        rt_shape_str(a->ndim, a->shape, x, sizeof x), rt_shape_str(b->ndim, b->shape, y, sizeof y));
+    if (a->ndim == 3 && b->ndim == 3 && oa->batch != ob->batch)
+        return rt_error(RT_ERR_SHAPE, "%s: batch sizes differ: %s x %s", name,
+                        rt_shape_str(a->ndim, a->shape, x, sizeof x), rt_shape_str(b->ndim, b->shape, y, sizeof y));
+    return RT_OK;
+}
+
+/* The product's output (batch, rows, cols), or (rows, cols) when neither operand is batched, of dtype dt. */
+static enum rt_status product_out(enum rt_dtype dt, const struct rt_tensor *a, bool batched, int64_t batch,
+                                  const struct gemm_operand *oa, const struct gemm_operand *ob, struct rt_tensor **c)
+{
+    int64_t shape[3] = {batch, oa->rows, ob->cols};
+    return batched ? rt_tensor_empty(dt, a->storage->device, 3, shape, c)
+                   : rt_tensor_empty(dt, a->storage->device, 2, shape + 1, c);
+}
+
+/* c[..., i, :] = bias for every row i (bias 1-D of c's last size, any stride or float dtype): the C a GEMM
+ * with beta 1 then adds the product to. */
+static enum rt_status fill_bias_rows(const struct rt_backend *be, struct rt_tensor *c, const struct rt_tensor *bias)
+{
+    struct rt_strided dst = rt__strided(c), src = rt__strided(bias);
+    src.ndim = dst.ndim;
+    for (int i = 0; i < dst.ndim; i++) {
+        src.shape[i] = dst.shape[i];
+        src.stride[i] = i == dst.ndim - 1 ? bias->stride[0] : 0;
+    }
+    return rt__copy_strided(be, &dst, c->dtype, &src, bias->dtype);
+}
+
 /* out = op(a) @ op(b) [+ bias broadcast over rows] for 2-D or 3-D (batched; a 2-D side is shared by
  * every batch). The bias is written into out first and GEMM adds to it (beta = 1), which saves the
  * separate pass over the output that adding it afterwards costs. No autograd. */
 static enum rt_status gemm_nd_bias(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
+                                   struct rt_tensor *bias, struct rt_tensor **out);
+
+/* A bf16 copy of an f32 (or bf16) operand, without autograd (new ref). */
+static enum rt_status to_bf16(const char *name, struct rt_tensor *t, struct rt_tensor **out)
+{
+    if (t->dtype == RT_BF16) {
+        rt_tensor_retain(t);
+        *out = t;
+        return RT_OK;
+    }
+    if (t->dtype != RT_F32)
+        return rt_error(RT_ERR_DTYPE, "%s: a bf16 product takes f32 or bf16 operands, got %s", name,
+                        rt_dtype_name(t->dtype));
+    bool was = rt_grad_set_enabled(false);
+    enum rt_status st = rt_to_dtype(t, RT_BF16, out);
+    rt_grad_set_enabled(was);
+    return st;
+}
+
+/* The bf16 product: both operands as bf16, C f32 (= bias rows first when bias is given). */
+static enum rt_status gemm_bf16(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
+                                struct rt_tensor *bias, struct rt_tensor **out)
+{
+    struct rt_tensor *ab = NULL, *bb = NULL, *c = NULL;
+    struct gemm_operand oa = {0}, ob = {0};
+    const struct rt_backend *be = rt__backend(a);
+    enum rt_status st;
+    if (!be->gemm_bf16)
+        return rt_error(RT_ERR_DEVICE, "%s: bf16 products are not supported on %s (CPU only); convert with :float()",
+                        name, be->name);
+    RT_TRY(to_bf16(name, a, &ab));
+    RT_TRY(to_bf16(name, b, &bb));
+    RT_TRY(operand(ab, ta, &oa));
+    RT_TRY(operand(bb, tb, &ob));
+    RT_TRY(check_inner(name, a, b, &oa, &ob));
+    int64_t batch = oa.batch > ob.batch ? oa.batch : ob.batch;
+    RT_TRY(product_out(RT_F32, a, a->ndim == 3 || b->ndim == 3, batch, &oa, &ob, &c));
+    double beta = 0.0;
+    if (bias && oa.rows * ob.cols > 0) { /* c[i, :] = bias, then C += A B */
+        RT_TRY(fill_bias_rows(be, c, bias));
+        beta = 1.0;
+    }
+    if (oa.rows * ob.cols > 0)
+        RT_TRY(be->gemm_bf16(oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, oa.ptr, oa.ld, oa.bstride, ob.ptr, ob.ld,
+                             ob.bstride, beta, rt__ptr(c), ob.cols, oa.rows * ob.cols, batch));
+    *out = c, c = NULL;
+done:
+    rt_tensor_release(oa.held);
+    rt_tensor_release(ob.held);
+    rt_tensor_release(ab);
+    rt_tensor_release(bb);
+    rt_tensor_release(c);
+    return st;
+}
+
+static enum rt_status gemm_nd_bias(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
                                    struct rt_tensor *bias, struct rt_tensor **out)
 {
-    char x[RT_SHAPE_STR_MAX], y[RT_SHAPE_STR_MAX];
     enum rt_status st = rt__same_device(name, a, b);
     if (st != RT_OK)
         return st;
+    if (a->dtype == RT_BF16 || b->dtype == RT_BF16)
+        return gemm_bf16(name, a, ta, b, tb, bias, out);
     if (a->dtype != b->dtype)
         return rt_error(RT_ERR_DTYPE, "%s: dtypes differ (%s and %s)", name, rt_dtype_name(a->dtype),
                         rt_dtype_name(b->dtype));
     if (!rt_dtype_is_float(a->dtype))
         return rt_error(RT_ERR_DTYPE, "%s: needs float tensors, got %s", name, rt_dtype_name(a->dtype));
-    struct gemm_operand oa, ob;
-    st = operand(a, ta, &oa);
-    if (st != RT_OK)
-        return st;
-    st = operand(b, tb, &ob);
-    if (st != RT_OK) {
-        rt_tensor_release(oa.held);
-        return st;
-    }
+    struct gemm_operand oa = {0}, ob = {0};
     struct rt_tensor *c = NULL;
-    if (oa.cols != ob.rows)
-        st = rt_error(RT_ERR_SHAPE, "%s: inner dims differ: %s x %s", name, rt_shape_str(a->ndim, a->shape, x, sizeof x),
-                      rt_shape_str(b->ndim, b->shape, y, sizeof y));
-    else if (a->ndim == 3 && b->ndim == 3 && oa.batch != ob.batch)
-        st = rt_error(RT_ERR_SHAPE, "%s: batch sizes differ: %s x %s", name, rt_shape_str(a->ndim, a->shape, x, sizeof x),
-                      rt_shape_str(b->ndim, b->shape, y, sizeof y));
+    RT_TRY(operand(a, ta, &oa));
+    RT_TRY(operand(b, tb, &ob));
+    RT_TRY(check_inner(name, a, b, &oa, &ob));
     int64_t batch = oa.batch > ob.batch ? oa.batch : ob.batch;
     bool batched = a->ndim == 3 || b->ndim == 3;
-    if (st == RT_OK) {
-        int64_t shape[3] = {batch, oa.rows, ob.cols};
-        st = batched ? rt_tensor_empty(a->dtype, a->storage->device, 3, shape, &c)
-                     : rt_tensor_empty(a->dtype, a->storage->device, 2, shape + 1, &c);
-    }
+    RT_TRY(product_out(a->dtype, a, batched, batch, &oa, &ob, &c));
     double beta = 0.0;
-    bool done = false; /* the product is written */
-    const struct rt_backend *be = st == RT_OK ? rt__backend(c) : NULL;
-    if (st == RT_OK && bias && be->gemm_bias && !batched && oa.cols > 0 && oa.rows * ob.cols > 0 &&
-        bias->stride[0] == 1 && bias->dtype == c->dtype) /* the bias in the product's epilogue: one call */
-        st = be->gemm_bias(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, oa.ptr, oa.ld, ob.ptr, ob.ld,
-                           rt__ptr(bias), rt__ptr(c), ob.cols, &done);
-    if (st == RT_OK && !done && bias && oa.rows * ob.cols > 0) { /* c[i, :] = bias */
-        struct rt_strided dst = rt__strided(c), src = rt__strided(bias);
-        src.ndim = dst.ndim;
-        for (int i = 0; i < dst.ndim; i++) {
-            src.shape[i] = dst.shape[i];
-            src.stride[i] = i == dst.ndim - 1 ? bias->stride[0] : 0;
-        }
-        st = be->copy(&dst, c->dtype, &src, bias->dtype);
+    bool written = false; /* the product is written */
+    const struct rt_backend *be = rt__backend(c);
+    if (bias && be->gemm_bias && !batched && oa.cols > 0 && oa.rows * ob.cols > 0 && bias->stride[0] == 1 &&
+        bias->dtype == c->dtype) /* the bias in the product's epilogue: one call */
+        RT_TRY(be->gemm_bias(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, oa.ptr, oa.ld, ob.ptr, ob.ld,
+                             rt__ptr(bias), rt__ptr(c), ob.cols, &written));
+    if (!written && bias && oa.rows * ob.cols > 0) {
+        RT_TRY(fill_bias_rows(be, c, bias));
         beta = 1.0;
     }
-    if (st == RT_OK && !done && oa.rows * ob.cols > 0) /* with k == 0: C = bias rows, or zeros */
-        st = be->gemm(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, 1.0, oa.ptr, oa.ld, oa.bstride, ob.ptr,
-                      ob.ld, ob.bstride, beta, rt__ptr(c), ob.cols, oa.rows * ob.cols, batch);
+    if (!written && oa.rows * ob.cols > 0) /* with k == 0: C = bias rows, or zeros */
+        RT_TRY(be->gemm(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, 1.0, oa.ptr, oa.ld, oa.bstride,
+                        ob.ptr, ob.ld, ob.bstride, beta, rt__ptr(c), ob.cols, oa.rows * ob.cols, batch));
+    *out = c, c = NULL;
+done:
     rt_tensor_release(oa.held);
     rt_tensor_release(ob.held);
-    if (st != RT_OK) {
-        rt_tensor_release(c);
-        return st;
-    }
-    *out = c;
-    return RT_OK;
+    rt_tensor_release(c);
+    return st;
 }
 
 enum rt_status rt__gemm_2d(struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb, struct rt_tensor **out)
@@ -118,27 +195,54 @@ enum rt_status rt__gemm_2d(struct rt_tensor *a, bool ta, struct rt_tensor *b, bo
 }
 
 /* The differentiable core product: 2-D x 2-D or 3-D batched (one side may be 2-D). */
+/* Under bf16 autocast, the bf16 copies (new refs) an op multiplies and saves in place of its f32
+ * operands; other dtypes and autocast off: the operands themselves (new refs). */
+static enum rt_status autocast_operands(const char *name, int k, struct rt_tensor *const *in, struct rt_tensor **use)
+{
+    bool cast = rt_autocast_get() == RT_BF16;
+    for (int i = 0; i < k; i++)
+        cast = cast && (in[i]->dtype == RT_F32 || in[i]->dtype == RT_BF16);
+    enum rt_status st = RT_OK;
+    for (int i = 0; i < k; i++) {
+        use[i] = NULL;
+        if (st == RT_OK && cast)
+            st = to_bf16(name, in[i], &use[i]);
+        else if (st == RT_OK)
+            rt_tensor_retain(use[i] = in[i]);
+    }
+    if (st != RT_OK)
+        rt__release_all(k, use);
+    return st;
+}
+
+/* The backward node of a product y of the n inputs `in` (when they need grad), saving the two operands it
+ * multiplied (use: the inputs themselves, or their bf16 copies under autocast). */
+static enum rt_status record_product(struct rt_tensor *y, const char *node_name, rt_vjp_fn vjp, int n,
+                                     struct rt_tensor *const *in, struct rt_tensor *const *use)
+{
+    if (!rt__needs_grad(n, in))
+        return RT_OK;
+    struct rt_node *node;
+    enum rt_status st;
+    RT_TRY(rt__record(y, node_name, vjp, n, in, &node));
+    RT_TRY(rt__save(node, use[0]));
+    RT_TRY(rt__save(node, use[1]));
+done:
+    return st;
+}
+
 static enum rt_status mm(const char *name, struct rt_tensor *a, struct rt_tensor *b, struct rt_tensor **out)
 {
-    struct rt_tensor *c;
-    enum rt_status st = gemm_nd_bias(name, a, false, b, false, NULL, &c);
-    if (st != RT_OK)
-        return st;
-    struct rt_tensor *in[2] = {a, b};
-    if (rt__needs_grad(2, in)) {
-        struct rt_node *n;
-        st = rt__record(c, "MatmulBackward", rt__vjp_matmul, 2, in, &n);
-        if (st == RT_OK)
-            st = rt__save(n, a);
-        if (st == RT_OK)
-            st = rt__save(n, b);
-        if (st != RT_OK) {
-            rt_tensor_release(c);
-            return st;
-        }
-    }
-    *out = c;
-    return RT_OK;
+    struct rt_tensor *c = NULL, *in[2] = {a, b}, *use[2] = {NULL, NULL};
+    enum rt_status st;
+    RT_TRY(autocast_operands(name, 2, in, use));
+    RT_TRY(gemm_nd_bias(name, use[0], false, use[1], false, NULL, &c));
+    RT_TRY(record_product(c, "MatmulBackward", rt__vjp_matmul, 2, in, use));
+    *out = c, c = NULL;
+done:
+    rt__release_all(2, use);
+    rt_tensor_release(c);
+    return st;
 }
 
 enum rt_status rt_matmul(struct rt_tensor *a, struct rt_tensor *b, struct rt_tensor **out)
@@ -148,28 +252,27 @@ enum rt_status rt_matmul(struct rt_tensor *a, struct rt_tensor *b, struct rt_ten
         return rt_error(RT_ERR_SHAPE, "rt_matmul: operands must have 1 to 3 dims, got %s x %s",
                         rt_shape_str(a->ndim, a->shape, x, sizeof x), rt_shape_str(b->ndim, b->shape, y, sizeof y));
     /* Promote vectors to matrices, multiply, then drop the added dims (all differentiable views). */
-    struct rt_tensor *a2 = NULL, *b2 = NULL, *c = NULL;
-    enum rt_status st = a->ndim == 1 ? rt_unsqueeze(a, 0, &a2) : (rt_tensor_retain(a), a2 = a, RT_OK);
-    if (st == RT_OK)
-        st = b->ndim == 1 ? rt_unsqueeze(b, 1, &b2) : (rt_tensor_retain(b), b2 = b, RT_OK);
-    if (st == RT_OK && a2->ndim == 3 && b2->ndim == 2 && a2->shape[2] == b2->shape[0]) {
+    struct rt_tensor *a2 = NULL, *b2 = NULL, *c = NULL, *af = NULL, *cf = NULL, *s = NULL;
+    enum rt_status st;
+    if (a->ndim == 1)
+        RT_TRY(rt_unsqueeze(a, 0, &a2));
+    else
+        rt_tensor_retain(a2 = a);
+    if (b->ndim == 1)
+        RT_TRY(rt_unsqueeze(b, 1, &b2));
+    else
+        rt_tensor_retain(b2 = b);
+    if (a2->ndim == 3 && b2->ndim == 2 && a2->shape[2] == b2->shape[0]) {
         /* (B,n,k) x (k,m): one big GEMM over B*n rows. */
         int64_t flat[2] = {a2->shape[0] * a2->shape[1], a2->shape[2]};
-        struct rt_tensor *af, *cf;
-        st = rt_reshape(a2, 2, flat, &af);
-        if (st == RT_OK) {
-            st = mm("rt_matmul", af, b2, &cf);
-            rt_tensor_release(af);
-            if (st == RT_OK) {
-                int64_t shape[3] = {a2->shape[0], a2->shape[1], b2->shape[1]};
-                st = rt_view(cf, 3, shape, &c);
-                rt_tensor_release(cf);
-            }
-        }
-    } else if (st == RT_OK) {
-        st = mm("rt_matmul", a2, b2, &c);
+        int64_t shape[3] = {a2->shape[0], a2->shape[1], b2->shape[1]};
+        RT_TRY(rt_reshape(a2, 2, flat, &af));
+        RT_TRY(mm("rt_matmul", af, b2, &cf));
+        RT_TRY(rt_view(cf, 3, shape, &c));
+    } else {
+        RT_TRY(mm("rt_matmul", a2, b2, &c));
     }
-    if (st == RT_OK && (a->ndim == 1 || b->ndim == 1)) {
+    if (a->ndim == 1 || b->ndim == 1) {
         int64_t shape[RT_MAX_DIMS];
         int k = 0;
         for (int i = 0; i < c->ndim; i++) {
@@ -177,22 +280,17 @@ enum rt_status rt_matmul(struct rt_tensor *a, struct rt_tensor *b, struct rt_ten
             if (!drop)
                 shape[k++] = c->shape[i];
         }
-        struct rt_tensor *s;
-        st = rt_view(c, k, shape, &s);
+        RT_TRY(rt_view(c, k, shape, &s));
         rt_tensor_release(c);
-        c = st == RT_OK ? s : NULL;
+        c = s, s = NULL;
     }
-    rt_tensor_release(a2);
-    rt_tensor_release(b2);
-    if (st != RT_OK) {
-        if (strstr(rt_error_msg(), "inner dims") || strstr(rt_error_msg(), "batch sizes"))
-            rt_error(RT_ERR_SHAPE, "rt_matmul: inner dims differ: %s x %s", rt_shape_str(a->ndim, a->shape, x, sizeof x),
-                     rt_shape_str(b->ndim, b->shape, y, sizeof y));
-        rt_tensor_release(c);
-        return st;
-    }
-    *out = c;
-    return RT_OK;
+    *out = c, c = NULL;
+done:
+    if (st != RT_OK && (strstr(rt_error_msg(), "inner dims") || strstr(rt_error_msg(), "batch sizes")))
+        rt_error(RT_ERR_SHAPE, "rt_matmul: inner dims differ: %s x %s", rt_shape_str(a->ndim, a->shape, x, sizeof x),
+                 rt_shape_str(b->ndim, b->shape, y, sizeof y));
+    rt__release_all(6, (struct rt_tensor *[]){a2, b2, c, af, cf, s});
+    return st;
 }
 
 enum rt_status rt_bmm(struct rt_tensor *a, struct rt_tensor *b, struct rt_tensor **out)
@@ -216,27 +314,21 @@ enum rt_status rt_linear(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
                         rt_shape_str(bias->ndim, bias->shape, a, sizeof a),
                         rt_shape_str(w->ndim, w->shape, b, sizeof b), (long long)w->shape[0]);
     enum rt_status st = bias ? rt__same_device("rt_linear", w, bias) : RT_OK;
-    if (st == RT_OK && bias && bias->dtype != w->dtype)
+    bool bf16 = x->dtype == RT_BF16 || w->dtype == RT_BF16 || rt_autocast_get() == RT_BF16;
+    if (st == RT_OK && bias && bias->dtype != w->dtype && !(bf16 && (bias->dtype == RT_F32 || bias->dtype == RT_BF16)))
         st = rt_error(RT_ERR_DTYPE, "rt_linear: bias dtype %s differs from weight dtype %s",
                       rt_dtype_name(bias->dtype), rt_dtype_name(w->dtype));
-    struct rt_tensor *y = NULL;
-    if (st == RT_OK)
-        st = gemm_nd_bias("rt_linear", x, false, w, true, bias, &y); /* validates device/dtype */
-    struct rt_tensor *in[3] = {x, w, bias};
-    if (st == RT_OK && rt__needs_grad(bias ? 3 : 2, in)) {
-        struct rt_node *n;
-        st = rt__record(y, "LinearBackward", rt__vjp_linear, bias ? 3 : 2, in, &n);
-        if (st == RT_OK)
-            st = rt__save(n, x);
-        if (st == RT_OK)
-            st = rt__save(n, w);
-    }
-    if (st != RT_OK) {
-        rt_tensor_release(y);
+    struct rt_tensor *y = NULL, *in[3] = {x, w, bias}, *use[2] = {NULL, NULL};
+    if (st != RT_OK)
         return st;
-    }
-    *out = y;
-    return RT_OK;
+    RT_TRY(autocast_operands("rt_linear", 2, in, use));
+    RT_TRY(gemm_nd_bias("rt_linear", use[0], false, use[1], true, bias, &y)); /* validates device/dtype */
+    RT_TRY(record_product(y, "LinearBackward", rt__vjp_linear, bias ? 3 : 2, in, use));
+    *out = y, y = NULL;
+done:
+    rt__release_all(2, use);
+    rt_tensor_release(y);
+    return st;
 }
 
 enum rt_status rt_matmul_naive(struct rt_tensor *a, struct rt_tensor *b, struct rt_tensor **out)
@@ -248,31 +340,27 @@ enum rt_status rt_matmul_naive(struct rt_tensor *a, struct rt_tensor *b, struct 
     int64_t n = a->shape[0], k = a->shape[1], m = b->shape[1];
     double *A = malloc((size_t)(n * k + 1) * sizeof *A), *B = malloc((size_t)(k * m + 1) * sizeof *B),
            *C = calloc((size_t)(n * m + 1), sizeof *C);
-    enum rt_status st = A && B && C ? RT_OK : rt_error(RT_ERR_OOM, "rt_matmul_naive: out of memory");
-    if (st == RT_OK)
-        st = rt_tensor_to_host(a, RT_F64, A);
-    if (st == RT_OK)
-        st = rt_tensor_to_host(b, RT_F64, B);
-    if (st == RT_OK)
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < m; j++) {
-                double s = 0;
-                for (int64_t p = 0; p < k; p++)
-                    s += A[i * k + p] * B[p * m + j];
-                C[i * m + j] = s;
-            }
     struct rt_tensor *c64 = NULL;
     int64_t shape[2] = {n, m};
-    if (st == RT_OK)
-        st = rt_tensor_from_data(RT_F64, 2, shape, C, &c64);
-    free(A);
-    free(B);
-    free(C);
-    if (st != RT_OK)
-        return st;
+    enum rt_status st;
+    RT_TRY(A && B && C ? RT_OK : rt_error(RT_ERR_OOM, "rt_matmul_naive: out of memory"));
+    RT_TRY(rt_tensor_to_host(a, RT_F64, A));
+    RT_TRY(rt_tensor_to_host(b, RT_F64, B));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < m; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < k; p++)
+                s += A[i * k + p] * B[p * m + j];
+            C[i * m + j] = s;
+        }
+    RT_TRY(rt_tensor_from_data(RT_F64, 2, shape, C, &c64));
     bool was = rt_grad_set_enabled(false);
     st = rt_to_dtype(c64, a->dtype, out);
     rt_grad_set_enabled(was);
+done:
+    free(A);
+    free(B);
+    free(C);
     rt_tensor_release(c64);
     return st;
 }

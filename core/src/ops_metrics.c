@@ -13,10 +13,10 @@ enum rt_status rt_count_correct(struct rt_tensor *scores, struct rt_tensor *labe
         return st;
     int64_t N = scores->shape[0], C = scores->shape[1];
     struct rt_tensor *xc = NULL, *lc = NULL, *y = NULL;
-    NN_TRY(rt__contig_raw(scores, &xc));
-    NN_TRY(rt__contig_raw(labels, &lc));
-    NN_TRY(rt_tensor_empty(scores->dtype, rt_tensor_device(scores), 0, NULL, &y));
-    NN_TRY(rt__backend(scores)->count_correct(scores->dtype, N, C, rt__ptr(xc), rt__ptr(lc), base, rt__ptr(y)));
+    RT_TRY(rt__contig_raw(scores, &xc));
+    RT_TRY(rt__contig_raw(labels, &lc));
+    RT_TRY(rt_tensor_empty(scores->dtype, rt_tensor_device(scores), 0, NULL, &y));
+    RT_TRY(rt__backend(scores)->count_correct(scores->dtype, N, C, rt__ptr(xc), rt__ptr(lc), base, rt__ptr(y)));
 done:
     rt__release_all(2, (struct rt_tensor *[]){xc, lc});
     if (st != RT_OK) {

@@ -14,15 +14,15 @@ static enum rt_status vjp_batch_norm(struct rt_node *n, struct rt_tensor *g, str
     int64_t N = x->shape[0], C = x->shape[1], S = rt_tensor_numel(x) / (N * C > 0 ? N * C : 1);
     bool nx = n->next[0] != NULL, nw = n->n_inputs > 1 && n->next[1], nb = n->n_inputs > 2 && n->next[2];
     enum rt_status st;
-    NN_TRY(rt__contig_raw(g, &gc));
-    NN_TRY(rt__contig_raw(x, &xc));
+    RT_TRY(rt__contig_raw(g, &gc));
+    RT_TRY(rt__contig_raw(x, &xc));
     if (nx)
-        NN_TRY(rt_tensor_empty_like(x, &gx));
+        RT_TRY(rt_tensor_empty_like(x, &gx));
     if (nw)
-        NN_TRY(rt_tensor_empty(x->dtype, rt_tensor_device(x), 1, &C, &gw));
+        RT_TRY(rt_tensor_empty(x->dtype, rt_tensor_device(x), 1, &C, &gw));
     if (nb)
-        NN_TRY(rt_tensor_empty(x->dtype, rt_tensor_device(x), 1, &C, &gb));
-    NN_TRY(rt__backend(x)->batch_norm_backward(x->dtype, n->i[0] != 0, N, C, S, rt__ptr(xc), rt__ptr(gc),
+        RT_TRY(rt_tensor_empty(x->dtype, rt_tensor_device(x), 1, &C, &gb));
+    RT_TRY(rt__backend(x)->batch_norm_backward(x->dtype, n->i[0] != 0, N, C, S, rt__ptr(xc), rt__ptr(gc),
                                                rt__ptr(mean), rt__ptr(invstd), w ? rt__ptr(w) : NULL,
                                                gx ? rt__ptr(gx) : NULL, gw ? rt__ptr(gw) : NULL,
                                                gb ? rt__ptr(gb) : NULL));
@@ -92,32 +92,32 @@ enum rt_status rt_batch_norm(struct rt_tensor *x, struct rt_tensor *running_mean
     enum rt_dtype dt = x->dtype;
     struct rt_tensor *xc = NULL, *mean = NULL, *var = NULL, *invstd = NULL, *y = NULL, *wc = NULL, *bc = NULL,
                      *uv = NULL;
-    NN_TRY(rt__contig_raw(x, &xc));
+    RT_TRY(rt__contig_raw(x, &xc));
     if (training) {
-        NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 1, &C, &mean));
-        NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 1, &C, &var));
+        RT_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 1, &C, &mean));
+        RT_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 1, &C, &var));
         if (C > 0)
-            NN_TRY(be->batch_norm_stats(dt, N, C, S, rt__ptr(xc), rt__ptr(mean), rt__ptr(var)));
+            RT_TRY(be->batch_norm_stats(dt, N, C, S, rt__ptr(xc), rt__ptr(mean), rt__ptr(var)));
     } else {
-        NN_TRY(rt__contig_raw(running_mean, &mean));
-        NN_TRY(rt__contig_raw(running_var, &var));
+        RT_TRY(rt__contig_raw(running_mean, &mean));
+        RT_TRY(rt__contig_raw(running_var, &var));
     }
-    NN_TRY(rt__unary_raw(RT_UN_AFFINE, var, 1.0, eps, &uv)); /* var + eps */
-    NN_TRY(rt__unary_raw(RT_UN_POW, uv, -0.5, 0, &invstd));
+    RT_TRY(rt__unary_raw(RT_UN_AFFINE, var, 1.0, eps, &uv)); /* var + eps */
+    RT_TRY(rt__unary_raw(RT_UN_POW, uv, -0.5, 0, &invstd));
     if (weight)
-        NN_TRY(rt__contig_raw(weight, &wc));
+        RT_TRY(rt__contig_raw(weight, &wc));
     if (bias)
-        NN_TRY(rt__contig_raw(bias, &bc));
-    NN_TRY(rt_tensor_empty(dt, rt_tensor_device(x), x->ndim, x->shape, &y));
+        RT_TRY(rt__contig_raw(bias, &bc));
+    RT_TRY(rt_tensor_empty(dt, rt_tensor_device(x), x->ndim, x->shape, &y));
     if (rt_tensor_numel(y) > 0)
-        NN_TRY(be->batch_norm_apply(dt, N, C, S, rt__ptr(xc), rt__ptr(mean), rt__ptr(invstd), wc ? rt__ptr(wc) : NULL,
+        RT_TRY(be->batch_norm_apply(dt, N, C, S, rt__ptr(xc), rt__ptr(mean), rt__ptr(invstd), wc ? rt__ptr(wc) : NULL,
                                     bc ? rt__ptr(bc) : NULL, rt__ptr(y)));
     if (training && running_mean)
-        NN_TRY(blend_(running_mean, mean, momentum));
+        RT_TRY(blend_(running_mean, mean, momentum));
     if (training && running_var) {
         struct rt_tensor *unb = NULL;
         double M = (double)(N * S);
-        NN_TRY(rt__unary_raw(RT_UN_AFFINE, var, M / (M - 1), 0, &unb));
+        RT_TRY(rt__unary_raw(RT_UN_AFFINE, var, M / (M - 1), 0, &unb));
         st = blend_(running_var, unb, momentum);
         rt_tensor_release(unb);
         if (st != RT_OK)
@@ -127,13 +127,13 @@ enum rt_status rt_batch_norm(struct rt_tensor *x, struct rt_tensor *running_mean
     if (rt__needs_grad(3, in)) {
         struct rt_node *node;
         int nin = bias ? 3 : weight ? 2 : 1;
-        NN_TRY(rt__record(y, "BatchNormBackward", vjp_batch_norm, nin, in, &node));
+        RT_TRY(rt__record(y, "BatchNormBackward", vjp_batch_norm, nin, in, &node));
         node->i[0] = training, node->i[1] = weight != NULL;
-        NN_TRY(rt__save(node, xc));
-        NN_TRY(rt__save(node, mean));
-        NN_TRY(rt__save(node, invstd));
+        RT_TRY(rt__save(node, xc));
+        RT_TRY(rt__save(node, mean));
+        RT_TRY(rt__save(node, invstd));
         if (weight)
-            NN_TRY(rt__save(node, wc));
+            RT_TRY(rt__save(node, wc));
     }
 done:
     rt_tensor_release(xc);

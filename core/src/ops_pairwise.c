@@ -75,11 +75,11 @@ static enum rt_status vjp_pairwise(struct rt_node *node, struct rt_tensor *g, st
         PW(t1, rt_sum, gs, 1, true);
         PW(t1, rt_mul, x, t1);
         PW(t2, rt_matmul, gs, x);
-        st = rt_sub(t1, t2, &dx);
+        RT_TRY(rt_sub(t1, t2, &dx));
     } else {
         PW(gs, rt_add, g, gt);
         if (kind == RT_PAIR_GRAM) {
-            st = rt_matmul(gs, x, &dx); /* d(x x^T) = (g + g^T) x */
+            RT_TRY(rt_matmul(gs, x, &dx)); /* d(x x^T) = (g + g^T) x */
         } else {
             /* xh = x / s: dxh = (g + g^T) xh; dx = dxh / s - xh * rowsum(dxh * xh) / r */
             struct rt_tensor *s = node->saved[1], *r = node->saved[2], *dxh;
@@ -89,11 +89,10 @@ static enum rt_status vjp_pairwise(struct rt_node *node, struct rt_tensor *g, st
             PW(t1, rt_div, t1, r);
             PW(t1, rt_mul, x, t1);
             PW(t2, rt_div, dxh, s);
-            st = rt_sub(t2, t1, &dx);
+            RT_TRY(rt_sub(t2, t1, &dx));
         }
     }
-    if (st == RT_OK)
-        gin[0] = dx, dx = NULL;
+    gin[0] = dx, dx = NULL;
 done:
     rt_grad_set_enabled(prev);
     rt_tensor_release(dx);
@@ -141,28 +140,24 @@ enum rt_status rt_pairwise(struct rt_tensor *x, enum rt_pairwise kind, double ep
         PW(t1, rt_clamp, t1, eps, INFINITY);
         PW(t1, rt_sqrt, t1);
         PW(mask, off_diagonal, xc, n);
-        st = rt_mul(t1, mask, &y);
-        if (st != RT_OK)
-            goto done;
+        RT_TRY(rt_mul(t1, mask, &y));
         /* live: off the diagonal and above the clamp, where the gradient flows */
         PW(save2, rt_compare_scalar, y, sqrt(eps), RT_CMP_GT);
         save1 = y;
     } else {
-        st = rt__gemm_2d(base, false, base, true, &y); /* x x^T */
-        if (st != RT_OK)
-            goto done;
+        RT_TRY(rt__gemm_2d(base, false, base, true, &y)); /* x x^T */
     }
     rt_grad_set_enabled(prev);
     if (rt__needs_grad(1, &x)) {
         struct rt_node *node;
-        NN_TRY(rt__record(y, kind == RT_PAIR_GRAM ? "GramBackward" : kind == RT_PAIR_COSINE ? "CosineSimilarityBackward"
+        RT_TRY(rt__record(y, kind == RT_PAIR_GRAM ? "GramBackward" : kind == RT_PAIR_COSINE ? "CosineSimilarityBackward"
                                                                                              : "PairwiseDistanceBackward",
                           vjp_pairwise, 1, &x, &node));
         node->s[0] = (double)kind;
-        NN_TRY(rt__save(node, kind == RT_PAIR_COSINE ? base : xc));
+        RT_TRY(rt__save(node, kind == RT_PAIR_COSINE ? base : xc));
         if (kind != RT_PAIR_GRAM) {
-            NN_TRY(rt__save(node, save1));
-            NN_TRY(rt__save(node, save2));
+            RT_TRY(rt__save(node, save1));
+            RT_TRY(rt__save(node, save2));
         }
     }
 done:

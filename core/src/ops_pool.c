@@ -53,26 +53,24 @@ static enum rt_status vjp_pool(struct rt_node *n, struct rt_tensor *g, struct rt
                                 .w = n->in_shape[0][3], .kh = n->i[1], .kw = n->i[2], .sh = n->i[3], .sw = n->i[4],
                                 .ph = n->i[5], .pw = n->i[6], .dh = 1, .dw = 1, .oh = g->shape[2], .ow = g->shape[3]};
     geom.img_stride = geom.h * geom.w;
-    struct rt_tensor *gc = NULL, *gx = NULL;
+    struct rt_tensor *gc = NULL, *gx = NULL, *ic = NULL;
     enum rt_status st;
-    NN_TRY(rt__contig_raw(g, &gc));
-    NN_TRY(rt_tensor_empty(g->dtype, rt_tensor_device(g), 4, n->in_shape[0], &gx)); /* the kernels write it all */
+    RT_TRY(rt__contig_raw(g, &gc));
+    RT_TRY(rt_tensor_empty(g->dtype, rt_tensor_device(g), 4, n->in_shape[0], &gx)); /* the kernels write it all */
     const struct rt_backend *be = rt__backend(gx);
     enum rt_dtype dt = g->dtype;
     if (n->i[0] == POOL_MAX) {
-        struct rt_tensor *ic = NULL;
-        NN_TRY(rt__contig_raw(n->saved[0], &ic));
-        st = be->max_pool2d_backward(dt, &geom, rt__ptr(ic), rt__ptr(gc), rt__ptr(gx));
-        rt_tensor_release(ic);
+        RT_TRY(rt__contig_raw(n->saved[0], &ic));
+        RT_TRY(be->max_pool2d_backward(dt, &geom, rt__ptr(ic), rt__ptr(gc), rt__ptr(gx)));
     } else if (n->i[0] == POOL_AVG)
-        st = be->avg_pool2d_backward(dt, &geom, n->i[7] != 0, rt__ptr(gc), rt__ptr(gx));
+        RT_TRY(be->avg_pool2d_backward(dt, &geom, n->i[7] != 0, rt__ptr(gc), rt__ptr(gx)));
     else
-        st = be->adaptive_avg_pool2d_backward(dt, &geom, rt__ptr(gc), rt__ptr(gx));
-    if (st == RT_OK)
-        gin[0] = gx, gx = NULL;
+        RT_TRY(be->adaptive_avg_pool2d_backward(dt, &geom, rt__ptr(gc), rt__ptr(gx)));
+    gin[0] = gx, gx = NULL;
 done:
     rt_tensor_release(gc);
     rt_tensor_release(gx);
+    rt_tensor_release(ic);
     return st;
 }
 
@@ -87,25 +85,25 @@ static enum rt_status pool_run(enum pool_kind kind, struct rt_tensor *x, const s
     const struct rt_backend *be = rt__backend(x);
     enum rt_status st;
     bool grad = rt__needs_grad(1, &x);
-    NN_TRY(rt__contig_raw(x, &xc));
-    NN_TRY(rt_tensor_empty(x->dtype, rt_tensor_device(x), 4, shape, &y));
+    RT_TRY(rt__contig_raw(x, &xc));
+    RT_TRY(rt_tensor_empty(x->dtype, rt_tensor_device(x), 4, shape, &y));
     if (kind == POOL_MAX && (grad || indices_out))
-        NN_TRY(rt_tensor_empty(RT_I64, rt_tensor_device(x), 4, shape, &idx));
+        RT_TRY(rt_tensor_empty(RT_I64, rt_tensor_device(x), 4, shape, &idx));
     if (rt_tensor_numel(y) > 0) {
         if (kind == POOL_MAX)
-            NN_TRY(be->max_pool2d(x->dtype, g, rt__ptr(xc), rt__ptr(y), idx ? rt__ptr(idx) : NULL));
+            RT_TRY(be->max_pool2d(x->dtype, g, rt__ptr(xc), rt__ptr(y), idx ? rt__ptr(idx) : NULL));
         else if (kind == POOL_AVG)
-            NN_TRY(be->avg_pool2d(x->dtype, g, cip, rt__ptr(xc), rt__ptr(y)));
+            RT_TRY(be->avg_pool2d(x->dtype, g, cip, rt__ptr(xc), rt__ptr(y)));
         else
-            NN_TRY(be->adaptive_avg_pool2d(x->dtype, g, rt__ptr(xc), rt__ptr(y)));
+            RT_TRY(be->adaptive_avg_pool2d(x->dtype, g, rt__ptr(xc), rt__ptr(y)));
     }
     if (grad) {
         struct rt_node *node;
-        NN_TRY(rt__record(y, pool_names[kind], vjp_pool, 1, &x, &node));
+        RT_TRY(rt__record(y, pool_names[kind], vjp_pool, 1, &x, &node));
         node->i[0] = kind, node->i[1] = g->kh, node->i[2] = g->kw, node->i[3] = g->sh, node->i[4] = g->sw;
         node->i[5] = g->ph, node->i[6] = g->pw, node->i[7] = cip;
         if (kind == POOL_MAX)
-            NN_TRY(rt__save(node, idx));
+            RT_TRY(rt__save(node, idx));
     }
 done:
     rt_tensor_release(xc);

@@ -41,26 +41,22 @@ enum rt_status rt__reduce_raw(const char *name, enum rt_reduce_op op, struct rt_
                         op == RT_RED_MAX ? "max" : "min");
     bool float_only = op == RT_RED_MEAN || op == RT_RED_LOGSUMEXP || op == RT_RED_NORM;
     if (float_only && !rt_dtype_is_float(x->dtype))
-        return rt_error(RT_ERR_DTYPE, "%s: needs a float tensor, got %s", name, rt_dtype_name(x->dtype));
+        return rt__not_float(name, x->dtype);
     struct rt_tensor *c = NULL, *y = NULL, *ix = NULL;
-    st = rt__contig_raw(x, &c);
-    if (st == RT_OK)
-        st = rt_tensor_empty(x->dtype, x->storage->device, ndim, shape, &y);
-    if (st == RT_OK && idx)
-        st = rt_tensor_empty(RT_I64, x->storage->device, ndim, shape, &ix);
-    if (st == RT_OK)
-        st = rt__backend(c)->reduce(op, x->dtype, outer, n, inner, rt__ptr(c), rt__ptr(y), ix ? rt__ptr(ix) : NULL,
-                                    p);
-    rt_tensor_release(c);
-    if (st != RT_OK) {
-        rt_tensor_release(y);
-        rt_tensor_release(ix);
-        return st;
-    }
-    *out = y;
+    RT_TRY(rt__contig_raw(x, &c));
+    RT_TRY(rt_tensor_empty(x->dtype, x->storage->device, ndim, shape, &y));
     if (idx)
-        *idx = ix;
-    return RT_OK;
+        RT_TRY(rt_tensor_empty(RT_I64, x->storage->device, ndim, shape, &ix));
+    RT_TRY(rt__backend(c)->reduce(op, x->dtype, outer, n, inner, rt__ptr(c), rt__ptr(y), ix ? rt__ptr(ix) : NULL,
+                                  p));
+    *out = y, y = NULL;
+    if (idx)
+        *idx = ix, ix = NULL;
+done:
+    rt_tensor_release(c);
+    rt_tensor_release(y);
+    rt_tensor_release(ix);
+    return st;
 }
 
 /* A reduction with autograd. save: bit 1 input, bit 2 output, bit 4 indices. */
@@ -68,40 +64,33 @@ static enum rt_status reduce(const char *name, const char *node_name, enum rt_re
                              struct rt_tensor *x, int dim, bool keepdim, double p, struct rt_tensor **out,
                              struct rt_tensor **idx_out)
 {
-    struct rt_tensor *y, *idx = NULL;
+    struct rt_tensor *y = NULL, *idx = NULL;
     bool want_idx = idx_out || (save & 4);
-    enum rt_status st = rt__reduce_raw(name, op, x, dim, keepdim, p, &y, want_idx ? &idx : NULL);
-    if (st != RT_OK)
-        return st;
+    enum rt_status st;
+    RT_TRY(rt__reduce_raw(name, op, x, dim, keepdim, p, &y, want_idx ? &idx : NULL));
     if (vjp && rt__needs_grad(1, &x)) {
         struct rt_node *n;
-        st = rt__record(y, node_name, vjp, 1, &x, &n);
-        if (st == RT_OK) {
-            int d = 0;
-            if (dim != RT_DIM_ALL)
-                rt__dim(name, dim, x->ndim, &d);
-            n->i[0] = dim == RT_DIM_ALL || x->ndim == 0 ? -1 : d;
-            n->i[1] = keepdim;
-            n->s[0] = op == RT_RED_NORM ? p : (double)(rt_tensor_numel(x) / (rt_tensor_numel(y) ? rt_tensor_numel(y) : 1));
-        }
-        if (st == RT_OK && (save & 1))
-            st = rt__save(n, x);
-        if (st == RT_OK && (save & 2))
-            st = rt__save(n, y);
-        if (st == RT_OK && (save & 4))
-            st = rt__save(n, idx);
-        if (st != RT_OK) {
-            rt_tensor_release(y);
-            rt_tensor_release(idx);
-            return st;
-        }
+        RT_TRY(rt__record(y, node_name, vjp, 1, &x, &n));
+        int d = 0;
+        if (dim != RT_DIM_ALL)
+            rt__dim(name, dim, x->ndim, &d);
+        n->i[0] = dim == RT_DIM_ALL || x->ndim == 0 ? -1 : d;
+        n->i[1] = keepdim;
+        n->s[0] = op == RT_RED_NORM ? p : (double)(rt_tensor_numel(x) / (rt_tensor_numel(y) ? rt_tensor_numel(y) : 1));
+        if (save & 1)
+            RT_TRY(rt__save(n, x));
+        if (save & 2)
+            RT_TRY(rt__save(n, y));
+        if (save & 4)
+            RT_TRY(rt__save(n, idx));
     }
-    *out = y;
+    *out = y, y = NULL;
     if (idx_out)
-        *idx_out = idx;
-    else
-        rt_tensor_release(idx);
-    return RT_OK;
+        *idx_out = idx, idx = NULL;
+done:
+    rt_tensor_release(y);
+    rt_tensor_release(idx);
+    return st;
 }
 
 enum rt_status rt_sum(struct rt_tensor *x, int dim, bool keepdim, struct rt_tensor **out)
@@ -197,11 +186,48 @@ enum rt_status rt_min_all(struct rt_tensor *x, struct rt_tensor **out)
     return reduce("rt_min", "MinBackward", RT_RED_MIN, rt__vjp_extreme_all, 3, x, RT_DIM_ALL, false, 0, out, NULL);
 }
 
+/* Sum of x over the dims [d0, d1) at once, viewed as (outer, n, inner), reshaped to shape: one pass
+ * (and one reduction kernel) where summing dim by dim would make a pass and a temporary per dim. */
+static enum rt_status sum_run(struct rt_tensor *x, int d0, int d1, int ndim, const int64_t *shape,
+                              struct rt_tensor **out)
+{
+    int64_t dims[3] = {1, 1, 1};
+    for (int d = 0; d < x->ndim; d++)
+        dims[d < d0 ? 0 : d < d1 ? 1 : 2] *= x->shape[d];
+    struct rt_tensor *v = NULL, *s = NULL;
+    enum rt_status st = rt_reshape(x, 3, dims, &v);
+    if (st == RT_OK)
+        st = rt_sum(v, 1, false, &s);
+    if (st == RT_OK)
+        st = rt_reshape(s, ndim, shape, out);
+    rt_tensor_release(v);
+    rt_tensor_release(s);
+    return st;
+}
+
 enum rt_status rt_sum_to_shape(struct rt_tensor *x, int ndim, const int64_t *shape, struct rt_tensor **out)
 {
     char a[RT_SHAPE_STR_MAX], b[RT_SHAPE_STR_MAX];
     if (ndim > x->ndim)
         goto bad;
+    /* The dims of x that are summed: the leading ones shape lacks, and those where shape has 1. When
+     * they are one run of two or more neighbours (a bias (C) added over (N, T, C), a scale (1, 1, C)
+     * over the same), they are summed in one pass; otherwise dim by dim below. */
+    int first = -1, last = -1, runs = 0;
+    for (int d = 0; d < x->ndim; d++) {
+        int t = d - (x->ndim - ndim);
+        bool summed = t < 0 || (x->shape[d] != shape[t] && shape[t] == 1);
+        if (t >= 0 && x->shape[d] != shape[t] && shape[t] != 1)
+            goto bad;
+        if (summed && (last != d - 1 || first < 0)) {
+            runs++;
+            first = d;
+        }
+        if (summed)
+            last = d;
+    }
+    if (runs == 1 && last > first)
+        return sum_run(x, first, last + 1, ndim, shape, out);
     struct rt_tensor *cur = x;
     rt_tensor_retain(cur);
     int lead = x->ndim - ndim;

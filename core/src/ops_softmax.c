@@ -9,7 +9,7 @@ static enum rt_status softmax_impl(const char *name, bool log, struct rt_tensor 
     if (!(T > 0) || !isfinite(T))
         return rt_error(RT_ERR_ARG, "%s: temperature T must be a positive number, got %g", name, T);
     if (!rt_dtype_is_float(x->dtype))
-        return rt_error(RT_ERR_DTYPE, "%s: needs a float tensor, got %s", name, rt_dtype_name(x->dtype));
+        return rt__not_float(name, x->dtype);
     int d;
     enum rt_status st = rt__dim(name, dim, x->ndim, &d);
     if (st != RT_OK)
@@ -20,28 +20,23 @@ static enum rt_status softmax_impl(const char *name, bool log, struct rt_tensor 
     for (int i = d + 1; i < x->ndim; i++)
         inner *= x->shape[i];
     struct rt_tensor *c = NULL, *y = NULL;
-    st = rt__contig_raw(x, &c);
-    if (st == RT_OK)
-        st = rt_tensor_empty_like(x, &y);
-    if (st == RT_OK && n > 0)
-        st = rt__backend(c)->softmax(x->dtype, log, outer, n, inner, 1.0 / T, rt__ptr(c), rt__ptr(y));
-    rt_tensor_release(c);
-    if (st == RT_OK && rt__needs_grad(1, &x)) {
+    RT_TRY(rt__contig_raw(x, &c));
+    RT_TRY(rt_tensor_empty_like(x, &y));
+    if (n > 0)
+        RT_TRY(rt__backend(c)->softmax(x->dtype, log, outer, n, inner, 1.0 / T, rt__ptr(c), rt__ptr(y)));
+    if (rt__needs_grad(1, &x)) {
         struct rt_node *node;
-        st = rt__record(y, log ? "LogSoftmaxBackward" : "SoftmaxBackward", rt__vjp_softmax, 1, &x, &node);
-        if (st == RT_OK) {
-            node->i[0] = d;
-            node->i[1] = log;
-            node->s[0] = 1.0 / T;
-            st = rt__save(node, y);
-        }
+        RT_TRY(rt__record(y, log ? "LogSoftmaxBackward" : "SoftmaxBackward", rt__vjp_softmax, 1, &x, &node));
+        node->i[0] = d;
+        node->i[1] = log;
+        node->s[0] = 1.0 / T;
+        RT_TRY(rt__save(node, y));
     }
-    if (st != RT_OK) {
-        rt_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return RT_OK;
+    *out = y, y = NULL;
+done:
+    rt_tensor_release(c);
+    rt_tensor_release(y);
+    return st;
 }
 
 enum rt_status rt_softmax(struct rt_tensor *x, int dim, double T, struct rt_tensor **out)

@@ -33,7 +33,7 @@ static enum rt_status random_fill(const char *name, struct rt_tensor *t, struct 
     if (st != RT_OK)
         return st;
     if (!rt_dtype_is_float(t->dtype))
-        return rt_error(RT_ERR_DTYPE, "%s: needs a float tensor, got %s", name, rt_dtype_name(t->dtype));
+        return rt__not_float(name, t->dtype);
     int64_t n = rt_tensor_numel(t);
     const struct rt_backend *be = rt__backend(t);
     fill_fn fill = normal ? be->normal : be->uniform;

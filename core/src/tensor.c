@@ -1,4 +1,6 @@
-/* Tensor structs: lifetime, creation, queries and element access. */
+/* Tensor structs: lifetime, creation, queries and element access, and what every op asks of its
+ * operands (same device, broadcast shape, in-place check, a contiguous or converted copy), kept
+ * next to the tensor they describe. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +104,9 @@ enum rt_status rt_tensor_empty(enum rt_dtype dt, enum rt_device dev, int ndim, c
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
         return rt_error(RT_ERR_DTYPE, "rt_tensor_new: invalid dtype %d", (int)dt);
+    if (dt == RT_BF16 && (unsigned)dev < RT_DEVICE_COUNT && rt_backend_for(dev) && !rt_backend_for(dev)->cast_bf16)
+        return rt_error(RT_ERR_DEVICE, "rt_tensor_new: bf16 tensors are not supported on %s (CPU only); use f32",
+                        rt_device_name(dev)); /* so no kernel without bf16 support ever sees one */
     enum rt_status st = rt__check_shape("rt_tensor_new", ndim, shape);
     if (st != RT_OK)
         return st;
@@ -136,7 +141,8 @@ enum rt_status rt_tensor_full(enum rt_dtype dt, enum rt_device dev, int ndim, co
     enum rt_status st = rt_tensor_empty(dt, dev, ndim, shape, &t);
     if (st != RT_OK)
         return st;
-    st = t->storage->backend->fill(dt, rt_tensor_numel(t), value, t->storage->data);
+    st = dt == RT_BF16 ? rt__fill_bf16(t, value) : t->storage->backend->fill(dt, rt_tensor_numel(t), value,
+                                                                              t->storage->data);
     if (st != RT_OK) {
         rt_tensor_release(t);
         return st;
@@ -252,6 +258,68 @@ enum rt_status rt__dim(const char *op, int dim, int ndim, int *out)
     return RT_OK;
 }
 
+/* --- what the ops ask of their operands: device, broadcast shape, writability, contiguous form --- */
+
+enum rt_status rt__same_device(const char *op, const struct rt_tensor *a, const struct rt_tensor *b)
+{
+    if (a->storage->device != b->storage->device)
+        return rt_error(RT_ERR_DEVICE, "%s: tensors are on different devices (%s and %s)", op,
+                        rt_device_name(a->storage->device), rt_device_name(b->storage->device));
+    return RT_OK;
+}
+
+enum rt_status rt__broadcast_shape(const char *op, const struct rt_tensor *a, const struct rt_tensor *b, int *ndim,
+                                   int64_t *shape)
+{
+    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int i = 0; i < n; i++) {
+        int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
+        int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char x[RT_SHAPE_STR_MAX], y[RT_SHAPE_STR_MAX];
+            return rt_error(RT_ERR_SHAPE, "%s: shapes %s and %s cannot be broadcast (sizes %lld and %lld meet)", op,
+                            rt_shape_str(a->ndim, a->shape, x, sizeof x), rt_shape_str(b->ndim, b->shape, y, sizeof y),
+                            (long long)sa, (long long)sb);
+        }
+        shape[i] = sa == 1 ? sb : sa;
+    }
+    *ndim = n;
+    return RT_OK;
+}
+
+enum rt_status rt__check_inplace(const char *op, struct rt_tensor *t)
+{
+    if (t->requires_grad && rt_grad_enabled())
+        return rt_error(RT_ERR_AUTOGRAD,
+                        "%s: in-place write to a tensor that requires grad; wrap it in noGrad "
+                        "or work on a detached copy",
+                        op);
+    return RT_OK;
+}
+
+enum rt_status rt__copy_as(const struct rt_tensor *t, enum rt_dtype dt, struct rt_tensor **out)
+{
+    struct rt_tensor *c = NULL;
+    enum rt_status st;
+    RT_TRY(rt_tensor_empty(dt, t->storage->device, t->ndim, t->shape, &c));
+    struct rt_strided d = rt__strided(c), s = rt__strided(t);
+    RT_TRY(rt__copy_strided(rt__backend(t), &d, dt, &s, t->dtype));
+    *out = c, c = NULL;
+done:
+    rt_tensor_release(c);
+    return st;
+}
+
+enum rt_status rt__contig_raw(struct rt_tensor *t, struct rt_tensor **out)
+{
+    if (rt_tensor_is_contiguous(t)) {
+        rt_tensor_retain(t);
+        *out = t;
+        return RT_OK;
+    }
+    return rt__copy_as(t, t->dtype, out);
+}
+
 static enum rt_status element_offset(const char *op, const struct rt_tensor *t, const int64_t *index, int64_t *off)
 {
     int64_t o = t->offset;
@@ -271,6 +339,7 @@ static double load_as_double(enum rt_dtype dt, const void *p)
     case RT_F32: return *(const float *)p;
     case RT_F64: return *(const double *)p;
     case RT_I64: return (double)*(const int64_t *)p;
+    case RT_BF16: return rt_bf16_to_f32(*(const uint16_t *)p);
     default: return *(const uint8_t *)p;
     }
 }
@@ -281,6 +350,7 @@ static void store_double(enum rt_dtype dt, void *p, double v)
     case RT_F32: *(float *)p = (float)v; break;
     case RT_F64: *(double *)p = v; break;
     case RT_I64: *(int64_t *)p = (int64_t)v; break;
+    case RT_BF16: *(uint16_t *)p = rt_bf16_from_f32((float)v); break;
     default: *(uint8_t *)p = (uint8_t)v; break;
     }
 }
@@ -329,24 +399,13 @@ enum rt_status rt_tensor_item(const struct rt_tensor *t, double *out)
 enum rt_status rt_tensor_to_host(const struct rt_tensor *t, enum rt_dtype dt, void *buf)
 {
     struct rt_tensor *c = NULL;
-    enum rt_status st = rt__contig_raw((struct rt_tensor *)t, &c);
-    if (st != RT_OK)
-        return st;
-    if (c->dtype != dt) {
-        struct rt_tensor *conv = NULL;
-        st = rt_tensor_empty(dt, c->storage->device, c->ndim, c->shape, &conv);
-        if (st == RT_OK) {
-            struct rt_strided d = rt__strided(conv), s = rt__strided(c);
-            st = rt__backend(c)->copy(&d, dt, &s, c->dtype);
-        }
-        rt_tensor_release(c);
-        if (st != RT_OK) {
-            rt_tensor_release(conv);
-            return st;
-        }
-        c = conv;
-    }
-    st = rt__download(rt__backend(c), buf, rt__ptr(c), (size_t)rt_tensor_numel(c) * rt_dtype_size(dt));
+    enum rt_status st;
+    if (t->dtype == dt)
+        RT_TRY(rt__contig_raw((struct rt_tensor *)t, &c));
+    else
+        RT_TRY(rt__copy_as(t, dt, &c));
+    RT_TRY(rt__download(rt__backend(c), buf, rt__ptr(c), (size_t)rt_tensor_numel(c) * rt_dtype_size(dt)));
+done:
     rt_tensor_release(c);
     return st;
 }

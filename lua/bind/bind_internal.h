@@ -29,6 +29,9 @@
 #define RTB_TENSOR_MT "retort.Tensor"
 #define RTB_GUARD_MT "retort.GradGuard"
 
+/* Values of dt are real numbers: Lua floats when read, 4 decimals when printed (f32, f64, bf16). */
+static inline bool rtb_dtype_real(enum rt_dtype dt) { return rt_dtype_is_float(dt) || dt == RT_BF16; }
+
 struct rtb_tensor {
     struct rt_tensor *t; /* NULL once closed (or while a slot is being filled) */
 };
@@ -95,6 +98,7 @@ void rtb_open_nn(lua_State *L, int methods, int module); /* conv2d, pools, batch
 void rtb_open_device(lua_State *L, int module); /* deviceAvailable, synchronize, deviceMemory, ... */
 void rtb_open_onnx(lua_State *L, int module); /* onnxAvailable, onnxSave (retort.onnx writes through it) */
 void rtb_open_dist(lua_State *L, int module); /* dist: ranks, collectives, the gradient reducer */
+void rtb_open_bf16(lua_State *L, int module); /* autocast, autocastMode, bf16Info */
 /* tostring of a tensor (pushes the string). */
 void rtb_push_tostring(lua_State *L, struct rt_tensor *t);
 

@@ -120,6 +120,7 @@ int luaopen_retort_core(lua_State *L)
     rtb_open_device(L, module);
     rtb_open_onnx(L, module);
     rtb_open_dist(L, module);
+    rtb_open_bf16(L, module);
     lua_setfield(L, module, "Tensor");
     luaL_setfuncs(L, funcs, 0);
     lua_pushliteral(L, RT_VERSION_STRING);

@@ -127,7 +127,7 @@ static int64_t gather_values(lua_State *L, struct view *v)
         v->disp[d] = v->trunc[d] ? 2 * PRINT_EDGE : t->shape[d];
         count *= v->disp[d];
     }
-    int is_float = rt_dtype_is_float(t->dtype);
+    int is_float = rtb_dtype_real(t->dtype);
     void *buf = lua_newuserdatauv(L, (size_t)(count > 0 ? count : 1) * 8, 0);
     v->dv = is_float ? buf : NULL;
     v->iv = is_float ? NULL : buf;

@@ -102,6 +102,7 @@ const char *rtb_type_name(enum rt_dtype dt)
     case RT_F64: return "retort.DoubleTensor";
     case RT_I64: return "retort.LongTensor";
     case RT_U8: return "retort.ByteTensor";
+    case RT_BF16: return "retort.BFloat16Tensor";
     default: return "retort.Tensor";
     }
 }
@@ -113,7 +114,7 @@ enum rt_dtype rtb_check_dtype(lua_State *L, int arg)
     if (rt_dtype_parse(s, &dt) != RT_OK)
         luaL_argerror(L, arg,
                       lua_pushfstring(L, "unknown dtype '%s' (expected \"f32\"/\"float\", \"f64\"/\"double\", "
-                                         "\"i64\"/\"long\" or \"u8\"/\"byte\")",
+                                         "\"i64\"/\"long\", \"u8\"/\"byte\" or \"bf16\"/\"bfloat16\")",
                                       s));
     return dt;
 }
@@ -258,7 +259,7 @@ static int index_number(lua_State *L, struct rt_tensor *t)
         int64_t idx = i - 1;
         double v;
         RTB_CALL(L, rt_tensor_get(t, &idx, &v));
-        if (rt_dtype_is_float(t->dtype))
+        if (rtb_dtype_real(t->dtype))
             lua_pushnumber(L, v);
         else
             lua_pushinteger(L, (lua_Integer)v);
@@ -410,7 +411,7 @@ static int m_is_contiguous(lua_State *L)
 
 static void push_elem(lua_State *L, enum rt_dtype dt, const void *buf, int64_t i)
 {
-    if (rt_dtype_is_float(dt))
+    if (rtb_dtype_real(dt))
         lua_pushnumber(L, ((const double *)buf)[i]);
     else
         lua_pushinteger(L, (lua_Integer)((const int64_t *)buf)[i]);
@@ -436,7 +437,7 @@ static void *host_copy(lua_State *L, struct rt_tensor *t)
     int64_t n = rt_tensor_numel(t);
     void *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * 8, 0);
     if (n > 0)
-        RTB_CALL(L, rt_tensor_to_host(t, rt_dtype_is_float(t->dtype) ? RT_F64 : RT_I64, buf));
+        RTB_CALL(L, rt_tensor_to_host(t, rtb_dtype_real(t->dtype) ? RT_F64 : RT_I64, buf));
     return buf;
 }
 
@@ -500,7 +501,7 @@ static int m_get(lua_State *L)
     }
     double v;
     RTB_CALL(L, rt_tensor_get(t, idx, &v));
-    if (rt_dtype_is_float(t->dtype))
+    if (rtb_dtype_real(t->dtype))
         lua_pushnumber(L, v);
     else
         lua_pushinteger(L, (lua_Integer)v);

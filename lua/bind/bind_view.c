@@ -230,6 +230,7 @@ static int m_float(lua_State *L) { return convert(L, RT_F32); }
 static int m_double(lua_State *L) { return convert(L, RT_F64); }
 static int m_long(lua_State *L) { return convert(L, RT_I64); }
 static int m_byte(lua_State *L) { return convert(L, RT_U8); }
+static int m_bf16(lua_State *L) { return convert(L, RT_BF16); }
 
 static int move(lua_State *L, enum rt_device dev)
 {
@@ -272,7 +273,7 @@ static int m_to(lua_State *L)
     if (rt_dtype_parse(s, &dt) != RT_OK) /* neither: say both what devices and what dtypes there are */
         return luaL_argerror(L, 2,
                              lua_pushfstring(L, "unknown device or dtype '%s' (devices: \"cpu\", \"cuda\"; dtypes: "
-                                                "\"f32\", \"f64\", \"i64\", \"u8\" and their Torch names)",
+                                                "\"f32\", \"f64\", \"i64\", \"u8\", \"bf16\" and their Torch names)",
                                              s));
     return convert(L, dt);
 }
@@ -283,7 +284,7 @@ static const luaL_Reg methods[] = {
     {"unsqueeze", m_unsqueeze}, {"squeeze", m_squeeze},     {"flatten", m_flatten}, {"contiguous", m_contiguous},
     {"clone", m_clone},       {"detach", m_detach},         {"float", m_float},     {"double", m_double},
     {"long", m_long},         {"byte", m_byte},             {"to", m_to},           {"cuda", m_cuda},
-    {"cpu", m_cpu},           {NULL, NULL}};
+    {"cpu", m_cpu},           {"bf16", m_bf16},             {NULL, NULL}};
 
 void rtb_open_view(lua_State *L, int methods_idx)
 {

@@ -23,6 +23,8 @@
 --
 -- A `device` option ("cpu", "cuda" or "auto") is resolved at once to "cpu" or "cuda", so a recipe
 -- asked for a GPU it cannot have stops before it trains anything.
+-- A `precision` option ("f32" or "bf16"; every recipe has one, described by recipe.PRECISION_HELP, and
+-- passes it to train.fit) is checked at once too: bf16 on a CPU without a bf16 unit is a usage error.
 -- recipe.optimizer(params, opts, epochs) builds the optimizer the recipes use: opts.optimizer "sgd"
 -- (default: momentum, weightDecay) or "rmsprop" (weightDecay), learning rate opts.lr on a cosine
 -- schedule over the epochs.
@@ -70,6 +72,10 @@ end
 function recipe.isUsageError(e) return getmetatable(e) == UsageError end
 
 local function usage(fmt, ...) error(recipe.usageError(fmt:format(...)), 0) end
+
+--- The description of the `precision` option the recipes share (train.fit's precision).
+recipe.PRECISION_HELP = "f32, or bf16: mixed precision (bf16 matmul/conv with f32 accumulation, f32 weights;"
+                        .. " needs AMX or AVX512-BF16)"
 
 local booleans = {["true"] = true, ["1"] = true, yes = true, ["false"] = false, ["0"] = false, no = false}
 
@@ -227,6 +233,13 @@ function recipe.options(defaults, args, descriptions)
       local ok, device = pcall(require("retort.cuda").resolveDevice, opts.device, "option --device", 0)
       if not ok then usage("%s", tostring(device)) end
       opts.device = device
+   end
+   if defaults.precision ~= nil then
+      if opts.precision ~= "f32" and opts.precision ~= "bf16" then
+         usage("option --precision must be f32 or bf16, got '%s'", tostring(opts.precision))
+      end
+      local info = opts.precision == "bf16" and require("retort").bf16Info()
+      if info and not info.available then usage("option --precision=bf16: %s", info.reason) end
    end
    return opts
 end

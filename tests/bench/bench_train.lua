@@ -4,15 +4,18 @@
 -- set-up per DESIGN.md §6). Prints the ratio retort / PyTorch and both processes' peak resident
 -- memory (each model runs in a fresh process on both sides); asserts nothing.
 --
---   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|cnn|thin|tiny] [--batch=128]
+--   build/bin/retort tests/bench/bench_train.lua [--model=all|teacher|student|functional|cnn|thin|tiny] [--batch=128]
 --                                                [--iters=100] [--conv=both|im2col,dnnl,auto]
 --                                                [--rounds=3]   (each side's best of that many alternating runs)
 -- --conv: the CPU convolution path(s) retort runs the CNNs with (RETORT_CPU_CONV in the child), a
 -- comma-separated list timed in the same alternating rounds, each against the same PyTorch; both
 -- (the default) is im2col,dnnl.
+-- --precision=bf16: retort's step also under bf16 autocast (retort.autocast: bf16 products with f32
+-- accumulation, f32 weights), timed in the same rounds as retort f32 and PyTorch f32, with the ratio
+-- to retort's own f32 (the fastest of its f32 variants) as well (teacher, student and the CNNs).
 local retort = require "retort"
 local opts = retort.recipe.options({model = "all", batch = 128, iters = 100, threads = 2, rounds = 3, child = false,
-                                    conv = "both"},
+                                    conv = "both", precision = "f32"},
                                    {...})
 retort.setNumThreads(opts.threads)
 
@@ -26,6 +29,10 @@ local cases = {
    -- kernels of nothing: what is left is each framework's cost per op (dispatch, autograd, the
    -- optimizer's loop), the part that bounds a small model on a GPU (run with --batch=4)
    tiny = {kind = "mlp", spec = "8,8,8,10", shape = {8}, torch_threads = 1},
+   -- the teacher written with tensor ops the way researchers write their own losses: plain tensors
+   -- with requiresGrad, matmul + broadcast bias, relu, logSoftmax, gather/sum NLL, and plain SGD as
+   -- p:add_(p.grad * -lr) under noGrad (twin: torch_train_step.py functional)
+   functional = {kind = "functional", spec = "784,1200,1200,10", shape = {784}, torch_threads = 1},
 }
 
 local function build(case)
@@ -51,19 +58,9 @@ local function build(case)
       :add("fc2", nn.Linear(fc, 10))
 end
 
-local function retort_rate(case, iters)
-   retort.manualSeed(0)
-   local net = build(case)
-   local opt = retort.optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
-   local shape = {opts.batch, table.unpack(case.shape)}
-   local x = retort.randn(shape)
-   local y = retort.randint(1, 10, opts.batch)
-   local function step()
-      opt:zeroGrad()
-      local loss = retort.loss.crossEntropy(net:forward(x), y)
-      loss:backward()
-      opt:step()
-   end
+
+-- examples/s of step(): a warm-up, then the best of 3 timed runs of iters steps
+local function best_rate(step, iters)
    for _ = 1, math.max(3, iters // 10) do step() end
    local best = math.huge
    for _ = 1, 3 do
@@ -73,6 +70,49 @@ local function retort_rate(case, iters)
       best = math.min(best, retort.clock() - t0)
    end
    return opts.batch * iters / best
+end
+local function retort_rate(case, iters)
+   retort.manualSeed(0)
+   local net = build(case)
+   local opt = retort.optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
+   local shape = {opts.batch, table.unpack(case.shape)}
+   local x = retort.randn(shape)
+   local y = retort.randint(1, 10, opts.batch)
+   local function forward_loss() return retort.loss.crossEntropy(net:forward(x), y) end
+   local function step()
+      opt:zeroGrad()
+      local loss = retort.autocast(opts.precision, forward_loss) -- "f32": autocast off
+      loss:backward()
+      opt:step()
+   end
+   return best_rate(step, iters)
+end
+
+-- the functional step: no nn, no optim; parameters are plain tensors (w is in x out, so h @ w + b)
+local function functional_rate(case, iters)
+   retort.manualSeed(0)
+   local sizes, params, lr = {}, {}, 0.01
+   for s in case.spec:gmatch("%d+") do sizes[#sizes + 1] = tonumber(s) end
+   for i = 1, #sizes - 1 do
+      local bound = 1 / math.sqrt(sizes[i])
+      params[#params + 1] = (retort.rand(sizes[i], sizes[i + 1]) * (2 * bound) - bound):requiresGrad()
+      params[#params + 1] = (retort.rand(sizes[i + 1]) * (2 * bound) - bound):requiresGrad()
+   end
+   local x = retort.randn{opts.batch, table.unpack(case.shape)}
+   local y = retort.randint(1, 10, opts.batch):view(opts.batch, 1)
+   local function step()
+      for _, p in ipairs(params) do p:zeroGrad() end
+      local h = x
+      for i = 1, #params, 2 do
+         h = h:matmul(params[i]) + params[i + 1]
+         if i + 1 < #params then h = h:relu() end
+      end
+      local loss = h:logSoftmax(2):gather(2, y):sum() * (-1 / opts.batch)
+      loss:backward()
+      local _ <close> = retort.noGrad()
+      for _, p in ipairs(params) do p:add_(p.grad * -lr) end
+   end
+   return best_rate(step, iters)
 end
 
 local function parse(out)
@@ -89,7 +129,7 @@ end
 local function torch_rate(case, iters)
    -- PyTorch gets its own best set-up, not the settings the retort host gave itself
    local env = "env -u OPENBLAS_THREAD_TIMEOUT -u OMP_WAIT_POLICY " ..
-      (case.kind == "mlp" and "OPENBLAS_NUM_THREADS=2" or "OMP_WAIT_POLICY=PASSIVE")
+      ((case.kind == "mlp" or case.kind == "functional") and "OPENBLAS_NUM_THREADS=2" or "OMP_WAIT_POLICY=PASSIVE")
    return run(("%s /usr/bin/python3 tests/bench/torch_train_step.py %s %s %d %d %d 2>/dev/null"):format(
       env, case.kind, case.spec, opts.batch, iters, case.torch_threads))
 end
@@ -101,16 +141,18 @@ local function peak_rss_kb()
    return tonumber(text:match("VmHWM:%s*(%d+)"))
 end
 
-local function iters_for(case) return case.kind ~= "mlp" and math.max(5, opts.iters // 5) or opts.iters end
+local function iters_for(case)
+   return (case.kind == "mlp" or case.kind == "functional") and opts.iters or math.max(5, opts.iters // 5)
+end
 
 if opts.child then -- one model in this fresh process: print its rate and peak memory
    local case = cases[opts.model]
-   local r = retort_rate(case, iters_for(case))
+   local r = (case.kind == "functional" and functional_rate or retort_rate)(case, iters_for(case))
    print(("examples_per_s=%.1f peak_rss_kb=%d"):format(r, peak_rss_kb() or 0))
    return
 end
 
-local names = opts.model == "all" and {"teacher", "student", "cnn", "thin"} or {opts.model}
+local names = opts.model == "all" and {"teacher", "student", "functional", "cnn", "thin"} or {opts.model}
 local paths = {}
 for p in (opts.conv == "both" and "im2col,dnnl" or opts.conv):gmatch("[^,]+") do
    if p ~= "im2col" and p ~= "dnnl" and p ~= "auto" then
@@ -120,13 +162,17 @@ for p in (opts.conv == "both" and "im2col,dnnl" or opts.conv):gmatch("[^,]+") do
 end
 print(("training step, batch %d, %d threads: examples/s and peak resident memory"):format(opts.batch, opts.threads))
 for _, name in ipairs(names) do
-   local case = cases[name] or error(("unknown model '%s' (teacher, student, cnn, thin, tiny, all)"):format(name), 0)
-   local variants = case.kind == "mlp" and {""} or paths
+   local case = cases[name] or
+      error(("unknown model '%s' (teacher, student, functional, cnn, thin, tiny, all)"):format(name), 0)
+   local variants = (case.kind == "mlp" or case.kind == "functional") and {""} or {table.unpack(paths)}
+   local n_f32 = #variants
+   if opts.precision == "bf16" and case.kind ~= "functional" then variants[#variants + 1] = "bf16" end
    local cmds, r, rmem = {}, {}, {}
    for i, p in ipairs(variants) do
-      cmds[i] = ("%s%s tests/bench/bench_train.lua --model=%s --batch=%d --iters=%d --threads=%d --child"):format(
-         p == "" and "" or "env RETORT_CPU_CONV=" .. p .. " ", arg[-1] or "retort", name, opts.batch, opts.iters,
-         opts.threads)
+      local env = (p == "" or p == "bf16") and "" or "env RETORT_CPU_CONV=" .. p .. " "
+      cmds[i] = ("%s%s tests/bench/bench_train.lua --model=%s --batch=%d --iters=%d --threads=%d --child%s"):format(
+         env, arg[-1] or "retort", name, opts.batch, opts.iters, opts.threads,
+         p == "bf16" and " --precision=bf16" or "")
    end
    -- alternate the sides `rounds` times and keep each side's best: machine noise hits all alike
    local t, tmem
@@ -148,6 +194,11 @@ for _, name in ipairs(names) do
       else
          print(("  %-13s retort %7.0f ex/s %5.0f MB   pytorch: not available (/usr/bin/python3 with torch)"):format(
             label, r[i], rmem[i] / 1024))
+      end
+      if p == "bf16" and r[i] then -- against retort's own best f32 variant of this run
+         local best = 0
+         for k = 1, n_f32 do best = math.max(best, r[k] or 0) end
+         if best > 0 then print(("  %-13s bf16 / retort f32 %.2fx"):format("", r[i] / best)) end
       end
    end
 end

@@ -7,6 +7,9 @@ torch threads with OMP_WAIT_POLICY=PASSIVE for CNNs (the caller sets the environ
     /usr/bin/python3 tests/bench/torch_train_step.py mlp 784,1200,1200,10 128 200 1
     /usr/bin/python3 tests/bench/torch_train_step.py cnn 32,64,128 128 30 2
     /usr/bin/python3 tests/bench/torch_train_step.py thin 16,32,32,64,64 128 20 2
+    /usr/bin/python3 tests/bench/torch_train_step.py functional 784,1200,1200,10 128 200 1
+(functional: the MLP written with tensor ops, no nn/optim: torch.matmul + bias, relu, log_softmax,
+gather/sum NLL, and p.add_(p.grad * -lr) under no_grad, as bench_train.lua's twin writes it)
 prints one line: examples_per_s=<float> peak_rss_kb=<int> (the process's peak resident memory)
 """
 import resource
@@ -43,10 +46,42 @@ def build(kind, spec):
     return net, (1, 28, 28)
 
 
+def functional_step(spec, batch):
+    """The functional twin: parameters are plain tensors (w is in x out), plain SGD without momentum."""
+    sizes = [int(s) for s in spec.split(",")]
+    params, lr = [], 0.01
+    for i in range(len(sizes) - 1):
+        bound = 1 / sizes[i] ** 0.5
+        params.append((torch.rand(sizes[i], sizes[i + 1]) * (2 * bound) - bound).requires_grad_())
+        params.append((torch.rand(sizes[i + 1]) * (2 * bound) - bound).requires_grad_())
+    x = torch.randn(batch, sizes[0])
+    y = torch.randint(0, 10, (batch, 1))
+
+    def step():
+        for p in params:
+            p.grad = None
+        h = x
+        for i in range(0, len(params), 2):
+            h = torch.matmul(h, params[i]) + params[i + 1]
+            if i + 2 < len(params):
+                h = torch.relu(h)
+        loss = torch.log_softmax(h, 1).gather(1, y).sum() * (-1 / batch)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p.add_(p.grad * -lr)
+
+    return step
+
+
 def main():
     kind, spec, batch, iters, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if kind == "functional":
+        step = functional_step(spec, batch)
+        timed(step, batch, iters)
+        return
     net, shape = build(kind, spec)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, *shape)
@@ -59,6 +94,10 @@ def main():
         loss.backward()
         opt.step()
 
+    timed(step, batch, iters)
+
+
+def timed(step, batch, iters):
     for _ in range(max(3, iters // 10)):
         step()
     best = float("inf")

@@ -428,6 +428,32 @@ static void test_leaky_relu(void)
     struct rt_tensor *x2 = h_rand(RT_F64, 2, H_SHAPE(4, 5), -1, 1, 3);
     CHECK(GRADCHECK("leaky_relu", f_leaky, &slope, 1, IN(x2), GC_ALL), "leaky gradcheck");
     RELEASE(x, y, x2);
+
+    /* a transposed (non-contiguous) input, a negative slope and exact zeros, against a naive loop: the
+     * forward, and the gradient of the sum, 1 where x > 0 and the slope elsewhere (at 0 too, as PyTorch) */
+    double neg = -0.3;
+    const double bv[6] = {-2, 0, 1.5, -0.25, 0, 4};
+    struct rt_tensor *b = h_tensor(RT_F64, 2, H_SHAPE(3, 2), bv), *t = NULL, *yt = NULL, *s = NULL;
+    REQUIRE_OK(rt_requires_grad_(b, true));
+    if (CHECK_OK(rt_transpose(b, 0, 1, &t)) && CHECK_OK(rt_leaky_relu(t, neg, &yt))) {
+        double want[6], dwant[6];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++) { /* yt[i][j] = f(b[j][i]) */
+                double v = bv[j * 2 + i];
+                want[i * 3 + j] = v > 0 ? v : neg * v;
+                dwant[j * 2 + i] = v > 0 ? 1 : neg;
+            }
+        CHECK_TENSOR_VALUES(yt, want, 6, 0, 0);
+        if (CHECK_OK(rt_sum_all(yt, &s)) && CHECK_OK(rt_backward(s, NULL, false)))
+            CHECK_TENSOR_VALUES(b->grad, dwant, 6, 0, 0);
+    }
+    RELEASE(b, t, yt, s);
+
+    struct rt_tensor *xi = h_tensor(RT_I64, 1, H_SHAPE(2), H_VALS(-1, 1)),
+                     *xf = h_tensor(RT_F32, 1, H_SHAPE(1), H_VALS(1)), *bad = NULL;
+    CHECK_STATUS(rt_leaky_relu(xi, 0.1, &bad), RT_ERR_DTYPE, "rt_leaky_relu: input must be a float tensor, got i64");
+    CHECK_STATUS(rt_leaky_relu(xf, NAN, &bad), RT_ERR_ARG, "rt_leaky_relu: slope must be finite");
+    RELEASE(xi, xf, bad);
 }
 
 /* ------------------------------------------------------------------ losses */

@@ -25,7 +25,10 @@ enum rt_status {
     RT_ERR_INTERNAL
 };
 
-enum rt_dtype { RT_F32 = 0, RT_F64, RT_I64, RT_U8, RT_DTYPE_COUNT };
+/* RT_BF16 (bfloat16: f32's sign and 8-bit exponent, 7 mantissa bits) is a storage dtype for mixed
+ * precision: casts, copies, views, printing, HDF5 and the bf16 GEMM/convolution kernels take it
+ * (retort/bf16.h); every other op refuses it (rt_dtype_is_float is false for it). */
+enum rt_dtype { RT_F32 = 0, RT_F64, RT_I64, RT_U8, RT_BF16, RT_DTYPE_COUNT };
 enum rt_device { RT_CPU = 0, RT_CUDA, RT_DEVICE_COUNT };
 
 /* Last error message of this thread ("" when none). */
@@ -42,9 +45,10 @@ void rt_error_clear(void);
 const char *rt_status_name(enum rt_status st);
 
 size_t rt_dtype_size(enum rt_dtype dt);
-const char *rt_dtype_name(enum rt_dtype dt);      /* "f32", "f64", "i64", "u8" */
+const char *rt_dtype_name(enum rt_dtype dt);      /* "f32", "f64", "i64", "u8", "bf16" */
+/* true for f32 and f64, the dtypes arithmetic takes (not bf16: a storage dtype) */
 bool rt_dtype_is_float(enum rt_dtype dt);
-/* Parse "f32"/"float", "f64"/"double", "i64"/"long", "u8"/"byte". */
+/* Parse "f32"/"float", "f64"/"double", "i64"/"long", "u8"/"byte", "bf16"/"bfloat16". */
 enum rt_status rt_dtype_parse(const char *s, enum rt_dtype *out);
 const char *rt_device_name(enum rt_device d);      /* "cpu", "cuda" */
 

@@ -2,6 +2,7 @@
 #ifndef RETORT_H
 #define RETORT_H
 #include "common.h"
+#include "bf16.h"
 #include "tensor.h"
 #include "ops.h"
 #include "autograd.h"

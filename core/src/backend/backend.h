@@ -15,6 +15,7 @@ enum rt_unary_op {
     RT_UN_POW,    /* x^a */
     RT_UN_CLAMP,  /* min(max(x, a), b) */
     RT_UN_AFFINE, /* x*a + b */
+    RT_UN_LEAKY_RELU, /* x > 0 ? x : x*a (float only; a the slope) */
     RT_UN_CMP_EQ, RT_UN_CMP_NE, RT_UN_CMP_LT, RT_UN_CMP_LE, RT_UN_CMP_GT, RT_UN_CMP_GE /* x ? a -> u8 */
 };
 
@@ -25,7 +26,8 @@ enum rt_binary_op {
     RT_BIN_RELU_BW,    /* a * (b > 0), b = relu input */
     RT_BIN_SIGMOID_BW, /* a * b * (1 - b), b = sigmoid output */
     RT_BIN_TANH_BW,    /* a * (1 - b*b), b = tanh output */
-    RT_BIN_ABS_BW      /* a * sign(b), b = input */
+    RT_BIN_ABS_BW,     /* a * sign(b), b = input */
+    RT_BIN_LEAKY_RELU_BW /* b > 0 ? a : a*s, b = leaky relu input, s the slope (float only) */
 };
 
 enum rt_reduce_op { RT_RED_SUM, RT_RED_MEAN, RT_RED_MAX, RT_RED_MIN, RT_RED_LOGSUMEXP, RT_RED_NORM };
@@ -83,6 +85,203 @@ struct rt_accumulate_args {
     double w[RT_ACCUMULATE_MAX];
 };
 
+/* The kernel list, the one place a kernel's signature is written: X(WHERE, name, (parameters)), every
+ * kernel returning enum rt_status. It generates the members of struct rt_backend below, the
+ * prototypes of both backends (rt_cpu_<name> in cpu/cpu_internal.h, rt_cuda_<name> in
+ * cuda/cuda_kernels.h) and their table entries (cpu_backend.c, cuda_backend.cu), so a definition
+ * that differs from its line fails to compile. WHERE is ALL, or CPU_ONLY / CUDA_ONLY for a kernel
+ * the other backend leaves NULL (the ops test for NULL and fall back).
+ * To add a kernel: one line here (with a comment saying what it computes), then the definitions
+ * rt_cpu_<name> (core/src/backend/cpu/) and rt_cuda_<name> (core/src/backend/cuda/). Nothing else
+ * is declared or registered by hand. */
+#define RT_BACKEND_KERNELS(X)                                                                                          \
+    /* dst[i] = (dst dtype) src[i] over two strided views of equal shape: contiguous(), copy_, casts */                \
+    X(ALL, copy, (const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,                    \
+        enum rt_dtype src_dt))                                                                                         \
+    X(ALL, fill, (enum rt_dtype dt, int64_t n, double value, void *dst))                                               \
+    /* y = op(x, a, b); comparisons write u8; y may be x (in-place updates) */                                         \
+    X(ALL, unary, (enum rt_unary_op op, enum rt_dtype dt, int64_t n, const void *x, void *y, double a, double b))      \
+    /* out (contiguous, shape) = op(a, b); a and b contiguous with broadcast strides (0 on expanded dims); s the      \
+     * op's parameter where it has one (RT_BIN_LEAKY_RELU_BW's slope), else unused */                                 \
+    X(ALL, binary, (enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape, const void *a,             \
+        const int64_t *astride, const void *b, const int64_t *bstride, void *out, double s))                           \
+    /* out[c] = cond[c] ? a[c] : b[c], all contiguous of n elements */                                                 \
+    X(ALL, where, (enum rt_dtype dt, int64_t n, const uint8_t *cond, const void *a, const void *b, void *out))         \
+    /* x viewed as (outer, n, inner) reduced over n -> out (outer, inner); idx (i64) for max/min, may be NULL.         \
+     * p is the norm order. */                                                                                         \
+    X(ALL, reduce, (enum rt_reduce_op op, enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const void *x,    \
+        void *out, int64_t *idx, double p))                                                                            \
+    /* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b], row-major, batch strides in elements */                         \
+    X(ALL, gemm, (enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const void *a,    \
+        int64_t lda, int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,             \
+        int64_t ldc, int64_t stride_c, int64_t batch))                                                                 \
+    /* C (m, n) = op(A) op(B) + bias, bias (n, contiguous) added to every row, in one call (a GPU's                    \
+     * GEMM epilogue; NULL where the backend has none). *done = false with RT_OK when it cannot take                   \
+     * this product: the caller then fills C with the bias and runs gemm with beta 1. */                               \
+    X(CUDA_ONLY, gemm_bias, (enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,       \
+        int64_t lda, const void *b, int64_t ldb, const void *bias, void *c, int64_t ldc, bool *done))                  \
+    /* softmax(x * inv_t) over n in (outer, n, inner); log selects log-softmax */                                      \
+    X(ALL, softmax, (enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner, double inv_t, const void *x, \
+        void *y))                                                                                                      \
+    /* gx from gy and y (the forward output) */                                                                        \
+    X(ALL, softmax_backward, (enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner, double inv_t,       \
+        const void *y, const void *gy, void *gx))                                                                      \
+    /* Index and label checks, fused with the shift to 0-based: out[i] = ix[i] - base for ix[i] in                     \
+     * [base, base + limit), and ix[i] == ignore (RT_NO_IGNORE: none) passes as ignore - base. A bad                   \
+     * value is an RT_ERR_ARG (rt_backend_bad_index). The CPU returns it; a GPU records the first one,                 \
+     * writes 0 in its place so later kernels stay in bounds, and reports it at the next wait                          \
+     * (synchronize, download). out may be NULL (check only). */                                                       \
+    X(ALL, check_index, (const char *op, const char *what, int64_t n, const int64_t *ix, int64_t base, int64_t limit,  \
+        int64_t ignore, int64_t *out))                                                                                 \
+    /* out (outer, m, inner) = x (outer, n, inner) at index[j] (checked < n beforehand) */                             \
+    X(ALL, index_select, (enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index, int64_t m,  \
+        const void *x, void *out))                                                                                     \
+    /* index-copy, in place: out[o, index[j], :] = src[o, j, :], out (outer, n, inner), src (outer, m, inner);         \
+     * a repeated index keeps the last row on the CPU, any one of them on a GPU */                                     \
+    X(ALL, index_copy, (enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index, int64_t m,    \
+        const void *src, void *out))                                                                                   \
+    /* gather: out[o,j,i] = x[o, index[o,j,i], i], x (outer,n,inner), index/out (outer,m,inner) */                     \
+    X(ALL, gather, (enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m, const int64_t *index,        \
+        const void *x, void *out))                                                                                     \
+    /* scatter-add: out[o, index[o,j,i], i] += src[o,j,i]; out (outer,n,inner), src/index (outer,m,inner) */           \
+    X(ALL, scatter_add, (enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m, const int64_t *index,   \
+        const void *src, void *out))                                                                                   \
+    /* index-select-add along dim of (outer, n, inner): out[o, index[j], i] += src[o, j, i] */                         \
+    X(ALL, index_add, (enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index, int64_t m,     \
+        const void *src, void *out))                                                                                   \
+    /* random fills at counter base (element i uses counter base + i) */                                               \
+    X(ALL, uniform, (enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double lo, double hi, void *out))      \
+    X(ALL, normal, (enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std, void *out))    \
+    /* inverted dropout of x (n) in one pass: mask[i] = (dt)scale where u_i < keep, else 0, u_i the f64                \
+     * U[0, 1) draw at counter base + i (as uniform's), and y[i] = x[i] * mask[i] in dt */                             \
+    X(ALL, dropout, (enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double keep, double scale,             \
+        const void *x, void *y, void *mask))                                                                           \
+    /* --- neural-network kernels (ops_conv.c, ops_pool.c, ops_norm.c, ops_loss.c) --- */                             \
+    /* col (c*kh*kw, n*oh*ow) from x: row (ci, ki, kj), column (image, oy, ox); zero outside the image */              \
+    X(ALL, im2col, (enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col))                         \
+    /* the adjoint: x (the chunk's n images, channels [0, c)) = the sum of the col entries that                        \
+     * im2col took from each element, 0 for elements no window covers */                                               \
+    X(ALL, col2im, (enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x))                         \
+    /* Direct convolution, NULL where a backend has none: y (N,O,OH,OW) from x (N,C,H,W), w (O,C/groups,               \
+     * kh,kw) and b (O) or NULL, all contiguous. *done = false with RT_OK when it leaves this shape or dtype           \
+     * to im2col + GEMM (ops_conv.c); the backward fills gx and/or gw (either may be NULL) whole from gy. */           \
+    X(CPU_ONLY, conv2d, (enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x, const void *w,              \
+        const void *b, void *y, bool *done))                                                                           \
+    X(CPU_ONLY, conv2d_backward, (enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x, const void *w,     \
+        const void *gy, void *gx, void *gw, bool *done))                                                               \
+    /* bf16 (retort/bf16.h; NULL on CUDA, whose ops then refuse bf16): dst = src over two strided views                \
+     * of equal shape where either dtype is bf16 (f32 -> bf16 rounds to nearest even) */                               \
+    X(CPU_ONLY, cast_bf16, (const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,          \
+        enum rt_dtype src_dt))                                                                                         \
+    /* C (f32)[b] = op(A[b]) op(B[b]) + beta * C[b], A and B bf16, products accumulated in f32; row-major,             \
+     * batch strides in elements (as gemm's) */                                                                        \
+    X(CPU_ONLY, gemm_bf16, (bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,             \
+        int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b, double beta, void *c, int64_t ldc,             \
+        int64_t stride_c, int64_t batch))                                                                              \
+    /* conv2d with x and w bf16, b (f32) or NULL, y f32 (accumulated in f32); the backward takes x, w and              \
+     * gy as bf16 and writes gx and/or gw (either may be NULL) in f32 */                                               \
+    X(CPU_ONLY, conv2d_bf16, (const struct rt_conv2d_shape *s, const void *x, const void *w, const void *b,            \
+        void *y))                                                                                                      \
+    X(CPU_ONLY, conv2d_backward_bf16, (const struct rt_conv2d_shape *s, const void *x, const void *w,                  \
+        const void *gy, void *gx, void *gw))                                                                           \
+    /* pooling over planes (g->n planes of h x w, contiguous; g->c unused): max writes idx (i64 h*w+w                  \
+     * within the plane); avg divides by the window clipped to the padded input (count_include_pad) or                 \
+     * by the real elements in it */                                                                                   \
+    X(ALL, max_pool2d, (enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y, int64_t *idx))         \
+    /* the backward writes all of gx */                                                                                \
+    X(ALL, max_pool2d_backward, (enum rt_dtype dt, const struct rt_conv_geom *g, const int64_t *idx, const void *gy,   \
+        void *gx))                                                                                                     \
+    X(ALL, avg_pool2d, (enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad, const void *x,         \
+        void *y))                                                                                                      \
+    /* the backward writes all of gx */                                                                                \
+    X(ALL, avg_pool2d_backward, (enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,               \
+        const void *gy, void *gx))                                                                                     \
+    /* adaptive average pooling of g->n planes h x w to oh x ow (PyTorch bins) and its backward */                     \
+    X(ALL, adaptive_avg_pool2d, (enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y))              \
+    /* the backward writes all of gx */                                                                                \
+    X(ALL, adaptive_avg_pool2d_backward, (enum rt_dtype dt, const struct rt_conv_geom *g, const void *gy, void *gx))   \
+    /* batch norm over x (n, c, s): per-channel mean and biased variance (dt arrays of c) */                           \
+    X(ALL, batch_norm_stats, (enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x, void *mean,            \
+        void *var))                                                                                                    \
+    /* y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]; weight/bias may be NULL (1, 0) */                          \
+    X(ALL, batch_norm_apply, (enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x, const void *mean,      \
+        const void *invstd, const void *weight, const void *bias, void *y))                                            \
+    /* gradients (any of gx, gw, gb may be NULL). training: mean/invstd are batch statistics and gx takes              \
+     * the fused formula w*invstd*(gy - mean(gy) - xhat*mean(gy*xhat)); else gx = gy*w*invstd. With gb                 \
+     * alone, x, mean and invstd may be NULL: gb is then the per-channel sum of gy (a conv's bias grad) */             \
+    X(ALL, batch_norm_backward, (enum rt_dtype dt, bool training, int64_t n, int64_t c, int64_t s, const void *x,      \
+        const void *gy, const void *mean, const void *invstd, const void *weight, void *gx, void *gw, void *gb))       \
+    /* Per-row weights of a class loss over labels (n) in [0, c): w[i] (dt) = cw ? cw[labels[i]] : 1, and              \
+     * 0 where labels[i] == ignore; safe (may be NULL) = the labels with ignored rows as 0, for gathers.               \
+     * Labels are checked as by check_index (base 0, limit c; "label"), bad ones count as ignored. */                  \
+    X(ALL, class_rows, (const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels, const void *cw, \
+        int64_t ignore, void *w, int64_t *safe))                                                                       \
+    /* cross entropy over logits (n, c) and labels (n) i64 in [0, c) or == ignore; weights (c) or NULL:                \
+     * loss (n) per sample (0 when ignored), lse (n) the log-normalisers and rw (n) the row weights of a               \
+     * mean (as class_rows). Labels are checked here, as by class_rows: no separate pass over them. */                 \
+    X(ALL, cross_entropy, (const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *logits,                 \
+        const int64_t *labels, const void *weights, int64_t ignore, double smoothing, void *loss, void *lse,           \
+        void *rw))                                                                                                     \
+    /* gx (n, c) = g_i * d loss_i / d logits[i, :] with g_i = gloss[i * gloss_stride] (stride 0: the                   \
+     * gradient of a mean or sum, one value for every row), divided by gden[0] unless gden is NULL (a                  \
+     * mean's gradient g / sum of the row weights, formed in the kernel) */                                            \
+    X(ALL, cross_entropy_backward, (enum rt_dtype dt, int64_t n, int64_t c, const void *logits, const int64_t *labels, \
+        const void *weights, int64_t ignore, double smoothing, const void *lse, const void *gloss,                     \
+        int64_t gloss_stride, const void *gden, void *gx))                                                             \
+    /* A class loss's mean in one pass: out[0] = sum_i rows[i] / den[0], den[0] = sum_i rw[i] (n >= 0;                 \
+     * 0 / 0 is NaN, as a mean over no counted sample). Sums in double. */                                             \
+    X(ALL, weighted_mean, (enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out, void *den))       \
+    /* out[0] (dt) = how many of the n rows of x (n, c) have their argmax (rt_argmax's rule) at                        \
+     * labels[i] - base */                                                                                             \
+    X(ALL, count_correct, (enum rt_dtype dt, int64_t n, int64_t c, const void *x, const int64_t *labels, int64_t base, \
+        void *out))                                                                                                    \
+    /* Hinton KD rows (formulas in retort/loss.h): s, t (n, c), t probabilities at temperature T when                  \
+     * probs; labels (n) or NULL, checked here as by class_rows (bad ones count as ignored). kl[i] =                   \
+     * KL(p_t,i || softmax(s_i / T)), ce[i] = CE(s_i, y_i) and keep[i] = 1 (dt, n); all three 0 at                     \
+     * ignored rows, ce 0 without labels */                                                                            \
+    X(ALL, kd, (const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,      \
+        double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep))                              \
+    /* The batch reduction of the KD rows: with a_i = w_i keep_i / kept (w NULL: 1), kept = sum keep,                  \
+     * loss[0] = sum_i a_i (soft kl_i + hard ce_i) (0 when n == 0) and terms = {sum kl / kept,                         \
+     * sum ce / kept, kept, T2 sum kl / kept}. Sums in double. */                                                      \
+    X(ALL, kd_reduce, (enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep, const void *w,   \
+        double soft, double hard, double T2, void *loss, void *terms))                                                 \
+    /* gs[i, :] = g a_i (soft d kl_i / d s_i + hard d ce_i / d s_i), g = gloss[0], a_i = w_i keep_i / kept,            \
+     * kept = terms[2] as kd_reduce left it; hard unused without labels */                                             \
+    X(ALL, kd_backward, (enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs, double T,   \
+        const int64_t *labels, const void *keep, const void *w, const void *terms, const void *gloss, double soft,     \
+        double hard, void *gs))                                                                                        \
+    /* attention maps of f (n, c, hw): y[i] = a_i / max(||a_i||, 1e-12), a_i = mean_c f[i, c]^p; norm[i] =             \
+     * ||a_i|| (dt, n), kept for the backward: gf[i, c, s] = ga[i, s] * p f^(p-1) / c with                             \
+     * ga = (gy - y (y . gy)) / norm, or gy / 1e-12 where the norm was clamped */                                      \
+    X(ALL, attention_map, (enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f, void *y,       \
+        void *norm))                                                                                                   \
+    X(ALL, attention_map_backward, (enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f,       \
+        const void *y, const void *norm, const void *gy, void *gf))                                                    \
+    /* y[i] += alpha * x[i] over n contiguous elements (in-place updates: optimizers, gradient sums) */                \
+    X(ALL, axpy, (enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y))                                  \
+    /* running sums: acc[a->slot[i]] += a->w[i] * a->v[i][0] for i < a->n, the slots distinct (checked by              \
+     * rt_accumulate_); one launch on a GPU for all of them */                                                         \
+    X(ALL, accumulate, (double *acc, const struct rt_accumulate_args *a))                                              \
+    /* fused SGD step over k parameters of one dtype at once (formula in retort/optim.h; each says                     \
+     * whether it is its first step, o->first is not read): one launch on a GPU for all of them */                     \
+    X(ALL, sgd_update, (enum rt_dtype dt, int k, const struct rt_sgd_param *ps, const struct rt_sgd_opts *o))          \
+    /* fused Adam/AdamW step over k parameters of one dtype at once (retort/optim.h): one launch on a GPU */           \
+    X(ALL, adam_update, (enum rt_dtype dt, int k, const struct rt_adam_param *ps, const struct rt_adam_opts *o))
+
+/* RT_KERNEL_IF(WHERE, DEV, yes, no): `yes` when a kernel of the list is built for DEV (CPU or CUDA), else
+ * `no` (neither may hold a comma outside parentheses). */
+#define RT_KERNEL_IF(where, dev, yes, no) RT_KERNEL_IF_##where##_##dev(yes, no)
+#define RT_KERNEL_IF_ALL_CPU(yes, no) yes
+#define RT_KERNEL_IF_ALL_CUDA(yes, no) yes
+#define RT_KERNEL_IF_CPU_ONLY_CPU(yes, no) yes
+#define RT_KERNEL_IF_CPU_ONLY_CUDA(yes, no) no
+#define RT_KERNEL_IF_CUDA_ONLY_CPU(yes, no) no
+#define RT_KERNEL_IF_CUDA_ONLY_CUDA(yes, no) yes
+
+/* One member of struct rt_backend per kernel of the list. */
+#define RT_BACKEND_MEMBER(where, name, params) enum rt_status(*name) params;
+
 struct rt_backend {
     const char *name;
     enum rt_device device;
@@ -92,179 +291,8 @@ struct rt_backend {
     enum rt_status (*upload)(void *dst, const void *host_src, size_t nbytes);
     enum rt_status (*download)(void *host_dst, const void *src, size_t nbytes);
 
-    /* dst[i] = (dst dtype) src[i] over two strided views of equal shape: contiguous(), copy_, casts */
-    enum rt_status (*copy)(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
-                           enum rt_dtype src_dt);
-    enum rt_status (*fill)(enum rt_dtype dt, int64_t n, double value, void *dst);
-    /* y = op(x, a, b); comparisons write u8; y may be x (in-place updates) */
-    enum rt_status (*unary)(enum rt_unary_op op, enum rt_dtype dt, int64_t n, const void *x, void *y,
-                            double a, double b);
-    /* out (contiguous, shape) = op(a, b); a and b contiguous with broadcast strides (0 on expanded dims) */
-    enum rt_status (*binary)(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape,
-                             const void *a, const int64_t *astride, const void *b, const int64_t *bstride,
-                             void *out);
-    /* out[c] = cond[c] ? a[c] : b[c], all contiguous of n elements */
-    enum rt_status (*where)(enum rt_dtype dt, int64_t n, const uint8_t *cond, const void *a, const void *b,
-                            void *out);
-    /* x viewed as (outer, n, inner) reduced over n -> out (outer, inner); idx (i64) for max/min, may be NULL.
-     * p is the norm order. */
-    enum rt_status (*reduce)(enum rt_reduce_op op, enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner,
-                             const void *x, void *out, int64_t *idx, double p);
-    /* C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b], row-major, batch strides in elements */
-    enum rt_status (*gemm)(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
-                           const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
-                           int64_t stride_b, double beta, void *c, int64_t ldc, int64_t stride_c,
-                           int64_t batch);
-    /* C (m, n) = op(A) op(B) + bias, bias (n, contiguous) added to every row, in one call (a GPU's
-     * GEMM epilogue; NULL where the backend has none). *done = false with RT_OK when it cannot take
-     * this product: the caller then fills C with the bias and runs gemm with beta 1. */
-    enum rt_status (*gemm_bias)(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
-                                int64_t lda, const void *b, int64_t ldb, const void *bias, void *c, int64_t ldc,
-                                bool *done);
-    /* softmax(x * inv_t) over n in (outer, n, inner); log selects log-softmax */
-    enum rt_status (*softmax)(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner, double inv_t,
-                              const void *x, void *y);
-    /* gx from gy and y (the forward output) */
-    enum rt_status (*softmax_backward)(enum rt_dtype dt, bool log, int64_t outer, int64_t n, int64_t inner,
-                                       double inv_t, const void *y, const void *gy, void *gx);
-    /* Index and label checks, fused with the shift to 0-based: out[i] = ix[i] - base for ix[i] in
-     * [base, base + limit), and ix[i] == ignore (RT_NO_IGNORE: none) passes as ignore - base. A bad
-     * value is an RT_ERR_ARG (rt_backend_bad_index). The CPU returns it; a GPU records the first one,
-     * writes 0 in its place so later kernels stay in bounds, and reports it at the next wait
-     * (synchronize, download). out may be NULL (check only). */
-    enum rt_status (*check_index)(const char *op, const char *what, int64_t n, const int64_t *ix, int64_t base,
-                                  int64_t limit, int64_t ignore, int64_t *out);
-    /* out (outer, m, inner) = x (outer, n, inner) at index[j] (checked < n beforehand) */
-    enum rt_status (*index_select)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
-                                   int64_t m, const void *x, void *out);
-    /* index-copy, in place: out[o, index[j], :] = src[o, j, :], out (outer, n, inner), src (outer, m, inner);
-     * a repeated index keeps the last row on the CPU, any one of them on a GPU */
-    enum rt_status (*index_copy)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
-                                 int64_t m, const void *src, void *out);
-    /* gather: out[o,j,i] = x[o, index[o,j,i], i], x (outer,n,inner), index/out (outer,m,inner) */
-    enum rt_status (*gather)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m,
-                             const int64_t *index, const void *x, void *out);
-    /* scatter-add: out[o, index[o,j,i], i] += src[o,j,i]; out (outer,n,inner), src/index (outer,m,inner) */
-    enum rt_status (*scatter_add)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, int64_t m,
-                                  const int64_t *index, const void *src, void *out);
-    /* index-select-add along dim of (outer, n, inner): out[o, index[j], i] += src[o, j, i] */
-    enum rt_status (*index_add)(enum rt_dtype dt, int64_t outer, int64_t n, int64_t inner, const int64_t *index,
-                                int64_t m, const void *src, void *out);
-    /* random fills at counter base (element i uses counter base + i) */
-    enum rt_status (*uniform)(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double lo, double hi,
-                              void *out);
-    enum rt_status (*normal)(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double mean, double std,
-                                 void *out);
-    /* inverted dropout of x (n) in one pass: mask[i] = (dt)scale where u_i < keep, else 0, u_i the f64
-     * U[0, 1) draw at counter base + i (as uniform's), and y[i] = x[i] * mask[i] in dt */
-    enum rt_status (*dropout)(enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double keep, double scale,
-                              const void *x, void *y, void *mask);
-    /* --- neural-network kernels (ops_conv.c, ops_pool.c, ops_norm.c, ops_loss.c, ops_activation.c) --- */
-    /* col (c*kh*kw, n*oh*ow) from x: row (ci, ki, kj), column (image, oy, ox); zero outside the image */
-    enum rt_status (*im2col)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col);
-    /* the adjoint: x (the chunk's n images, channels [0, c)) = the sum of the col entries that
-     * im2col took from each element, 0 for elements no window covers */
-    enum rt_status (*col2im)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *col, void *x);
-    /* Direct convolution, NULL where a backend has none: y (N,O,OH,OW) from x (N,C,H,W), w (O,C/groups,
-     * kh,kw) and b (O) or NULL, all contiguous. *done = false with RT_OK when it leaves this shape or dtype
-     * to im2col + GEMM (ops_conv.c); the backward fills gx and/or gw (either may be NULL) whole from gy. */
-    enum rt_status (*conv2d)(enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x, const void *w,
-                             const void *b, void *y, bool *done);
-    enum rt_status (*conv2d_backward)(enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x,
-                                      const void *w, const void *gy, void *gx, void *gw, bool *done);
-    /* pooling over planes (g->n planes of h x w, contiguous; g->c unused): max writes idx (i64 h*w+w
-     * within the plane); avg divides by the window clipped to the padded input (count_include_pad) or
-     * by the real elements in it */
-    enum rt_status (*max_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y,
-                                 int64_t *idx);
-    enum rt_status (*max_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, const int64_t *idx,
-                                          const void *gy, void *gx); /* writes all of gx */
-    enum rt_status (*avg_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,
-                                 const void *x, void *y);
-    enum rt_status (*avg_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, bool count_include_pad,
-                                          const void *gy, void *gx); /* writes all of gx */
-    /* adaptive average pooling of g->n planes h x w to oh x ow (PyTorch bins) and its backward */
-    enum rt_status (*adaptive_avg_pool2d)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *y);
-    enum rt_status (*adaptive_avg_pool2d_backward)(enum rt_dtype dt, const struct rt_conv_geom *g, const void *gy,
-                                                   void *gx); /* writes all of gx */
-    /* batch norm over x (n, c, s): per-channel mean and biased variance (dt arrays of c) */
-    enum rt_status (*batch_norm_stats)(enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x, void *mean,
-                                       void *var);
-    /* y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]; weight/bias may be NULL (1, 0) */
-    enum rt_status (*batch_norm_apply)(enum rt_dtype dt, int64_t n, int64_t c, int64_t s, const void *x,
-                                       const void *mean, const void *invstd, const void *weight, const void *bias,
-                                       void *y);
-    /* gradients (any of gx, gw, gb may be NULL). training: mean/invstd are batch statistics and gx takes
-     * the fused formula w*invstd*(gy - mean(gy) - xhat*mean(gy*xhat)); else gx = gy*w*invstd. With gb
-     * alone, x, mean and invstd may be NULL: gb is then the per-channel sum of gy (a conv's bias grad) */
-    enum rt_status (*batch_norm_backward)(enum rt_dtype dt, bool training, int64_t n, int64_t c, int64_t s,
-                                          const void *x, const void *gy, const void *mean, const void *invstd,
-                                          const void *weight, void *gx, void *gw, void *gb);
-    /* Per-row weights of a class loss over labels (n) in [0, c): w[i] (dt) = cw ? cw[labels[i]] : 1, and
-     * 0 where labels[i] == ignore; safe (may be NULL) = the labels with ignored rows as 0, for gathers.
-     * Labels are checked as by check_index (base 0, limit c; "label"), bad ones count as ignored. */
-    enum rt_status (*class_rows)(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const int64_t *labels,
-                                 const void *cw, int64_t ignore, void *w, int64_t *safe);
-    /* cross entropy over logits (n, c) and labels (n) i64 in [0, c) or == ignore; weights (c) or NULL:
-     * loss (n) per sample (0 when ignored), lse (n) the log-normalisers and rw (n) the row weights of a
-     * mean (as class_rows). Labels are checked here, as by class_rows: no separate pass over them. */
-    enum rt_status (*cross_entropy)(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
-                                    const int64_t *labels, const void *weights, int64_t ignore, double smoothing,
-                                    void *loss, void *lse, void *rw);
-    /* gx (n, c) = g_i * d loss_i / d logits[i, :] with g_i = gloss[i * gloss_stride] (stride 0: the
-     * gradient of a mean or sum, one value for every row), divided by gden[0] unless gden is NULL (a
-     * mean's gradient g / sum of the row weights, formed in the kernel) */
-    enum rt_status (*cross_entropy_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *logits,
-                                             const int64_t *labels, const void *weights, int64_t ignore,
-                                             double smoothing, const void *lse, const void *gloss, int64_t gloss_stride,
-                                             const void *gden, void *gx);
-    /* A class loss's mean in one pass: out[0] = sum_i rows[i] / den[0], den[0] = sum_i rw[i] (n >= 0;
-     * 0 / 0 is NaN, as a mean over no counted sample). Sums in double. */
-    enum rt_status (*weighted_mean)(enum rt_dtype dt, int64_t n, const void *rows, const void *rw, void *out,
-                                    void *den);
-    /* out[0] (dt) = how many of the n rows of x (n, c) have their argmax (rt_argmax's rule) at
-     * labels[i] - base */
-    enum rt_status (*count_correct)(enum rt_dtype dt, int64_t n, int64_t c, const void *x, const int64_t *labels,
-                                    int64_t base, void *out);
-    /* Hinton KD rows (formulas in retort/loss.h): s, t (n, c), t probabilities at temperature T when
-     * probs; labels (n) or NULL, checked here as by class_rows (bad ones count as ignored). kl[i] =
-     * KL(p_t,i || softmax(s_i / T)), ce[i] = CE(s_i, y_i) and keep[i] = 1 (dt, n); all three 0 at
-     * ignored rows, ce 0 without labels */
-    enum rt_status (*kd)(const char *op, enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t,
-                         bool probs, double T, const int64_t *labels, int64_t ignore, void *kl, void *ce, void *keep);
-    /* The batch reduction of the KD rows: with a_i = w_i keep_i / kept (w NULL: 1), kept = sum keep,
-     * loss[0] = sum_i a_i (soft kl_i + hard ce_i) (0 when n == 0) and terms = {sum kl / kept,
-     * sum ce / kept, kept, T2 sum kl / kept}. Sums in double. */
-    enum rt_status (*kd_reduce)(enum rt_dtype dt, int64_t n, const void *kl, const void *ce, const void *keep,
-                                const void *w, double soft, double hard, double T2, void *loss, void *terms);
-    /* gs[i, :] = g a_i (soft d kl_i / d s_i + hard d ce_i / d s_i), g = gloss[0], a_i = w_i keep_i / kept,
-     * kept = terms[2] as kd_reduce left it; hard unused without labels */
-    enum rt_status (*kd_backward)(enum rt_dtype dt, int64_t n, int64_t c, const void *s, const void *t, bool probs,
-                                  double T, const int64_t *labels, const void *keep, const void *w,
-                                  const void *terms, const void *gloss, double soft, double hard, void *gs);
-    /* attention maps of f (n, c, hw): y[i] = a_i / max(||a_i||, 1e-12), a_i = mean_c f[i, c]^p; norm[i] =
-     * ||a_i|| (dt, n), kept for the backward: gf[i, c, s] = ga[i, s] * p f^(p-1) / c with
-     * ga = (gy - y (y . gy)) / norm, or gy / 1e-12 where the norm was clamped */
-    enum rt_status (*attention_map)(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p, const void *f,
-                                    void *y, void *norm);
-    enum rt_status (*attention_map_backward)(enum rt_dtype dt, int64_t n, int64_t c, int64_t hw, double p,
-                                             const void *f, const void *y, const void *norm, const void *gy,
-                                             void *gf);
-    /* y = x > 0 ? x : slope * x; backward gx = gy * (x > 0 ? 1 : slope) */
-    enum rt_status (*leaky_relu)(enum rt_dtype dt, int64_t n, double slope, const void *x, void *y);
-    enum rt_status (*leaky_relu_backward)(enum rt_dtype dt, int64_t n, double slope, const void *x, const void *gy,
-                                          void *gx);
-    /* y[i] += alpha * x[i] over n contiguous elements (in-place updates: optimizers, gradient sums) */
-    enum rt_status (*axpy)(enum rt_dtype dt, int64_t n, double alpha, const void *x, void *y);
-    /* running sums: acc[a->slot[i]] += a->w[i] * a->v[i][0] for i < a->n, the slots distinct (checked by
-     * rt_accumulate_); one launch on a GPU for all of them */
-    enum rt_status (*accumulate)(double *acc, const struct rt_accumulate_args *a);
-    /* fused SGD step over k parameters of one dtype at once (formula in retort/optim.h; each says
-     * whether it is its first step, o->first is not read): one launch on a GPU for all of them */
-    enum rt_status (*sgd_update)(enum rt_dtype dt, int k, const struct rt_sgd_param *ps, const struct rt_sgd_opts *o);
-    /* fused Adam/AdamW step over k parameters of one dtype at once (retort/optim.h): one launch on a GPU */
-    enum rt_status (*adam_update)(enum rt_dtype dt, int k, const struct rt_adam_param *ps,
-                                  const struct rt_adam_opts *o);
+    /* the kernels, one member each (RT_BACKEND_KERNELS above) */
+    RT_BACKEND_KERNELS(RT_BACKEND_MEMBER)
 
     /* --- device management (retort/device.h; NULL where a device has nothing to do) --- */
     /* whether the device can be used now; *why (static text) says why not */
@@ -302,7 +330,10 @@ static inline const char *rt_kd_input_name(int teacher, bool probs)
            : probs  ? "the teacher's probabilities (argument 2)"
                     : "the teacher's logits (argument 2)";
 }
-/* RT_OK for f32/f64, else an RT_ERR_DTYPE naming `what` ("needs a float tensor"). */
+/* RT_ERR_DTYPE "<what>: bf16 tensors are not supported; convert with :float()": bf16 is a storage
+ * dtype (retort/bf16.h), taken only by copies/casts and the *_bf16 kernels. */
+enum rt_status rt_backend_bf16_refused(const char *what);
+/* RT_OK for f32/f64, else an RT_ERR_DTYPE naming `what` ("needs a float tensor"; bf16: refused as above). */
 enum rt_status rt_backend_float_only(const char *what, enum rt_dtype dt);
 /* Drops size-1 dims and merges neighbours that are contiguous with each other in every one of the
  * k stride arrays, so most broadcasts and copies reduce to 1-2 dims with a long inner loop.

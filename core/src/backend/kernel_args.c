@@ -18,10 +18,17 @@ enum rt_status rt_backend_non_finite(const char *op, const char *what, int64_t r
                     (long long)row + 1, late ? late : "");
 }
 
+enum rt_status rt_backend_bf16_refused(const char *what)
+{
+    return rt_error(RT_ERR_DTYPE, "%s: bf16 tensors are not supported; convert with :float()", what);
+}
+
 enum rt_status rt_backend_float_only(const char *what, enum rt_dtype dt)
 {
     if (dt == RT_F32 || dt == RT_F64)
         return RT_OK;
+    if (dt == RT_BF16)
+        return rt_backend_bf16_refused(what);
     if ((unsigned)dt < RT_DTYPE_COUNT)
         return rt_error(RT_ERR_DTYPE, "%s: dtype %s not supported (needs a float tensor)", what, rt_dtype_name(dt));
     return rt_error(RT_ERR_DTYPE, "%s: unknown dtype %d", what, (int)dt);
@@ -79,6 +86,10 @@ int64_t rt_backend_copy_geometry(const struct rt_strided *dst, enum rt_dtype dst
         *st = rt_backend_unknown_dtype("copy", (unsigned)dst_dt >= RT_DTYPE_COUNT ? dst_dt : src_dt);
         return 0;
     }
+    if (dst_dt == RT_BF16 || src_dt == RT_BF16) { /* casts to and from bf16 are cast_bf16's */
+        *st = rt_backend_bf16_refused("copy");
+        return 0;
+    }
     if (dst->ndim != src->ndim) {
         *st = rt_error(RT_ERR_INTERNAL, "copy: views have %d and %d dims", dst->ndim, src->ndim);
         return 0;
@@ -100,10 +111,16 @@ int64_t rt_backend_binary_geometry(enum rt_binary_op op, enum rt_dtype dt, int n
         *st = rt_backend_unknown_dtype("binary", dt);
         return 0;
     }
-    if ((unsigned)op > RT_BIN_ABS_BW) {
+    if (dt == RT_BF16) {
+        *st = rt_backend_bf16_refused("binary");
+        return 0;
+    }
+    if ((unsigned)op > RT_BIN_LEAKY_RELU_BW) {
         *st = rt_error(RT_ERR_INTERNAL, "binary: unknown op %d", (int)op);
         return 0;
     }
+    if (op == RT_BIN_LEAKY_RELU_BW && (*st = rt_backend_float_only("leaky_relu backward", dt)) != RT_OK)
+        return 0;
     int64_t n = numel_of(ndim, shape);
     if (n <= 0)
         return 0;
@@ -119,7 +136,7 @@ int64_t rt_backend_binary_geometry(enum rt_binary_op op, enum rt_dtype dt, int n
 const char *rt_backend_unary_name(enum rt_unary_op op)
 {
     static const char *names[] = {"neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "reciprocal",
-                                  "sign", "pow", "clamp", "affine", "eq", "ne", "lt", "le", "gt", "ge"};
+                                  "sign", "pow", "clamp", "affine", "leaky_relu", "eq", "ne", "lt", "le", "gt", "ge"};
     return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "unary";
 }
 
@@ -127,11 +144,13 @@ enum rt_status rt_backend_unary_args(enum rt_unary_op op, enum rt_dtype dt)
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
         return rt_backend_unknown_dtype(rt_backend_unary_name(op), dt);
+    if (dt == RT_BF16)
+        return rt_backend_bf16_refused(rt_backend_unary_name(op));
     if ((unsigned)op > RT_UN_CMP_GE)
         return rt_error(RT_ERR_INTERNAL, "unary: unknown op %d", (int)op);
     switch (op) {
     case RT_UN_EXP: case RT_UN_LOG: case RT_UN_SQRT: case RT_UN_SIGMOID: case RT_UN_TANH:
-    case RT_UN_RECIPROCAL: case RT_UN_POW:
+    case RT_UN_RECIPROCAL: case RT_UN_POW: case RT_UN_LEAKY_RELU:
         return rt_backend_float_only(rt_backend_unary_name(op), dt);
     default:
         return RT_OK;
@@ -150,6 +169,8 @@ enum rt_status rt_backend_reduce_args(enum rt_reduce_op op, enum rt_dtype dt, in
         return rt_error(RT_ERR_INTERNAL, "reduce: unknown op %d", (int)op);
     if ((unsigned)dt >= RT_DTYPE_COUNT)
         return rt_backend_unknown_dtype("reduce", dt);
+    if (dt == RT_BF16)
+        return rt_backend_bf16_refused(rt_backend_reduce_name(op));
     bool float_only = op == RT_RED_MEAN || op == RT_RED_LOGSUMEXP || op == RT_RED_NORM;
     if (float_only)
         return rt_backend_float_only(rt_backend_reduce_name(op), dt);
@@ -174,6 +195,8 @@ enum rt_status rt_backend_gemm_args(enum rt_dtype dt, bool ta, bool tb, int64_t 
     *empty = false;
     if ((unsigned)dt >= RT_DTYPE_COUNT)
         return rt_backend_unknown_dtype("matmul", dt);
+    if (dt == RT_BF16) /* bf16 products are gemm_bf16's */
+        return rt_backend_bf16_refused("matmul");
     if (m < 0 || n < 0 || k < 0 || batch < 0)
         return rt_error(RT_ERR_INTERNAL, "gemm: negative size (m=%lld n=%lld k=%lld batch=%lld)", (long long)m,
                         (long long)n, (long long)k, (long long)batch);

@@ -20,6 +20,11 @@
 --      bucketMB = 4,                             -- several ranks: gradient bucket size (see below)
 --      syncBatchNorm = true,                     -- several ranks: BatchNorm statistics over the whole batch
 --                                                --   (nn.SyncBatchNorm.convert(model) first)
+--      precision = "bf16",                       -- mixed precision (default "f32"): the training step's
+--                                                --   forward and loss, and evaluation, run under
+--                                                --   retort.autocast("bf16"): linear/matmul/conv in bf16
+--                                                --   with f32 accumulation, the f32 weights get f32
+--                                                --   gradients (README, "Mixed precision")
 --   }
 --   result.history[e] = {epoch=, train_loss=, train_acc=, test_loss=, test_acc=, test_top5=, ...}
 --   result.last: the last completed epoch's row (from the checkpoint when a resumed run was already done)
@@ -215,12 +220,27 @@ local function shard_target(loader)
    return nil
 end
 
+-- fn(...) under the given precision ("f32": as it is; "bf16": under bf16 autocast)
+local function with_precision(precision, fn, ...)
+   if precision == "bf16" then return retort.autocast("bf16", fn, ...) end
+   return fn(...)
+end
+
+local PRECISIONS = {f32 = true, bf16 = true}
+local function check_precision(where, p, level)
+   if p ~= nil and not PRECISIONS[p] then
+      error(("%s: option 'precision' must be \"f32\" or \"bf16\", got %s"):format(where, tostring(p)), level + 1)
+   end
+   return p or "f32"
+end
+
 --- Loss, accuracy and top-k accuracy of model over a loader, without recording a graph.
 --- opts: loss (default cross-entropy), topk (5), distributed (false: under several ranks, each rank
 --- evaluates its interleaved part of a retort.data.Loader and the sums are added over the ranks: every
---- rank must call it; train.fit does).
+--- rank must call it; train.fit does); precision ("f32", or "bf16": the forward under bf16 autocast).
 function train.evaluate(model, loader, opts)
    opts = opts or {}
+   local precision = check_precision("train.evaluate", opts.precision, 2)
    local loss_fn = opts.loss or default_loss
    local k = opts.topk or 5
    local target = opts.distributed and dist.isDistributed() and shard_target(loader) or nil
@@ -232,7 +252,7 @@ function train.evaluate(model, loader, opts)
    if target then target:setShard(dist.rank(), dist.size(), {even = false}) end
    local ok, err = pcall(retort.noGrad, function()
       for x, y in batches(loader, device) do
-         local logits = model:forward(x)
+         local logits = with_precision(precision, model.forward, model, x)
          local b = y:size(1)
          sums:add("loss", loss_fn(logits, y, {evaluating = true, x = x}), b)
          sums:add("correct", retort.loss.correct(logits, y))
@@ -287,7 +307,7 @@ local FIT_OPTIONS = {overwrite = true, model = true, optimizer = true, train = t
                      dir = true, loss = true, evalLoss = true, terms = true, resume = true, device = true,
                      readEvery = true, log = true,
                      options = true, onEpoch = true, checkFinite = true, bucketMB = true,
-                     syncBatchNorm = true}
+                     syncBatchNorm = true, precision = true}
 
 -- where ranks other than 0 write their progress and log lines: nowhere
 local NULL_LOG = {write = function(self) return self end, flush = function() end}
@@ -323,6 +343,11 @@ function train.fit(o)
    if math.type(read_every) ~= "integer" or read_every < 1 then
       error(("train.fit: option 'readEvery' must be a positive integer (steps), got %s"):format(
          tostring(o.readEvery)), 2)
+   end
+   local precision = check_precision("train.fit", o.precision, 2)
+   if precision == "bf16" and not retort.bf16Info().available then
+      error("train.fit: precision = \"bf16\" needs a CPU bf16 unit (AMX or AVX512-BF16): "
+            .. retort.bf16Info().reason, 2)
    end
    local loss_fn = o.loss or default_loss
    local eval_loss = o.evalLoss or loss_fn
@@ -502,9 +527,10 @@ function train.fit(o)
             batch_rng = retort.getRngState()
             local weights = idx and o.train.weights and o.train:weights(idx, epoch) or nil
             if weights then weights = weights:to(device) end
-            local logits, loss, terms = step_fn(x, y, {epoch = epoch, step = step, epochs = epochs, x = x,
-                                                       indices = idx, weights = weights,
-                                                       stepsPerEpoch = steps_per_epoch})
+            local logits, loss, terms = with_precision(precision, step_fn, x, y,
+                                                       {epoch = epoch, step = step, epochs = epochs, x = x,
+                                                        indices = idx, weights = weights,
+                                                        stepsPerEpoch = steps_per_epoch})
             local v -- the loss as a number (CPU), or a tensor that stays on the GPU
             if lazy then
                v = loss:detach()
@@ -560,7 +586,8 @@ function train.fit(o)
       if o.test then
          -- several ranks evaluate rank 0's model: its BatchNorm statistics (those the checkpoint holds)
          if distributed then dist.broadcastTensors(o.model:buffers(), 0) end
-         local ev = train.evaluate(o.model, o.test, {loss = eval_loss, distributed = distributed})
+         local ev = train.evaluate(o.model, o.test, {loss = eval_loss, distributed = distributed,
+                                                     precision = precision})
          row.test_loss, row.test_acc, row.test_top5 = ev.loss, ev.acc, ev.topk
          log:write(("epoch %d/%d  test loss %.4f  acc %.4f\n"):format(epoch, epochs, ev.loss, ev.acc))
       end

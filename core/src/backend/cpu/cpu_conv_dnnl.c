@@ -1,4 +1,8 @@
-/* 2-D convolution (forward, backward-data, backward-weights) through oneDNN's C API, f32 only.
+/* 2-D convolution (forward, backward-data, backward-weights) through oneDNN's C API, in f32 or in bf16.
+ *
+ * bf16 (mixed precision, retort/bf16.h): the inputs x, w and the incoming gradient gy are bf16, the
+ * results y, gx and gw are f32 (accumulated in f32), the bias f32. The backward primitives are built
+ * against a forward hint whose dst is bf16, as oneDNN's bf16 training recipes do.
  *
  * Layout: retort's tensors stay NCHW and (O, C/groups, kh, kw). Each oneDNN primitive is created with
  * format "any", so it picks its fastest layout (blocked nChw16c / OIhw16i16o on AVX-512); where that
@@ -26,13 +30,14 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "backend/cpu/cpu_bf16.h"
 #include "backend/cpu/cpu_nn.h"
 
 enum prim_kind { KIND_FWD, KIND_FWD_BIAS, KIND_BWD_DATA, KIND_BWD_WEIGHTS };
 
 struct prim_key {
     int64_t n, c, h, w, o, groups, kh, kw, sh, sw, ph, pw, dh, dw;
-    int kind, threads;
+    int kind, threads, bf16;
 };
 
 /* One operand of a primitive: the user's plain memory and, when the primitive wants another
@@ -120,27 +125,28 @@ out:
 
 /* Plain memory descriptors of the convolution's operands (NCHW, (G,)OIHW, X) or, with any, the
  * same dims in format "any" for the primitive to choose. */
-static dnnl_status_t md_src(const struct rt_conv2d_shape *s, bool any, dnnl_memory_desc_t *md)
+static dnnl_status_t md_src(const struct rt_conv2d_shape *s, bool any, dnnl_data_type_t t, dnnl_memory_desc_t *md)
 {
     dnnl_dims_t d = {s->g.n, s->g.c, s->g.h, s->g.w};
-    return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
+    return dnnl_memory_desc_init_by_tag(md, 4, d, t, any ? dnnl_format_tag_any : dnnl_nchw);
 }
 
-static dnnl_status_t md_dst(const struct rt_conv2d_shape *s, bool any, dnnl_memory_desc_t *md)
+static dnnl_status_t md_dst(const struct rt_conv2d_shape *s, bool any, dnnl_data_type_t t, dnnl_memory_desc_t *md)
 {
     dnnl_dims_t d = {s->g.n, s->o, s->g.oh, s->g.ow};
-    return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nchw);
+    return dnnl_memory_desc_init_by_tag(md, 4, d, t, any ? dnnl_format_tag_any : dnnl_nchw);
 }
 
-static dnnl_status_t md_weights(const struct rt_conv2d_shape *s, bool any, dnnl_memory_desc_t *md)
+static dnnl_status_t md_weights(const struct rt_conv2d_shape *s, bool any, dnnl_data_type_t t,
+                                dnnl_memory_desc_t *md)
 {
     int64_t G = s->groups;
     if (G == 1) {
         dnnl_dims_t d = {s->o, s->g.c, s->g.kh, s->g.kw};
-        return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, any ? dnnl_format_tag_any : dnnl_oihw);
+        return dnnl_memory_desc_init_by_tag(md, 4, d, t, any ? dnnl_format_tag_any : dnnl_oihw);
     }
     dnnl_dims_t d = {G, s->o / G, s->g.c / G, s->g.kh, s->g.kw};
-    return dnnl_memory_desc_init_by_tag(md, 5, d, dnnl_f32, any ? dnnl_format_tag_any : dnnl_goihw);
+    return dnnl_memory_desc_init_by_tag(md, 5, d, t, any ? dnnl_format_tag_any : dnnl_goihw);
 }
 
 static dnnl_status_t md_bias(const struct rt_conv2d_shape *s, dnnl_memory_desc_t *md)
@@ -179,23 +185,29 @@ out:
     return st;
 }
 
-/* Builds e's primitive for kind k. *none: oneDNN has no implementation (the caller falls back). */
-static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *s, int k, struct prim_entry *e,
-                                  bool *none)
+/* Builds e's primitive for kind k (bf16: the mixed-precision types above). *none: oneDNN has no
+ * implementation (the caller falls back). */
+static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *s, int k, bool bf16,
+                                  struct prim_entry *e, bool *none)
 {
     enum rt_status st = RT_OK;
     dnnl_primitive_desc_t fpd = NULL, pd = NULL;
     dnnl_memory_desc_t src_any, wei_any, dst_any, bias_md, src_md, wei_md, dst_md;
     dnnl_convolution_desc_t fd, bd;
     dnnl_dims_t strides = {s->g.sh, s->g.sw}, dil = {s->g.dh - 1, s->g.dw - 1}, pad = {s->g.ph, s->g.pw};
+    bool fwd = k == KIND_FWD || k == KIND_FWD_BIAS;
+    /* the types of src, weights and dst as this kind reads or writes them */
+    dnnl_data_type_t in = bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t t_src = k == KIND_BWD_DATA ? dnnl_f32 : in, t_wei = k == KIND_BWD_WEIGHTS ? dnnl_f32 : in;
+    dnnl_data_type_t t_dst = fwd ? dnnl_f32 : in;
     *none = false;
-    DN_TRY(op, md_src(s, true, &src_any));
-    DN_TRY(op, md_weights(s, true, &wei_any));
-    DN_TRY(op, md_dst(s, true, &dst_any));
+    DN_TRY(op, md_src(s, true, in, &src_any)); /* the forward (hint) primitive's */
+    DN_TRY(op, md_weights(s, true, in, &wei_any));
+    DN_TRY(op, md_dst(s, true, fwd ? dnnl_f32 : in, &dst_any));
     DN_TRY(op, md_bias(s, &bias_md));
-    DN_TRY(op, md_src(s, false, &src_md));
-    DN_TRY(op, md_weights(s, false, &wei_md));
-    DN_TRY(op, md_dst(s, false, &dst_md));
+    DN_TRY(op, md_src(s, false, t_src, &src_md));
+    DN_TRY(op, md_weights(s, false, t_wei, &wei_md));
+    DN_TRY(op, md_dst(s, false, t_dst, &dst_md));
     DN_TRY(op, dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
                                                          &src_any, &wei_any, k == KIND_FWD_BIAS ? &bias_md : NULL,
                                                          &dst_any, strides, dil, pad, pad));
@@ -215,8 +227,10 @@ static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *
         if (st == RT_OK)
             st = arg_setup(op, e, pd, dnnl_query_dst_md, 0, DNNL_ARG_DST, true, &dst_md);
     } else if (k == KIND_BWD_DATA) {
-        DN_TRY(op, dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src_any, &wei_any,
-                                                                   &dst_any, strides, dil, pad, pad));
+        dnnl_memory_desc_t dsrc_any;
+        DN_TRY(op, md_src(s, true, t_src, &dsrc_any));
+        DN_TRY(op, dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &dsrc_any,
+                                                                   &wei_any, &dst_any, strides, dil, pad, pad));
         ds = dnnl_primitive_desc_create(&pd, &bd, NULL, engine, fpd);
         if (ds == dnnl_unimplemented) {
             *none = true;
@@ -229,8 +243,10 @@ static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *
         if (st == RT_OK)
             st = arg_setup(op, e, pd, dnnl_query_diff_src_md, 0, DNNL_ARG_DIFF_SRC, true, &src_md);
     } else {
+        dnnl_memory_desc_t dwei_any;
+        DN_TRY(op, md_weights(s, true, t_wei, &dwei_any));
         DN_TRY(op, dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any,
-                                                                      &wei_any, NULL, &dst_any, strides, dil, pad,
+                                                                      &dwei_any, NULL, &dst_any, strides, dil, pad,
                                                                       pad));
         ds = dnnl_primitive_desc_create(&pd, &bd, NULL, engine, fpd);
         if (ds == dnnl_unimplemented) {
@@ -254,21 +270,23 @@ out:
     return st;
 }
 
-static struct prim_key key_of(const struct rt_conv2d_shape *s, int kind)
+static struct prim_key key_of(const struct rt_conv2d_shape *s, int kind, bool bf16)
 {
     struct prim_key k;
     memset(&k, 0, sizeof k); /* the key is compared with memcmp: no stray padding bytes */
     k.n = s->g.n, k.c = s->g.c, k.h = s->g.h, k.w = s->g.w, k.o = s->o, k.groups = s->groups;
     k.kh = s->g.kh, k.kw = s->g.kw, k.sh = s->g.sh, k.sw = s->g.sw, k.ph = s->g.ph, k.pw = s->g.pw;
     k.dh = s->g.dh, k.dw = s->g.dw, k.kind = kind, k.threads = omp_get_max_threads();
+    k.bf16 = bf16;
     return k;
 }
 
 /* The cached entry for (s, kind), built on a miss in the least recently used slot. *e NULL: oneDNN
  * has no implementation for it. Called with cache_lock held. */
-static enum rt_status entry_get(const char *op, const struct rt_conv2d_shape *s, int kind, struct prim_entry **e)
+static enum rt_status entry_get(const char *op, const struct rt_conv2d_shape *s, int kind, bool bf16,
+                               struct prim_entry **e)
 {
-    struct prim_key k = key_of(s, kind);
+    struct prim_key k = key_of(s, kind, bf16);
     struct prim_entry *lru = &cache[0];
     *e = NULL;
     for (int i = 0; i < CACHE_SLOTS; i++) {
@@ -285,7 +303,7 @@ static enum rt_status entry_get(const char *op, const struct rt_conv2d_shape *s,
         return st;
     entry_clear(lru);
     bool none;
-    st = entry_build(op, s, kind, lru, &none);
+    st = entry_build(op, s, kind, bf16, lru, &none);
     if (st != RT_OK || none) {
         entry_clear(lru);
         return st;
@@ -369,13 +387,35 @@ enum rt_status rt_cpu_dnnl_conv2d(const struct rt_conv2d_shape *s, const float *
         return RT_OK;
     pthread_mutex_lock(&cache_lock);
     struct prim_entry *e;
-    enum rt_status st = entry_get(op, s, b ? KIND_FWD_BIAS : KIND_FWD, &e);
+    enum rt_status st = entry_get(op, s, b ? KIND_FWD_BIAS : KIND_FWD, false, &e);
     if (st == RT_OK && e) {
         void *ptr[PRIM_MAX_ARGS] = {(void *)x, (void *)w, b ? (void *)b : y, y};
         st = entry_run(op, e, ptr, NULL);
         *done = st == RT_OK;
     }
     pthread_mutex_unlock(&cache_lock);
+    return st;
+}
+
+/* Runs the backward-data (ed, into gx) and backward-weights (ew, into gw) primitives looked up for one
+ * convolution, either may be NULL; gy is reordered once when both want it in the same layout. */
+static enum rt_status run_backward(const char *op, struct prim_entry *ed, struct prim_entry *ew, const void *x,
+                                   const void *w, const void *gy, void *gx, void *gw)
+{
+    enum rt_status st = RT_OK;
+    struct shared_input share = {DNNL_ARG_DIFF_DST, NULL, 0};
+    bool same = ed && ew && ed->a[0].inner && ew->a[1].inner &&
+                dnnl_memory_desc_equal(&ed->a[0].inner_md, &ew->a[1].inner_md);
+    if (gx) {
+        void *ptr[3] = {(void *)gy, (void *)w, gx};
+        st = entry_run(op, ed, ptr, same ? &share : NULL);
+    }
+    if (st == RT_OK && gw) {
+        void *ptr[3] = {(void *)x, (void *)gy, gw};
+        st = entry_run(op, ew, ptr, same ? &share : NULL);
+    }
+    if (share.buf)
+        rt_cpu_free(share.buf, share.bytes);
     return st;
 }
 
@@ -392,26 +432,54 @@ enum rt_status rt_cpu_dnnl_conv2d_backward(const struct rt_conv2d_shape *s, cons
     /* both looked up before either runs: all or nothing, so a fallback never redoes half the work
      * (a slot the second lookup evicts is never the first's: that one was just used) */
     if (gx)
-        st = entry_get(op, s, KIND_BWD_DATA, &ed);
+        st = entry_get(op, s, KIND_BWD_DATA, false, &ed);
     if (st == RT_OK && gw)
-        st = entry_get(op, s, KIND_BWD_WEIGHTS, &ew);
+        st = entry_get(op, s, KIND_BWD_WEIGHTS, false, &ew);
     if (st == RT_OK && (!gx || ed) && (!gw || ew)) {
-        /* gy reordered once when both primitives want it in the same layout */
-        struct shared_input share = {DNNL_ARG_DIFF_DST, NULL, 0};
-        bool same = ed && ew && ed->a[0].inner && ew->a[1].inner &&
-                    dnnl_memory_desc_equal(&ed->a[0].inner_md, &ew->a[1].inner_md);
-        if (gx) {
-            void *ptr[3] = {(void *)gy, (void *)w, gx};
-            st = entry_run(op, ed, ptr, same ? &share : NULL);
-        }
-        if (st == RT_OK && gw) {
-            void *ptr[3] = {(void *)x, (void *)gy, gw};
-            st = entry_run(op, ew, ptr, same ? &share : NULL);
-        }
-        if (share.buf)
-            rt_cpu_free(share.buf, share.bytes);
+        st = run_backward(op, ed, ew, x, w, gy, gx, gw);
         *done = st == RT_OK;
     }
+    pthread_mutex_unlock(&cache_lock);
+    return st;
+}
+
+/* bf16: no fallback (im2col has no bf16 kernels), so a shape oneDNN leaves out is an error */
+enum rt_status rt_cpu_dnnl_conv2d_bf16(const struct rt_conv2d_shape *s, const void *x, const void *w, const float *b,
+                                       float *y)
+{
+    static const char *op = "rt_conv2d";
+    if (!sizes_fit(s))
+        return rt_error(RT_ERR_SHAPE, "%s: bf16 convolution too large or empty for oneDNN", op);
+    pthread_mutex_lock(&cache_lock);
+    struct prim_entry *e;
+    enum rt_status st = entry_get(op, s, b ? KIND_FWD_BIAS : KIND_FWD, true, &e);
+    if (st == RT_OK && !e)
+        st = rt_error(RT_ERR_DTYPE, "%s: oneDNN has no bf16 convolution for this shape; use f32", op);
+    if (st == RT_OK) {
+        void *ptr[PRIM_MAX_ARGS] = {(void *)x, (void *)w, b ? (void *)b : y, y};
+        st = entry_run(op, e, ptr, NULL);
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return st;
+}
+
+enum rt_status rt_cpu_dnnl_conv2d_backward_bf16(const struct rt_conv2d_shape *s, const void *x, const void *w,
+                                                const void *gy, float *gx, float *gw)
+{
+    static const char *op = "Conv2dBackward";
+    if (!sizes_fit(s))
+        return rt_error(RT_ERR_SHAPE, "%s: bf16 convolution too large or empty for oneDNN", op);
+    pthread_mutex_lock(&cache_lock);
+    struct prim_entry *ed = NULL, *ew = NULL;
+    enum rt_status st = RT_OK;
+    if (gx)
+        st = entry_get(op, s, KIND_BWD_DATA, true, &ed);
+    if (st == RT_OK && gw)
+        st = entry_get(op, s, KIND_BWD_WEIGHTS, true, &ew);
+    if (st == RT_OK && ((gx && !ed) || (gw && !ew)))
+        st = rt_error(RT_ERR_DTYPE, "%s: oneDNN has no bf16 convolution backward for this shape; use f32", op);
+    if (st == RT_OK)
+        st = run_backward(op, ed, ew, x, w, gy, gx, gw);
     pthread_mutex_unlock(&cache_lock);
     return st;
 }

@@ -1,9 +1,22 @@
 /* Element-wise CPU kernels: strided copy with dtype conversion, fill, unary, broadcast binary, where.
  * Typed inner loops are macro templates instantiated per dtype; parallel loops are written once
- * over chunks/rows and call the typed loop through a function pointer (per chunk, not per element). */
+ * over chunks/rows and call the typed loop through a function pointer (per chunk, not per element).
+ * The typed loops are multi-versioned for AVX2 and AVX-512 (cpu_clones.h).
+ *
+ * Threads: a loop of one add, compare or copy per element streams memory at about 0.1-0.2 ns per
+ * element on one core, so a batch's activations (128 x 1200 = 153,600 elements, ~25 us) gain at most
+ * ~10 us from a second thread, and lose far more whenever that thread must first be woken or is
+ * descheduled by another process: on the shared 2-core AMD EPYC, adding a bias to (128, 1200) took
+ * 1.9 ns/element on 2 threads against 0.19 on 1 (tests/bench/bench_elementwise.lua, best of 20).
+ * Such cheap loops go parallel only from CHEAP_PARALLEL_MIN elements (a 1200 x 1200 weight's
+ * update, a whole dataset's normalisation); transcendental ones (exp, log, tanh, ...) keep the
+ * general RT_CPU_PARALLEL_MIN. */
 #include <tgmath.h> /* exp(float) -> expf etc., so f32 stays in single precision */
 
+#include "backend/cpu/cpu_clones.h"
 #include "backend/cpu/cpu_internal.h"
+
+#define CHEAP_PARALLEL_MIN ((int64_t)1 << 18)
 
 /* Element offsets (per stride array) of the start of task t, where tasks are (row, chunk) pairs:
  * rows enumerate all dims but the last, chunks split the last dim. Returns the chunk's length. */
@@ -28,7 +41,7 @@ static int64_t task_offsets(int64_t t, int nd, const int64_t *shape, int k, int6
 typedef void (*copy_row_fn)(void *dst, int64_t ds, const void *src, int64_t ss, int64_t len);
 
 #define DEF_COPY_ROW(DN, D, SN, S)                                                                                \
-    static void copy_##DN##_##SN(void *dv, int64_t ds, const void *sv, int64_t ss, int64_t len)                 \
+    RT_CPU_CLONES static void copy_##DN##_##SN(void *dv, int64_t ds, const void *sv, int64_t ss, int64_t len)                 \
     {                                                                                                             \
         D *dp = dv;                                                                                               \
         const S *sp = sv;                                                                                         \
@@ -70,7 +83,7 @@ enum rt_status rt_cpu_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, c
     copy_row_fn fn = copy_rows[dst_dt][src_dt];
     size_t dsz = rt_dtype_size(dst_dt), ssz = rt_dtype_size(src_dt);
     int64_t nchunks = (shape[nd - 1] + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK, ntasks = n / shape[nd - 1] * nchunks;
-#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for if (n >= CHEAP_PARALLEL_MIN) schedule(static)
     for (int64_t t = 0; t < ntasks; t++) {
         int64_t off[2];
         int64_t len = task_offsets(t, nd, shape, 2, st, nchunks, off);
@@ -109,12 +122,12 @@ enum rt_status rt_cpu_fill(enum rt_dtype dt, int64_t n, double value, void *dst)
         memset(dst, v.u, (size_t)n);
     } else if (dt == RT_F32) {
         uint32_t b = v.b32, *p = dst;
-#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for if (n >= CHEAP_PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++)
             p[i] = b;
     } else {
         uint64_t b = v.b64, *p = dst;
-#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for if (n >= CHEAP_PARALLEL_MIN) schedule(static)
         for (int64_t i = 0; i < n; i++)
             p[i] = b;
     }
@@ -137,7 +150,7 @@ typedef void (*unary_fn)(enum rt_unary_op op, int64_t n, const void *x, void *y,
 /* Float-only cases also compile for integer T (tgmath promotes to double) but are refused before
  * they can run. Integer results of double expressions go through RT_CPU_CVT (no UB on overflow). */
 #define DEF_UNARY(SUF, T)                                                                                         \
-    static void unary_##SUF(enum rt_unary_op op, int64_t n, const void *xv, void *yv, double a, double b)       \
+    RT_CPU_CLONES static void unary_##SUF(enum rt_unary_op op, int64_t n, const void *xv, void *yv, double a, double b)       \
     {                                                                                                             \
         typedef T elem; /* the loop macros name the element type elem */                                         \
         const T *x = xv;                                                                                          \
@@ -176,6 +189,7 @@ typedef void (*unary_fn)(enum rt_unary_op op, int64_t n, const void *x, void *y,
             else                                                                                                  \
                 UN_LOOP(T, RT_CPU_CVT(T, (double)v * a + b));                                                     \
             break;                                                                                                \
+        case RT_UN_LEAKY_RELU: UN_LOOP(T, v > 0 ? v : v * (T)a); break;                                          \
         case RT_UN_CMP_EQ: UN_LOOP(uint8_t, (double)v == a); break;                                               \
         case RT_UN_CMP_NE: UN_LOOP(uint8_t, (double)v != a); break;                                               \
         case RT_UN_CMP_LT: UN_LOOP(uint8_t, (double)v < a); break;                                                \
@@ -190,6 +204,21 @@ static const unary_fn unary_fns[RT_DTYPE_COUNT] = {unary_f32, unary_f64, unary_i
 
 static bool unary_is_compare(enum rt_unary_op op) { return op >= RT_UN_CMP_EQ && op <= RT_UN_CMP_GE; }
 
+/* one add, multiply or compare per element (exp, log, tanh, 1/x, general powers, and any op not
+ * listed, cost more and keep the general threshold) */
+static bool unary_is_cheap(enum rt_unary_op op, double a)
+{
+    switch (op) {
+    case RT_UN_NEG: case RT_UN_ABS: case RT_UN_RELU: case RT_UN_SIGN: case RT_UN_CLAMP: case RT_UN_AFFINE:
+    case RT_UN_LEAKY_RELU:
+        return true;
+    case RT_UN_POW:
+        return a == 2 || a == 1;
+    default:
+        return unary_is_compare(op);
+    }
+}
+
 enum rt_status rt_cpu_unary(enum rt_unary_op op, enum rt_dtype dt, int64_t n, const void *x, void *y, double a,
                             double b)
 {
@@ -201,7 +230,8 @@ enum rt_status rt_cpu_unary(enum rt_unary_op op, enum rt_dtype dt, int64_t n, co
     unary_fn fn = unary_fns[dt];
     size_t xs = rt_dtype_size(dt), ys = unary_is_compare(op) ? 1 : xs;
     int64_t nchunks = (n + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK;
-#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+    int64_t par_min = unary_is_cheap(op, a) ? CHEAP_PARALLEL_MIN : RT_CPU_PARALLEL_MIN;
+#pragma omp parallel for if (n >= par_min) schedule(static)
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t start = c * RT_CPU_CHUNK, len = n - start < RT_CPU_CHUNK ? n - start : RT_CPU_CHUNK;
         fn(op, len, (const char *)x + start * (int64_t)xs, (char *)y + start * (int64_t)ys, a, b);
@@ -212,7 +242,7 @@ enum rt_status rt_cpu_unary(enum rt_unary_op op, enum rt_dtype dt, int64_t n, co
 /* ---- binary ---- */
 
 typedef void (*binary_fn)(enum rt_binary_op op, int64_t n, const void *a, int64_t as, const void *b, int64_t bs,
-                          void *out);
+                          void *out, double s);
 
 /* One loop per operand layout so the common ones (both contiguous, b or a a scalar) vectorise. */
 #define BIN_LOOP(OT, EXPR)                                                                                        \
@@ -251,8 +281,8 @@ static inline int64_t idiv_i64(int64_t x, int64_t y)
     _Generic((x), int64_t: idiv_i64((int64_t)(x), (int64_t)(y)), uint8_t: ((y) ? (x) / (y) : 0), default: (x) / (y))
 
 #define DEF_BINARY(SUF, T)                                                                                        \
-    static void binary_##SUF(enum rt_binary_op op, int64_t n, const void *av, int64_t as, const void *bv,        \
-                             int64_t bs, void *outv)                                                              \
+    RT_CPU_CLONES static void binary_##SUF(enum rt_binary_op op, int64_t n, const void *av, int64_t as, const void *bv,        \
+                             int64_t bs, void *outv, double s)                                                    \
     {                                                                                                             \
         typedef T elem;                                                                                           \
         const T *a = av, *b = bv;                                                                                 \
@@ -273,6 +303,7 @@ static inline int64_t idiv_i64(int64_t x, int64_t y)
         case RT_BIN_SIGMOID_BW: BIN_LOOP(T, x * y * ((T)1 - y)); break;                                           \
         case RT_BIN_TANH_BW: BIN_LOOP(T, x * ((T)1 - y * y)); break;                                              \
         case RT_BIN_ABS_BW: BIN_LOOP(T, y > 0 ? x : (RT_CPU_LT0(y) ? RT_CPU_WSUB((T)0, x) : (T)0)); break;              \
+        case RT_BIN_LEAKY_RELU_BW: BIN_LOOP(T, y > 0 ? x : x * (T)s); break; /* float only (checked) */           \
         }                                                                                                         \
     }
 RT_CPU_FOR_EACH_DTYPE(DEF_BINARY)
@@ -280,7 +311,7 @@ RT_CPU_FOR_EACH_DTYPE(DEF_BINARY)
 static const binary_fn binary_fns[RT_DTYPE_COUNT] = {binary_f32, binary_f64, binary_i64, binary_u8};
 
 enum rt_status rt_cpu_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape, const void *a,
-                             const int64_t *astride, const void *b, const int64_t *bstride, void *out)
+                             const int64_t *astride, const void *b, const int64_t *bstride, void *out, double s)
 {
     enum rt_status status;
     int nd;
@@ -292,12 +323,12 @@ enum rt_status rt_cpu_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, c
     size_t es = rt_dtype_size(dt), os = cmp ? 1 : es;
     binary_fn fn = binary_fns[dt];
     int64_t nchunks = (cshape[nd - 1] + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK, ntasks = n / cshape[nd - 1] * nchunks;
-#pragma omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)
+#pragma omp parallel for if (n >= CHEAP_PARALLEL_MIN) schedule(static)
     for (int64_t t = 0; t < ntasks; t++) {
         int64_t off[3];
         int64_t len = task_offsets(t, nd, cshape, 3, st, nchunks, off);
         fn(op, len, (const char *)a + off[1] * (int64_t)es, st[1][nd - 1], (const char *)b + off[2] * (int64_t)es,
-           st[2][nd - 1], (char *)out + off[0] * (int64_t)os);
+           st[2][nd - 1], (char *)out + off[0] * (int64_t)os, s);
     }
     return RT_OK;
 }
@@ -308,7 +339,7 @@ enum rt_status rt_cpu_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, c
     do {                                                                                                          \
         const U *pa = a, *pb = b;                                                                                 \
         U *po = out;                                                                                              \
-        _Pragma("omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)")                               \
+        _Pragma("omp parallel for if (n >= CHEAP_PARALLEL_MIN) schedule(static)")                                \
         for (int64_t i = 0; i < n; i++)                                                                           \
             po[i] = cond[i] ? pa[i] : pb[i];                                                                      \
     } while (0)
@@ -327,11 +358,21 @@ enum rt_status rt_cpu_where(enum rt_dtype dt, int64_t n, const uint8_t *cond, co
 }
 
 /* ---- axpy: y += alpha * x (float types; integer tensors go through the generic path) ---- */
+/* one chunk (multi-versioned) per task */
 #define RT_AXPY(NAME, T)                                                                                            \
+    RT_CPU_CLONES static void axpy_chunk_##NAME(int64_t n, T alpha, const T *x, T *y)                            \
+    {                                                                                                               \
+        for (int64_t i = 0; i < n; i++)                                                                             \
+            y[i] += alpha * x[i];                                                                                   \
+    }                                                                                                               \
     static void axpy_##NAME(int64_t n, T alpha, const T *x, T *y)                                                \
     {                                                                                                               \
-        _Pragma("omp parallel for if (n >= RT_CPU_PARALLEL_MIN) schedule(static)") for (int64_t i = 0; i < n; i++) \
-            y[i] += alpha * x[i];                                                                                   \
+        int64_t nchunks = (n + RT_CPU_CHUNK - 1) / RT_CPU_CHUNK;                                                    \
+        _Pragma("omp parallel for if (n >= CHEAP_PARALLEL_MIN) schedule(static)")                                \
+        for (int64_t c = 0; c < nchunks; c++) {                                                                     \
+            int64_t start = c * RT_CPU_CHUNK;                                                                       \
+            axpy_chunk_##NAME(n - start < RT_CPU_CHUNK ? n - start : RT_CPU_CHUNK, alpha, x + start, y + start);   \
+        }                                                                                                           \
     }
 RT_AXPY(f32, float)
 RT_AXPY(f64, double)

@@ -1,9 +1,19 @@
 /* Reductions over the middle axis of (outer, n, inner). inner == 1 walks contiguous rows; inner > 1
  * processes blocks of up to RED_LANES neighbouring outputs at once so every read is contiguous.
- * Each output is produced by one thread in a fixed order: results do not depend on thread count. */
+ * Each output is produced by one thread in a fixed order: results do not depend on thread count.
+ *
+ * The sum over a batch (a bias's gradient: (B, C) summed over B, inner = C) is the hot case of
+ * inner > 1: a full block is summed RED_GROUP lanes at a time, with the group's accumulators in
+ * vector registers (the loops are multi-versioned for AVX2/AVX-512, cpu_clones.h), in the same order
+ * as the general loop, so the results are bit for bit the same. Sums, means and extrema are one
+ * add or compare per element: like the cheap element-wise loops (cpu_elementwise.c) they go
+ * parallel only from CHEAP_PARALLEL_MIN elements; logsumexp and norms from RT_CPU_PARALLEL_MIN. */
+#include "backend/cpu/cpu_clones.h"
 #include "backend/cpu/cpu_internal.h"
 
 #define RED_LANES 64
+#define RED_GROUP 16
+#define CHEAP_PARALLEL_MIN ((int64_t)1 << 18)
 
 /* Floating sums accumulate in double (f32 inputs included); integer sums in wrapping int64. */
 #define ACC_OF_f32 double
@@ -40,7 +50,7 @@ static inline double norm_term(double v, double p)
 
 #define DEF_REDUCE(SUF, T)                                                                                        \
     /* One output: n elements x[j * st]. */                                                                       \
-    static void red_line_##SUF(enum rt_reduce_op op, int64_t n, const T *x, int64_t st, double p, T *out,        \
+    RT_CPU_CLONES static void red_line_##SUF(enum rt_reduce_op op, int64_t n, const T *x, int64_t st, double p, T *out,        \
                                int64_t *idx)                                                                      \
     {                                                                                                             \
         typedef ACC_OF_##SUF acc_t;                                                                               \
@@ -112,7 +122,7 @@ static inline double norm_term(double v, double p)
     }                                                                                                             \
                                                                                                                   \
     /* L <= RED_LANES neighbouring outputs: element (j, l) is x[j * inner + l]. */                              \
-    static void red_block_##SUF(enum rt_reduce_op op, int64_t n, int64_t inner, int64_t L, const T *x, double p, \
+    RT_CPU_CLONES static void red_block_##SUF(enum rt_reduce_op op, int64_t n, int64_t inner, int64_t L, const T *x, double p, \
                                 T *out, int64_t *idx)                                                             \
     {                                                                                                             \
         typedef ACC_OF_##SUF acc_t;                                                                               \
@@ -120,9 +130,20 @@ static inline double norm_term(double v, double p)
         case RT_RED_SUM:                                                                                          \
         case RT_RED_MEAN: {                                                                                       \
             acc_t s[RED_LANES] = {0};                                                                             \
-            for (int64_t j = 0; j < n; j++)                                                                       \
-                for (int64_t l = 0; l < L; l++)                                                                   \
-                    s[l] = RT_CPU_WADD(s[l], (acc_t)x[j * inner + l]);                                            \
+            if (L == RED_LANES) { /* a full block: fixed-width groups, accumulators in registers */               \
+                for (int64_t l0 = 0; l0 < RED_LANES; l0 += RED_GROUP) {                                           \
+                    acc_t g[RED_GROUP] = {0};                                                                     \
+                    for (int64_t j = 0; j < n; j++)                                                               \
+                        for (int l = 0; l < RED_GROUP; l++)                                                       \
+                            g[l] = RT_CPU_WADD(g[l], (acc_t)x[j * inner + l0 + l]);                               \
+                    for (int l = 0; l < RED_GROUP; l++)                                                           \
+                        s[l0 + l] = g[l];                                                                         \
+                }                                                                                                 \
+            } else {                                                                                              \
+                for (int64_t j = 0; j < n; j++)                                                                   \
+                    for (int64_t l = 0; l < L; l++)                                                               \
+                        s[l] = RT_CPU_WADD(s[l], (acc_t)x[j * inner + l]);                                        \
+            }                                                                                                     \
             for (int64_t l = 0; l < L; l++)                                                                       \
                 out[l] = op == RT_RED_MEAN ? RT_CPU_CVT(T, (double)s[l] / (double)n) : RT_CPU_CVT(T, s[l]);       \
             break;                                                                                                \
@@ -186,14 +207,15 @@ static inline double norm_term(double v, double p)
         const T *x = xv;                                                                                          \
         T *out = outv;                                                                                            \
         int64_t work = outer * n * inner;                                                                         \
+        int64_t par_min = op == RT_RED_LOGSUMEXP || op == RT_RED_NORM ? RT_CPU_PARALLEL_MIN : CHEAP_PARALLEL_MIN; \
         if (inner == 1) {                                                                                         \
-            _Pragma("omp parallel for if (work >= RT_CPU_PARALLEL_MIN) schedule(static)")                        \
+            _Pragma("omp parallel for if (work >= par_min) schedule(static)")                                    \
             for (int64_t o = 0; o < outer; o++)                                                                   \
                 red_line_##SUF(op, n, x + o * n, 1, p, out + o, idx ? idx + o : NULL);                            \
             return;                                                                                               \
         }                                                                                                         \
         int64_t nb = (inner + RED_LANES - 1) / RED_LANES;                                                         \
-        _Pragma("omp parallel for if (work >= RT_CPU_PARALLEL_MIN) schedule(static)")                            \
+        _Pragma("omp parallel for if (work >= par_min) schedule(static)")                                        \
         for (int64_t t = 0; t < outer * nb; t++) {                                                                \
             int64_t o = t / nb, i0 = t % nb * RED_LANES;                                                          \
             int64_t L = inner - i0 < RED_LANES ? inner - i0 : RED_LANES;                                          \

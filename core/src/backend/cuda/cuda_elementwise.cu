@@ -272,7 +272,8 @@ enum { UN_POW2 = 100, UN_POW_HALF, UN_POW1 };
 static constexpr bool un_float_only(int op)
 {
     return op == RT_UN_EXP || op == RT_UN_LOG || op == RT_UN_SQRT || op == RT_UN_SIGMOID || op == RT_UN_TANH ||
-           op == RT_UN_RECIPROCAL || op == RT_UN_POW || op == UN_POW2 || op == UN_POW_HALF || op == UN_POW1;
+           op == RT_UN_RECIPROCAL || op == RT_UN_POW || op == UN_POW2 || op == UN_POW_HALF || op == UN_POW1 ||
+           op == RT_UN_LEAKY_RELU;
 }
 static constexpr bool un_is_compare(int op) { return op >= RT_UN_CMP_EQ && op <= RT_UN_CMP_GE; }
 
@@ -302,7 +303,9 @@ template <int OP, typename T> __device__ __forceinline__ un_out_t<OP, T> un_appl
             return rt_cuda_nc_mul(v, (T)a) + (T)b;
         else
             return rt_cuda_cvt<T>(__dmul_rn((double)v, a) + b);
-    } else if constexpr (OP == RT_UN_CMP_EQ)
+    } else if constexpr (OP == RT_UN_LEAKY_RELU)
+        return v > 0 ? v : v * (T)a; /* as on the CPU */
+    else if constexpr (OP == RT_UN_CMP_EQ)
         return (double)v == a;
     else if constexpr (OP == RT_UN_CMP_NE)
         return (double)v != a;
@@ -383,6 +386,7 @@ static enum rt_status unary_typed(enum rt_unary_op op, int64_t n, const void *x,
         return unary_launch<RT_UN_POW, T>(n, x, y, a, b);
         UN_CASE(RT_UN_CLAMP);
         UN_CASE(RT_UN_AFFINE);
+        UN_CASE(RT_UN_LEAKY_RELU);
         UN_CASE(RT_UN_CMP_EQ);
         UN_CASE(RT_UN_CMP_NE);
         UN_CASE(RT_UN_CMP_LT);
@@ -412,7 +416,8 @@ static constexpr bool bin_is_compare(int op) { return op >= RT_BIN_CMP_EQ && op 
 
 template <int OP, typename T> using bin_out_t = typename std::conditional<bin_is_compare(OP), uint8_t, T>::type;
 
-template <int OP, typename T> __device__ __forceinline__ bin_out_t<OP, T> bin_apply(T x, T y)
+/* s: the op's parameter (RT_BIN_LEAKY_RELU_BW's slope), unused by the others */
+template <int OP, typename T> __device__ __forceinline__ bin_out_t<OP, T> bin_apply(T x, T y, double s)
 {
     if constexpr (OP == RT_BIN_ADD)
         return rt_cuda_wadd(x, y);
@@ -450,18 +455,20 @@ template <int OP, typename T> __device__ __forceinline__ bin_out_t<OP, T> bin_ap
         return rt_cuda_wmul(rt_cuda_wmul(x, y), rt_cuda_wsub((T)1, y));
     else if constexpr (OP == RT_BIN_TANH_BW)
         return rt_cuda_wmul(x, rt_cuda_wsub((T)1, rt_cuda_nc_mul(y, y)));
-    else /* RT_BIN_ABS_BW */
+    else if constexpr (OP == RT_BIN_ABS_BW)
         return y > 0 ? x : (rt_cuda_lt0(y) ? rt_cuda_wsub((T)0, x) : (T)0);
+    else /* RT_BIN_LEAKY_RELU_BW, float only (refused earlier for integers) */
+        return y > 0 ? x : rt_cuda_nc_mul(x, (T)s);
 }
 
 /* One coalesced dim; SA / SB: 1 contiguous operand, 0 a scalar (stride 0). */
 template <int OP, typename T, int SA, int SB>
-static __global__ void binary_flat_kernel(int64_t n, const T *a, const T *b, bin_out_t<OP, T> *out)
+static __global__ void binary_flat_kernel(int64_t n, const T *a, const T *b, bin_out_t<OP, T> *out, double s)
 {
     T a0 = SA ? (T)0 : a[0], b0 = SB ? (T)0 : b[0];
     RT_CUDA_LOOP(i, n)
     {
-        out[i] = bin_apply<OP, T>(SA ? a[i] : a0, SB ? b[i] : b0);
+        out[i] = bin_apply<OP, T>(SA ? a[i] : a0, SB ? b[i] : b0, s);
     }
 }
 
@@ -470,31 +477,32 @@ static __global__ void binary_flat_kernel(int64_t n, const T *a, const T *b, bin
 template <int OP, typename T>
 static __global__ void binary_rows_kernel(int64_t n, uint32_t cols, uint32_t mul, uint32_t shr, const T *a,
                                           int64_t ar, int64_t ac, const T *b, int64_t br, int64_t bc,
-                                          bin_out_t<OP, T> *out)
+                                          bin_out_t<OP, T> *out, double s)
 {
     RT_CUDA_LOOP(i, n)
     {
         uint32_t r = fdiv((uint32_t)i, mul, shr), c = (uint32_t)i - r * cols;
-        out[i] = bin_apply<OP, T>(a[r * ar + c * ac], b[r * br + c * bc]);
+        out[i] = bin_apply<OP, T>(a[r * ar + c * ac], b[r * br + c * bc], s);
     }
 }
 
 /* Any layout: a's and b's offsets from the flat index (out is contiguous, so its offset is i). */
 template <int OP, typename T, bool SMALL>
-static __global__ void binary_general_kernel(int64_t n, ew_geo<2> g, const T *a, const T *b, bin_out_t<OP, T> *out)
+static __global__ void binary_general_kernel(int64_t n, ew_geo<2> g, const T *a, const T *b, bin_out_t<OP, T> *out,
+                                             double s)
 {
     RT_CUDA_LOOP(i, n)
     {
         int64_t off[2];
         geo_offsets<2, SMALL>(g, i, off);
-        out[i] = bin_apply<OP, T>(a[off[0]], b[off[1]]);
+        out[i] = bin_apply<OP, T>(a[off[0]], b[off[1]], s);
     }
 }
 
 /* shape / st: the coalesced dims, st[0] out's strides, st[1] a's, st[2] b's. */
 template <int OP, typename T>
 static enum rt_status binary_launch(int64_t n, int nd, const int64_t *shape, const int64_t (*st)[RT_MAX_DIMS],
-                                    const void *av, const void *bv, void *outv)
+                                    const void *av, const void *bv, void *outv, double s)
 {
     typedef bin_out_t<OP, T> OT;
     const T *a = (const T *)av, *b = (const T *)bv;
@@ -504,34 +512,35 @@ static enum rt_status binary_launch(int64_t n, int nd, const int64_t *shape, con
         int64_t as = st[1][0], bs = st[2][0];
         if (as == 1 && bs == 1)
             return RT_CUDA_LAUNCH("cuda binary", (binary_flat_kernel<OP, T, 1, 1>), blocks, RT_CUDA_THREADS, 0, n,
-                                  a, b, out);
+                                  a, b, out, s);
         if (as == 1 && bs == 0)
             return RT_CUDA_LAUNCH("cuda binary", (binary_flat_kernel<OP, T, 1, 0>), blocks, RT_CUDA_THREADS, 0, n,
-                                  a, b, out);
+                                  a, b, out, s);
         if (as == 0 && bs == 1)
             return RT_CUDA_LAUNCH("cuda binary", (binary_flat_kernel<OP, T, 0, 1>), blocks, RT_CUDA_THREADS, 0, n,
-                                  a, b, out);
+                                  a, b, out, s);
     }
     if (nd == 2 && n <= INT32_MAX) {
         uint32_t mul, shr;
         fdiv_init(shape[1], &mul, &shr);
         return RT_CUDA_LAUNCH("cuda binary", (binary_rows_kernel<OP, T>), blocks, RT_CUDA_THREADS, 0, n,
-                              (uint32_t)shape[1], mul, shr, a, st[1][0], st[1][1], b, st[2][0], st[2][1], out);
+                              (uint32_t)shape[1], mul, shr, a, st[1][0], st[1][1], b, st[2][0], st[2][1], out, s);
     }
     ew_geo<2> g = make_geo<2>(nd, shape, st, 1);
     if (n <= INT32_MAX)
         return RT_CUDA_LAUNCH("cuda binary", (binary_general_kernel<OP, T, true>), blocks, RT_CUDA_THREADS, 0, n, g,
-                              a, b, out);
+                              a, b, out, s);
     return RT_CUDA_LAUNCH("cuda binary", (binary_general_kernel<OP, T, false>), blocks, RT_CUDA_THREADS, 0, n, g, a,
-                          b, out);
+                          b, out, s);
 }
 
 template <typename T>
 static enum rt_status binary_typed(enum rt_binary_op op, int64_t n, int nd, const int64_t *shape,
-                                   const int64_t (*st)[RT_MAX_DIMS], const void *a, const void *b, void *out)
+                                   const int64_t (*st)[RT_MAX_DIMS], const void *a, const void *b, void *out,
+                                   double s)
 {
 #define BIN_CASE(OP) \
-    case OP: return binary_launch<OP, T>(n, nd, shape, st, a, b, out);
+    case OP: return binary_launch<OP, T>(n, nd, shape, st, a, b, out, s);
     switch (op) {
     BIN_CASE(RT_BIN_ADD)
     BIN_CASE(RT_BIN_SUB)
@@ -549,13 +558,14 @@ static enum rt_status binary_typed(enum rt_binary_op op, int64_t n, int nd, cons
     BIN_CASE(RT_BIN_SIGMOID_BW)
     BIN_CASE(RT_BIN_TANH_BW)
     BIN_CASE(RT_BIN_ABS_BW)
+    BIN_CASE(RT_BIN_LEAKY_RELU_BW)
     }
 #undef BIN_CASE
     return rt_error(RT_ERR_INTERNAL, "binary: unknown op %d", (int)op);
 }
 
 enum rt_status rt_cuda_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape, const void *a,
-                              const int64_t *astride, const void *b, const int64_t *bstride, void *out)
+                              const int64_t *astride, const void *b, const int64_t *bstride, void *out, double s)
 {
     enum rt_status status;
     int nd;
@@ -563,7 +573,7 @@ enum rt_status rt_cuda_binary(enum rt_binary_op op, enum rt_dtype dt, int ndim, 
     int64_t n = rt_backend_binary_geometry(op, dt, ndim, shape, astride, bstride, &status, &nd, cshape, st);
     if (n == 0)
         return status;
-    RT_CUDA_DISPATCH_ALL(dt, "binary", return binary_typed<T>(op, n, nd, cshape, st, a, b, out));
+    RT_CUDA_DISPATCH_ALL(dt, "binary", return binary_typed<T>(op, n, nd, cshape, st, a, b, out, s));
     return RT_OK; /* not reached */
 }
 
