@@ -11,9 +11,13 @@ local function script(text)
    return path
 end
 
-local function interrupted_run(args, delay)
-   return support.run(args, {prefix = ("timeout --preserve-status -s INT %.2f"):format(delay)})
+local function interrupted_run(args, delay, signal)
+   return support.run(args, {prefix = ("timeout --preserve-status -s %s %.2f"):format(signal or "INT", delay)})
 end
+
+-- RETORT_KILL_LOOP=N runs the SIGKILL loop below at N delays instead of 4 (the longer check of
+-- tests/README.md)
+local KILL_DELAYS = tonumber(os.getenv("RETORT_KILL_LOOP") or "4")
 
 describe("Ctrl-C", function()
    if not support.have("timeout") then
@@ -51,7 +55,8 @@ print("after", n > 0)
       os.remove(loop)
    end)
 
-   it("stops train.fit with a resumable last.h5 every time, and resuming ends as a run never stopped", function()
+   it("stops train.fit (SIGINT, SIGKILL) with a resumable last.h5 every time, and resuming ends as a run never "
+      .. "stopped", function()
       local train = script([[
 local retort = require "retort"
 local dir, epochs, resume = ...
@@ -89,6 +94,27 @@ print("final", retort.fingerprint(table.unpack(net:parameters())))
          end
       end
       assert.is_true(interrupts >= 1)
+      -- SIGKILL: nothing runs at the kill, so what is on disk is the last checkpoint saved whole (saves
+      -- are atomic); resuming from it must still end exactly where the uninterrupted run did
+      local kills = 0
+      for k = 1, KILL_DELAYS do
+         local dir = ("%s/kill%d"):format(base, k)
+         local r = interrupted_run({train, dir, "2"}, 0.3 + 1.2 * (k - 1) / math.max(1, KILL_DELAYS - 1), "KILL")
+         if r.status == 137 then
+            kills = kills + 1
+            local resumed = support.run({train, dir, "2", "resume"})
+            if resumed.status ~= 0 and resumed.stderr:find("no checkpoint", 1, true) then -- killed before any
+               resumed = support.run({train, dir, "2"})
+            end
+            assert.are.equal(0, resumed.status, resumed.stderr)
+            assert.are.equal(want, resumed.stdout:match("final\t(%x+)"))
+         else
+            assert.are.equal(0, r.status, r.stderr)
+            assert.are.equal(want, r.stdout:match("final\t(%x+)"))
+         end
+      end
+      io.stderr:write(("[interrupt_spec: %d SIGINTs with a checkpoint, %d SIGKILLs, each resumed to the "
+                       .. "uninterrupted run's weights]\n"):format(interrupts, kills))
       support.rmrf(base)
       os.remove(train)
    end)
