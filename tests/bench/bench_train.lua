@@ -10,12 +10,14 @@
 -- --conv: the CPU convolution path(s) retort runs the CNNs with (RETORT_CPU_CONV in the child), a
 -- comma-separated list timed in the same alternating rounds, each against the same PyTorch; both
 -- (the default) is im2col,dnnl.
+-- --profile: after the timings, each side once more under perf (linux-perf): its samples' shares in the
+-- GEMM/convolution libraries, the OpenMP runtime, the OS kernel and everything else.
 -- --precision=bf16: retort's step also under bf16 autocast (retort.autocast: bf16 products with f32
 -- accumulation, f32 weights), timed in the same rounds as retort f32 and PyTorch f32, with the ratio
 -- to retort's own f32 (the fastest of its f32 variants) as well (teacher, student and the CNNs).
 local retort = require "retort"
 local opts = retort.recipe.options({model = "all", batch = 128, iters = 100, threads = 2, rounds = 3, child = false,
-                                    conv = "both", precision = "f32"},
+                                    conv = "both", precision = "f32", profile = false},
                                    {...})
 retort.setNumThreads(opts.threads)
 
@@ -126,12 +128,42 @@ local function run(cmd)
    return parse(out)
 end
 
-local function torch_rate(case, iters)
+local function torch_cmd(case, iters)
    -- PyTorch gets its own best set-up, not the settings the retort host gave itself
    local env = "env -u OPENBLAS_THREAD_TIMEOUT -u OMP_WAIT_POLICY " ..
       ((case.kind == "mlp" or case.kind == "functional") and "OPENBLAS_NUM_THREADS=2" or "OMP_WAIT_POLICY=PASSIVE")
-   return run(("%s /usr/bin/python3 tests/bench/torch_train_step.py %s %s %d %d %d 2>/dev/null"):format(
-      env, case.kind, case.spec, opts.batch, iters, case.torch_threads))
+   return ("%s /usr/bin/python3 tests/bench/torch_train_step.py %s %s %d %d %d"):format(
+      env, case.kind, case.spec, opts.batch, iters, case.torch_threads)
+end
+
+local function torch_rate(case, iters) return run(torch_cmd(case, iters) .. " 2>/dev/null") end
+
+-- --profile: cmd run once under perf (cpu-clock samples of the whole process, both threads), its
+-- samples grouped by library: the GEMM/convolution kernels (OpenBLAS, oneDNN: the same system
+-- libraries on both sides), the OpenMP runtime (its spinning and barriers), the OS kernel (page
+-- faults, zeroing), and the rest (the framework itself: retort's core and Lua, or libtorch and
+-- Python; libc and libm). Sampling starts PROFILE_DELAY_MS in, and the steps profiled are ten times
+-- those timed, so that start-up and warm-up stay out of it.
+local PROFILE_DELAY_MS = 4000 -- past start-up (importing torch takes 1-2 s of CPU here) and warm-up
+local function profile(cmd)
+   local data = os.tmpname()
+   local ok = os.execute(("perf record -q -D %d -e cpu-clock -F 1999 -o %s -- %s >/dev/null 2>&1"):format(
+      PROFILE_DELAY_MS, data, cmd))
+   local p = ok and io.popen(("perf report -i %s --sort dso --stdio -q --percent-limit 0 2>/dev/null"):format(data))
+   local shares = {kernels = 0, openmp = 0, os = 0, rest = 0}
+   for line in (p and p:read("a") or ""):gmatch("[^\n]+") do
+      local pct, dso = line:match("^%s*([%d.]+)%%%s+(%S+)")
+      if pct then
+         local group = (dso:find("openblas") or dso:find("libblas") or dso:find("dnnl")) and "kernels"
+                       or dso:find("gomp") and "openmp" or dso:find("kernel") and "os" or "rest"
+         shares[group] = shares[group] + tonumber(pct)
+      end
+   end
+   if p then p:close() end
+   os.remove(data)
+   if shares.kernels + shares.openmp + shares.os + shares.rest == 0 then return "no samples (is perf installed?)" end
+   return ("kernels %4.1f%%  openmp %4.1f%%  os %4.1f%%  framework and rest %4.1f%%"):format(shares.kernels,
+      shares.openmp, shares.os, shares.rest)
 end
 
 local function peak_rss_kb()
@@ -195,10 +227,17 @@ for _, name in ipairs(names) do
          print(("  %-13s retort %7.0f ex/s %5.0f MB   pytorch: not available (/usr/bin/python3 with torch)"):format(
             label, r[i], rmem[i] / 1024))
       end
+      if opts.profile then
+         local long = cmds[i]:gsub("%-%-iters=%d+", "--iters=" .. 10 * opts.iters)
+         print(("  %-13s retort  %s"):format("", profile(long)))
+      end
       if p == "bf16" and r[i] then -- against retort's own best f32 variant of this run
          local best = 0
          for k = 1, n_f32 do best = math.max(best, r[k] or 0) end
          if best > 0 then print(("  %-13s bf16 / retort f32 %.2fx"):format("", r[i] / best)) end
       end
+   end
+   if opts.profile and t then
+      print(("  %-13s pytorch %s"):format("", profile(torch_cmd(case, 10 * iters_for(case)))))
    end
 end
