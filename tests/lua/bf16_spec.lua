@@ -331,7 +331,7 @@ describe("train.fit{precision}", function()
       end
    end)
 
-   it("trains a Fashion-MNIST slice in bf16 to within 0.5 points of f32 (same seed and epochs)", function()
+   it("trains a Fashion-MNIST slice in bf16 to no more than 0.5 points below f32 (same seed and epochs)", function()
       if not retort.bf16Info().available then return pending("no bf16 unit") end
       if not io.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "rb") then
          return pending("Debian's dataset-fashion-mnist is not installed")
@@ -352,6 +352,8 @@ describe("train.fit{precision}", function()
       assert.are.equal(0, n32)
       assert.is_true(n16 > 0)
       assert.is_true(acc32 > 0.75, "f32 learned: " .. acc32)
-      assert.is_true(math.abs(acc16 - acc32) <= 0.005, ("bf16 %.4f vs f32 %.4f"):format(acc16, acc32))
+      -- within 0.5 points below f32 (above it is no failure: a slice this small moves by more than that
+      -- between builds whose f32 rounding differs, e.g. FMA contraction in the sanitizer build)
+      assert.is_true(acc16 >= acc32 - 0.005, ("bf16 %.4f vs f32 %.4f"):format(acc16, acc32))
    end)
 end)
