@@ -72,7 +72,10 @@ if r.interrupted then os.exit(130) end
 print("final", retort.fingerprint(table.unpack(net:parameters())))
 ]])
       local base = support.tmpdir()
+      local clock = require("retort").clock
+      local t0 = clock()
       local full = support.run({train, base .. "/full", "2"})
+      local took = clock() - t0 -- the kills below are spread over the time a whole run takes here
       assert.are.equal(0, full.status, full.stderr)
       local want = full.stdout:match("final\t(%x+)")
       assert.is_not_nil(want)
@@ -99,7 +102,8 @@ print("final", retort.fingerprint(table.unpack(net:parameters())))
       local kills = 0
       for k = 1, KILL_DELAYS do
          local dir = ("%s/kill%d"):format(base, k)
-         local r = interrupted_run({train, dir, "2"}, 0.3 + 1.2 * (k - 1) / math.max(1, KILL_DELAYS - 1), "KILL")
+         local at = took * (0.15 + 0.8 * (k - 1) / math.max(1, KILL_DELAYS - 1))
+         local r = interrupted_run({train, dir, "2"}, at, "KILL")
          if r.status == 137 then
             kills = kills + 1
             local resumed = support.run({train, dir, "2", "resume"})
