@@ -139,11 +139,13 @@ end
 local function torch_rate(case, iters) return run(torch_cmd(case, iters) .. " 2>/dev/null") end
 
 -- --profile: cmd run once under perf (cpu-clock samples of the whole process, both threads), its
--- samples grouped by library: the GEMM/convolution kernels (OpenBLAS, oneDNN: the same system
--- libraries on both sides), the OpenMP runtime (its spinning and barriers), the OS kernel (page
--- faults, zeroing), and the rest (the framework itself: retort's core and Lua, or libtorch and
--- Python; libc and libm). Sampling starts PROFILE_DELAY_MS in, and the steps profiled are ten times
--- those timed, so that start-up and warm-up stay out of it.
+-- samples grouped by library: the GEMM/convolution kernels (OpenBLAS and oneDNN, with the code oneDNN
+-- generates at run time, which perf shows as "[JIT] tid N": the same system libraries on both sides),
+-- the OpenMP runtime (its spinning and barriers), the OS kernel (page faults, zeroing, yielding), and
+-- the rest: the framework itself, its own kernels (pooling, norms, elementwise) with its dispatch and
+-- autograd (retort's core and Lua, or libtorch and Python), libc and libm. Sampling starts
+-- PROFILE_DELAY_MS in, and the steps profiled are ten times those timed, so that start-up and warm-up
+-- stay out of it.
 local PROFILE_DELAY_MS = 4000 -- past start-up (importing torch takes 1-2 s of CPU here) and warm-up
 local function profile(cmd)
    local data = os.tmpname()
@@ -154,7 +156,8 @@ local function profile(cmd)
    for line in (p and p:read("a") or ""):gmatch("[^\n]+") do
       local pct, dso = line:match("^%s*([%d.]+)%%%s+(%S+)")
       if pct then
-         local group = (dso:find("openblas") or dso:find("libblas") or dso:find("dnnl")) and "kernels"
+         local lib = dso:find("openblas") or dso:find("libblas") or dso:find("dnnl") or dso == "[JIT]"
+         local group = lib and "kernels"
                        or dso:find("gomp") and "openmp" or dso:find("kernel") and "os" or "rest"
          shares[group] = shares[group] + tonumber(pct)
       end
@@ -162,7 +165,7 @@ local function profile(cmd)
    if p then p:close() end
    os.remove(data)
    if shares.kernels + shares.openmp + shares.os + shares.rest == 0 then return "no samples (is perf installed?)" end
-   return ("kernels %4.1f%%  openmp %4.1f%%  os %4.1f%%  framework and rest %4.1f%%"):format(shares.kernels,
+   return ("gemm/conv %4.1f%%  openmp %4.1f%%  os %4.1f%%  framework %4.1f%%"):format(shares.kernels,
       shares.openmp, shares.os, shares.rest)
 end
 
