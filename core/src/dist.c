@@ -540,6 +540,31 @@ static enum rt_status check_op(const char *name, struct rt_tensor *t, enum rt_di
 
 static const char *const MATCH_WHAT[] = {"dtype code", "element count", "device code"};
 
+/* What the in-place collectives share after their own argument checks: every rank agrees on the tensor,
+ * then an all-reduce (root < 0, with op) or a broadcast from root runs on its work buffer, grad off; the
+ * result is written back where the values changed (every rank but a broadcast's root). */
+static enum rt_status in_place(const char *name, struct rt_tensor *t, enum rt_dist_op op, int root)
+{
+    int64_t key[] = {t->dtype, rt_tensor_numel(t), t->storage->device};
+    enum rt_status st = rt__dist_agree(name, 3, key, MATCH_WHAT);
+    if (st != RT_OK)
+        return st;
+    bool was = rt_grad_set_enabled(false);
+    struct work w;
+    st = begin_work(t, &w);
+    if (st == RT_OK && root < 0)
+        st = reduce_buffer(name, w.buf, w.gpu, op);
+    else if (st == RT_OK && w.gpu)
+        st = rt__nccl_broadcast(rt__ptr(w.buf), rt_tensor_numel(w.buf), w.buf->dtype, root);
+#ifdef RETORT_HAVE_MPI
+    else if (st == RT_OK)
+        st = host_collective(name, rt__ptr(w.buf), rt_tensor_numel(w.buf), w.buf->dtype, MPI_OP_NULL, root);
+#endif
+    st = end_work(&w, st, root < 0 || rt_dist_rank() != root);
+    rt_grad_set_enabled(was);
+    return st;
+}
+
 enum rt_status rt_dist_all_reduce_(struct rt_tensor *t, enum rt_dist_op op)
 {
     const char *name = "rt_dist_all_reduce_";
@@ -548,18 +573,7 @@ enum rt_status rt_dist_all_reduce_(struct rt_tensor *t, enum rt_dist_op op)
         st = check_op(name, t, op);
     if (st != RT_OK || rt_dist_size() == 1)
         return st;
-    int64_t key[] = {t->dtype, rt_tensor_numel(t), t->storage->device};
-    st = rt__dist_agree(name, 3, key, MATCH_WHAT);
-    if (st != RT_OK)
-        return st;
-    bool was = rt_grad_set_enabled(false);
-    struct work w;
-    st = begin_work(t, &w);
-    if (st == RT_OK)
-        st = reduce_buffer(name, w.buf, w.gpu, op);
-    st = end_work(&w, st, true);
-    rt_grad_set_enabled(was);
-    return st;
+    return in_place(name, t, op, -1);
 }
 
 enum rt_status rt_dist_broadcast_(struct rt_tensor *t, int root)
@@ -572,24 +586,7 @@ enum rt_status rt_dist_broadcast_(struct rt_tensor *t, int root)
         return rt_error(RT_ERR_ARG, "%s: root %d is not a rank (0..%d)", name, root, rt_dist_size() - 1);
     if (rt_dist_size() == 1)
         return RT_OK;
-    int64_t key[] = {t->dtype, rt_tensor_numel(t), t->storage->device};
-    st = rt__dist_agree(name, 3, key, MATCH_WHAT);
-    if (st != RT_OK)
-        return st;
-    bool was = rt_grad_set_enabled(false);
-    struct work w;
-    st = begin_work(t, &w);
-    if (st == RT_OK) {
-        if (w.gpu)
-            st = rt__nccl_broadcast(rt__ptr(w.buf), rt_tensor_numel(w.buf), w.buf->dtype, root);
-#ifdef RETORT_HAVE_MPI
-        else
-            st = host_collective(name, rt__ptr(w.buf), rt_tensor_numel(w.buf), w.buf->dtype, MPI_OP_NULL, root);
-#endif
-    }
-    st = end_work(&w, st, rt_dist_rank() != root);
-    rt_grad_set_enabled(was);
-    return st;
+    return in_place(name, t, RT_DIST_SUM, root);
 }
 
 enum rt_status rt_dist_barrier(void)
