@@ -62,22 +62,6 @@ with open(os.path.join(root, "expected.lua"), "w") as f:
         for k, v in out.items()) + "}\n")
 ]]
 
-local function have_numpy()
-   return support.sh("/usr/bin/python3 -c 'import numpy'").status == 0
-end
-
-local function read_bytes(p)
-   local f = assert(io.open(p, "rb"))
-   local s = f:read("a")
-   f:close()
-   return s
-end
-
-local function write_bytes(p, s)
-   local f = assert(io.open(p, "wb"))
-   f:write(s)
-   f:close()
-end
 
 local function plus_one(list)
    local out = {}
@@ -89,11 +73,9 @@ describe("retort.data.cifar", function()
    local root, alt, expected
 
    setup(function()
-      if not have_numpy() then return end
+      if not support.python_has("numpy") then return end
       root, alt = support.tmpdir(), support.tmpdir()
-      local script = support.tmpfile(GEN, ".py")
-      local r = support.sh(("/usr/bin/python3 %s %s %s"):format(script, support.shquote(root), support.shquote(alt)))
-      os.remove(script)
+      local r = support.python_run(GEN, {root, alt})
       assert(r.status == 0, "fixture generator failed: " .. r.stderr)
       expected = dofile(root .. "/expected.lua")
    end)
@@ -238,8 +220,8 @@ describe("retort.data.cifar", function()
 
       it("a truncated file: not a whole number of records, named with its size", function()
          if not need() then return end
-         local s = read_bytes(root .. "/cifar-100-binary/train.bin")
-         write_bytes(bad .. "/train.bin", s:sub(1, #s - 10))
+         local s = support.read_file(root .. "/cifar-100-binary/train.bin")
+         support.write_file(bad .. "/train.bin", s:sub(1, #s - 10))
          fails({root = bad, variant = 100},
                ("%s/train.bin has %d bytes, not a whole number of CIFAR-100 records of 3074 bytes: %d records and "
                 .. "3064 bytes left over (truncated or not a CIFAR file)"):format(bad, #s - 10, (#s - 10) // 3074))
@@ -247,34 +229,35 @@ describe("retort.data.cifar", function()
 
       it("a file of the wrong size or variant", function()
          if not need() then return end
-         local s = read_bytes(root .. "/data_batch_1.bin") -- 3 CIFAR-10 records given as CIFAR-100
-         write_bytes(bad .. "/train.bin", s)
+         local s = support.read_file(root .. "/data_batch_1.bin") -- 3 CIFAR-10 records given as CIFAR-100
+         support.write_file(bad .. "/train.bin", s)
          fails({root = bad, variant = 100}, "it looks like a CIFAR-10 file: 3073-byte records")
-         write_bytes(bad .. "/train.bin", "")
+         support.write_file(bad .. "/train.bin", "")
          fails({root = bad, variant = 100}, bad .. "/train.bin is empty")
       end)
 
       it("a label byte out of range names the file, the record and the label", function()
          if not need() then return end
-         local s = read_bytes(root .. "/cifar-100-binary/train.bin")
+         local s = support.read_file(root .. "/cifar-100-binary/train.bin")
          local at = 3074 * 2 + 2 -- record 2 (0-based), fine label byte
-         write_bytes(bad .. "/train.bin", s:sub(1, at - 1) .. string.char(100) .. s:sub(at + 1))
+         support.write_file(bad .. "/train.bin", s:sub(1, at - 1) .. string.char(100) .. s:sub(at + 1))
          fails({root = bad, variant = 100}, bad .. "/train.bin: record 2 has fine label 100, expected 0..99")
-         write_bytes(bad .. "/train.bin", string.char(20) .. s:sub(2))
+         support.write_file(bad .. "/train.bin", string.char(20) .. s:sub(2))
          fails({root = bad, variant = 100, labels = "coarse"}, "record 0 has coarse label 20, expected 0..19")
          for k = 1, 5 do
-            write_bytes(("%s/data_batch_%d.bin"):format(bad, k), read_bytes(("%s/data_batch_%d.bin"):format(root, k)))
+            support.write_file(("%s/data_batch_%d.bin"):format(bad, k),
+                               support.read_file(("%s/data_batch_%d.bin"):format(root, k)))
          end
-         local b4 = read_bytes(root .. "/data_batch_4.bin")
-         write_bytes(bad .. "/data_batch_4.bin", b4:sub(1, 3073) .. string.char(10) .. b4:sub(3075))
+         local b4 = support.read_file(root .. "/data_batch_4.bin")
+         support.write_file(bad .. "/data_batch_4.bin", b4:sub(1, 3073) .. string.char(10) .. b4:sub(3075))
          fails({root = bad, variant = 10}, bad .. "/data_batch_4.bin: record 1 has label 10, expected 0..9")
       end)
 
       it("a missing file lists the files it expected and where", function()
          if not need() then return end
          for _, k in ipairs{1, 2, 4, 5} do
-            write_bytes(("%s/data_batch_%d.bin"):format(bad, k),
-                        read_bytes(("%s/data_batch_%d.bin"):format(root, k)))
+            support.write_file(("%s/data_batch_%d.bin"):format(bad, k),
+                               support.read_file(("%s/data_batch_%d.bin"):format(root, k)))
          end
          fails({root = bad, variant = 10}, ("CIFAR-10 train files not found: expected data_batch_1.bin, "
             .. "data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin in %s or "
@@ -285,8 +268,8 @@ describe("retort.data.cifar", function()
 
       it("a meta file with the wrong number of names, and bad options", function()
          if not need() then return end
-         write_bytes(bad .. "/test.bin", read_bytes(root .. "/cifar-100-binary/test.bin"))
-         write_bytes(bad .. "/coarse_label_names.txt", "a\nb\n")
+         support.write_file(bad .. "/test.bin", support.read_file(root .. "/cifar-100-binary/test.bin"))
+         support.write_file(bad .. "/coarse_label_names.txt", "a\nb\n")
          fails({root = bad, split = "test", labels = "coarse"},
                bad .. "/coarse_label_names.txt holds 2 class names, expected 20 (one per line)")
          fails({root = bad, split = "valid"}, 'split must be "train" or "test", got valid')

@@ -19,21 +19,15 @@
 -- state (checkpoint); retort.cache.open(partial = true), its --info summary and every logit (cache).
 local retort = require "retort"
 
+-- run as the sweep (a script, not required): support.lua and cache_world.lua are found beside this file
+local as_script = arg and arg[0] and arg[0]:match("h5_damage%.lua$") and ... ~= "h5_damage"
+if as_script then package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path end
+local support = require "support"
+
 local M = {}
 
-local function slurp(path)
-   local f = assert(io.open(path, "rb"))
-   local s = f:read("a")
-   f:close()
-   return s
-end
-
-local function spit(path, s)
-   local f = assert(io.open(path, "wb"))
-   f:write(s)
-   f:close()
-end
-
+-- a missing file is an error here (support.slurp would give "")
+local slurp, spit = support.read_file, support.write_file
 M.slurp, M.spit = slurp, spit
 
 -- the small network of the sample checkpoint
@@ -142,7 +136,7 @@ local LOADERS = {checkpoint = M.loadCheckpoint, legacy = M.loadCheckpoint, cache
 -- ----------------------------------------------------------------------------------------------
 -- the full sweep
 
-local function shquote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local shquote = support.shquote
 
 --- legacy(path): a checkpoint in the layout older retort versions wrote (no checksums, contiguous
 --- datasets, variable-length string attributes), written with h5py. false when h5py is missing.
@@ -167,7 +161,7 @@ with h5py.File(%q, "w", libver="earliest") as dst:
                 copy_attrs(v, d)
     walk(src, dst)
 ]]):format(src, path))
-   local ok = os.execute("/usr/bin/python3 " .. shquote(script) .. " 2>/dev/null")
+   local ok = os.execute(support.python .. " " .. shquote(script) .. " 2>/dev/null")
    os.remove(script)
    os.remove(src)
    return ok == true
@@ -287,9 +281,6 @@ local function main(args)
    end
 end
 
-if arg and arg[0] and arg[0]:match("h5_damage%.lua$") and ... ~= "h5_damage" then
-   package.path = arg[0]:gsub("[^/]*$", "") .. "?.lua;" .. package.path
-   main({...})
-end
+if as_script then main({...}) end
 
 return M

@@ -13,7 +13,7 @@ local data = retort.data
 local nn = retort.nn
 local support = require "support"
 
-local have_h5py = support.sh("/usr/bin/python3 -c 'import h5py, numpy'").status == 0
+local have_h5py = support.python_has("h5py, numpy")
 local H5PY_MISSING = "h5py is not installed for /usr/bin/python3 (Debian package python3-h5py)"
 
 local N, C, H, W = 20, 3, 6, 5
@@ -134,12 +134,7 @@ describe("retort.data.hdf5", function()
 
    setup(function()
       if not have_h5py then return end
-      dir = support.tmpdir()
-      assert(core.mkdir(dir))
-      local script = support.tmpfile(FIXTURES, ".py")
-      local r = support.sh("/usr/bin/python3 " .. support.shquote(script) .. " " .. support.shquote(dir))
-      os.remove(script)
-      assert(r.status == 0, r.stderr)
+      dir = support.python_fixtures(FIXTURES)
       labels = raw(P("y.bin"), "i64")
       for k = 1, #labels do labels[k] = labels[k] + 1 end
    end)

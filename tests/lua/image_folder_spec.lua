@@ -19,7 +19,7 @@ local data = retort.data
 local nn = retort.nn
 local support = require "support"
 
-local have_pil = support.sh("/usr/bin/python3 -c 'import PIL.Image, numpy'").status == 0
+local have_pil = support.python_has("PIL.Image, numpy")
 local PIL_MISSING = "PIL or numpy is not installed for /usr/bin/python3 (Debian packages python3-pil, python3-numpy)"
 
 local FIXTURES = [==[
@@ -199,12 +199,7 @@ describe("retort.data.imageFolder", function()
    local root, formats, resize
    setup(function()
       if not have_pil then return end
-      root = support.tmpdir()
-      assert(core.mkdir(root))
-      local script = support.tmpfile(FIXTURES, ".py")
-      local r = support.sh(("/usr/bin/python3 %s %s"):format(script, support.shquote(root)))
-      os.remove(script)
-      assert(r.status == 0, "fixture generator failed: " .. r.stderr)
+      root = support.python_fixtures(FIXTURES)
       formats = dofile(root .. "/formats.lua")
       resize = dofile(root .. "/resize.lua")
    end)

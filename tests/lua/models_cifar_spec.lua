@@ -15,11 +15,6 @@ local function has(list, name)
    return false
 end
 
-local function source_dir()
-   local src = debug.getinfo(1, "S").source
-   return src:match("^@(.*)/[^/]*$") or "tests/lua"
-end
-
 -- each model built once (the large ones take a second or two to initialise)
 local built = {}
 local function get(name)
@@ -29,7 +24,7 @@ end
 
 local twin -- the twin's table, or nil (then the twin tests are pending)
 do
-   local r = support.sh("/usr/bin/python3 " .. support.shquote(source_dir() .. "/models_cifar_twin.py"))
+   local r = support.sh(support.python .. " " .. support.shquote(support.spec_dir .. "/models_cifar_twin.py"))
    if r.status == 0 then twin = assert(load(r.stdout))() end
 end
 

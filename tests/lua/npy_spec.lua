@@ -10,7 +10,7 @@ local core = retort.core
 local data = retort.data
 local support = require "support"
 
-local have_numpy = support.sh("/usr/bin/python3 -c 'import numpy'").status == 0
+local have_numpy = support.python_has("numpy")
 local NUMPY_MISSING = "numpy is not installed for /usr/bin/python3 (Debian package python3-numpy)"
 
 -- The fixtures: every array as name.npy plus name.bin (raw C-order little-endian bytes); the
@@ -103,12 +103,7 @@ describe("retort.data.npy", function()
 
    setup(function()
       if not have_numpy then return end
-      dir = support.tmpdir()
-      assert(core.mkdir(dir))
-      local script = support.tmpfile(FIXTURES, ".py")
-      local r = support.sh("/usr/bin/python3 " .. support.shquote(script) .. " " .. support.shquote(dir))
-      os.remove(script)
-      assert(r.status == 0, r.stderr)
+      dir = support.python_fixtures(FIXTURES)
       manifest = {}
       for line in support.slurp(P("manifest.txt")):gmatch("[^\n]+") do
          local words = {}

@@ -17,22 +17,17 @@ local nn = retort.nn
 local Module = require "retort.nn.Module"
 local support = require "support"
 
-local function source_dir()
-   local src = debug.getinfo(1, "S").source
-   return src:match("^@(.*)/[^/]*$") or "tests/lua"
-end
-local CHECK_PY = source_dir() .. "/onnx_check.py"
+local CHECK_PY = support.spec_dir .. "/onnx_check.py"
 
 local BUILT, NOT_BUILT = retort.onnx.available()
-local have_onnx = support.sh("/usr/bin/python3 -c 'import onnx, onnx.shape_inference, numpy'").status == 0
-local have_cv2 = support.sh("/usr/bin/python3 -c 'import cv2'").status == 0
+local have_onnx = support.python_has("onnx, onnx.shape_inference, numpy")
+local have_cv2 = support.python_has("cv2")
 local ONNX_MISSING = "python3-onnx (and python3-numpy) are not installed for /usr/bin/python3: the ONNX checks " ..
                      "cannot run"
 local CV2_MISSING = "python3-opencv is not installed for /usr/bin/python3: OpenCV's DNN cannot run the models"
 local TOL = 1e-4
 
-local tmp = support.tmpdir()
-os.execute("mkdir -p " .. support.shquote(tmp))
+local tmp = support.mkdtemp()
 
 -- Batch-norm layers as after training: running statistics measured on a random batch (one forward
 -- in training mode with momentum 1), so that activations keep their scale through deep networks,
@@ -96,7 +91,7 @@ local function check(net, shape, o)
       write_f32(ys, y)
       args[#args + 1] = ("%s %s %s"):format(xs, table.concat(x:shape(), "x"), ys)
    end
-   local r = support.sh("/usr/bin/python3 " .. support.shquote(CHECK_PY) .. " " .. support.shquote(path) .. " " ..
+   local r = support.sh(support.python .. " " .. support.shquote(CHECK_PY) .. " " .. support.shquote(path) .. " " ..
                         table.concat(args, " "))
    assert(r.status == 0, "onnx_check.py failed: " .. r.stderr)
    local res = assert(load(r.stdout))()
@@ -332,7 +327,7 @@ describe("retort.onnx", function()
          assert.same({"N", 256}, info.outputs[2].shape)
          assert.same({"N", 64, 32, 32}, info.outputs[3].shape)
          if not have_onnx then return pending(ONNX_MISSING) end
-         local r = support.sh(("/usr/bin/python3 -c %s %s"):format(support.shquote(
+         local r = support.sh((support.python .. " -c %s %s"):format(support.shquote(
             "import onnx, sys; m = onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True); " ..
             "print(' '.join(o.name for o in m.graph.output))"), support.shquote(path)))
          assert.equal(0, r.status, r.stderr)
@@ -572,7 +567,7 @@ describe("retort.onnx", function()
          retort.onnx.export(net, retort.zeros(2, 1, 28, 28), lua_out, {taps = {"fc1"}})
          assert.equal(support.slurp(lua_out), support.slurp(out))
          if not have_onnx then return pending(ONNX_MISSING) end
-         local c = support.sh(("/usr/bin/python3 -c %s %s"):format(support.shquote(
+         local c = support.sh((support.python .. " -c %s %s"):format(support.shquote(
             "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)"),
             support.shquote(out)))
          assert.equal(0, c.status, c.stderr)

@@ -23,6 +23,28 @@ function M.slurp(path)
    return s
 end
 
+--- Read a whole file that must exist (an error when it cannot be opened, unlike slurp).
+function M.read_file(path)
+   local f = assert(io.open(path, "rb"))
+   local s = f:read("a")
+   f:close()
+   return s
+end
+
+--- Write the string `s` to `path`, replacing the file.
+function M.write_file(path, s)
+   local f = assert(io.open(path, "wb"))
+   f:write(s)
+   f:close()
+end
+
+--- Does the file `path` exist (can it be opened)?
+function M.exists(path)
+   local f = io.open(path, "rb")
+   if f then f:close() end
+   return f ~= nil
+end
+
 --- Write `content` to a fresh temporary file and return its path. `suffix` (e.g. ".lua") is
 --- appended to the name; the caller removes the file (or leaves it to /tmp).
 function M.tmpfile(content, suffix)
@@ -31,9 +53,7 @@ function M.tmpfile(content, suffix)
       os.remove(path)
       path = path .. suffix
    end
-   local f = assert(io.open(path, "wb"))
-   f:write(content or "")
-   f:close()
+   M.write_file(path, content or "")
    return path
 end
 
@@ -41,6 +61,13 @@ end
 function M.tmpdir()
    local d = os.tmpname()
    os.remove(d)
+   return d
+end
+
+--- A fresh, empty temporary directory, created; remove it with rmrf.
+function M.mkdtemp()
+   local d = M.tmpdir()
+   assert(os.execute("mkdir -p " .. M.shquote(d)))
    return d
 end
 
@@ -87,6 +114,55 @@ end
 function M.have(cmd)
    local ok = os.execute("command -v " .. M.shquote(cmd) .. " >/dev/null 2>&1")
    return ok == true
+end
+
+--- The folder of the specs (tests/lua/), where the Python helpers they run live.
+M.spec_dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
+
+--- The Python the specs check retort against: Debian's, which finds python3-torch, -h5py, -numpy,
+--- -pil, -onnx and -opencv (a python3 earlier on PATH, e.g. a virtualenv, may not).
+M.python = "/usr/bin/python3"
+
+--- Can M.python import `modules` (a Python import list, e.g. "h5py, numpy")?
+function M.python_has(modules)
+   return M.sh(M.python .. " -c " .. M.shquote("import " .. modules)).status == 0
+end
+
+--- Is PyTorch there, with the h5py and numpy that tools/torch_state.py and torch_twins.py use too?
+function M.have_torch()
+   return M.python_has("torch, h5py, numpy")
+end
+
+--- Run the Python source `code` (written to a temporary .py file) with M.python and the argument
+--- list `args` (each word quoted). Returns the result table of M.sh.
+function M.python_run(code, args)
+   local script = M.tmpfile(code, ".py")
+   local words = {M.python, M.shquote(script)}
+   for _, a in ipairs(args or {}) do words[#words + 1] = M.shquote(a) end
+   local r = M.sh(table.concat(words, " "))
+   os.remove(script)
+   return r
+end
+
+--- Make a fresh directory and fill it by running the Python fixture generator `code` with the
+--- directory as its one argument; the generator failing is an error (with Python's stderr).
+--- Returns the directory (remove it with rmrf).
+function M.python_fixtures(code)
+   local dir = M.mkdtemp()
+   local r = M.python_run(code, {dir})
+   assert(r.status == 0, "fixture generator failed: " .. r.stderr)
+   return dir
+end
+
+--- Run retort with `args` and assert its exit status and that its output matches the Lua pattern
+--- `want`: stdout when `status` is 0, stderr otherwise (where usage and errors go). Returns the
+--- result table of M.run, for further checks.
+function M.run_expect(args, status, want)
+   local expect = require "luassert" -- busted's assert; required here so that plain scripts can load this file
+   local r = M.run(args)
+   expect.are.equal(status, r.status, r.stderr)
+   expect.matches(want, status == 0 and r.stdout or r.stderr)
+   return r
 end
 
 --- Does `require "retort"` work inside the host (the binding and lua/retort/init.lua exist)?

@@ -7,45 +7,18 @@
 local retort = require "retort"
 local support = require "support"
 
-local PY = "/usr/bin/python3"
-local function source_dir()
-   return debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
-end
-local TWINS = source_dir() .. "/torch_twins.py"
-
-local function have_torch()
-   return support.sh(PY .. " -c 'import torch, h5py, numpy'").status == 0
-end
-
-local function mkdtemp()
-   local d = support.tmpdir()
-   assert(os.execute("mkdir -p " .. support.shquote(d)))
-   return d
-end
-
-local function exists(path)
-   local f = io.open(path, "rb")
-   if f then f:close() end
-   return f ~= nil
-end
-
-local function python(code)
-   local path = support.tmpfile(code, ".py")
-   local r = support.sh(PY .. " " .. support.shquote(path))
-   os.remove(path)
-   return r
-end
+local TWINS = support.spec_dir .. "/torch_twins.py"
 
 describe("retort import-torch / export-torch", function()
    local dir
-   local torch_ok = have_torch()
+   local torch_ok = support.have_torch()
 
    setup(function()
-      dir = mkdtemp()
+      dir = support.mkdtemp()
       if torch_ok then
          -- resnet8 is saved under 'model' (with epoch and best_acc beside it), mlp_small bare
-         local r = support.sh(("%s %s make %s mlp_small resnet8"):format(PY, support.shquote(TWINS),
-                                                                          support.shquote(dir)))
+         local r = support.sh(("%s %s make %s mlp_small resnet8"):format(support.python, support.shquote(TWINS),
+                                                                                  support.shquote(dir)))
          assert.are.equal(0, r.status, r.stderr)
       end
    end)
@@ -53,27 +26,17 @@ describe("retort import-torch / export-torch", function()
    teardown(function() support.rmrf(dir) end)
 
    it("print their usage with --help and refuse a bad command line with status 2", function()
-      local r = support.run({"import-torch", "--help"})
-      assert.are.equal(0, r.status)
-      assert.matches("usage: retort import%-torch IN%.pth OUT%.h5 %-%-model=NAME", r.stdout)
-      r = support.run({"export-torch", "-h"})
-      assert.are.equal(0, r.status)
-      assert.matches("usage: retort export%-torch IN%.h5 OUT%.pth", r.stdout)
-      r = support.run({"import-torch", "a.pth", "b.h5", "--modle=resnet8"})
-      assert.are.equal(2, r.status)
-      assert.matches("retort import%-torch: unknown option '%-%-modle=resnet8' %(did you mean %-%-model%?%)", r.stderr)
-      r = support.run({"import-torch", "a.pth", "b.h5"})
-      assert.are.equal(2, r.status)
-      assert.matches("%-%-model=NAME is required", r.stderr)
-      r = support.run({"import-torch", "a.pth", "--model=resnet8"})
-      assert.are.equal(2, r.status)
-      assert.matches("expected an input and an output file, got 1 file\n", r.stderr)
-      r = support.run({"import-torch", dir .. "/none.pth", dir .. "/o.h5", "--model=resnet8"})
-      assert.are.equal(2, r.status)
-      assert.matches("none%.pth: no such file", r.stderr)
-      r = support.run({"import-torch", dir .. "/none.pth", dir .. "/o.h5", "--model=fitnetTeacher"})
-      assert.are.equal(2, r.status)
-      assert.matches("no PyTorch name table for class FitNet", r.stderr)
+      support.run_expect({"import-torch", "--help"}, 0, "usage: retort import%-torch IN%.pth OUT%.h5 %-%-model=NAME")
+      support.run_expect({"export-torch", "-h"}, 0, "usage: retort export%-torch IN%.h5 OUT%.pth")
+      support.run_expect({"import-torch", "a.pth", "b.h5", "--modle=resnet8"}, 2,
+                         "retort import%-torch: unknown option '%-%-modle=resnet8' %(did you mean %-%-model%?%)")
+      support.run_expect({"import-torch", "a.pth", "b.h5"}, 2, "%-%-model=NAME is required")
+      support.run_expect({"import-torch", "a.pth", "--model=resnet8"}, 2,
+                         "expected an input and an output file, got 1 file\n")
+      support.run_expect({"import-torch", dir .. "/none.pth", dir .. "/o.h5", "--model=resnet8"}, 2,
+                         "none%.pth: no such file")
+      local r = support.run_expect({"import-torch", dir .. "/none.pth", dir .. "/o.h5", "--model=fitnetTeacher"}, 2,
+                                   "no PyTorch name table for class FitNet")
       assert.not_matches("traceback", r.stderr)
       r = support.run({"--help"})
       assert.matches("import%-torch in%.pth out%.h5 %-%-model=NAME", r.stdout)
@@ -104,9 +67,9 @@ describe("retort import-torch / export-torch", function()
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("56 tensors of resnet8 under 'model'", r.stdout)
       -- torch_twins.py check reads NAME.export.h5: make that file from the .pth with the helper
-      r = support.sh(("%s tools/torch_state.py to-h5 %s %s"):format(PY, out, dir .. "/resnet8.export.h5"))
+      r = support.sh(("%s tools/torch_state.py to-h5 %s %s"):format(support.python, out, dir .. "/resnet8.export.h5"))
       assert.are.equal(0, r.status, r.stderr)
-      r = support.sh(("%s %s check %s resnet8"):format(PY, support.shquote(TWINS), support.shquote(dir)))
+      r = support.sh(("%s %s check %s resnet8"):format(support.python, support.shquote(TWINS), support.shquote(dir)))
       assert.are.equal(0, r.status, r.stderr)
       local checked = assert(load(r.stdout))()
       assert.are.equal("", checked.resnet8.problems)
@@ -125,34 +88,31 @@ describe("retort import-torch / export-torch", function()
       net:loadStateDict(retort.load(h5).model)
       local plain = dir .. "/plain.h5"
       retort.save(plain, {model = net, train = {epoch = 3}})
-      r = support.run({"export-torch", plain, dir .. "/x.pth"})
-      assert.are.equal(2, r.status)
-      assert.matches("does not say which model it holds: give %-%-model=NAME", r.stderr)
+      support.run_expect({"export-torch", plain, dir .. "/x.pth"}, 2,
+                         "does not say which model it holds: give %-%-model=NAME")
       r = support.run({"export-torch", plain, dir .. "/mlp_small.export.pth", "--model=mlp",
                        "--modelOptions={sizes = {784, 64, 32, 10}}"})
       assert.are.equal(0, r.status, r.stderr)
-      r = support.sh(("%s tools/torch_state.py to-h5 %s %s"):format(PY, dir .. "/mlp_small.export.pth",
-                                                                    dir .. "/mlp_small.export.h5"))
+      r = support.sh(("%s tools/torch_state.py to-h5 %s %s"):format(support.python, dir .. "/mlp_small.export.pth",
+                                                                            dir .. "/mlp_small.export.h5"))
       assert.are.equal(0, r.status, r.stderr)
-      r = support.sh(("%s %s check %s mlp_small"):format(PY, support.shquote(TWINS), support.shquote(dir)))
+      r = support.sh(("%s %s check %s mlp_small"):format(support.python, support.shquote(TWINS), support.shquote(dir)))
       assert.are.equal(0, r.status, r.stderr)
       local checked = assert(load(r.stdout))()
       assert.are.equal("", checked.mlp_small.problems)
       -- the wrong architecture for the file: every unmatched name, both sides
-      r = support.run({"import-torch", dir .. "/mlp_small.pth", dir .. "/y.h5", "--model=mlp"})
-      assert.are.equal(2, r.status)
-      assert.matches("shapes differ %(5%):\n    fc1%.bias  file 64, model 1200  %(retort fc1%.bias%)", r.stderr)
-      r = support.run({"import-torch", dir .. "/resnet8.pth", dir .. "/y.h5", "--model=resnet14"})
-      assert.are.equal(2, r.status)
-      assert.matches("in the model, not in the file %(30%):\n" ..
-                     "    layer1%.1%.bn1%.bias  16  %(retort layer1%.2%.bn1%.bias%)", r.stderr)
-      assert.is_false(exists(dir .. "/y.h5"))
+      support.run_expect({"import-torch", dir .. "/mlp_small.pth", dir .. "/y.h5", "--model=mlp"}, 2,
+                         "shapes differ %(5%):\n    fc1%.bias  file 64, model 1200  %(retort fc1%.bias%)")
+      support.run_expect({"import-torch", dir .. "/resnet8.pth", dir .. "/y.h5", "--model=resnet14"}, 2,
+                         "in the model, not in the file %(30%):\n" ..
+                         "    layer1%.1%.bn1%.bias  16  %(retort layer1%.2%.bn1%.bias%)")
+      assert.is_false(support.exists(dir .. "/y.h5"))
    end)
 
    it("refuse a pickle that would run code, without running it", function()
       if not torch_ok then return pending("python3-torch is not installed for /usr/bin/python3") end
       local marker = dir .. "/ran"
-      local r = python(([[
+      local r = support.python_run(([[
 import os, torch
 class Payload:
     def __reduce__(self):
@@ -160,14 +120,13 @@ class Payload:
 torch.save({"model": Payload()}, "%s/evil.pth")
 ]]):format(marker, dir))
       assert.are.equal(0, r.status, r.stderr)
-      r = support.run({"import-torch", dir .. "/evil.pth", dir .. "/evil.h5", "--model=resnet8"})
-      assert.are.equal(2, r.status)
-      assert.matches("refused by torch%.load%(weights_only=True%).*could run code", r.stderr)
-      assert.is_false(exists(marker), "the payload ran")
-      assert.is_false(exists(dir .. "/evil.h5"))
+      support.run_expect({"import-torch", dir .. "/evil.pth", dir .. "/evil.h5", "--model=resnet8"}, 2,
+                         "refused by torch%.load%(weights_only=True%).*could run code")
+      assert.is_false(support.exists(marker), "the payload ran")
+      assert.is_false(support.exists(dir .. "/evil.h5"))
       -- the same beside Python floats (which torch 1.13's restricted loader cannot read, so retort's
       -- own allow-list reads the file): refused just the same, and the payload does not run
-      r = python(([[
+      r = support.python_run(([[
 import os, torch
 class Payload:
     def __reduce__(self):
@@ -175,15 +134,14 @@ class Payload:
 torch.save({"lr": 0.05, "model": Payload()}, "%s/evil2.pth")
 ]]):format(marker, dir))
       assert.are.equal(0, r.status, r.stderr)
-      r = support.run({"import-torch", dir .. "/evil2.pth", dir .. "/evil2.h5", "--model=resnet8"})
-      assert.are.equal(2, r.status)
-      assert.matches("could run code when unpickled %(Unsupported class posix%.system", r.stderr)
-      assert.is_false(exists(marker), "the payload ran")
+      support.run_expect({"import-torch", dir .. "/evil2.pth", dir .. "/evil2.h5", "--model=resnet8"}, 2,
+                         "could run code when unpickled %(Unsupported class posix%.system")
+      assert.is_false(support.exists(marker), "the payload ran")
    end)
 
    it("read RepDistiller's checkpoints, whose optimizer state holds Python floats", function()
       if not torch_ok then return pending("python3-torch is not installed for /usr/bin/python3") end
-      local r = python(([[
+      local r = support.python_run(([[
 import torch
 sd = torch.load("%s/mlp_small.pth", weights_only=True)
 opt = {"state": {}, "param_groups": [{"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "params": [0, 1]}]}
@@ -198,7 +156,7 @@ torch.save({"epoch": 240, "model": sd, "best_acc": torch.tensor(79.42), "optimiz
 
    it("find the state dict under 'state_dict' or 'net', strip 'module.', say what a file holds otherwise", function()
       if not torch_ok then return pending("python3-torch is not installed for /usr/bin/python3") end
-      local r = python(([[
+      local r = support.python_run(([[
 import torch
 sd = torch.load("%s/mlp_small.pth", weights_only=True)
 torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}, "epoch": 3}, "%s/dp.pth")
@@ -226,7 +184,7 @@ torch.save({"epoch": 3, "arch": "mlp"}, "%s/nothing.pth")
       assert.are.equal(2, r.status)
       assert.matches("cannot run /nonexistent/python3: install Debian's python3%-torch and python3%-h5py", r.stderr)
       -- a python3 that finds none of Debian's packages (-S: no site-packages)
-      local fake = support.tmpfile("#!/bin/sh\nexec " .. PY .. " -S \"$@\"\n", ".sh")
+      local fake = support.tmpfile("#!/bin/sh\nexec " .. support.python .. " -S \"$@\"\n", ".sh")
       os.execute("chmod +x " .. support.shquote(fake))
       r = support.run({"import-torch", dir .. "/resnet8.pth", dir .. "/z.h5", "--model=resnet8"},
                       {env = {RETORT_PYTHON = fake}})

@@ -14,15 +14,7 @@ local torch = require "retort.interop.torch"
 local names = require "retort.interop.torch_names"
 local support = require "support"
 
-local PY = "/usr/bin/python3"
-local function source_dir()
-   return debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
-end
-local TWINS = source_dir() .. "/torch_twins.py"
-
-local function have_torch()
-   return support.sh(PY .. " -c 'import torch, h5py, numpy'").status == 0
-end
+local TWINS = support.spec_dir .. "/torch_twins.py"
 
 -- twin (torch_twins.py's TWINS) -> retort model name and options
 local CASES = {
@@ -33,12 +25,6 @@ local CASES = {
 }
 
 local function max_abs(a, b) return (a - b):abs():max():item() end
-
-local function mkdtemp()
-   local d = support.tmpdir()
-   assert(os.execute("mkdir -p " .. support.shquote(d)))
-   return d
-end
 
 describe("PyTorch names", function()
    it("follow each family's table: 0-based blocks, PyTorch's module names, BatchNorm buffers", function()
@@ -147,7 +133,7 @@ describe("state dict matching", function()
    end)
 
    it("writes and reads the neutral file: names in order, dtypes, a 0-dim int64", function()
-      local path = mkdtemp() .. "/n.h5"
+      local path = support.mkdtemp() .. "/n.h5"
       local file = {names = {"b.weight", "a.num_batches_tracked"}, container = "model",
                     tensors = {["b.weight"] = retort.tensor{{1.5, -2}},
                                ["a.num_batches_tracked"] = retort.tensor(9, "i64")},
@@ -166,16 +152,16 @@ end)
 
 describe("docs/checkpoint.md", function()
    it("its h5py example writes a checkpoint that retort.load and loadStateDict take", function()
-      if support.sh(PY .. " -c 'import h5py, numpy'").status ~= 0 then
+      if not support.python_has("h5py, numpy") then
          return pending("python3-h5py is not installed for /usr/bin/python3")
       end
       -- the example from the page, run as it is written there
       local doc = support.slurp("docs/checkpoint.md")
       local example = doc:match("# a checkpoint that retort%.load and net:loadStateDict take[^\n]*\n(.-)```")
       assert.is_string(example, "the example is in docs/checkpoint.md")
-      local dir = mkdtemp()
+      local dir = support.mkdtemp()
       local script = support.tmpfile("import h5py, numpy as np\nnp.random.seed(0)\n" .. example, ".py")
-      local r = support.sh(("cd %s && %s %s"):format(support.shquote(dir), PY, support.shquote(script)))
+      local r = support.sh(("cd %s && %s %s"):format(support.shquote(dir), support.python, support.shquote(script)))
       os.remove(script)
       assert.are.equal(0, r.status, r.stderr)
       local net = retort.models.mlp{sizes = {784, 64, 10}}
@@ -191,14 +177,14 @@ end)
 
 describe("every architecture against its PyTorch twin", function()
    it("imports to the twin's logits (<= 1e-4) and exports back bit-identical", function()
-      if not have_torch() then
+      if not support.have_torch() then
          return pending("python3-torch (or h5py, numpy) is not installed for /usr/bin/python3: the twins cannot run")
       end
-      local dir = mkdtemp()
+      local dir = support.mkdtemp()
       finally(function() support.rmrf(dir) end) -- a few hundred MB (ResNet50's files alone: 4 x 95 MB)
       local twins = {}
       for i, c in ipairs(CASES) do twins[i] = c[1] end
-      local r = support.sh(("%s %s make %s %s"):format(PY, support.shquote(TWINS), support.shquote(dir),
+      local r = support.sh(("%s %s make %s %s"):format(support.python, support.shquote(TWINS), support.shquote(dir),
                                                         table.concat(twins, " ")))
       assert.are.equal(0, r.status, r.stderr)
       local report = {}
@@ -219,7 +205,7 @@ describe("every architecture against its PyTorch twin", function()
          torch.writeTensors(base .. ".export.h5", torch.fromRetort(model, counters, file.container))
          support.rmrf(base .. ".tensors.h5")
       end
-      r = support.sh(("%s %s check %s %s"):format(PY, support.shquote(TWINS), support.shquote(dir),
+      r = support.sh(("%s %s check %s %s"):format(support.python, support.shquote(TWINS), support.shquote(dir),
                                                    table.concat(twins, " ")))
       assert.are.equal(0, r.status, r.stderr)
       local checked = assert(load(r.stdout))()

@@ -7,14 +7,7 @@
 -- Pending without python3-torch or Fashion-MNIST.
 local support = require "support"
 
-local PY = "/usr/bin/python3"
 local FMNIST = "/usr/share/datasets/fashion-mnist"
-
-local function exists(path)
-   local f = io.open(path, "rb")
-   if f then f:close() end
-   return f ~= nil
-end
 
 local TRAIN_TEACHER = [[
 import gzip, sys, numpy as np, torch, torch.nn as nn
@@ -51,18 +44,15 @@ print("%.6f" % acc)
 
 describe("recipes/from_torch.lua", function()
    it("imports a PyTorch-trained teacher, checks its accuracy, caches it, distils and exports a student", function()
-      if support.sh(PY .. " -c 'import torch, h5py, numpy'").status ~= 0 then
+      if not support.have_torch() then
          return pending("python3-torch is not installed for /usr/bin/python3")
       end
-      if not exists(FMNIST .. "/train-images-idx3-ubyte.gz") then
+      if not support.exists(FMNIST .. "/train-images-idx3-ubyte.gz") then
          return pending("Fashion-MNIST is not installed (dataset-fashion-mnist)")
       end
-      local dir = support.tmpdir()
-      assert(os.execute("mkdir -p " .. support.shquote(dir)))
-      local script = support.tmpfile(TRAIN_TEACHER, ".py")
+      local dir = support.mkdtemp()
       local limit = 1000
-      local r = support.sh(("%s %s %s %s/teacher.pth 4000 %d"):format(PY, script, FMNIST, dir, limit))
-      os.remove(script)
+      local r = support.python_run(TRAIN_TEACHER, {FMNIST, dir .. "/teacher.pth", 4000, limit})
       assert.are.equal(0, r.status, r.stderr)
       local torchAcc = assert(tonumber(r.stdout:match("[%d.]+")))
       local args = {"run", "recipes/from_torch.lua", "--teacher=" .. dir .. "/teacher.pth", "--teacherModel=mlp",
@@ -79,18 +69,18 @@ describe("recipes/from_torch.lua", function()
       assert.matches("student test accuracy 0%.%d+ %(mlp, 1 epochs, T = 4, alpha = 0%.9; teacher", r.stdout)
       for _, f in ipairs{"run/teacher.h5", "run/teacher.cache.h5", "run/student/metrics.csv", "run/student/best.h5",
                          "student.pth"} do
-         assert.is_true(exists(dir .. "/" .. f), f)
+         assert.is_true(support.exists(dir .. "/" .. f), f)
       end
       local core = require "retort.core"
       if pcall(require, "retort.onnx") and (not core.onnxAvailable or core.onnxAvailable()) then
-         assert.is_true(exists(dir .. "/student.onnx"), "student.onnx")
+         assert.is_true(support.exists(dir .. "/student.onnx"), "student.onnx")
       else
          assert.matches("ONNX export is unavailable %(", r.stdout)
       end
       -- the student's PyTorch state dict, read back with weights_only=True
       r = support.sh(("%s -c \"import torch; sd = torch.load('%s/student.pth', weights_only=True); "
                       .. "print(' '.join('%%s=%%s' %% (k, 'x'.join(map(str, v.shape))) for k, v in sd.items()))\"")
-                     :format(PY, dir))
+                     :format(support.python, dir))
       assert.are.equal(0, r.status, r.stderr)
       assert.matches("fc1.weight=32x784 fc1.bias=32 fc2.weight=10x32 fc2.bias=10", r.stdout, 1, true)
       -- --resume: the finished student is not trained again, the cache is reused
@@ -105,14 +95,9 @@ describe("recipes/from_torch.lua", function()
    end)
 
    it("says what is missing", function()
-      local r = support.run({"run", "recipes/from_torch.lua"})
-      assert.are.equal(2, r.status)
-      assert.matches("%-%-teacher=FILE%.pth is required", r.stderr)
-      r = support.run({"run", "recipes/from_torch.lua", "--teacher=x.pth", "--data=mnist2"})
-      assert.are.equal(2, r.status)
-      assert.matches("%-%-data must be fashion%-mnist, cifar10 or cifar100", r.stderr)
-      r = support.run({"run", "recipes/from_torch.lua", "--help"})
-      assert.are.equal(0, r.status)
-      assert.matches("%-%-teacherModel=cnn", r.stdout)
+      support.run_expect({"run", "recipes/from_torch.lua"}, 2, "%-%-teacher=FILE%.pth is required")
+      support.run_expect({"run", "recipes/from_torch.lua", "--teacher=x.pth", "--data=mnist2"}, 2,
+                         "%-%-data must be fashion%-mnist, cifar10 or cifar100")
+      support.run_expect({"run", "recipes/from_torch.lua", "--help"}, 0, "%-%-teacherModel=cnn")
    end)
 end)
