@@ -4,20 +4,6 @@
 
 static _Thread_local enum rt_dtype autocast_mode = RT_F32;
 
-void rt_bf16_from_f32_n(int64_t n, const float *src, uint16_t *dst)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++)
-        dst[i] = rt_bf16_from_f32(src[i]);
-}
-
-void rt_bf16_to_f32_n(int64_t n, const uint16_t *src, float *dst)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++)
-        dst[i] = rt_bf16_to_f32(src[i]);
-}
-
 enum rt_status rt_autocast_set(enum rt_dtype mode, enum rt_dtype *previous)
 {
     if (mode != RT_F32 && mode != RT_BF16)

@@ -58,7 +58,7 @@ enum rt_status rt_logsumexp_all(struct rt_tensor *x, struct rt_tensor **out);
 /* Sum x down to shape (the reverse of broadcasting); used by autograd. */
 enum rt_status rt_sum_to_shape(struct rt_tensor *x, int ndim, const int64_t *shape, struct rt_tensor **out);
 
-/* --- linear algebra (OpenBLAS on CPU) --- */
+/* --- linear algebra (oneDNN or OpenBLAS on CPU: RETORT_CPU_GEMM) --- */
 /* (n,k)x(k,m); also (b,n,k)x(b,k,m), (b,n,k)x(k,m), and 1-D operands as vectors. */
 enum rt_status rt_matmul(struct rt_tensor *a, struct rt_tensor *b, struct rt_tensor **out);
 enum rt_status rt_bmm(struct rt_tensor *a, struct rt_tensor *b, struct rt_tensor **out);

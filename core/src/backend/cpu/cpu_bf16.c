@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "backend/cpu/cpu_bf16.h"
+#include "backend/cpu/cpu_clones.h"
 #include "retort/bf16.h"
 
 #ifdef RETORT_HAVE_DNNL
@@ -58,6 +59,23 @@ const char *rt_bf16_unit(const char **isa, const char **library, const char **wh
     if (why)
         *why = reason;
     return unit;
+}
+
+/* The flat conversions autocast runs every step (each product's f32 operands to bf16), compiled for
+ * AVX-512 and AVX2 as well: the x86-64-v2 loop converted the MLP teacher's weights at a third of the
+ * speed and took 11% of its bf16 step. */
+RT_CPU_CLONES void rt_bf16_from_f32_n(int64_t n, const float *src, uint16_t *dst)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = rt_bf16_from_f32(src[i]);
+}
+
+RT_CPU_CLONES void rt_bf16_to_f32_n(int64_t n, const uint16_t *src, float *dst)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = rt_bf16_to_f32(src[i]);
 }
 
 /* one element of any dtype as f32, and back */

@@ -1,4 +1,4 @@
-/* Internal to the CPU backend's bf16 kernels (cpu_bf16.c, cpu_gemm_bf16.c, cpu_conv_dnnl.c). */
+/* Internal to the CPU backend's bf16 kernels (cpu_bf16.c, cpu_gemm_dnnl.c, cpu_conv_dnnl.c). */
 #ifndef RETORT_CPU_BF16_H
 #define RETORT_CPU_BF16_H
 

@@ -1,16 +1,19 @@
-/* bf16 GEMM with f32 accumulation and an f32 result, through oneDNN's matmul primitive.
+/* GEMM through oneDNN's matmul primitive: f32 x f32 -> f32 (rt_cpu_gemm's f32 products, when its
+ * path is dnnl) and bf16 x bf16 -> f32 with f32 accumulation (the bf16 kernel, rt_cpu_gemm_bf16).
  *
- * Why oneDNN and not OpenBLAS: Debian's libopenblas 0.3.21 declares cblas_sbgemm in cblas.h but is
- * built without BUILD_BFLOAT16, so the symbol is not exported (`nm -D` finds no sbgemm); oneDNN is
- * already linked for convolutions and JITs brgemm kernels for AVX512-BF16 (vdpbf16ps) or AMX tiles.
- * Measured on the AMD EPYC (Zen 5, AVX512-BF16, no AMX) of this project's test machine, 256x800x784,
- * one thread: oneDNN bf16 matmul 426 GFLOP/s, oneDNN f32 matmul 221, OpenBLAS sgemm 110.
+ * Why oneDNN: it JITs kernels for the CPU it runs on (AVX-512, AVX512-BF16's vdpbf16ps, AMX tiles),
+ * where Debian's OpenBLAS 0.3.21 has no bf16 GEMM at all (cblas.h declares cblas_sbgemm but the
+ * library is built without BUILD_BFLOAT16: `nm -D` finds no sbgemm) and its sgemm runs the kernels
+ * of whatever core type it is told (OPENBLAS_CORETYPE). Measured on the AMD EPYC (Zen 5, AVX512-BF16,
+ * no AMX) of this project's test machine, 256x800x784, one thread: oneDNN bf16 matmul 426 GFLOP/s,
+ * oneDNN f32 matmul 221, OpenBLAS sgemm 110 (with OPENBLAS_CORETYPE=Haswell, as that machine's
+ * environment sets).
  *
  * Operands are described to oneDNN as plain strided memory (transposition and leading dimensions
  * as strides; a batch stride of 0 as a broadcast batch of 1), so nothing is packed or copied here.
- * beta != 0 is oneDNN's sum post-op. Primitives are cached in a small LRU table keyed by the whole
- * geometry and the OpenMP thread count, as the convolutions' are (cpu_conv_dnnl.c), and run on the
- * caller's OpenMP team (Debian's libdnnl is built on OpenMP). */
+ * alpha is oneDNN's output scale, beta != 0 its sum post-op. Primitives are cached in a small LRU
+ * table keyed by the whole geometry and the OpenMP thread count, as the convolutions' are
+ * (cpu_conv_dnnl.c), and run on the caller's OpenMP team (Debian's libdnnl is built on OpenMP). */
 #include <limits.h>
 
 #include "backend/cpu/cpu_bf16.h"
@@ -24,8 +27,8 @@
 
 struct mm_key {
     int64_t m, n, k, lda, ldb, ldc, sa, sb, sc, batch;
-    double beta;
-    int ta, tb, threads, pad_;
+    double alpha, beta;
+    int ta, tb, threads, bf16;
 };
 
 struct mm_entry {
@@ -43,17 +46,17 @@ static uint64_t mm_clock;
 static dnnl_engine_t mm_engine;
 static dnnl_stream_t mm_stream;
 
-static enum rt_status mm_fail(const char *call, dnnl_status_t s)
+static enum rt_status mm_fail(const char *call, dnnl_status_t s, bool bf16)
 {
-    return rt_error(s == dnnl_out_of_memory ? RT_ERR_OOM : RT_ERR_INTERNAL, "rt_matmul: oneDNN %s failed (bf16 "
-                    "matmul, status %d)", call, (int)s);
+    return rt_error(s == dnnl_out_of_memory ? RT_ERR_OOM : RT_ERR_INTERNAL, "rt_matmul: oneDNN %s failed (%s "
+                    "matmul, status %d)", call, bf16 ? "bf16" : "f32", (int)s);
 }
 
 #define MM_TRY(call)                                                                                              \
     do {                                                                                                          \
         dnnl_status_t ds_ = (call);                                                                               \
         if (ds_ != dnnl_success) {                                                                                \
-            st = mm_fail(#call, ds_);                                                                             \
+            st = mm_fail(#call, ds_, k->bf16);                                                                    \
             goto out;                                                                                             \
         }                                                                                                         \
     } while (0)
@@ -94,11 +97,16 @@ static enum rt_status mm_build(const struct mm_key *k, struct mm_entry *e)
         MM_TRY(dnnl_engine_create(&mm_engine, dnnl_cpu, 0));
     if (!mm_stream)
         MM_TRY(dnnl_stream_create(&mm_stream, mm_engine, dnnl_stream_default_flags));
-    MM_TRY(md_of(&a, dnnl_bf16, k->batch, k->sa, k->m, k->k, k->lda, k->ta));
-    MM_TRY(md_of(&b, dnnl_bf16, k->batch, k->sb, k->k, k->n, k->ldb, k->tb));
+    dnnl_data_type_t src = k->bf16 ? dnnl_bf16 : dnnl_f32;
+    MM_TRY(md_of(&a, src, k->batch, k->sa, k->m, k->k, k->lda, k->ta));
+    MM_TRY(md_of(&b, src, k->batch, k->sb, k->k, k->n, k->ldb, k->tb));
     MM_TRY(md_of(&c, dnnl_f32, k->batch, k->sc, k->m, k->n, k->ldc, false));
     MM_TRY(dnnl_matmul_desc_init(&d, &a, &b, NULL, &c));
     MM_TRY(dnnl_primitive_attr_create(&attr));
+    if (k->alpha != 1) {
+        float scale = (float)k->alpha;
+        MM_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale));
+    }
     if (k->beta != 0) {
         MM_TRY(dnnl_post_ops_create(&po));
         MM_TRY(dnnl_post_ops_append_sum(po, (float)k->beta));
@@ -151,6 +159,28 @@ out:
     pthread_mutex_unlock(&mm_lock);
     return st;
 }
+
+enum rt_status rt_cpu_dnnl_gemm(bool bf16, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                                const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
+                                int64_t stride_b, double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch)
+{
+    if (batch > 1 && stride_a == 0 && stride_b == 0) { /* oneDNN wants a batched source: one product each */
+        enum rt_status st = RT_OK;
+        for (int64_t bi = 0; bi < batch && st == RT_OK; bi++)
+            st = rt_cpu_dnnl_gemm(bf16, ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta,
+                                  (float *)c + bi * stride_c, ldc, 0, 1);
+        return st;
+    }
+    struct mm_key key;
+    memset(&key, 0, sizeof key); /* compared with memcmp */
+    key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
+    key.sa = batch > 1 ? stride_a : 0, key.sb = batch > 1 ? stride_b : 0, key.sc = batch > 1 ? stride_c : 0;
+    key.batch = batch, key.alpha = alpha, key.beta = beta, key.ta = ta, key.tb = tb, key.bf16 = bf16;
+    key.threads = omp_get_max_threads();
+    if (batch > 1 && key.sc == 0)
+        return rt_error(RT_ERR_INTERNAL, "rt_cpu_dnnl_gemm: batched output without a batch stride");
+    return mm_run(&key, a, b, c);
+}
 #endif /* RETORT_HAVE_DNNL */
 
 enum rt_status rt_cpu_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
@@ -175,14 +205,8 @@ enum rt_status rt_cpu_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t 
     if (st != RT_OK)
         return st;
 #ifdef RETORT_HAVE_DNNL
-    struct mm_key key;
-    memset(&key, 0, sizeof key); /* compared with memcmp */
-    key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
-    key.sa = batch > 1 ? stride_a : 0, key.sb = batch > 1 ? stride_b : 0, key.sc = batch > 1 ? stride_c : 0;
-    key.batch = batch, key.beta = beta, key.ta = ta, key.tb = tb, key.threads = omp_get_max_threads();
-    if (batch > 1 && key.sc == 0)
-        return rt_error(RT_ERR_INTERNAL, "gemm_bf16: batched output without a batch stride");
-    st = mm_run(&key, a, b, c);
+    st = rt_cpu_dnnl_gemm(true, ta, tb, m, n, k, 1.0, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c,
+                          batch);
     if (st == RT_OK)
         rt_cpu_bf16_count();
 #endif
