@@ -247,8 +247,9 @@ for _, name in ipairs(names) do
       end
    end
    if t and #coretypes > 1 then
-      print(("  %-13s pytorch's best: OpenBLAS %s"):format("", tcore == "" and
-         "with OPENBLAS_CORETYPE=" .. os.getenv("OPENBLAS_CORETYPE") or "choosing its own kernels (OPENBLAS_CORETYPE unset)"))
+      local how = tcore == "" and "with OPENBLAS_CORETYPE=" .. os.getenv("OPENBLAS_CORETYPE")
+                  or "choosing its own kernels (OPENBLAS_CORETYPE unset)"
+      print(("  %-13s pytorch's best: OpenBLAS %s"):format("", how))
    end
    if opts.profile and t then
       print(("  %-13s pytorch %s"):format("", profile(torch_cmd(case, 10 * iters_for(case), tcore))))
