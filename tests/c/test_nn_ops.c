@@ -286,6 +286,55 @@ static void test_max_pool_indices(void)
     RELEASE(x, y, ix);
 }
 
+/* The 2x2, stride-2 path (cpu_pool.c's vectorised rows) against a naive window loop: odd sizes (a
+ * row and column left over), rows long enough for full vectors and short ones, ties (a few distinct
+ * values, like ReLU's zeros: the first maximum in window order wins), -inf, and NaN (the first NaN of
+ * the window wins), on f32 and f64, with the indices. */
+static void test_max_pool_2x2_against_loop(void)
+{
+    uint64_t state = 2026;
+    for (int t = 0; t < 40; t++) {
+        enum rt_dtype dt = t % 2 ? RT_F64 : RT_F32;
+        int64_t n = 1 + t % 3, c = 1 + t % 4, h = 2 + (int64_t)(h_uniform(&state) * 40), w = 2 + (int64_t)(h_uniform(&state) * 70);
+        int64_t oh = h / 2, ow = w / 2, numel = n * c * h * w;
+        double *v = malloc((size_t)numel * sizeof *v);
+        for (int64_t i = 0; i < numel; i++) {
+            double u = h_uniform(&state);
+            v[i] = t % 4 == 3 ? (double)(int)(u * 3) : u < 0.02 ? -INFINITY : u < 0.03 && t % 5 == 0 ? NAN : u * 4 - 2;
+            if (dt == RT_F32) /* the values the tensor holds */
+                v[i] = (float)v[i];
+        }
+        struct rt_tensor *x = h_tensor(dt, 4, H_SHAPE(n, c, h, w), v), *y = NULL, *ix = NULL;
+        bool ok = CHECK_OK(rt_max_pool2d(x, H_SHAPE(2, 2), H_SHAPE(2, 2), H_SHAPE(0, 0), &y, &ix));
+        for (int64_t p = 0; ok && p < n * c; p++)
+            for (int64_t oy = 0; ok && oy < oh; oy++)
+                for (int64_t ox = 0; ok && ox < ow; ox++) {
+                    int64_t best = -1;
+                    double m = 0;
+                    for (int64_t i = 0; i < 2 && !(best >= 0 && isnan(m)); i++)
+                        for (int64_t j = 0; j < 2; j++) {
+                            int64_t at = (2 * oy + i) * w + 2 * ox + j;
+                            double e = v[p * h * w + at];
+                            if (best < 0 || e > m || (isnan(e) && !isnan(m))) {
+                                m = e, best = at;
+                                if (isnan(e))
+                                    break;
+                            }
+                        }
+                    int64_t q = p * oh * ow + oy * ow + ox;
+                    double got = h_elem(y, q), got_ix = h_elem(ix, q);
+                    ok = CHECK((isnan(got) && isnan(m)) || got == m, "case %d (%s %lldx%lld): y at %lld = %g, expected %g",
+                               t, rt_dtype_name(dt), (long long)h, (long long)w, (long long)q, got, m) &&
+                         CHECK(got_ix == (double)best, "case %d (%s %lldx%lld): index at %lld = %g, expected %lld", t,
+                               rt_dtype_name(dt), (long long)h, (long long)w, (long long)q, got_ix, (long long)best);
+                }
+        free(v);
+        RELEASE(x, y, ix);
+        if (!ok)
+            break;
+    }
+}
+
 static void test_pool_errors(void)
 {
     struct rt_tensor *x = h_rand(RT_F32, 4, H_SHAPE(1, 2, 4, 4), -1, 1, 1), *x2 = h_rand(RT_F32, 2, H_SHAPE(4, 4), 0, 1, 1), *y = NULL;
@@ -348,7 +397,10 @@ static void test_batch_norm_gradcheck(void)
     CHECK(GRADCHECK("bn train (N,C,H,W)", f_bn, &train, 3, IN(x4, w4, b4), GC_NOREP), "bn train 4d");
     CHECK(GRADCHECK("bn train no affine", f_bn, &train_nw, 1, IN(x4), GC_NOREP), "bn train no affine");
     CHECK(GRADCHECK("bn eval", f_bn, &eval, 3, IN(x4, w4, b4), GC_ALL), "bn eval");
-    RELEASE(x2, x4, w2, b2, w4, b4, rm, rv);
+    /* planes of 5x7 = 35: two blocks of the kernels' 16 lanes and a tail */
+    struct rt_tensor *x35 = h_rand(RT_F64, 4, H_SHAPE(2, 2, 5, 7), -2, 2, 9);
+    CHECK(GRADCHECK("bn train (2,2,5,7)", f_bn, &train, 3, IN(x35, w4, b4), GC_NOREP), "bn train 35-element planes");
+    RELEASE(x2, x4, w2, b2, w4, b4, rm, rv, x35);
 }
 
 static void test_batch_norm_errors(void)
@@ -609,6 +661,7 @@ int main(void)
     RUN(test_pool_forward_naive);
     RUN(test_pool_gradcheck);
     RUN(test_max_pool_indices);
+    RUN(test_max_pool_2x2_against_loop);
     RUN(test_pool_errors);
     RUN(test_batch_norm_values);
     RUN(test_batch_norm_gradcheck);
