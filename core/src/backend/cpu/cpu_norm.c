@@ -60,18 +60,23 @@ static inline double lanes_total(double *a)
         *sg += lanes_total(a) + ta;                                                                               \
         *sgd += lanes_total(b) + tb;                                                                              \
     }                                                                                                             \
-    /* y[j] = x[j] * a + off */                                                                                   \
-    RT_CPU_CLONES static void row_affine_##SUF(const T *restrict x, T *restrict y, int64_t s, double a, double off) \
+    /* y[j] = (x[j] - m) a + b, in T: the per-element passes need no more precision than their output   \
+     * (the sums above do), and f32 runs twice the lanes of double. m is split into its T part and the      \
+     * rest, so x - m keeps its digits when x is close to a large mean (x a + (b - m a) would cancel). */   \
+    RT_CPU_CLONES static void row_affine_##SUF(const T *restrict x, T *restrict y, int64_t s, double m, double a,  \
+                                               double b)                                                          \
     {                                                                                                             \
+        const T mt = (T)m, mr = (T)(m - (double)mt), at = (T)a, bt = (T)b;                                       \
         for (int64_t j = 0; j < s; j++)                                                                           \
-            y[j] = (T)((double)x[j] * a + off);                                                                   \
+            y[j] = ((x[j] - mt) - mr) * at + bt;                                                                  \
     }                                                                                                             \
-    /* o[j] = k * (g[j] - mg - (x[j] - m) * c) */                                                                 \
+    /* o[j] = k (g[j] - mg) - k c (x[j] - m), in T, m split as above */                                           \
     RT_CPU_CLONES static void row_bn_gx_##SUF(const T *restrict g, const T *restrict x, T *restrict o, int64_t s,  \
                                               double k, double mg, double m, double c)                            \
     {                                                                                                             \
+        const T kt = (T)k, mgt = (T)mg, kct = (T)(k * c), mt = (T)m, mr = (T)(m - (double)mt);                   \
         for (int64_t j = 0; j < s; j++)                                                                           \
-            o[j] = (T)(k * ((double)g[j] - mg - ((double)x[j] - m) * c));                                         \
+            o[j] = kt * (g[j] - mgt) - kct * ((x[j] - mt) - mr);                                                  \
     }
 DEF_BN_ROWS(f32, float)
 DEF_BN_ROWS(f64, double)
@@ -98,8 +103,7 @@ DEF_BN_ROWS(f64, double)
         for (int64_t row = 0; row < n * c; row++) {                                                               \
             int64_t ch = row % c;                                                                                 \
             double a = (double)invstd[ch] * (w ? (double)w[ch] : 1.0);                                            \
-            double off = (b ? (double)b[ch] : 0.0) - (double)mean[ch] * a;                                        \
-            row_affine_##SUF(x + row * s, y + row * s, s, a, off);                                                \
+            row_affine_##SUF(x + row * s, y + row * s, s, (double)mean[ch], a, b ? (double)b[ch] : 0.0);           \
         }                                                                                                         \
     }                                                                                                             \
     static void bn_bw_##SUF(bool training, int64_t n, int64_t c, int64_t s, const T *x, const T *gy,              \
