@@ -109,8 +109,14 @@ static lua_Integer push_list(lua_State *L, int t, const char *key, const char *w
     return n;
 }
 
-/* inputs / outputs: {name =, dtype =, shape = {"N", 3, 32, 32}} */
-static void add_values(lua_State *L, struct rt_onnx_model *m, int desc, const char *key, bool output)
+/* What each_entry calls for one entry of a list: the entry (a table) is at stack index e and `where`
+ * ("nodes[3]") names it in errors; each_entry pops whatever it leaves on the stack. */
+typedef void (*entry_fn)(lua_State *L, struct rt_onnx_model *m, int e, const char *where);
+
+/* Calls add on every entry of the list desc[key] (absent: none): the model's lists share one walk and
+ * one message for an entry that is not a table, "onnxSave: <key>[i] must be <expected>, got <type>". */
+static void each_entry(lua_State *L, struct rt_onnx_model *m, int desc, const char *key, const char *expected,
+                       entry_fn add)
 {
     lua_Integer n = push_list(L, desc, key, "the model");
     int list = lua_gettop(L);
@@ -118,66 +124,70 @@ static void add_values(lua_State *L, struct rt_onnx_model *m, int desc, const ch
         char where[64];
         snprintf(where, sizeof where, "%s[%lld]", key, (long long)i);
         if (lua_geti(L, list, i) != LUA_TTABLE)
-            luaL_error(L, "onnxSave: %s must be a table, got %s", where, luaL_typename(L, -1));
-        int e = lua_gettop(L);
-        const char *name = field_string(L, e, "name", where);
-        lua_getfield(L, e, "dtype");
-        enum rt_dtype dt = lua_isnil(L, -1) ? RT_F32 : rtb_check_dtype(L, lua_gettop(L));
-        lua_pop(L, 1);
-        lua_getfield(L, e, "shape");
-        if (!lua_istable(L, -1))
-            luaL_error(L, "onnxSave: %s ('%s'): field 'shape' must be a list, got %s", where, name,
-                       luaL_typename(L, -1));
-        int shape = lua_gettop(L);
-        lua_Integer nd = luaL_len(L, shape);
-        if (nd > RT_MAX_DIMS)
-            luaL_error(L, "onnxSave: %s ('%s'): %I dims (at most %d)", where, name, nd, RT_MAX_DIMS);
-        struct rt_onnx_dim dims[RT_MAX_DIMS];
-        for (int d = 0; d < (int)nd; d++) {
-            lua_geti(L, shape, d + 1);
-            if (lua_type(L, -1) == LUA_TSTRING) {
-                dims[d].param = lua_tostring(L, -1); /* stays alive in the shape table */
-                dims[d].size = 0;
-            } else if (lua_isinteger(L, -1)) {
-                dims[d].param = NULL;
-                dims[d].size = (int64_t)lua_tointeger(L, -1);
-            } else {
-                luaL_error(L, "onnxSave: %s ('%s'): dim %d must be an integer or a name, got %s", where, name, d + 1,
-                           luaL_typename(L, -1));
-            }
-            lua_pop(L, 1);
-        }
-        snprintf(where, sizeof where, "%s[%lld]", key, (long long)i);
-        enum rt_status st = output ? rt_onnx_add_output(m, name, dt, (int)nd, dims)
-                                   : rt_onnx_add_input(m, name, dt, (int)nd, dims);
-        if (st != RT_OK)
-            core_fail(L, where);
+            luaL_error(L, "onnxSave: %s must be %s, got %s", where, expected, luaL_typename(L, -1));
+        add(L, m, lua_gettop(L), where);
         lua_settop(L, list);
     }
     lua_pop(L, 1);
 }
 
-static void add_initializers(lua_State *L, struct rt_onnx_model *m, int desc)
+/* an inputs / outputs entry: {name =, dtype =, shape = {"N", 3, 32, 32}} */
+static void add_value(lua_State *L, struct rt_onnx_model *m, int e, const char *where, bool output)
 {
-    lua_Integer n = push_list(L, desc, "initializers", "the model");
-    int list = lua_gettop(L);
-    for (lua_Integer i = 1; i <= n; i++) {
-        char where[64];
-        snprintf(where, sizeof where, "initializers[%lld]", (long long)i);
-        if (lua_geti(L, list, i) != LUA_TTABLE)
-            luaL_error(L, "onnxSave: %s must be a table, got %s", where, luaL_typename(L, -1));
-        int e = lua_gettop(L);
-        const char *name = field_string(L, e, "name", where);
-        lua_getfield(L, e, "tensor");
-        struct rt_tensor *t = rtb_test(L, -1);
-        if (!t)
-            luaL_error(L, "onnxSave: %s ('%s'): field 'tensor' must be a retort.Tensor, got %s", where, name,
-                       luaL_typename(L, -1));
-        if (rt_onnx_add_initializer(m, name, t) != RT_OK)
-            core_fail(L, where);
-        lua_settop(L, list);
-    }
+    const char *name = field_string(L, e, "name", where);
+    lua_getfield(L, e, "dtype");
+    enum rt_dtype dt = lua_isnil(L, -1) ? RT_F32 : rtb_check_dtype(L, lua_gettop(L));
     lua_pop(L, 1);
+    lua_getfield(L, e, "shape");
+    if (!lua_istable(L, -1))
+        luaL_error(L, "onnxSave: %s ('%s'): field 'shape' must be a list, got %s", where, name,
+                   luaL_typename(L, -1));
+    int shape = lua_gettop(L);
+    lua_Integer nd = luaL_len(L, shape);
+    if (nd > RT_MAX_DIMS)
+        luaL_error(L, "onnxSave: %s ('%s'): %I dims (at most %d)", where, name, nd, RT_MAX_DIMS);
+    struct rt_onnx_dim dims[RT_MAX_DIMS];
+    for (int d = 0; d < (int)nd; d++) {
+        lua_geti(L, shape, d + 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            dims[d].param = lua_tostring(L, -1); /* stays alive in the shape table */
+            dims[d].size = 0;
+        } else if (lua_isinteger(L, -1)) {
+            dims[d].param = NULL;
+            dims[d].size = (int64_t)lua_tointeger(L, -1);
+        } else {
+            luaL_error(L, "onnxSave: %s ('%s'): dim %d must be an integer or a name, got %s", where, name, d + 1,
+                       luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    enum rt_status st = output ? rt_onnx_add_output(m, name, dt, (int)nd, dims)
+                               : rt_onnx_add_input(m, name, dt, (int)nd, dims);
+    if (st != RT_OK)
+        core_fail(L, where);
+}
+
+static void add_input(lua_State *L, struct rt_onnx_model *m, int e, const char *where)
+{
+    add_value(L, m, e, where, false);
+}
+
+static void add_output(lua_State *L, struct rt_onnx_model *m, int e, const char *where)
+{
+    add_value(L, m, e, where, true);
+}
+
+/* an initializers entry: {name =, tensor =} */
+static void add_initializer(lua_State *L, struct rt_onnx_model *m, int e, const char *where)
+{
+    const char *name = field_string(L, e, "name", where);
+    lua_getfield(L, e, "tensor");
+    struct rt_tensor *t = rtb_test(L, -1);
+    if (!t)
+        luaL_error(L, "onnxSave: %s ('%s'): field 'tensor' must be a retort.Tensor, got %s", where, name,
+                   luaL_typename(L, -1));
+    if (rt_onnx_add_initializer(m, name, t) != RT_OK)
+        core_fail(L, where);
 }
 
 /* the list at stack index idx as strings in a scratch array (pushed); where names it in errors */
@@ -267,60 +277,42 @@ static void read_attr(lua_State *L, int e, struct rt_onnx_attr *a, const char *w
     lua_pop(L, 1); /* the value (strings stay alive in the attrs table) */
 }
 
-static void add_nodes(lua_State *L, struct rt_onnx_model *m, int desc)
+/* a nodes entry: {op =, name =, inputs =, outputs =, attrs =} */
+static void add_node(lua_State *L, struct rt_onnx_model *m, int e, const char *where)
 {
-    lua_Integer n = push_list(L, desc, "nodes", "the model");
-    int list = lua_gettop(L);
-    for (lua_Integer i = 1; i <= n; i++) {
-        char where[64 + 256];
-        snprintf(where, sizeof where, "nodes[%lld]", (long long)i);
-        if (lua_geti(L, list, i) != LUA_TTABLE)
-            luaL_error(L, "onnxSave: %s must be a table, got %s", where, luaL_typename(L, -1));
-        int e = lua_gettop(L);
-        const char *op = field_string(L, e, "op", where);
-        const char *name = field_string(L, e, "name", where);
-        snprintf(where, sizeof where, "nodes[%lld] ('%.200s')", (long long)i, name);
-        lua_Integer nin = push_list(L, e, "inputs", where);
-        const char **in = string_array(L, lua_gettop(L), nin, where, "input");
-        lua_Integer nout = push_list(L, e, "outputs", where);
-        const char **out = string_array(L, lua_gettop(L), nout, where, "output");
-        lua_Integer nattr = push_list(L, e, "attrs", where);
-        int attrs = lua_gettop(L);
-        struct rt_onnx_attr *av = scratch(L, (size_t)nattr, sizeof *av);
-        memset(av, 0, (size_t)nattr * sizeof *av);
-        for (lua_Integer a = 1; a <= nattr; a++) {
-            char awhere[64 + 320];
-            snprintf(awhere, sizeof awhere, "%s: attrs[%lld]", where, (long long)a);
-            luaL_checkstack(L, 4, "onnxSave: too many attributes");
-            lua_geti(L, attrs, a);
-            read_attr(L, lua_gettop(L), &av[a - 1], awhere);
-            /* the entry table stays on the stack, with any scratch array read_attr pushed */
-        }
-        if (rt_onnx_add_node(m, op, name, (int)nin, in, (int)nout, out, (int)nattr, av) != RT_OK)
-            core_fail(L, where);
-        lua_settop(L, list);
+    const char *op = field_string(L, e, "op", where);
+    const char *name = field_string(L, e, "name", where);
+    char named[64 + 256];
+    snprintf(named, sizeof named, "%s ('%.200s')", where, name);
+    lua_Integer nin = push_list(L, e, "inputs", named);
+    const char **in = string_array(L, lua_gettop(L), nin, named, "input");
+    lua_Integer nout = push_list(L, e, "outputs", named);
+    const char **out = string_array(L, lua_gettop(L), nout, named, "output");
+    lua_Integer nattr = push_list(L, e, "attrs", named);
+    int attrs = lua_gettop(L);
+    struct rt_onnx_attr *av = scratch(L, (size_t)nattr, sizeof *av);
+    memset(av, 0, (size_t)nattr * sizeof *av);
+    for (lua_Integer a = 1; a <= nattr; a++) {
+        char awhere[64 + 320];
+        snprintf(awhere, sizeof awhere, "%s: attrs[%lld]", named, (long long)a);
+        luaL_checkstack(L, 4, "onnxSave: too many attributes");
+        lua_geti(L, attrs, a);
+        read_attr(L, lua_gettop(L), &av[a - 1], awhere);
+        /* the entry table stays on the stack, with any scratch array read_attr pushed */
     }
-    lua_pop(L, 1);
+    if (rt_onnx_add_node(m, op, name, (int)nin, in, (int)nout, out, (int)nattr, av) != RT_OK)
+        core_fail(L, named);
 }
 
-static void add_metadata(lua_State *L, struct rt_onnx_model *m, int desc)
+/* a metadata entry: {key, value} */
+static void add_metadata_entry(lua_State *L, struct rt_onnx_model *m, int e, const char *where)
 {
-    lua_Integer n = push_list(L, desc, "metadata", "the model");
-    int list = lua_gettop(L);
-    for (lua_Integer i = 1; i <= n; i++) {
-        char where[64];
-        snprintf(where, sizeof where, "metadata[%lld]", (long long)i);
-        if (lua_geti(L, list, i) != LUA_TTABLE)
-            luaL_error(L, "onnxSave: %s must be {key, value}, got %s", where, luaL_typename(L, -1));
-        lua_geti(L, -1, 1);
-        lua_geti(L, -2, 2);
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "onnxSave: %s must be {key, value} with two strings", where);
-        if (rt_onnx_add_metadata(m, lua_tostring(L, -2), lua_tostring(L, -1)) != RT_OK)
-            core_fail(L, where);
-        lua_settop(L, list);
-    }
-    lua_pop(L, 1);
+    lua_geti(L, e, 1);
+    lua_geti(L, e, 2);
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "onnxSave: %s must be {key, value} with two strings", where);
+    if (rt_onnx_add_metadata(m, lua_tostring(L, -2), lua_tostring(L, -1)) != RT_OK)
+        core_fail(L, where);
 }
 
 static lua_Integer opt_int_field(lua_State *L, int t, const char *key, lua_Integer def)
@@ -356,11 +348,11 @@ static int f_onnx_save(lua_State *L)
     luaL_setmetatable(L, MODEL_MT);
     if (rt_onnx_model_new(&info, &box->m) != RT_OK)
         return core_fail(L, "the model");
-    add_metadata(L, box->m, 2);
-    add_values(L, box->m, 2, "inputs", false);
-    add_initializers(L, box->m, 2);
-    add_nodes(L, box->m, 2);
-    add_values(L, box->m, 2, "outputs", true);
+    each_entry(L, box->m, 2, "metadata", "{key, value}", add_metadata_entry);
+    each_entry(L, box->m, 2, "inputs", "a table", add_input);
+    each_entry(L, box->m, 2, "initializers", "a table", add_initializer);
+    each_entry(L, box->m, 2, "nodes", "a table", add_node);
+    each_entry(L, box->m, 2, "outputs", "a table", add_output);
     size_t bytes = 0;
     if (rt_onnx_encoded_size(box->m, &bytes) != RT_OK)
         return core_fail(L, path);

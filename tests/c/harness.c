@@ -113,6 +113,21 @@ const char *h_tmp_path(const char *name)
     return p;
 }
 
+unsigned char *h_slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL; /* + 1: an empty file is not NULL */
+    if (buf)
+        *n = fread(buf, 1, (size_t)len, f);
+    fclose(f);
+    return buf;
+}
+
 int h_finish(void)
 {
     if (tmp_dir[0]) {

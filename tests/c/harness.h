@@ -47,6 +47,9 @@ int h_finish(void);
 const char *h_tmpdir(const char *tag);
 /* <that directory>/<name>, in one of 8 rotating buffers (a few paths may be held at once). */
 const char *h_tmp_path(const char *name);
+/* The bytes of the file at path in a malloc'ed buffer (the caller frees it) and their count in *n;
+ * NULL when the file cannot be opened or read. */
+unsigned char *h_slurp(const char *path, size_t *n);
 /* Name of the running test ("" outside tests). */
 const char *h_current_test(void);
 /* Skip the rest of the test with a note (counts as passed). */

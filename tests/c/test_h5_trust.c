@@ -29,20 +29,6 @@ const char *__lsan_default_suppressions(void) { return "leak:libhdf5_serial.so\n
 
 #define CHECK_NO_IDS() CHECK(rt_h5_open_ids() == 0, "%lld HDF5 ids still open", (long long)rt_h5_open_ids())
 
-static unsigned char *slurp(const char *p, size_t *n)
-{
-    FILE *fp = fopen(p, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size + 1);
-    *n = fread(buf, 1, (size_t)size, fp);
-    fclose(fp);
-    return buf;
-}
-
 static void spit(const char *p, const unsigned char *buf, size_t n)
 {
     FILE *fp = fopen(p, "wb");
@@ -97,7 +83,7 @@ static void test_checksummed_format(void)
     write_sample(p);
     write_sample(q);
     size_t n1 = 0, n2 = 0;
-    unsigned char *a = slurp(p, &n1), *b = slurp(q, &n2);
+    unsigned char *a = h_slurp(p, &n1), *b = h_slurp(q, &n2);
     CHECK(a && b && n1 == n2 && memcmp(a, b, n1) == 0, "the same content gives the same bytes (%zu, %zu)", n1, n2);
     free(a);
     free(b);
@@ -172,7 +158,7 @@ static void test_flips_detected(void)
     const char *p = h_tmp_path("flips.h5"), *m = h_tmp_path("flips_m.h5");
     write_sample(p);
     size_t n = 0;
-    unsigned char *orig = slurp(p, &n);
+    unsigned char *orig = h_slurp(p, &n);
     REQUIRE(orig != NULL, "read back");
     int loaded = 0, refused = 0, wrong = 0, unclear = 0;
     for (size_t i = 0; i < n; i += 3) {
@@ -289,7 +275,7 @@ static void test_legacy_strings(void)
     rt_h5_attr_clear(&a);
 
     size_t n = 0;
-    unsigned char *orig = slurp(p, &n);
+    unsigned char *orig = h_slurp(p, &n);
     REQUIRE(orig != NULL, "read back");
     long gcol = find(orig, n, "GCOL", 4, 0);
     long val = legacy_attr_value(orig, n, "vstr", NULL);
@@ -336,7 +322,7 @@ static void test_legacy_strings(void)
         CHECK(a.type == RT_H5_ATTR_STRING && strcmp(a.s, "h\xc3\xa9llo, global heap") == 0, "an intact file reads");
     rt_h5_attr_clear(&a);
     long gcol1 = gcol; /* the cases' offsets are from the first file's collection */
-    orig = slurp(p, &n);
+    orig = h_slurp(p, &n);
     REQUIRE(orig != NULL, "read back");
     gcol = find(orig, n, "GCOL", 4, 0);
     REQUIRE(gcol > 0 && le(orig + gcol + 16, 2) == 1, "found the global heap");
@@ -766,7 +752,7 @@ static void test_fuzzer_crashes(void)
     const char *p = h_tmp_path("old.h5"), *q = h_tmp_path("old_bad.h5");
     write_old_format(p);
     size_t n = 0;
-    unsigned char *orig = slurp(p, &n), *buf = malloc(n);
+    unsigned char *orig = h_slurp(p, &n), *buf = malloc(n);
     REQUIRE(orig && buf && n > 96 && orig[8] == 0 && orig[13] == 8 && orig[14] == 8, "a version-0 superblock");
     /* intact: everything reads */
     struct rt_h5 *h;

@@ -16,20 +16,6 @@
 #include "harness.h"
 #include "retort/onnx.h"
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(len > 0 ? (size_t)len : 1);
-    *n = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    return buf;
-}
-
 static bool contains(const unsigned char *hay, size_t n, const void *needle, size_t m)
 {
     for (size_t i = 0; i + m <= n; i++)
@@ -99,7 +85,7 @@ static void test_write_and_bytes(void)
     rt_onnx_model_free(m);
 
     size_t n = 0;
-    unsigned char *bytes = slurp(path, &n);
+    unsigned char *bytes = h_slurp(path, &n);
     REQUIRE(bytes != NULL, "cannot read %s back", path);
     CHECK(n == size && n > 0, "file has %zu bytes, the encoder said %zu", n, size);
     /* field 1 (ir_version, varint): tag 0x08, value 7 */
@@ -139,7 +125,7 @@ static void test_strided_and_dtypes(void)
     CHECK_OK(rt_onnx_save(m, path));
     rt_onnx_model_free(m);
     size_t n = 0;
-    unsigned char *bytes = slurp(path, &n);
+    unsigned char *bytes = h_slurp(path, &n);
     REQUIRE(bytes != NULL, "cannot read %s back", path);
     unsigned char want[24];
     le_floats((const float[]){0, 3, 1, 4, 2, 5}, 6, want);
