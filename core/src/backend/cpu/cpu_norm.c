@@ -1,5 +1,5 @@
 /* Batch normalisation kernels over x viewed as (n, c, s): per-channel statistics, the affine
- * normalisation, and the fused backward. Sums run in double; channels are independent, which is
+ * normalisation, and the fused backward. Sums end in double; channels are independent, which is
  * what the OpenMP loops split (so results do not depend on the thread count). */
 #include "backend/cpu/cpu_clones.h"
 #include "backend/cpu/cpu_nn.h"
@@ -19,43 +19,57 @@ static inline double lanes_total(double *a)
     return a[0];
 }
 
+/* Sums are built in blocks: ROW_BLOCK steps of ROW_LANES elements add up in the tensor's own type (four
+ * terms a lane), then each block's lanes go into the double ones. In f32 that runs twice the lanes and
+ * a fraction of the conversions of double throughout, and four-term partial sums lose nothing a
+ * training step can see. Terms are taken around mt, the mean rounded to T (the caller corrects for
+ * m - mt in double), so x - mt keeps its digits when x is close to a large mean. */
+#define ROW_BLOCK 4
+
 #define DEF_BN_ROWS(SUF, T)                                                                                       \
-    /* sum of r[j] - m, or of (r[j] - m)^2 when sq */                                                             \
+    /* sum of r[j] - mt, or of (r[j] - mt)^2 when sq, mt = (T)m */                                                \
     RT_CPU_CLONES static double row_sum_##SUF(const T *restrict r, int64_t s, double m, bool sq)                  \
     {                                                                                                             \
+        const T mt = (T)m;                                                                                        \
         double a[ROW_LANES] = {0}, tail = 0;                                                                      \
         int64_t j = 0;                                                                                            \
-        if (sq) {                                                                                                 \
-            for (; j + ROW_LANES <= s; j += ROW_LANES)                                                            \
+        for (; j + ROW_BLOCK * ROW_LANES <= s; j += ROW_BLOCK * ROW_LANES) {                                      \
+            T b[ROW_LANES] = {0};                                                                                 \
+            for (int st = 0; st < ROW_BLOCK; st++)                                                                \
                 for (int k = 0; k < ROW_LANES; k++) {                                                             \
-                    double d = (double)r[j + k] - m;                                                              \
-                    a[k] += d * d;                                                                                \
+                    T d = r[j + st * ROW_LANES + k] - mt;                                                         \
+                    b[k] += sq ? d * d : d;                                                                       \
                 }                                                                                                 \
-            for (; j < s; j++)                                                                                    \
-                tail += ((double)r[j] - m) * ((double)r[j] - m);                                                  \
-        } else {                                                                                                  \
-            for (; j + ROW_LANES <= s; j += ROW_LANES)                                                            \
-                for (int k = 0; k < ROW_LANES; k++)                                                               \
-                    a[k] += (double)r[j + k] - m;                                                                 \
-            for (; j < s; j++)                                                                                    \
-                tail += (double)r[j] - m;                                                                         \
+            for (int k = 0; k < ROW_LANES; k++)                                                                   \
+                a[k] += (double)b[k];                                                                             \
+        }                                                                                                         \
+        for (; j < s; j++) {                                                                                      \
+            double d = (double)(r[j] - mt);                                                                       \
+            tail += sq ? d * d : d;                                                                               \
         }                                                                                                         \
         return lanes_total(a) + tail;                                                                             \
     }                                                                                                             \
-    /* *sg += sum of g[j], *sgd += sum of g[j] * (x[j] - m) */                                                    \
+    /* *sg += sum of g[j], *sgd += sum of g[j] * (x[j] - mt), mt = (T)m */                                        \
     RT_CPU_CLONES static void row_grad_sums_##SUF(const T *restrict g, const T *restrict x, int64_t s, double m,   \
                                                   double *sg, double *sgd)                                        \
     {                                                                                                             \
+        const T mt = (T)m;                                                                                        \
         double a[ROW_LANES] = {0}, b[ROW_LANES] = {0}, ta = 0, tb = 0;                                            \
         int64_t j = 0;                                                                                            \
-        for (; j + ROW_LANES <= s; j += ROW_LANES)                                                                \
-            for (int k = 0; k < ROW_LANES; k++) {                                                                 \
-                a[k] += (double)g[j + k];                                                                         \
-                b[k] += (double)g[j + k] * ((double)x[j + k] - m);                                                \
-            }                                                                                                     \
+        for (; j + ROW_BLOCK * ROW_LANES <= s; j += ROW_BLOCK * ROW_LANES) {                                      \
+            T ba[ROW_LANES] = {0}, bb[ROW_LANES] = {0};                                                           \
+            for (int st = 0; st < ROW_BLOCK; st++)                                                                \
+                for (int k = 0; k < ROW_LANES; k++) {                                                             \
+                    T gv = g[j + st * ROW_LANES + k];                                                             \
+                    ba[k] += gv;                                                                                  \
+                    bb[k] += gv * (x[j + st * ROW_LANES + k] - mt);                                               \
+                }                                                                                                 \
+            for (int k = 0; k < ROW_LANES; k++)                                                                   \
+                a[k] += (double)ba[k], b[k] += (double)bb[k];                                                     \
+        }                                                                                                         \
         for (; j < s; j++) {                                                                                      \
             ta += (double)g[j];                                                                                   \
-            tb += (double)g[j] * ((double)x[j] - m);                                                              \
+            tb += (double)g[j] * (double)(x[j] - mt);                                                             \
         }                                                                                                         \
         *sg += lanes_total(a) + ta;                                                                               \
         *sgd += lanes_total(b) + tb;                                                                              \
@@ -89,11 +103,11 @@ DEF_BN_ROWS(f64, double)
             double sum = 0, sq = 0, M = (double)(n * s);                                                          \
             for (int64_t i = 0; i < n; i++)                                                                       \
                 sum += row_sum_##SUF(x + (i * c + ch) * s, s, 0, false);                                          \
-            double m = sum / M;                                                                                   \
+            double m = sum / M, off = m - (double)(T)m; /* the squares are taken around (T)m */                  \
             for (int64_t i = 0; i < n; i++)                                                                       \
                 sq += row_sum_##SUF(x + (i * c + ch) * s, s, m, true);                                            \
             mean[ch] = (T)m;                                                                                      \
-            var[ch] = (T)(sq / M);                                                                                \
+            var[ch] = (T)(sq / M - off * off);                                                                    \
         }                                                                                                         \
     }                                                                                                             \
     static void bn_apply_##SUF(int64_t n, int64_t c, int64_t s, const T *x, const T *mean, const T *invstd,       \
@@ -120,7 +134,7 @@ DEF_BN_ROWS(f64, double)
                 else /* gb alone: the channel sums of gy (a convolution's bias gradient) */                      \
                     sg += row_sum_##SUF(gr, s, 0, false);                                                         \
             }                                                                                                     \
-            double sgx = sgd * is;                                                                                \
+            double sgx = (sgd - (m - (double)(T)m) * sg) * is; /* sgd was taken around (T)m */                  \
             if (gw)                                                                                               \
                 gw[ch] = (T)sgx;                                                                                  \
             if (gb)                                                                                               \
