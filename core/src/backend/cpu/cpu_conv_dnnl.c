@@ -31,6 +31,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backend/cpu/cpu_bf16.h"
+#include "backend/cpu/cpu_dnnl.h"
 #include "backend/cpu/cpu_nn.h"
 
 enum prim_kind { KIND_FWD, KIND_FWD_BIAS, KIND_BWD_DATA, KIND_BWD_WEIGHTS };
@@ -69,33 +70,6 @@ static uint64_t cache_clock;
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 
-static const char *dnnl_why(dnnl_status_t s)
-{
-    switch (s) {
-    case dnnl_out_of_memory: return "out of memory";
-    case dnnl_invalid_arguments: return "invalid arguments";
-    case dnnl_unimplemented: return "no implementation";
-    case dnnl_runtime_error: return "runtime error";
-    case dnnl_not_required: return "not required";
-    default: return "error";
-    }
-}
-
-static enum rt_status dnnl_fail(const char *op, const char *call, dnnl_status_t s)
-{
-    return rt_error(s == dnnl_out_of_memory ? RT_ERR_OOM : RT_ERR_INTERNAL, "%s: oneDNN %s failed: %s (status %d)",
-                    op, call, dnnl_why(s), (int)s);
-}
-
-#define DN_TRY(op, call)                                                                                          \
-    do {                                                                                                          \
-        dnnl_status_t ds_ = (call);                                                                               \
-        if (ds_ != dnnl_success) {                                                                                \
-            st = dnnl_fail(op, #call, ds_);                                                                       \
-            goto out;                                                                                             \
-        }                                                                                                         \
-    } while (0)
-
 static void entry_clear(struct prim_entry *e)
 {
     for (int i = 0; i < e->nargs; i++) {
@@ -110,17 +84,6 @@ static void entry_clear(struct prim_entry *e)
     if (e->prim)
         dnnl_primitive_destroy(e->prim);
     memset(e, 0, sizeof *e);
-}
-
-static enum rt_status engine_ready(const char *op)
-{
-    enum rt_status st = RT_OK;
-    if (!engine)
-        DN_TRY(op, dnnl_engine_create(&engine, dnnl_cpu, 0));
-    if (!stream)
-        DN_TRY(op, dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
-out:
-    return st;
 }
 
 /* Plain memory descriptors of the convolution's operands (NCHW, (G,)OIHW, X) or, with any, the
@@ -168,17 +131,17 @@ static enum rt_status arg_setup(const char *op, struct prim_entry *e, const_dnnl
         st = rt_error(RT_ERR_INTERNAL, "%s: oneDNN primitive has no operand %d", op, argid);
         goto out;
     }
-    DN_TRY(op, dnnl_memory_create(&a->user, user_md, engine, DNNL_MEMORY_NONE));
+    RT_DNNL_TRY(op, dnnl_memory_create(&a->user, user_md, engine, DNNL_MEMORY_NONE));
     if (dnnl_memory_desc_equal(want, user_md))
         goto out;
     a->bytes = dnnl_memory_desc_get_size(want);
     a->inner_md = *want;
-    DN_TRY(op, dnnl_memory_create(&a->inner, want, engine, DNNL_MEMORY_NONE));
+    RT_DNNL_TRY(op, dnnl_memory_create(&a->inner, want, engine, DNNL_MEMORY_NONE));
     if (out)
-        DN_TRY(op, dnnl_reorder_primitive_desc_create(&rpd, want, engine, user_md, engine, NULL));
+        RT_DNNL_TRY(op, dnnl_reorder_primitive_desc_create(&rpd, want, engine, user_md, engine, NULL));
     else
-        DN_TRY(op, dnnl_reorder_primitive_desc_create(&rpd, user_md, engine, want, engine, NULL));
-    DN_TRY(op, dnnl_primitive_create(&a->reorder, rpd));
+        RT_DNNL_TRY(op, dnnl_reorder_primitive_desc_create(&rpd, user_md, engine, want, engine, NULL));
+    RT_DNNL_TRY(op, dnnl_primitive_create(&a->reorder, rpd));
 out:
     if (rpd)
         dnnl_primitive_desc_destroy(rpd);
@@ -201,14 +164,14 @@ static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *
     dnnl_data_type_t t_src = k == KIND_BWD_DATA ? dnnl_f32 : in, t_wei = k == KIND_BWD_WEIGHTS ? dnnl_f32 : in;
     dnnl_data_type_t t_dst = fwd ? dnnl_f32 : in;
     *none = false;
-    DN_TRY(op, md_src(s, true, in, &src_any)); /* the forward (hint) primitive's */
-    DN_TRY(op, md_weights(s, true, in, &wei_any));
-    DN_TRY(op, md_dst(s, true, fwd ? dnnl_f32 : in, &dst_any));
-    DN_TRY(op, md_bias(s, &bias_md));
-    DN_TRY(op, md_src(s, false, t_src, &src_md));
-    DN_TRY(op, md_weights(s, false, t_wei, &wei_md));
-    DN_TRY(op, md_dst(s, false, t_dst, &dst_md));
-    DN_TRY(op, dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+    RT_DNNL_TRY(op, md_src(s, true, in, &src_any)); /* the forward (hint) primitive's */
+    RT_DNNL_TRY(op, md_weights(s, true, in, &wei_any));
+    RT_DNNL_TRY(op, md_dst(s, true, fwd ? dnnl_f32 : in, &dst_any));
+    RT_DNNL_TRY(op, md_bias(s, &bias_md));
+    RT_DNNL_TRY(op, md_src(s, false, t_src, &src_md));
+    RT_DNNL_TRY(op, md_weights(s, false, t_wei, &wei_md));
+    RT_DNNL_TRY(op, md_dst(s, false, t_dst, &dst_md));
+    RT_DNNL_TRY(op, dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
                                                          &src_any, &wei_any, k == KIND_FWD_BIAS ? &bias_md : NULL,
                                                          &dst_any, strides, dil, pad, pad));
     dnnl_status_t ds = dnnl_primitive_desc_create(&fpd, &fd, NULL, engine, NULL);
@@ -216,7 +179,7 @@ static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *
         *none = true;
         goto out;
     }
-    DN_TRY(op, ds);
+    RT_DNNL_TRY(op, ds);
     if (k == KIND_FWD || k == KIND_FWD_BIAS) {
         pd = fpd, fpd = NULL;
         st = arg_setup(op, e, pd, dnnl_query_src_md, 0, DNNL_ARG_SRC, false, &src_md);
@@ -228,15 +191,15 @@ static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *
             st = arg_setup(op, e, pd, dnnl_query_dst_md, 0, DNNL_ARG_DST, true, &dst_md);
     } else if (k == KIND_BWD_DATA) {
         dnnl_memory_desc_t dsrc_any;
-        DN_TRY(op, md_src(s, true, t_src, &dsrc_any));
-        DN_TRY(op, dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &dsrc_any,
+        RT_DNNL_TRY(op, md_src(s, true, t_src, &dsrc_any));
+        RT_DNNL_TRY(op, dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &dsrc_any,
                                                                    &wei_any, &dst_any, strides, dil, pad, pad));
         ds = dnnl_primitive_desc_create(&pd, &bd, NULL, engine, fpd);
         if (ds == dnnl_unimplemented) {
             *none = true;
             goto out;
         }
-        DN_TRY(op, ds);
+        RT_DNNL_TRY(op, ds);
         st = arg_setup(op, e, pd, dnnl_query_diff_dst_md, 0, DNNL_ARG_DIFF_DST, false, &dst_md);
         if (st == RT_OK)
             st = arg_setup(op, e, pd, dnnl_query_weights_md, 0, DNNL_ARG_WEIGHTS, false, &wei_md);
@@ -244,8 +207,8 @@ static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *
             st = arg_setup(op, e, pd, dnnl_query_diff_src_md, 0, DNNL_ARG_DIFF_SRC, true, &src_md);
     } else {
         dnnl_memory_desc_t dwei_any;
-        DN_TRY(op, md_weights(s, true, t_wei, &dwei_any));
-        DN_TRY(op, dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any,
+        RT_DNNL_TRY(op, md_weights(s, true, t_wei, &dwei_any));
+        RT_DNNL_TRY(op, dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any,
                                                                       &dwei_any, NULL, &dst_any, strides, dil, pad,
                                                                       pad));
         ds = dnnl_primitive_desc_create(&pd, &bd, NULL, engine, fpd);
@@ -253,7 +216,7 @@ static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *
             *none = true;
             goto out;
         }
-        DN_TRY(op, ds);
+        RT_DNNL_TRY(op, ds);
         st = arg_setup(op, e, pd, dnnl_query_src_md, 0, DNNL_ARG_SRC, false, &src_md);
         if (st == RT_OK)
             st = arg_setup(op, e, pd, dnnl_query_diff_dst_md, 0, DNNL_ARG_DIFF_DST, false, &dst_md);
@@ -261,7 +224,7 @@ static enum rt_status entry_build(const char *op, const struct rt_conv2d_shape *
             st = arg_setup(op, e, pd, dnnl_query_diff_weights_md, 0, DNNL_ARG_DIFF_WEIGHTS, true, &wei_md);
     }
     if (st == RT_OK)
-        DN_TRY(op, dnnl_primitive_create(&e->prim, pd));
+        RT_DNNL_TRY(op, dnnl_primitive_create(&e->prim, pd));
 out:
     if (fpd)
         dnnl_primitive_desc_destroy(fpd);
@@ -298,7 +261,7 @@ static enum rt_status entry_get(const char *op, const struct rt_conv2d_shape *s,
         if (cache[i].used < lru->used)
             lru = &cache[i];
     }
-    enum rt_status st = engine_ready(op);
+    enum rt_status st = rt_cpu_dnnl_ready(op, &engine, &stream);
     if (st != RT_OK)
         return st;
     entry_clear(lru);
@@ -332,13 +295,13 @@ static enum rt_status entry_run(const char *op, struct prim_entry *e, void *cons
     dnnl_exec_arg_t args[PRIM_MAX_ARGS];
     for (int i = 0; i < e->nargs; i++) {
         struct prim_arg *a = &e->a[i];
-        DN_TRY(op, dnnl_memory_set_data_handle(a->user, ptr[i]));
+        RT_DNNL_TRY(op, dnnl_memory_set_data_handle(a->user, ptr[i]));
         args[i].arg = a->arg, args[i].memory = a->user;
         if (!a->inner)
             continue;
         bool shared = share && share->arg == a->arg && !a->out;
         if (shared && share->buf) {
-            DN_TRY(op, dnnl_memory_set_data_handle(a->inner, share->buf));
+            RT_DNNL_TRY(op, dnnl_memory_set_data_handle(a->inner, share->buf));
             args[i].memory = a->inner;
             continue;
         }
@@ -347,22 +310,22 @@ static enum rt_status entry_run(const char *op, struct prim_entry *e, void *cons
             goto out;
         if (shared) /* the caller frees it, whatever happens next */
             share->buf = buf[i], share->bytes = a->bytes, buf[i] = NULL;
-        DN_TRY(op, dnnl_memory_set_data_handle(a->inner, shared ? share->buf : buf[i]));
+        RT_DNNL_TRY(op, dnnl_memory_set_data_handle(a->inner, shared ? share->buf : buf[i]));
         args[i].memory = a->inner;
         if (!a->out) {
             dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->inner}};
-            DN_TRY(op, dnnl_primitive_execute(a->reorder, stream, 2, r));
+            RT_DNNL_TRY(op, dnnl_primitive_execute(a->reorder, stream, 2, r));
         }
     }
-    DN_TRY(op, dnnl_primitive_execute(e->prim, stream, e->nargs, args));
+    RT_DNNL_TRY(op, dnnl_primitive_execute(e->prim, stream, e->nargs, args));
     for (int i = 0; i < e->nargs; i++) {
         struct prim_arg *a = &e->a[i];
         if (a->inner && a->out) {
             dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->inner}, {DNNL_ARG_TO, a->user}};
-            DN_TRY(op, dnnl_primitive_execute(a->reorder, stream, 2, r));
+            RT_DNNL_TRY(op, dnnl_primitive_execute(a->reorder, stream, 2, r));
         }
     }
-    DN_TRY(op, dnnl_stream_wait(stream));
+    RT_DNNL_TRY(op, dnnl_stream_wait(stream));
 out:
     for (int i = 0; i < e->nargs; i++)
         if (buf[i])

@@ -25,6 +25,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "backend/cpu/cpu_dnnl.h"
+
 struct mm_key {
     int64_t m, n, k, lda, ldb, ldc, sa, sb, sc, batch;
     double alpha, beta;
@@ -45,21 +47,6 @@ static struct mm_entry mm_cache[MM_SLOTS];
 static uint64_t mm_clock;
 static dnnl_engine_t mm_engine;
 static dnnl_stream_t mm_stream;
-
-static enum rt_status mm_fail(const char *call, dnnl_status_t s, bool bf16)
-{
-    return rt_error(s == dnnl_out_of_memory ? RT_ERR_OOM : RT_ERR_INTERNAL, "rt_matmul: oneDNN %s failed (%s "
-                    "matmul, status %d)", call, bf16 ? "bf16" : "f32", (int)s);
-}
-
-#define MM_TRY(call)                                                                                              \
-    do {                                                                                                          \
-        dnnl_status_t ds_ = (call);                                                                               \
-        if (ds_ != dnnl_success) {                                                                                \
-            st = mm_fail(#call, ds_, k->bf16);                                                                    \
-            goto out;                                                                                             \
-        }                                                                                                         \
-    } while (0)
 
 static void mm_clear(struct mm_entry *e)
 {
@@ -93,30 +80,30 @@ static enum rt_status mm_build(const struct mm_key *k, struct mm_entry *e)
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    if (!mm_engine)
-        MM_TRY(dnnl_engine_create(&mm_engine, dnnl_cpu, 0));
-    if (!mm_stream)
-        MM_TRY(dnnl_stream_create(&mm_stream, mm_engine, dnnl_stream_default_flags));
+    const char *op = k->bf16 ? "rt_matmul (bf16)" : "rt_matmul";
+    st = rt_cpu_dnnl_ready(op, &mm_engine, &mm_stream);
+    if (st != RT_OK)
+        return st;
     dnnl_data_type_t src = k->bf16 ? dnnl_bf16 : dnnl_f32;
-    MM_TRY(md_of(&a, src, k->batch, k->sa, k->m, k->k, k->lda, k->ta));
-    MM_TRY(md_of(&b, src, k->batch, k->sb, k->k, k->n, k->ldb, k->tb));
-    MM_TRY(md_of(&c, dnnl_f32, k->batch, k->sc, k->m, k->n, k->ldc, false));
-    MM_TRY(dnnl_matmul_desc_init(&d, &a, &b, NULL, &c));
-    MM_TRY(dnnl_primitive_attr_create(&attr));
+    RT_DNNL_TRY(op, md_of(&a, src, k->batch, k->sa, k->m, k->k, k->lda, k->ta));
+    RT_DNNL_TRY(op, md_of(&b, src, k->batch, k->sb, k->k, k->n, k->ldb, k->tb));
+    RT_DNNL_TRY(op, md_of(&c, dnnl_f32, k->batch, k->sc, k->m, k->n, k->ldc, false));
+    RT_DNNL_TRY(op, dnnl_matmul_desc_init(&d, &a, &b, NULL, &c));
+    RT_DNNL_TRY(op, dnnl_primitive_attr_create(&attr));
     if (k->alpha != 1) {
         float scale = (float)k->alpha;
-        MM_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale));
+        RT_DNNL_TRY(op, dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale));
     }
     if (k->beta != 0) {
-        MM_TRY(dnnl_post_ops_create(&po));
-        MM_TRY(dnnl_post_ops_append_sum(po, (float)k->beta));
-        MM_TRY(dnnl_primitive_attr_set_post_ops(attr, po));
+        RT_DNNL_TRY(op, dnnl_post_ops_create(&po));
+        RT_DNNL_TRY(op, dnnl_post_ops_append_sum(po, (float)k->beta));
+        RT_DNNL_TRY(op, dnnl_primitive_attr_set_post_ops(attr, po));
     }
-    MM_TRY(dnnl_primitive_desc_create(&pd, &d, attr, mm_engine, NULL));
-    MM_TRY(dnnl_primitive_create(&e->prim, pd));
-    MM_TRY(dnnl_memory_create(&e->a, &a, mm_engine, DNNL_MEMORY_NONE));
-    MM_TRY(dnnl_memory_create(&e->b, &b, mm_engine, DNNL_MEMORY_NONE));
-    MM_TRY(dnnl_memory_create(&e->c, &c, mm_engine, DNNL_MEMORY_NONE));
+    RT_DNNL_TRY(op, dnnl_primitive_desc_create(&pd, &d, attr, mm_engine, NULL));
+    RT_DNNL_TRY(op, dnnl_primitive_create(&e->prim, pd));
+    RT_DNNL_TRY(op, dnnl_memory_create(&e->a, &a, mm_engine, DNNL_MEMORY_NONE));
+    RT_DNNL_TRY(op, dnnl_memory_create(&e->b, &b, mm_engine, DNNL_MEMORY_NONE));
+    RT_DNNL_TRY(op, dnnl_memory_create(&e->c, &c, mm_engine, DNNL_MEMORY_NONE));
 out:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -129,6 +116,7 @@ out:
 
 static enum rt_status mm_run(const struct mm_key *k, const void *a, const void *b, void *c)
 {
+    const char *op = k->bf16 ? "rt_matmul (bf16)" : "rt_matmul";
     enum rt_status st = RT_OK;
     pthread_mutex_lock(&mm_lock);
     struct mm_entry *e = NULL, *lru = &mm_cache[0];
@@ -149,12 +137,12 @@ static enum rt_status mm_run(const struct mm_key *k, const void *a, const void *
         e = lru;
     }
     e->used = ++mm_clock;
-    MM_TRY(dnnl_memory_set_data_handle(e->a, (void *)a));
-    MM_TRY(dnnl_memory_set_data_handle(e->b, (void *)b));
-    MM_TRY(dnnl_memory_set_data_handle(e->c, c));
+    RT_DNNL_TRY(op, dnnl_memory_set_data_handle(e->a, (void *)a));
+    RT_DNNL_TRY(op, dnnl_memory_set_data_handle(e->b, (void *)b));
+    RT_DNNL_TRY(op, dnnl_memory_set_data_handle(e->c, c));
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    MM_TRY(dnnl_primitive_execute(e->prim, mm_stream, 3, args));
-    MM_TRY(dnnl_stream_wait(mm_stream));
+    RT_DNNL_TRY(op, dnnl_primitive_execute(e->prim, mm_stream, 3, args));
+    RT_DNNL_TRY(op, dnnl_stream_wait(mm_stream));
 out:
     pthread_mutex_unlock(&mm_lock);
     return st;
