@@ -11,10 +11,11 @@
 
 /* One output row of a 2x2, stride-2 max-pool: input rows r0 and r1 (= r0 + W), the window of output ox
  * at r0[2 ox]. The first largest of (r0[2ox], r0[2ox+1], r1[2ox], r1[2ox+1]) wins, as the general loop's
- * strict > does; ip (may be NULL) gets its offset from r0 plus base. Two branch-free passes over
+ * strict > does; ir (may be NULL) gets its offset from r0 plus base. Two branch-free passes over
  * stride-2 loads, the maxima and then the first element equal to each, which the compiler vectorises
- * (one pass with both selected together stayed scalar, with branches). Returns whether the row holds
- * a NaN: the caller then redoes it with the general loop, where the first NaN wins. */
+ * on rows longer than its vector (one pass with both selected together stayed scalar, with branches;
+ * f32 rows on AVX-512 take maxp_2x2_avx512 below instead). Returns whether the row holds a NaN: the
+ * caller then redoes it with the general loop, where the first NaN wins. */
 #define DEF_MAXP_2X2_ROW(SUF, T)                                                                                  \
     RT_CPU_CLONES static int maxp_2x2_plain_##SUF(int64_t OW, int64_t W, const T *restrict r0, T *restrict yr,    \
                                                   int64_t *restrict ir, int64_t base)                             \
