@@ -289,7 +289,8 @@ static void test_max_pool_indices(void)
 /* The 2x2, stride-2 path (cpu_pool.c's vectorised rows) against a naive window loop: odd sizes (a
  * row and column left over), rows long enough for full vectors and short ones, ties (a few distinct
  * values, like ReLU's zeros: the first maximum in window order wins), -inf, and NaN (the first NaN of
- * the window wins), on f32 and f64, with the indices. */
+ * the window wins), on f32 and f64, with the indices; and the backward: each output's gradient at its
+ * window's winner, zero everywhere else (the leftover row and column included). */
 static void test_max_pool_2x2_against_loop(void)
 {
     uint64_t state = 2026;
@@ -304,8 +305,12 @@ static void test_max_pool_2x2_against_loop(void)
             if (dt == RT_F32) /* the values the tensor holds */
                 v[i] = (float)v[i];
         }
-        struct rt_tensor *x = h_tensor(dt, 4, H_SHAPE(n, c, h, w), v), *y = NULL, *ix = NULL;
-        bool ok = CHECK_OK(rt_max_pool2d(x, H_SHAPE(2, 2), H_SHAPE(2, 2), H_SHAPE(0, 0), &y, &ix));
+        struct rt_tensor *x = h_tensor(dt, 4, H_SHAPE(n, c, h, w), v), *y = NULL, *ix = NULL, *gy = NULL;
+        double *want_gx = calloc((size_t)numel, sizeof *want_gx);
+        bool ok = CHECK_OK(rt_requires_grad_(x, true)) &&
+                  CHECK_OK(rt_max_pool2d(x, H_SHAPE(2, 2), H_SHAPE(2, 2), H_SHAPE(0, 0), &y, &ix)) &&
+                  (gy = h_rand(dt, 4, H_SHAPE(n, c, oh, ow), -1, 1, 500 + (uint64_t)t)) != NULL &&
+                  CHECK_OK(rt_backward(y, gy, false));
         for (int64_t p = 0; ok && p < n * c; p++)
             for (int64_t oy = 0; ok && oy < oh; oy++)
                 for (int64_t ox = 0; ok && ox < ow; ox++) {
@@ -323,13 +328,17 @@ static void test_max_pool_2x2_against_loop(void)
                         }
                     int64_t q = p * oh * ow + oy * ow + ox;
                     double got = h_elem(y, q), got_ix = h_elem(ix, q);
+                    want_gx[p * h * w + best] = h_elem(gy, q);
                     ok = CHECK((isnan(got) && isnan(m)) || got == m, "case %d (%s %lldx%lld): y at %lld = %g, expected %g",
                                t, rt_dtype_name(dt), (long long)h, (long long)w, (long long)q, got, m) &&
                          CHECK(got_ix == (double)best, "case %d (%s %lldx%lld): index at %lld = %g, expected %lld", t,
                                rt_dtype_name(dt), (long long)h, (long long)w, (long long)q, got_ix, (long long)best);
                 }
+        if (ok)
+            ok = CHECK_TENSOR_VALUES(x->grad, want_gx, numel, 0, 0);
         free(v);
-        RELEASE(x, y, ix);
+        free(want_gx);
+        RELEASE(x, y, ix, gy);
         if (!ok)
             break;
     }
