@@ -35,12 +35,25 @@ struct mm_key {
 
 struct mm_entry {
     struct mm_key key;
-    uint64_t used;
+    uint64_t hash, used; /* hash of key, compared first; used: LRU clock, 0 for an empty slot */
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c;
 };
 
-#define MM_SLOTS 32
+/* A step of a distillation run multiplies many shapes (teacher and student layers, forward and both
+ * gradients, the last partial batch, evaluation batches): with 32 slots a 40-shape cycle missed on
+ * every call, 9.1 us a small product against 5.7 when it fits (oneDNN's own primitive cache keeps a
+ * miss from costing a JIT). The hash keeps the lookup cheap over 64. */
+#define MM_SLOTS 64
+
+static uint64_t key_hash(const struct mm_key *k)
+{
+    const unsigned char *p = (const unsigned char *)k;
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (size_t i = 0; i < sizeof *k; i++)
+        h = (h ^ p[i]) * 1099511628211u;
+    return h;
+}
 
 static pthread_mutex_t mm_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mm_entry mm_cache[MM_SLOTS];
@@ -120,8 +133,9 @@ static enum rt_status mm_run(const struct mm_key *k, const void *a, const void *
     enum rt_status st = RT_OK;
     pthread_mutex_lock(&mm_lock);
     struct mm_entry *e = NULL, *lru = &mm_cache[0];
+    uint64_t h = key_hash(k);
     for (int i = 0; i < MM_SLOTS && !e; i++) {
-        if (mm_cache[i].used && memcmp(&mm_cache[i].key, k, sizeof *k) == 0)
+        if (mm_cache[i].used && mm_cache[i].hash == h && memcmp(&mm_cache[i].key, k, sizeof *k) == 0)
             e = &mm_cache[i];
         else if (mm_cache[i].used < lru->used)
             lru = &mm_cache[i];
@@ -133,7 +147,7 @@ static enum rt_status mm_run(const struct mm_key *k, const void *a, const void *
             mm_clear(lru);
             goto out;
         }
-        lru->key = *k;
+        lru->key = *k, lru->hash = h;
         e = lru;
     }
     e->used = ++mm_clock;
