@@ -107,77 +107,14 @@ __attribute__((target("avx512f"))) static int maxp_2x2_avx512(int64_t OW, int64_
     return nan != 0;
 }
 
-/* The backward of one such row pair: gy's 16 values at a time go to the element their index names
- * (0, 1, W or W + 1 past the window's start) and zeros to the other three, the two input rows written
- * whole (2 OW elements each) with even and odd lanes interleaved by a permute: no clearing pass and
- * no scatter. The caller zeroes what no window covers (a last odd column or row). */
-__attribute__((target("avx512f"))) static void maxp_2x2_bw_avx512(int64_t OW, int64_t W, const int64_t *ir,
-                                                                 int64_t base, const float *gyr, float *r0)
-{
-    float *r1 = r0 + W;
-    const __m512i lo_pick = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi_pick = _mm512_add_epi32(lo_pick, _mm512_set1_epi32(8));
-    const __m512i two_i = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (int64_t o = 0; o < OW; o += 16) {
-        int len = OW - o < 16 ? (int)(OW - o) : 16, in = 2 * len;
-        __mmask16 om = (__mmask16)((1u << len) - 1);
-        __mmask16 lo = (__mmask16)(in >= 16 ? 0xffffu : (1u << in) - 1), hi = (__mmask16)((1u << (in - 16 > 0 ? in - 16 : 0)) - 1);
-        __m512 g = _mm512_maskz_loadu_ps(om, gyr + o);
-        __m512i start = _mm512_set1_epi64(base + 2 * o);
-        __m256i k_lo = _mm512_cvtepi64_epi32(_mm512_sub_epi64(_mm512_maskz_loadu_epi64((__mmask8)om, ir + o), start));
-        __m256i k_hi = _mm512_cvtepi64_epi32(_mm512_sub_epi64(_mm512_maskz_loadu_epi64((__mmask8)(om >> 8), ir + o + 8), start));
-        __m512i k = _mm512_sub_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(k_lo), k_hi, 1), two_i); /* 0, 1, W, W+1 */
-        __m512 a = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_setzero_si512()), g);
-        __m512 b = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(1)), g);
-        __m512 c = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32((int)W)), g);
-        __m512 d = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32((int)W + 1)), g);
-        _mm512_mask_storeu_ps(r0 + 2 * o, lo, _mm512_permutex2var_ps(a, lo_pick, b));
-        _mm512_mask_storeu_ps(r0 + 2 * o + 16, hi, _mm512_permutex2var_ps(a, hi_pick, b));
-        _mm512_mask_storeu_ps(r1 + 2 * o, lo, _mm512_permutex2var_ps(c, lo_pick, d));
-        _mm512_mask_storeu_ps(r1 + 2 * o + 16, hi, _mm512_permutex2var_ps(c, hi_pick, d));
-    }
-}
-#endif
-
 static bool have_avx512(void)
 {
-#ifdef RT_POOL_AVX512
     static int have = -1; /* benign race: every thread computes the same answer */
     if (have < 0)
         have = __builtin_cpu_supports("avx512f") ? 1 : 0;
     return have;
-#else
-    return false;
-#endif
 }
-
-/* max-pool backward of 2x2 windows at stride 2 without padding, f32 on AVX-512: row pairs written whole,
- * then the column and row no window covers cleared. false: not this case (the caller scatters). */
-static bool maxp_2x2_bw_f32(const struct rt_conv_geom *g, const int64_t *idx, const float *gy, float *gx)
-{
-    if (!(g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0) || !have_avx512() ||
-        g->w >= ((int64_t)1 << 30))
-        return false;
-#ifdef RT_POOL_AVX512
-    const int64_t n = g->n, H = g->h, W = g->w, P = H * W, OH = g->oh, OW = g->ow, Q = OH * OW;
-    PLANES_PARALLEL(n * P)
-    for (int64_t p = 0; p < n; p++) {
-        float *plane = gx + p * P;
-        for (int64_t oy = 0; oy < OH; oy++) {
-            float *r0 = plane + 2 * oy * W;
-            maxp_2x2_bw_avx512(OW, W, idx + p * Q + oy * OW, 2 * oy * W, gy + p * Q + oy * OW, r0);
-            for (int64_t x = 2 * OW; x < W; x++) /* an odd last column */
-                r0[x] = r0[W + x] = 0;
-        }
-        if (2 * OH < H) /* an odd last row */
-            memset(plane + 2 * OH * W, 0, (size_t)((H - 2 * OH) * W) * sizeof(float));
-    }
-    return true;
-#else
-    (void)idx, (void)gy, (void)gx;
-    return false;
 #endif
-}
 
 static int maxp_2x2_row_f32(int64_t OW, int64_t W, const float *r0, float *yr, int64_t *ir, int64_t base)
 {
@@ -397,8 +334,6 @@ enum rt_status rt_cpu_max_pool2d(enum rt_dtype dt, const struct rt_conv_geom *g,
 enum rt_status rt_cpu_max_pool2d_backward(enum rt_dtype dt, const struct rt_conv_geom *g, const int64_t *idx,
                                           const void *gy, void *gx)
 {
-    if (dt == RT_F32 && maxp_2x2_bw_f32(g, idx, gy, gx))
-        return RT_OK;
     DISPATCH("max_pool2d backward", maxp_bw_f32(g, idx, gy, gx), maxp_bw_f64(g, idx, gy, gx));
 }
 
