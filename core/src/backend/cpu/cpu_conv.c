@@ -12,34 +12,25 @@
  * stem) im2col's forward alone is faster (0.6 vs 1.8 ms) and the backward about even, yet the small
  * CNN's whole step ran 10-15% faster with oneDNN there too in three runs (im2col for that conv's
  * forward only, or for all of it), so auto does not keep im2col for it. */
-#include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_dnnl.h"
 #include "backend/cpu/cpu_nn.h"
 
 enum conv_path { PATH_IM2COL, PATH_DNNL };
 
 static enum rt_status conv_path(const char *op, enum rt_dtype dt, enum conv_path *path)
 {
-    const char *v = getenv("RETORT_CPU_CONV");
+    enum rt_cpu_path setting;
+    enum rt_status st = rt_cpu_path_setting(op, "RETORT_CPU_CONV", "im2col", &setting);
     *path = PATH_IM2COL;
-    if (v && strcmp(v, "im2col") == 0)
-        return RT_OK;
-    bool forced = v && strcmp(v, "dnnl") == 0;
-    if (v && *v && !forced && strcmp(v, "auto") != 0)
-        return rt_error(RT_ERR_ARG, "%s: RETORT_CPU_CONV=%s: expected im2col, dnnl or auto", op, v);
 #ifdef RETORT_HAVE_DNNL
-    if (dt != RT_F32)
-        return RT_OK; /* oneDNN has no f64 convolution */
-    *path = PATH_DNNL;
-    return RT_OK;
+    if (st == RT_OK && setting != RT_CPU_PATH_OTHER && dt == RT_F32) /* oneDNN has no f64 convolution */
+        *path = PATH_DNNL;
 #else
-    (void)dt;
-    if (forced)
-        return rt_error(RT_ERR_ARG, "%s: RETORT_CPU_CONV=dnnl, but retort was built without oneDNN "
-                        "(install libdnnl-dev and rebuild)", op);
-    return RT_OK;
+    (void)dt, (void)setting;
 #endif
+    return st;
 }
 
 enum rt_status rt_cpu_conv2d(enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x, const void *w,

@@ -1,5 +1,28 @@
 /* The oneDNN helpers cpu_dnnl.h declares. */
+#include <stdlib.h>
+
 #include "backend/cpu/cpu_dnnl.h"
+
+enum rt_status rt_cpu_path_setting(const char *op, const char *var, const char *other, enum rt_cpu_path *path)
+{
+    const char *v = getenv(var);
+    *path = RT_CPU_PATH_AUTO;
+    if (!v || !*v || strcmp(v, "auto") == 0)
+        return RT_OK;
+    if (strcmp(v, other) == 0) {
+        *path = RT_CPU_PATH_OTHER;
+        return RT_OK;
+    }
+    if (strcmp(v, "dnnl") != 0)
+        return rt_error(RT_ERR_ARG, "%s: %s=%s: expected %s, dnnl or auto", op, var, v, other);
+#ifndef RETORT_HAVE_DNNL
+    return rt_error(RT_ERR_ARG, "%s: %s=dnnl, but retort was built without oneDNN (install libdnnl-dev and rebuild)",
+                    op, var);
+#else
+    *path = RT_CPU_PATH_DNNL;
+    return RT_OK;
+#endif
+}
 
 #ifdef RETORT_HAVE_DNNL
 

@@ -18,11 +18,10 @@
  * (OMP_WAIT_POLICY=PASSIVE), which makes every hand-over a wake-up. Measured on 2 cores: the
  * MLP teacher's training step went from 1.14x to 1.26x PyTorch's examples/s (tests/bench). */
 #include <limits.h>
-#include <stdlib.h>
 #include <cblas.h>
 #include <omp.h>
 
-#include "backend/cpu/cpu_internal.h"
+#include "backend/cpu/cpu_dnnl.h"
 
 /* OpenBLAS extensions; declared here too in case another cblas.h lacks them. */
 void openblas_set_num_threads(int num_threads);
@@ -39,24 +38,17 @@ enum gemm_path { PATH_OPENBLAS, PATH_DNNL };
 
 static enum rt_status gemm_path(int64_t m, int64_t n, int64_t k, int64_t batch, enum gemm_path *path)
 {
-    const char *v = getenv("RETORT_CPU_GEMM");
+    enum rt_cpu_path setting;
+    enum rt_status st = rt_cpu_path_setting("rt_matmul", "RETORT_CPU_GEMM", "openblas", &setting);
     *path = PATH_OPENBLAS;
-    if (v && strcmp(v, "openblas") == 0)
-        return RT_OK;
-    bool forced = v && strcmp(v, "dnnl") == 0;
-    if (v && *v && !forced && strcmp(v, "auto") != 0)
-        return rt_error(RT_ERR_ARG, "rt_matmul: RETORT_CPU_GEMM=%s: expected openblas, dnnl or auto", v);
 #ifdef RETORT_HAVE_DNNL
-    if (forced || (!omp_in_parallel() && !gemm_is_small(m, n, k, batch)))
+    if (st == RT_OK && (setting == RT_CPU_PATH_DNNL ||
+                        (setting == RT_CPU_PATH_AUTO && !omp_in_parallel() && !gemm_is_small(m, n, k, batch))))
         *path = PATH_DNNL;
-    return RT_OK;
 #else
-    (void)m, (void)n, (void)k, (void)batch;
-    if (forced)
-        return rt_error(RT_ERR_ARG, "rt_matmul: RETORT_CPU_GEMM=dnnl, but retort was built without oneDNN "
-                        "(install libdnnl-dev and rebuild)");
-    return RT_OK;
+    (void)m, (void)n, (void)k, (void)batch, (void)setting;
 #endif
+    return st;
 }
 
 /* Integer fallback (no BLAS for integers): exact wrapping int64 accumulation; alpha/beta other than

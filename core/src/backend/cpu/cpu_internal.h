@@ -65,14 +65,6 @@ static inline bool rt_cpu_lt0_u8(uint8_t v) { return (void)v, false; }
 RT_BACKEND_KERNELS(RT_CPU_KERNEL_PROTO)
 #undef RT_CPU_KERNEL_PROTO
 
-#ifdef RETORT_HAVE_DNNL
-/* oneDNN's matmul (cpu_gemm_dnnl.c), gemm's arguments already checked: C (f32) = alpha op(A) op(B) +
- * beta C, with A and B f32, or bf16 (accumulated in f32) when bf16 is true. */
-enum rt_status rt_cpu_dnnl_gemm(bool bf16, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
-                                const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
-                                int64_t stride_b, double beta, void *c, int64_t ldc, int64_t stride_c, int64_t batch);
-#endif
-
 /* host memory with a per-size block cache (cpu_cache.c) */
 enum rt_status rt_cpu_alloc(size_t nbytes, void **out);
 void rt_cpu_free(void *p, size_t nbytes);
