@@ -26,6 +26,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backend/cpu/cpu_dnnl.h"
+#include "retort/tensor.h"
 
 struct mm_key {
     int64_t m, n, k, lda, ldb, ldc, sa, sb, sc, batch;
@@ -45,15 +46,6 @@ struct mm_entry {
  * every call, 9.1 us a small product against 5.7 when it fits (oneDNN's own primitive cache keeps a
  * miss from costing a JIT). The hash keeps the lookup cheap over 64. */
 #define MM_SLOTS 64
-
-static uint64_t key_hash(const struct mm_key *k)
-{
-    const unsigned char *p = (const unsigned char *)k;
-    uint64_t h = 14695981039346656037u; /* FNV-1a */
-    for (size_t i = 0; i < sizeof *k; i++)
-        h = (h ^ p[i]) * 1099511628211u;
-    return h;
-}
 
 static pthread_mutex_t mm_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mm_entry mm_cache[MM_SLOTS];
@@ -133,7 +125,8 @@ static enum rt_status mm_run(const struct mm_key *k, const void *a, const void *
     enum rt_status st = RT_OK;
     pthread_mutex_lock(&mm_lock);
     struct mm_entry *e = NULL, *lru = &mm_cache[0];
-    uint64_t h = key_hash(k);
+    uint64_t h = RT_FINGERPRINT_INIT;
+    rt_fingerprint_bytes(k, sizeof *k, &h);
     for (int i = 0; i < MM_SLOTS && !e; i++) {
         if (mm_cache[i].used && mm_cache[i].hash == h && memcmp(&mm_cache[i].key, k, sizeof *k) == 0)
             e = &mm_cache[i];
