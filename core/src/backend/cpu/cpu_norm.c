@@ -22,8 +22,9 @@ static inline double lanes_total(double *a)
 /* Sums are built in blocks: ROW_BLOCK steps of ROW_LANES elements add up in the tensor's own type (four
  * terms a lane), then each block's lanes go into the double ones. In f32 that runs twice the lanes and
  * a fraction of the conversions of double throughout, and four-term partial sums lose nothing a
- * training step can see. Terms are taken around mt, the mean rounded to T (the caller corrects for
- * m - mt in double), so x - mt keeps its digits when x is close to a large mean. */
+ * training step can see. Terms are taken around the mean in T (the statistics' double mean rounded,
+ * bn_stats correcting for the rounding in double), so x - m keeps its digits when x is close to a
+ * large mean. */
 #define ROW_BLOCK 4
 
 #define DEF_BN_ROWS(SUF, T)                                                                                       \
@@ -49,11 +50,10 @@ static inline double lanes_total(double *a)
         }                                                                                                         \
         return lanes_total(a) + tail;                                                                             \
     }                                                                                                             \
-    /* *sg += sum of g[j], *sgd += sum of g[j] * (x[j] - mt), mt = (T)m */                                        \
-    RT_CPU_CLONES static void row_grad_sums_##SUF(const T *restrict g, const T *restrict x, int64_t s, double m,   \
+    /* *sg += sum of g[j], *sgd += sum of g[j] * (x[j] - m) */                                                    \
+    RT_CPU_CLONES static void row_grad_sums_##SUF(const T *restrict g, const T *restrict x, int64_t s, T m,        \
                                                   double *sg, double *sgd)                                        \
     {                                                                                                             \
-        const T mt = (T)m;                                                                                        \
         double a[ROW_LANES] = {0}, b[ROW_LANES] = {0}, ta = 0, tb = 0;                                            \
         int64_t j = 0;                                                                                            \
         for (; j + ROW_BLOCK * ROW_LANES <= s; j += ROW_BLOCK * ROW_LANES) {                                      \
@@ -62,35 +62,35 @@ static inline double lanes_total(double *a)
                 for (int k = 0; k < ROW_LANES; k++) {                                                             \
                     T gv = g[j + st * ROW_LANES + k];                                                             \
                     ba[k] += gv;                                                                                  \
-                    bb[k] += gv * (x[j + st * ROW_LANES + k] - mt);                                               \
+                    bb[k] += gv * (x[j + st * ROW_LANES + k] - m);                                                \
                 }                                                                                                 \
             for (int k = 0; k < ROW_LANES; k++)                                                                   \
                 a[k] += (double)ba[k], b[k] += (double)bb[k];                                                     \
         }                                                                                                         \
         for (; j < s; j++) {                                                                                      \
             ta += (double)g[j];                                                                                   \
-            tb += (double)g[j] * (double)(x[j] - mt);                                                             \
+            tb += (double)g[j] * (double)(x[j] - m);                                                              \
         }                                                                                                         \
         *sg += lanes_total(a) + ta;                                                                               \
         *sgd += lanes_total(b) + tb;                                                                              \
     }                                                                                                             \
     /* y[j] = (x[j] - m) a + b, in T: the per-element passes need no more precision than their output   \
-     * (the sums above do), and f32 runs twice the lanes of double. m is split into its T part and the      \
-     * rest, so x - m keeps its digits when x is close to a large mean (x a + (b - m a) would cancel). */   \
-    RT_CPU_CLONES static void row_affine_##SUF(const T *restrict x, T *restrict y, int64_t s, double m, double a,  \
+     * (the sums above do), and f32 runs twice the lanes of double. x - m keeps its digits when x is      \
+     * close to a large mean, where x a + (b - m a) would cancel. */                                        \
+    RT_CPU_CLONES static void row_affine_##SUF(const T *restrict x, T *restrict y, int64_t s, T m, double a,       \
                                                double b)                                                          \
     {                                                                                                             \
-        const T mt = (T)m, mr = (T)(m - (double)mt), at = (T)a, bt = (T)b;                                       \
+        const T at = (T)a, bt = (T)b;                                                                             \
         for (int64_t j = 0; j < s; j++)                                                                           \
-            y[j] = ((x[j] - mt) - mr) * at + bt;                                                                  \
+            y[j] = (x[j] - m) * at + bt;                                                                          \
     }                                                                                                             \
-    /* o[j] = k (g[j] - mg) - k c (x[j] - m), in T, m split as above */                                           \
+    /* o[j] = k (g[j] - mg) - k c (x[j] - m), in T */                                                             \
     RT_CPU_CLONES static void row_bn_gx_##SUF(const T *restrict g, const T *restrict x, T *restrict o, int64_t s,  \
-                                              double k, double mg, double m, double c)                            \
+                                              double k, double mg, T m, double c)                                 \
     {                                                                                                             \
-        const T kt = (T)k, mgt = (T)mg, kct = (T)(k * c), mt = (T)m, mr = (T)(m - (double)mt);                   \
+        const T kt = (T)k, mgt = (T)mg, kct = (T)(k * c);                                                         \
         for (int64_t j = 0; j < s; j++)                                                                           \
-            o[j] = kt * (g[j] - mgt) - kct * ((x[j] - mt) - mr);                                                  \
+            o[j] = kt * (g[j] - mgt) - kct * (x[j] - m);                                                          \
     }
 DEF_BN_ROWS(f32, float)
 DEF_BN_ROWS(f64, double)
@@ -117,7 +117,7 @@ DEF_BN_ROWS(f64, double)
         for (int64_t row = 0; row < n * c; row++) {                                                               \
             int64_t ch = row % c;                                                                                 \
             double a = (double)invstd[ch] * (w ? (double)w[ch] : 1.0);                                            \
-            row_affine_##SUF(x + row * s, y + row * s, s, (double)mean[ch], a, b ? (double)b[ch] : 0.0);           \
+            row_affine_##SUF(x + row * s, y + row * s, s, mean[ch], a, b ? (double)b[ch] : 0.0);                   \
         }                                                                                                         \
     }                                                                                                             \
     static void bn_bw_##SUF(bool training, int64_t n, int64_t c, int64_t s, const T *x, const T *gy,              \
@@ -125,7 +125,8 @@ DEF_BN_ROWS(f64, double)
     {                                                                                                             \
         _Pragma("omp parallel for if (n * c * s >= RT_CPU_PARALLEL_MIN) schedule(static)")                       \
         for (int64_t ch = 0; ch < c; ch++) {                                                                      \
-            double m = x ? (double)mean[ch] : 0, is = x ? (double)invstd[ch] : 0, M = (double)(n * s);            \
+            T m = x ? mean[ch] : 0;                                                                               \
+            double is = x ? (double)invstd[ch] : 0, M = (double)(n * s);                                          \
             double sg = 0, sgd = 0;                                                                               \
             for (int64_t i = 0; i < n; i++) {                                                                     \
                 const T *gr = gy + (i * c + ch) * s;                                                              \
@@ -134,7 +135,7 @@ DEF_BN_ROWS(f64, double)
                 else /* gb alone: the channel sums of gy (a convolution's bias gradient) */                      \
                     sg += row_sum_##SUF(gr, s, 0, false);                                                         \
             }                                                                                                     \
-            double sgx = (sgd - (m - (double)(T)m) * sg) * is; /* sgd was taken around (T)m */                  \
+            double sgx = sgd * is;                                                                                \
             if (gw)                                                                                               \
                 gw[ch] = (T)sgx;                                                                                  \
             if (gb)                                                                                               \
