@@ -14,22 +14,20 @@ function M.shquote(s)
    return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
---- Read a whole file ("" when missing).
-function M.slurp(path)
-   local f = io.open(path, "rb")
-   if not f then return "" end
+-- the whole file, or nil and io.open's message
+local function read_all(path)
+   local f, err = io.open(path, "rb")
+   if not f then return nil, err end
    local s = f:read("a")
    f:close()
    return s
 end
 
+--- Read a whole file ("" when missing).
+function M.slurp(path) return read_all(path) or "" end
+
 --- Read a whole file that must exist (an error when it cannot be opened, unlike slurp).
-function M.read_file(path)
-   local f = assert(io.open(path, "rb"))
-   local s = f:read("a")
-   f:close()
-   return s
-end
+function M.read_file(path) return assert(read_all(path)) end
 
 --- Write the string `s` to `path`, replacing the file.
 function M.write_file(path, s)
