@@ -185,11 +185,12 @@ static int maxp_2x2_row_f32(int64_t OW, int64_t W, const float *r0, float *yr, i
     }                                                                                                             \
     static void maxp_##SUF(const struct rt_conv_geom *g, const T *x, T *y, int64_t *idx)                          \
     {                                                                                                             \
-        if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0) {                   \
+        bool dense = g->ph == 0 && g->pw == 0 && g->dh == 1 && g->dw == 1; /* every window inside the plane */  \
+        if (dense && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2) {                                      \
             maxp_2x2_##SUF(g, x, y, idx);                                                                         \
             return;                                                                                               \
         }                                                                                                         \
-        if (g->ph == 0 && g->pw == 0 && g->dh == 1 && g->dw == 1) {                                               \
+        if (dense) {                                                                                              \
             maxp_dense_##SUF(g, x, y, idx);                                                                       \
             return;                                                                                               \
         }                                                                                                         \
