@@ -14,8 +14,6 @@
  * alpha is oneDNN's output scale, beta != 0 its sum post-op. Primitives are cached in a small LRU
  * table keyed by the whole geometry and the OpenMP thread count, as the convolutions' are
  * (cpu_conv_dnnl.c), and run on the caller's OpenMP team (Debian's libdnnl is built on OpenMP). */
-#include <limits.h>
-
 #include "backend/cpu/cpu_bf16.h"
 
 #ifdef RETORT_HAVE_DNNL
