@@ -10,8 +10,10 @@ enum rt_status rt_autocast_set(enum rt_dtype mode, enum rt_dtype *previous)
         return rt_error(RT_ERR_ARG, "rt_autocast_set: autocast takes f32 (off) or bf16, not %s",
                         (unsigned)mode < RT_DTYPE_COUNT ? rt_dtype_name(mode) : "an unknown dtype");
     const char *why = NULL;
-    if (mode == RT_BF16 && !rt_bf16_unit(NULL, NULL, &why))
-        return rt_error(RT_ERR_DEVICE, "rt_autocast_set: bf16 autocast needs a CPU bf16 unit: %s", why);
+    /* a GPU multiplies bf16 on its tensor cores whatever the CPU has; a CPU product without a unit
+     * then fails at the op, saying so */
+    if (mode == RT_BF16 && !rt_bf16_unit(NULL, NULL, &why) && !rt_device_available(RT_CUDA, NULL))
+        return rt_error(RT_ERR_DEVICE, "rt_autocast_set: bf16 autocast needs a CPU bf16 unit or a GPU: %s", why);
     if (previous)
         *previous = autocast_mode;
     autocast_mode = mode;

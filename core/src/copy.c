@@ -9,9 +9,6 @@ enum rt_status rt__copy_strided(const struct rt_backend *be, const struct rt_str
 {
     if (dst_dt != RT_BF16 && src_dt != RT_BF16)
         return be->copy(dst, dst_dt, src, src_dt);
-    if (!be->cast_bf16)
-        return rt_error(RT_ERR_DEVICE, "rt_copy: bf16 tensors are not supported on %s (CPU only); convert with "
-                        ":float() first", be->name);
     return be->cast_bf16(dst, dst_dt, src, src_dt);
 }
 

@@ -82,7 +82,7 @@ static inline enum rt_status rt__nn_copy(const struct rt_backend *be, enum rt_dt
     memcpy(s.shape, shape, (size_t)nd * sizeof *shape);
     memcpy(d.stride, dstride, (size_t)nd * sizeof *dstride);
     memcpy(s.stride, sstride, (size_t)nd * sizeof *sstride);
-    return be->copy(&d, dt, &s, dt);
+    return rt__copy_strided(be, &d, dt, &s, dt); /* bf16 included */
 }
 
 #endif

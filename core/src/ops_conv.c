@@ -9,10 +9,11 @@
  * may leave a shape to this path.
  *
  * bf16 (retort/bf16.h): with a bf16 input or weight, or under bf16 autocast with f32 ones, x and w are
- * rounded to bf16 copies and the backend's conv2d_bf16 (oneDNN) writes an f32 output, accumulated in
- * f32 (no im2col fallback: there are no bf16 im2col/GEMM kernels). The node saves the bf16 copies;
- * its backward rounds gy to bf16 and conv2d_backward_bf16 writes f32 gx and gw; the bias gradient is
- * the f32 channel sum of gy, as in f32. */
+ * rounded to bf16 copies and the output is f32, accumulated in f32: the backend's conv2d_bf16 (the
+ * CPU's oneDNN) where it has one, else this file's im2col path with bf16 operands (col, and gy in
+ * the GEMMs) and f32 results (y, dx, dw, dcol) through gemm_bf16 (CUDA: the tensor cores). The node
+ * saves the bf16 copies; its backward rounds gy to bf16 and writes f32 gx and gw; the bias gradient
+ * is the f32 channel sum of gy, as in f32. */
 #include "nn_internal.h"
 
 struct conv {
@@ -20,7 +21,7 @@ struct conv {
     struct rt_conv_geom geom; /* n filled per chunk */
 };
 
-/* bf16 convolution operands: x, w, bias each f32 or bf16, on one device with the bf16 kernel */
+/* bf16 convolution operands: x, w, bias each f32 or bf16, on one device */
 static enum rt_status bf16_operands(const char *op, struct rt_tensor *x, struct rt_tensor *w, struct rt_tensor *bias)
 {
     struct rt_tensor *t[3] = {x, w, bias};
@@ -35,9 +36,6 @@ static enum rt_status bf16_operands(const char *op, struct rt_tensor *x, struct 
         if (st != RT_OK)
             return st;
     }
-    if (!rt__backend(x)->conv2d_bf16)
-        return rt_error(RT_ERR_DEVICE, "%s: bf16 convolutions are not supported on %s (CPU only); convert with "
-                        ":float()", op, rt_device_name(rt_tensor_device(x)));
     return RT_OK;
 }
 
@@ -95,7 +93,7 @@ static enum rt_status conv_setup_as(struct rt_tensor *x, struct rt_tensor *w, st
     c->OH = (ph - eh) / stride[0] + 1, c->OW = (pw - ew) / stride[1] + 1;
     c->Cg = c->C / groups, c->Og = c->O / groups;
     c->K = c->Cg * c->kh * c->kw, c->L = c->OH * c->OW;
-    int64_t per = c->K * c->L * (int64_t)rt_dtype_size(x->dtype);
+    int64_t per = c->K * c->L * (int64_t)rt_dtype_size(bf16 ? RT_BF16 : x->dtype); /* a column's bytes */
     c->nb = per > 0 ? (int64_t)(RT_CONV_CHUNK_BYTES / (size_t)per) : c->N;
     c->nb = c->nb < 1 ? 1 : c->nb > c->N ? c->N : c->nb;
     c->geom = (struct rt_conv_geom){.c = c->Cg, .h = c->H, .w = c->W, .kh = c->kh, .kw = c->kw, .sh = stride[0],
@@ -120,9 +118,16 @@ static enum rt_status group_copy(const struct rt_backend *be, enum rt_dtype dt, 
     return to_nchw ? rt__nn_copy(be, dt, 3, shape, p, s_nchw, og_bl, s_t) : rt__nn_copy(be, dt, 3, shape, og_bl, s_t, p, s_nchw);
 }
 
-static enum rt_status scratch(const struct rt_tensor *like, int64_t n, struct rt_tensor **out)
+/* The im2col path's dtypes: operands (x, w, col, and gy in the GEMMs) in `op`, results (y, dx, dw,
+ * dcol) in `res`. Both are the tensors' dtype in f32/f64; bf16 and f32 for a bf16 convolution on a
+ * backend without a direct bf16 kernel. */
+struct lowering {
+    enum rt_dtype op, res;
+};
+
+static enum rt_status scratch(enum rt_dtype dt, const struct rt_tensor *like, int64_t n, struct rt_tensor **out)
 {
-    return rt_tensor_empty(like->dtype, rt_tensor_device(like), 1, &n, out);
+    return rt_tensor_empty(dt, rt_tensor_device(like), 1, &n, out);
 }
 
 /* The bias of group g's Og channels written over their planes of b images of y (N, O, L): the GEMM
@@ -136,11 +141,100 @@ static enum rt_status fill_bias(const struct rt_backend *be, enum rt_dtype dt, c
     return be->copy(&d, dt, &s, bias->dtype);
 }
 
-static enum rt_status gemm1(const struct rt_backend *be, enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
-                            int64_t k, const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
-                            int64_t ldc)
+/* C (t.res) = op(A) op(B) + beta C with A and B in t.op, batched as gemm's arguments are */
+static enum rt_status lowered_gemm(const struct rt_backend *be, struct lowering t, bool ta, bool tb, int64_t m,
+                                   int64_t n, int64_t k, const void *a, int64_t lda, int64_t sa, const void *b,
+                                   int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc, int64_t sc,
+                                   int64_t batch)
 {
-    return be->gemm(dt, ta, tb, m, n, k, 1.0, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+    if (t.op == RT_BF16)
+        return be->gemm_bf16(ta, tb, m, n, k, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch);
+    return be->gemm(t.op, ta, tb, m, n, k, 1.0, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch);
+}
+
+/* y (N, O, OH, OW, in t.res, all written) by im2col + GEMM, chunk by chunk and group by group; xc and wc
+ * contiguous in t.op, bias (t.res) or NULL. */
+static enum rt_status im2col_forward(const struct rt_backend *be, const struct conv *c, struct lowering t,
+                                     const struct rt_tensor *xc, const struct rt_tensor *wc,
+                                     const struct rt_tensor *bias, struct rt_tensor *y)
+{
+    struct rt_tensor *col = NULL;
+    enum rt_status st = scratch(t.op, xc, c->K * c->nb * c->L, &col);
+    for (int64_t n0 = 0; st == RT_OK && n0 < c->N; n0 += c->nb) {
+        if (rt_interrupt_pending()) {
+            st = rt_error(RT_ERR_INTERRUPTED, "rt_conv2d: interrupted");
+            break;
+        }
+        int64_t b = c->N - n0 < c->nb ? c->N - n0 : c->nb;
+        struct rt_conv_geom geom = c->geom;
+        geom.n = b;
+        for (int64_t gi = 0; st == RT_OK && gi < c->G; gi++) {
+            int64_t xoff = n0 * c->C * c->H * c->W + gi * c->Cg * c->H * c->W;
+            st = be->im2col(t.op, &geom, rt__nn_at(rt__ptr(xc), t.op, xoff), rt__ptr(col));
+            const void *wg = rt__nn_at(rt__ptr(wc), t.op, gi * c->Og * c->K);
+            /* one GEMM per image, batched, straight into its output planes: image i's columns of col
+             * are [i L, (i + 1) L), and its rows of y start at (n0 + i) O L + g Og L */
+            void *yg = rt__nn_at(rt__ptr(y), t.res, (n0 * c->O + gi * c->Og) * c->L);
+            if (st == RT_OK && bias)
+                st = fill_bias(be, t.res, c, yg, b, bias, gi);
+            if (st == RT_OK)
+                st = lowered_gemm(be, t, false, false, c->Og, c->L, c->K, wg, c->K, 0, rt__ptr(col), b * c->L, c->L,
+                                  bias ? 1.0 : 0.0, yg, c->L, c->O * c->L, b);
+        }
+    }
+    rt_tensor_release(col);
+    return st;
+}
+
+/* dx and/or dw (either may be NULL; in t.res, all written) from gc (gy, contiguous in t.op) by im2col +
+ * GEMM: per chunk and group, dW_g (+)= gy_g col^T and dcol = W_g^T gy_g, col2im'd into dx. */
+static enum rt_status im2col_backward(const struct rt_backend *be, const struct conv *c, struct lowering t,
+                                      const struct rt_tensor *xc, const struct rt_tensor *wc,
+                                      const struct rt_tensor *gc, struct rt_tensor *dx, struct rt_tensor *dw)
+{
+    enum rt_status st = RT_OK;
+    struct rt_tensor *col = NULL, *gt = NULL, *dcol = NULL;
+    if (dw)
+        RT_TRY(scratch(t.op, xc, c->K * c->nb * c->L, &col));
+    if (dx)
+        RT_TRY(scratch(t.res, xc, c->K * c->nb * c->L, &dcol));
+    if (c->nb > 1)
+        RT_TRY(scratch(t.op, xc, c->Og * c->nb * c->L, &gt));
+    for (int64_t n0 = 0; n0 < c->N; n0 += c->nb) {
+        if (rt_interrupt_pending()) {
+            st = rt_error(RT_ERR_INTERRUPTED, "Conv2dBackward: interrupted");
+            goto done;
+        }
+        int64_t b = c->N - n0 < c->nb ? c->N - n0 : c->nb, bl = b * c->L;
+        struct rt_conv_geom geom = c->geom;
+        geom.n = b;
+        for (int64_t gi = 0; gi < c->G; gi++) {
+            const void *gyg; /* (Og, b*L) */
+            if (b == 1)
+                gyg = rt__nn_at(rt__ptr(gc), t.op, (n0 * c->O + gi * c->Og) * c->L);
+            else {
+                RT_TRY(group_copy(be, t.op, c, n0, b, gi, rt__ptr(gc), rt__ptr(gt), false));
+                gyg = rt__ptr(gt);
+            }
+            int64_t xoff = n0 * c->C * c->H * c->W + gi * c->Cg * c->H * c->W;
+            if (dw) {
+                RT_TRY(be->im2col(t.op, &geom, rt__nn_at(rt__ptr(xc), t.op, xoff), rt__ptr(col)));
+                RT_TRY(lowered_gemm(be, t, false, true, c->Og, c->K, bl, gyg, bl, 0, rt__ptr(col), bl, 0,
+                                    n0 ? 1.0 : 0.0, rt__nn_at(rt__ptr(dw), t.res, gi * c->Og * c->K), c->K, 0, 1));
+            }
+            if (dx) {
+                const void *wg = rt__nn_at(rt__ptr(wc), t.op, gi * c->Og * c->K);
+                RT_TRY(lowered_gemm(be, t, true, false, c->K, bl, c->Og, wg, c->K, 0, gyg, bl, 0, 0.0, rt__ptr(dcol),
+                                    bl, 0, 1));
+                RT_TRY(be->col2im(t.res, &geom, rt__ptr(dcol), rt__nn_at(rt__ptr(dx), t.res, xoff)));
+            }
+        }
+    }
+done:
+    rt_tensor_release(col);
+    rt_tensor_release(gt);
+    rt_tensor_release(dcol);
+    return st;
 }
 
 static struct rt_conv2d_shape direct_shape(const struct conv *c)
@@ -172,6 +266,7 @@ static enum rt_status conv2d_bf16(struct rt_tensor *x, struct rt_tensor *w, stru
     enum rt_status st = conv_setup_as(x, w, bias, stride, padding, dilation, groups, true, &c);
     if (st != RT_OK)
         return st;
+    const struct rt_backend *be = rt__backend(x);
     struct rt_tensor *xb = NULL, *wb = NULL, *bc = NULL, *y = NULL;
     int64_t yshape[4] = {c.N, c.O, c.OH, c.OW};
     RT_TRY(contig_as(x, RT_BF16, &xb));
@@ -180,10 +275,11 @@ static enum rt_status conv2d_bf16(struct rt_tensor *x, struct rt_tensor *w, stru
     RT_TRY((work ? rt_tensor_empty : rt_tensor_new)(RT_F32, rt_tensor_device(x), 4, yshape, &y));
     if (bias)
         RT_TRY(contig_as(bias, RT_F32, &bc));
-    if (work) {
+    if (work && be->conv2d_bf16) {
         struct rt_conv2d_shape s = direct_shape(&c);
-        RT_TRY(rt__backend(x)->conv2d_bf16(&s, rt__ptr(xb), rt__ptr(wb), bc ? rt__ptr(bc) : NULL, rt__ptr(y)));
-    }
+        RT_TRY(be->conv2d_bf16(&s, rt__ptr(xb), rt__ptr(wb), bc ? rt__ptr(bc) : NULL, rt__ptr(y)));
+    } else if (work)
+        RT_TRY(im2col_forward(be, &c, (struct lowering){RT_BF16, RT_F32}, xb, wb, bc, y));
     struct rt_tensor *in[3] = {x, w, bias};
     if (rt__needs_grad(bias ? 3 : 2, in)) {
         struct rt_node *node;
@@ -232,8 +328,11 @@ static enum rt_status vjp_conv2d_bf16(struct rt_node *n, struct rt_tensor *g, st
     if (work) {
         struct rt_conv2d_shape s = direct_shape(&c);
         RT_TRY(contig_as(gc, RT_BF16, &gb));
-        RT_TRY(be->conv2d_backward_bf16(&s, rt__ptr(xb), rt__ptr(wb), rt__ptr(gb), dx ? rt__ptr(dx) : NULL,
-                                        dw ? rt__ptr(dw) : NULL));
+        if (be->conv2d_backward_bf16)
+            RT_TRY(be->conv2d_backward_bf16(&s, rt__ptr(xb), rt__ptr(wb), rt__ptr(gb), dx ? rt__ptr(dx) : NULL,
+                                            dw ? rt__ptr(dw) : NULL));
+        else
+            RT_TRY(im2col_backward(be, &c, (struct lowering){RT_BF16, RT_F32}, xb, wb, gb, dx, dw));
     }
     gin[0] = dx, dx = NULL;
     gin[1] = dw, dw = NULL;
@@ -258,7 +357,7 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
         return st;
     enum rt_dtype dt = x->dtype;
     const struct rt_backend *be = rt__backend(x);
-    struct rt_tensor *xc = NULL, *wc = NULL, *y = NULL, *col = NULL, *bc = NULL;
+    struct rt_tensor *xc = NULL, *wc = NULL, *y = NULL, *bc = NULL;
     int64_t yshape[4] = {c.N, c.O, c.OH, c.OW};
     RT_TRY(rt__contig_raw(x, &xc));
     RT_TRY(rt__contig_raw(w, &wc));
@@ -270,30 +369,8 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
             RT_TRY(rt__contig_raw(bias, &bc));
         RT_TRY(be->conv2d(dt, &s, rt__ptr(xc), rt__ptr(wc), bias ? rt__ptr(bc) : NULL, rt__ptr(y), &direct));
     }
-    if (!direct && c.N * c.O * c.L > 0) {
-        RT_TRY(scratch(x, c.K * c.nb * c.L, &col));
-        for (int64_t n0 = 0; n0 < c.N; n0 += c.nb) {
-            if (rt_interrupt_pending()) {
-                st = rt_error(RT_ERR_INTERRUPTED, "rt_conv2d: interrupted");
-                goto done;
-            }
-            int64_t b = c.N - n0 < c.nb ? c.N - n0 : c.nb;
-            struct rt_conv_geom geom = c.geom;
-            geom.n = b;
-            for (int64_t gi = 0; gi < c.G; gi++) {
-                RT_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W),
-                                  rt__ptr(col)));
-                const void *wg = rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K);
-                /* one GEMM per image, batched, straight into its output planes: image i's columns of col
-                 * are [i L, (i + 1) L), and its rows of y start at (n0 + i) O L + g Og L */
-                void *yg = rt__nn_at(rt__ptr(y), dt, (n0 * c.O + gi * c.Og) * c.L);
-                if (bias)
-                    RT_TRY(fill_bias(be, dt, &c, yg, b, bias, gi));
-                RT_TRY(be->gemm(dt, false, false, c.Og, c.L, c.K, 1.0, wg, c.K, 0, rt__ptr(col), b * c.L, c.L,
-                                bias ? 1.0 : 0.0, yg, c.L, c.O * c.L, b));
-            }
-        }
-    }
+    if (!direct && c.N * c.O * c.L > 0)
+        RT_TRY(im2col_forward(be, &c, (struct lowering){dt, dt}, xc, wc, bias, y));
     struct rt_tensor *in[3] = {x, w, bias};
     if (rt__needs_grad(bias ? 3 : 2, in)) {
         struct rt_node *node;
@@ -306,7 +383,6 @@ enum rt_status rt_conv2d(struct rt_tensor *x, struct rt_tensor *w, struct rt_ten
 done:
     rt_tensor_release(xc);
     rt_tensor_release(wc);
-    rt_tensor_release(col);
     rt_tensor_release(bc);
     if (st != RT_OK) {
         rt_tensor_release(y);
@@ -327,7 +403,7 @@ static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct 
     enum rt_dtype dt = x->dtype;
     const struct rt_backend *be = rt__backend(x);
     bool need_x = n->next[0] != NULL, need_w = n->next[1] != NULL, need_b = n->n_inputs == 3 && n->next[2];
-    struct rt_tensor *gc = NULL, *xc = NULL, *wc = NULL, *dx = NULL, *dw = NULL, *col = NULL, *gt = NULL, *dcol = NULL;
+    struct rt_tensor *gc = NULL, *xc = NULL, *wc = NULL, *dx = NULL, *dw = NULL;
     RT_TRY(rt__contig_raw(g, &gc));
     if (need_b) { /* db[o] = sum of gy over images and pixels: batch norm's per-channel sum, in one pass */
         RT_TRY(rt_tensor_empty(dt, rt_tensor_device(x), 1, &c.O, &gin[2]));
@@ -352,43 +428,8 @@ static enum rt_status vjp_conv2d(struct rt_node *n, struct rt_tensor *g, struct 
                                    dw ? rt__ptr(dw) : NULL, &direct));
         work = !direct;
     }
-    if (work) {
-        if (need_w)
-            RT_TRY(scratch(x, c.K * c.nb * c.L, &col));
-        if (need_x)
-            RT_TRY(scratch(x, c.K * c.nb * c.L, &dcol));
-        if (c.nb > 1)
-            RT_TRY(scratch(x, c.Og * c.nb * c.L, &gt));
-        for (int64_t n0 = 0; n0 < c.N; n0 += c.nb) {
-            if (rt_interrupt_pending()) {
-                st = rt_error(RT_ERR_INTERRUPTED, "Conv2dBackward: interrupted");
-                goto done;
-            }
-            int64_t b = c.N - n0 < c.nb ? c.N - n0 : c.nb, bl = b * c.L;
-            struct rt_conv_geom geom = c.geom;
-            geom.n = b;
-            for (int64_t gi = 0; gi < c.G; gi++) {
-                const void *gyg; /* (Og, b*L) */
-                if (b == 1)
-                    gyg = rt__nn_at(rt__ptr(gc), dt, (n0 * c.O + gi * c.Og) * c.L);
-                else {
-                    RT_TRY(group_copy(be, dt, &c, n0, b, gi, rt__ptr(gc), rt__ptr(gt), false));
-                    gyg = rt__ptr(gt);
-                }
-                int64_t xoff = n0 * c.C * c.H * c.W + gi * c.Cg * c.H * c.W;
-                if (need_w) {
-                    RT_TRY(be->im2col(dt, &geom, rt__nn_at(rt__ptr(xc), dt, xoff), rt__ptr(col)));
-                    RT_TRY(gemm1(be, dt, false, true, c.Og, c.K, bl, gyg, bl, rt__ptr(col), bl, n0 ? 1.0 : 0.0,
-                                 rt__nn_at(rt__ptr(dw), dt, gi * c.Og * c.K), c.K));
-                }
-                if (need_x) {
-                    RT_TRY(gemm1(be, dt, true, false, c.K, bl, c.Og, rt__nn_at(rt__ptr(wc), dt, gi * c.Og * c.K), c.K,
-                                 gyg, bl, 0.0, rt__ptr(dcol), bl));
-                    RT_TRY(be->col2im(dt, &geom, rt__ptr(dcol), rt__nn_at(rt__ptr(dx), dt, xoff)));
-                }
-            }
-        }
-    }
+    if (work)
+        RT_TRY(im2col_backward(be, &c, (struct lowering){dt, dt}, xc, wc, gc, dx, dw));
     gin[0] = dx, dx = NULL;
     gin[1] = dw, dw = NULL;
 done:
@@ -397,8 +438,5 @@ done:
     rt_tensor_release(wc);
     rt_tensor_release(dx);
     rt_tensor_release(dw);
-    rt_tensor_release(col);
-    rt_tensor_release(gt);
-    rt_tensor_release(dcol);
     return st;
 }

@@ -118,9 +118,6 @@ static enum rt_status gemm_bf16(const char *name, struct rt_tensor *a, bool ta, 
     struct gemm_operand oa = {0}, ob = {0};
     const struct rt_backend *be = rt__backend(a);
     enum rt_status st;
-    if (!be->gemm_bf16)
-        return rt_error(RT_ERR_DEVICE, "%s: bf16 products are not supported on %s (CPU only); convert with :float()",
-                        name, be->name);
     RT_TRY(to_bf16(name, a, &ab));
     RT_TRY(to_bf16(name, b, &bb));
     RT_TRY(operand(ab, ta, &oa));

@@ -104,9 +104,6 @@ enum rt_status rt_tensor_empty(enum rt_dtype dt, enum rt_device dev, int ndim, c
 {
     if ((unsigned)dt >= RT_DTYPE_COUNT)
         return rt_error(RT_ERR_DTYPE, "rt_tensor_new: invalid dtype %d", (int)dt);
-    if (dt == RT_BF16 && (unsigned)dev < RT_DEVICE_COUNT && rt_backend_for(dev) && !rt_backend_for(dev)->cast_bf16)
-        return rt_error(RT_ERR_DEVICE, "rt_tensor_new: bf16 tensors are not supported on %s (CPU only); use f32",
-                        rt_device_name(dev)); /* so no kernel without bf16 support ever sees one */
     enum rt_status st = rt__check_shape("rt_tensor_new", ndim, shape);
     if (st != RT_OK)
         return st;

@@ -238,7 +238,8 @@ function recipe.options(defaults, args, descriptions)
       if opts.precision ~= "f32" and opts.precision ~= "bf16" then
          usage("option --precision must be f32 or bf16, got '%s'", tostring(opts.precision))
       end
-      local info = opts.precision == "bf16" and require("retort").bf16Info()
+      -- a GPU multiplies bf16 on its tensor cores whatever the CPU has
+      local info = opts.precision == "bf16" and opts.device ~= "cuda" and require("retort").bf16Info()
       if info and not info.available then usage("option --precision=bf16: %s", info.reason) end
    end
    return opts

@@ -4,7 +4,7 @@
 -- (tests/bench/gpu/README.md says how to run it on a lent machine).
 --
 --   retort tests/bench/bench_gpu.lua [--steps=teacher,cnn,kd] [--batches=128,1024] [--iters=200]
---                                    [--python=python3] [--epoch=true]
+--                                    [--precisions=f32,bf16] [--python=python3] [--epoch=true]
 --
 -- --python=none runs retort's side alone: on a CUDA simulator build (-DRETORT_CUDA=SIM) that counts
 -- the launches each step queues without a GPU, e.g.
@@ -12,11 +12,13 @@
 --
 -- Steps: teacher (784-1200-1200-10 MLP, cross-entropy), cnn (retort.models.cnn, dropout 0.3), kd
 -- (frozen 784-1200-1200-10 teacher, 784-800-800-10 student, retort.distill.kd at T 4, alpha 0.9).
--- SGD with momentum 0.9. The epoch: the same KD pair through retort.train.fit over the 60000
--- training images with a Loader on the GPU, timed end to end.
+-- SGD with momentum 0.9. Precisions: f32 (TF32 off on both sides), and bf16: the forward and loss
+-- under autocast (retort.autocast; PyTorch's torch.autocast("cuda", dtype=torch.bfloat16)), products
+-- on the tensor cores, f32 weights. The epoch: the same KD pair through retort.train.fit over the
+-- 60000 training images with a Loader on the GPU, timed end to end, in each precision.
 local retort = require "retort"
 local opts = retort.recipe.options({steps = "teacher,cnn,kd", batches = "128,1024", iters = 200, python = "python3",
-                                    epoch = true}, {...})
+                                    precisions = "f32,bf16", epoch = true}, {...})
 local ok, why = retort.cuda.isAvailable()
 if not ok then
    print("bench_gpu: skipped: CUDA is not available: " .. why)
@@ -49,18 +51,25 @@ local function setup(kind, batch)
    return net, opt, x:cuda(), retort.randint(1, 10, batch):cuda(), teacher
 end
 
-local function retort_rate(kind, batch, iters)
+-- fn() under the precision's autocast (f32: as it is)
+local function under(precision, fn)
+   if precision == "bf16" then return retort.autocast("bf16", fn) end
+   return fn()
+end
+
+local function retort_rate(kind, batch, iters, precision)
    local net, opt, x, y, teacher = setup(kind, batch)
-   local function step()
-      opt:zeroGrad()
+   local function forward_loss()
       local s = net:forward(x)
-      local loss
       if teacher then
          local t = retort.noGrad(function() return teacher:forward(x) end)
-         loss = retort.distill.kd(s, t, {T = 4, alpha = 0.9, labels = y})
-      else
-         loss = retort.loss.crossEntropy(s, y)
+         return retort.distill.kd(s, t, {T = 4, alpha = 0.9, labels = y})
       end
+      return retort.loss.crossEntropy(s, y)
+   end
+   local function step()
+      opt:zeroGrad()
+      local loss = under(precision, forward_loss)
       loss:backward()
       opt:step()
    end
@@ -82,9 +91,9 @@ local function retort_rate(kind, batch, iters)
    return batch * iters / best, retort.cuda.memory().peakInUse / 2 ^ 20, waits, launches
 end
 
-local function torch_rate(kind, batch, iters)
+local function torch_rate(kind, batch, iters, precision)
    if opts.python == "none" then return nil, nil, "not run (--python=none)" end
-   local cmd = ("%s tests/bench/torch_gpu_step.py %s %d %d 2>&1"):format(opts.python, kind, batch, iters)
+   local cmd = ("%s tests/bench/torch_gpu_step.py %s %d %d %s 2>&1"):format(opts.python, kind, batch, iters, precision)
    local p = io.popen(cmd)
    local out = p and p:read("a") or ""
    if p then p:close() end
@@ -94,19 +103,24 @@ end
 
 print(("GPU: %s"):format(retort.cuda.describe()))
 print("training step on the GPU: examples/s (best of 3 x iters) and peak GPU memory held by tensors")
+local precisions = list(opts.precisions)
+for _, p in ipairs(precisions) do
+   if p ~= "f32" and p ~= "bf16" then error(("bench_gpu: --precisions takes f32 and bf16, got '%s'"):format(p), 0) end
+end
 for _, kind in ipairs(list(opts.steps)) do
    for _, batch in ipairs(list(opts.batches, tonumber)) do
-      local iters = kind == "cnn" and math.max(20, opts.iters // 4) or opts.iters
-      local r, rmem, waits, launches = retort_rate(kind, batch, iters)
-      local t, tmem, out, tlaunches = torch_rate(kind, batch, iters)
-      if t then
-         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   pytorch %9.0f ex/s %7.1f MB   speed %.2fx   "
-                .. "waits/step %.2f   launches/step %.0f (pytorch %.0f)"):format(kind, batch, r, rmem, t, tmem, r / t,
-                waits, launches, tlaunches or -1))
-      else
-         print(("  %-8s batch %5d   retort %9.0f ex/s %7.1f MB   waits/step %.2f   launches/step %.0f   "
-                .. "pytorch: %s"):format(kind, batch, r, rmem, waits, launches,
-                opts.python == "none" and out or "failed: " .. out:sub(1, 200)))
+      for _, precision in ipairs(precisions) do
+         local iters = kind == "cnn" and math.max(20, opts.iters // 4) or opts.iters
+         local r, rmem, waits, launches = retort_rate(kind, batch, iters, precision)
+         local t, tmem, out, tlaunches = torch_rate(kind, batch, iters, precision)
+         local head = ("  %-8s batch %5d %-4s   retort %9.0f ex/s %7.1f MB   "):format(kind, batch, precision, r, rmem)
+         if t then
+            print((head .. "pytorch %9.0f ex/s %7.1f MB   speed %.2fx   waits/step %.2f   launches/step %.0f "
+                   .. "(pytorch %.0f)"):format(t, tmem, r / t, waits, launches, tlaunches or -1))
+         else
+            print((head .. "waits/step %.2f   launches/step %.0f   pytorch: %s"):format(waits, launches,
+                  opts.python == "none" and out or "failed: " .. out:sub(1, 200)))
+         end
       end
    end
 end
@@ -118,20 +132,24 @@ if opts.epoch then
       return
    end
    local sink = io.open("/dev/null", "w")
-   retort.manualSeed(1)
-   local teacher = mlp{784, 1200, 1200, 10}
-   local student = mlp{784, 800, 800, 10}
-   local model = retort.distill.Distiller{teacher = teacher, student = student, T = 4, alpha = 0.9}
-   model:cuda()
-   local opt = retort.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
-   local loader = retort.data.Loader(data, {batchSize = 128, shuffle = true, device = "cuda",
-      normalize = {mean = retort.data.fashionMnistMean, std = retort.data.fashionMnistStd}})
-   retort.train.fit{model = model, optimizer = opt, train = loader, epochs = 1, log = sink} -- warm-up
-   retort.cuda.synchronize()
-   local t0, w0 = retort.clock(), retort.cuda.waits()
-   retort.train.fit{model = model, optimizer = opt, train = loader, epochs = 1, log = sink}
-   retort.cuda.synchronize()
-   local s = retort.clock() - t0
-   print(("KD epoch (Fashion-MNIST, %d images, batch 128, 784-1200-1200-10 -> 784-800-800-10): %.3f s, %.0f ex/s, "
-          .. "%d waits for the GPU"):format(loader.n, s, loader.n / s, retort.cuda.waits() - w0))
+   for _, precision in ipairs(precisions) do
+      retort.manualSeed(1)
+      local teacher = mlp{784, 1200, 1200, 10}
+      local student = mlp{784, 800, 800, 10}
+      local model = retort.distill.Distiller{teacher = teacher, student = student, T = 4, alpha = 0.9}
+      model:cuda()
+      local opt = retort.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
+      local loader = retort.data.Loader(data, {batchSize = 128, shuffle = true, device = "cuda",
+         normalize = {mean = retort.data.fashionMnistMean, std = retort.data.fashionMnistStd}})
+      local fit = {model = model, optimizer = opt, train = loader, epochs = 1, log = sink, precision = precision}
+      retort.train.fit(fit) -- warm-up
+      retort.cuda.synchronize()
+      local t0, w0 = retort.clock(), retort.cuda.waits()
+      retort.train.fit(fit)
+      retort.cuda.synchronize()
+      local s = retort.clock() - t0
+      print(("KD epoch %s (Fashion-MNIST, %d images, batch 128, 784-1200-1200-10 -> 784-800-800-10): %.3f s, "
+             .. "%.0f ex/s, %d waits for the GPU"):format(precision, loader.n, s, loader.n / s,
+             retort.cuda.waits() - w0))
+   end
 end

@@ -3,11 +3,14 @@ the GPU, for the same models, batch and step as the Lua side, in the same sessio
 machine. Steps: "teacher" (784-1200-1200-10 MLP, cross-entropy), "cnn" (the CNN teacher of
 retort.models.cnn: two conv-ReLU-pool blocks, fc 128, dropout 0.3), "kd" (frozen 784-1200-1200-10
 teacher in eval mode without a graph, 784-800-800-10 student, Hinton KD loss at T 4, alpha 0.9).
-SGD with momentum 0.9. Full fp32 (TF32 off, PyTorch's matmul default).
+SGD with momentum 0.9. Precision "f32" (the default): full fp32 (TF32 off, PyTorch's matmul default);
+"bf16": the forward and loss under torch.autocast("cuda", dtype=torch.bfloat16), as retort's
+autocast (bf16 products on the tensor cores, f32 weights), the backward outside it.
 
-    python3 tests/bench/torch_gpu_step.py kd 128 200
+    python3 tests/bench/torch_gpu_step.py kd 128 200 [f32|bf16]
 prints one line: examples_per_s=<float> peak_mb=<float> (torch.cuda.max_memory_allocated)
 """
+import contextlib
 import sys
 import time
 
@@ -35,6 +38,9 @@ def cnn():
 
 def main():
     kind, batch, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    precision = sys.argv[4] if len(sys.argv) > 4 else "f32"
+    if precision not in ("f32", "bf16"):
+        raise SystemExit(f"unknown precision {precision!r} (f32, bf16)")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     dev = torch.device("cuda")
@@ -54,16 +60,23 @@ def main():
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     T, alpha = 4.0, 0.9
 
+    def autocast():
+        if precision == "bf16":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def step():
         opt.zero_grad(set_to_none=True)
-        s = net(x)
-        if teacher is None:
-            loss = F.cross_entropy(s, y)
-        else:
-            with torch.no_grad():
-                t = teacher(x)
-            kl = F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True)
-            loss = alpha * T * T * kl + (1 - alpha) * F.cross_entropy(s, y)
+        with autocast():
+            s = net(x)
+            if teacher is None:
+                loss = F.cross_entropy(s, y)
+            else:
+                with torch.no_grad():
+                    t = teacher(x)
+                kl = F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), reduction="batchmean",
+                              log_target=True)
+                loss = alpha * T * T * kl + (1 - alpha) * F.cross_entropy(s, y)
         loss.backward()
         opt.step()
 

@@ -287,6 +287,7 @@ struct rt_tensor *h_tensor(enum rt_dtype dt, int ndim, const int64_t *shape, con
         case RT_F64: ((double *)p)[i] = v; break;
         case RT_I64: ((int64_t *)p)[i] = (int64_t)v; break;
         case RT_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+        case RT_BF16: ((uint16_t *)p)[i] = rt_bf16_from_f32((float)v); break;
         default: break;
         }
     }

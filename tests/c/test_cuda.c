@@ -53,8 +53,9 @@
             goto done;                                                                                            \
     } while (0)
 #define FOR_FLOAT(dt) for (enum rt_dtype dt = RT_F32; dt <= RT_F64; dt++)
-/* the dtypes CUDA has: all but bf16 (the last one; CPU-only, its refusal is checked in test_casts) */
+/* the dtypes ops compute in: all but bf16 (the last one, a storage dtype: test_casts and test_autocast) */
 #define FOR_DTYPE(dt) for (enum rt_dtype dt = RT_F32; dt < RT_BF16; dt++)
+#define FOR_STORED_DTYPE(dt) for (enum rt_dtype dt = RT_F32; dt <= RT_BF16; dt++)
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const enum rt_device dut = RT_CUDA; /* the device under test */
@@ -497,16 +498,17 @@ static enum rt_status f_cast(struct rt_tensor *const *in, void *c, struct rt_ten
     return st;
 }
 
-/* every dtype pair, on edge values and on random values, contiguous and strided */
+/* every dtype pair (bf16 included), on edge values and on random values, contiguous and strided */
 static void test_casts(void)
 {
-    FOR_DTYPE(from) {
-        FOR_DTYPE(to) {
+    FOR_STORED_DTYPE(from) {
+        FOR_STORED_DTYPE(to) {
             for (int view = 0; view < 2; view++) {
                 struct cast_ctx k = {to, view ? V_T : V_NONE};
                 const char *how = view ? " (transposed)" : "";
                 struct rt_tensor *s = specials(from);
-                struct rt_tensor *r = rt_dtype_is_float(from) ? RND(from, -1000, 1000, 6, 9) : RNDD(from, 6, 9);
+                bool wide = rt_dtype_is_float(from) || from == RT_BF16;
+                struct rt_tensor *r = wide ? RND(from, -1000, 1000, 6, 9) : RNDD(from, 6, 9);
                 bool grad = rt_dtype_is_float(from) && rt_dtype_is_float(to);
                 COMPARE(fmt("cast %s -> %s, edge values%s", rt_dtype_name(from), rt_dtype_name(to), how), f_cast, &k,
                         O(.mode = CMP_EXACT), s);
@@ -516,12 +518,15 @@ static void test_casts(void)
             }
         }
     }
-    struct rt_tensor *f = NULL, *b = NULL;
-    CHECK_STATUS(rt_tensor_empty(RT_BF16, RT_CUDA, 1, (int64_t[]){4}, &b), RT_ERR_DEVICE, "bf16 tensors are not "
-                 "supported on cuda");
-    if (CHECK_OK(rt_tensor_new(RT_F32, RT_CUDA, 1, (int64_t[]){4}, &f)))
-        CHECK_STATUS(rt_to_dtype(f, RT_BF16, &b), RT_ERR_DEVICE, "bf16 tensors are not supported on cuda");
-    RELEASE(f, b);
+    /* f32 -> bf16 rounding at its edges: ties (low half 0x8000) to even, down (1 + 2^-8) and up
+     * (1 + 3 2^-8); just past a tie; a carry into the exponent (65535); the largest f32 (to infinity);
+     * subnormals */
+    static const double edges[8] = {1.00390625, 1.01171875, -1.00390625, 1.009765625,
+                                    65535.0,    3.4028234663852886e38, 1e-40, -3e-39};
+    struct rt_tensor *e = h_tensor(RT_F32, 1, (int64_t[]){8}, edges);
+    struct cast_ctx k = {RT_BF16, V_NONE};
+    COMPARE("cast f32 -> bf16, rounding edges", f_cast, &k, O(.mode = CMP_EXACT), e);
+    RELEASE(e);
 }
 
 struct view_ctx {
@@ -1574,12 +1579,10 @@ static enum rt_status f_conv(struct rt_tensor *const *in, void *c, struct rt_ten
     return st;
 }
 
-static void test_conv2d(void)
-{
-    static const struct {
-        int64_t n, c, h, w, o, kh, kw;
-        struct conv_ctx k;
-    } cases[] = {
+static const struct conv_case {
+    int64_t n, c, h, w, o, kh, kw;
+    struct conv_ctx k;
+} conv_cases[] = {
         {2, 3, 5, 6, 4, 3, 3, {{1, 1}, {0, 0}, {1, 1}, 1, true, V_NONE}},
         {2, 3, 5, 6, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, false, V_NONE}},
         {1, 2, 7, 6, 3, 3, 2, {{2, 3}, {1, 0}, {1, 1}, 1, true, V_NONE}},
@@ -1590,17 +1593,97 @@ static void test_conv2d(void)
         {2, 3, 6, 5, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, true, V_TLAST}}, /* input (2,3,5,6) */
         {4, 16, 12, 12, 32, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, true, V_NONE}},
         {2, 8, 9, 9, 8, 5, 5, {{2, 2}, {2, 2}, {1, 1}, 8, true, V_NONE}}, /* depthwise 5x5 */
-    };
-    for (size_t t = 0; t < COUNT(cases); t++) {
-        struct conv_ctx k = cases[t].k;
+};
+
+/* a case's random input, weight and bias in dt (bf16: f32 values rounded) */
+static void conv_operands(const struct conv_case *t, enum rt_dtype dt, struct rt_tensor **x, struct rt_tensor **w,
+                          struct rt_tensor **b)
+{
+    enum rt_dtype gen_dt = dt == RT_BF16 ? RT_F32 : dt;
+    struct rt_tensor **all[3] = {x, w, b};
+    *x = RNDN(gen_dt, 0, 1, t->n, t->c, t->h, t->w);
+    *w = RND(gen_dt, -1, 1, t->o, t->c / t->k.groups, t->kh, t->kw);
+    *b = RND(gen_dt, -1, 1, t->o);
+    for (int i = 0; i < 3 && dt != gen_dt; i++) {
+        struct rt_tensor *r = NULL;
+        if (*all[i])
+            CHECK_OK(rt_to_dtype(*all[i], dt, &r));
+        rt_tensor_release(*all[i]);
+        *all[i] = r;
+    }
+}
+
+static void test_conv2d(void)
+{
+    for (size_t t = 0; t < COUNT(conv_cases); t++) {
+        struct conv_ctx k = conv_cases[t].k;
         FOR_FLOAT(dt) {
-            struct rt_tensor *x = RNDN(dt, 0, 1, cases[t].n, cases[t].c, cases[t].h, cases[t].w);
-            struct rt_tensor *w = RND(dt, -1, 1, cases[t].o, cases[t].c / k.groups, cases[t].kh, cases[t].kw);
-            struct rt_tensor *b = RND(dt, -1, 1, cases[t].o);
+            struct rt_tensor *x, *w, *b;
+            conv_operands(&conv_cases[t], dt, &x, &w, &b);
             COMPARE(fmt("conv2d case %zu, %s", t, rt_dtype_name(dt)), f_conv, &k, O(.grad = k.bias ? 7 : 3), x, w, b);
             RELEASE(x, w, b);
         }
     }
+}
+
+/* ================================================================== bf16 products */
+
+struct autocast_ctx {
+    op_fn fn;
+    void *ctx;
+};
+
+/* fn under bf16 autocast: its products take bf16 copies of their f32 operands (retort/bf16.h) */
+static enum rt_status f_autocast(struct rt_tensor *const *in, void *c, struct rt_tensor **out)
+{
+    struct autocast_ctx *k = c;
+    enum rt_dtype prev = RT_F32;
+    enum rt_status st = rt_autocast_set(RT_BF16, &prev);
+    if (st != RT_OK)
+        return st;
+    st = k->fn(in, k->ctx, out);
+    enum rt_status back = rt_autocast_set(prev, NULL);
+    return st != RT_OK ? st : back;
+}
+
+/* bf16 products forward and backward, under autocast and from bf16 tensors: the CPU's (oneDNN on its
+ * bf16 unit) against the device's (cuBLAS on the tensor cores; convolutions as im2col in bf16 and
+ * those products). Both multiply the same bf16 values exactly and accumulate in f32, in different
+ * orders, hence 10 x the f32 tolerance. */
+static void test_bf16_products(void)
+{
+    const char *why = NULL;
+    if (!rt_bf16_unit(NULL, NULL, &why)) {
+        printf("test_cuda: bf16 products: skipped (the CPU reference needs a bf16 unit: %s)\n", why);
+        return;
+    }
+    for (size_t i = 0; i < COUNT(mm_cases); i++) {
+        const struct mm_case *m = &mm_cases[i];
+        struct autocast_ctx k = {f_matmul, (void *)m};
+        struct rt_tensor *a = rndn_shape(RT_F32, m->nda, m->a, 0, 1), *b = rndn_shape(RT_F32, m->ndb, m->b, 0, 1);
+        int64_t out_features = m->vb == V_T ? m->b[1] : m->b[0];
+        struct rt_tensor *bias = RND(RT_F32, -1, 1, out_features + (m->kind == M_LINEAR_BIAS_SLICE));
+        COMPARE(fmt("autocast matmul %s", m->name), f_autocast, &k,
+                O(.grad = m->kind == M_LINEAR || m->kind == M_LINEAR_BIAS_SLICE ? 7 : 3, .tol = 10), a, b, bias);
+        RELEASE(a, b, bias);
+    }
+    for (size_t t = 0; t < COUNT(conv_cases); t++) {
+        struct conv_ctx ck = conv_cases[t].k;
+        struct autocast_ctx k = {f_conv, &ck};
+        struct rt_tensor *x, *w, *b;
+        conv_operands(&conv_cases[t], RT_F32, &x, &w, &b);
+        COMPARE(fmt("autocast conv2d case %zu", t), f_autocast, &k, O(.grad = ck.bias ? 7 : 3, .tol = 10), x, w, b);
+        RELEASE(x, w, b);
+    }
+    /* a bf16 tensor times an f32 one, no autocast: the same kernel, an f32 result */
+    struct rt_tensor *a = RND(RT_BF16, -2, 2, 33, 65), *b = RNDN(RT_F32, 0, 1, 65, 17);
+    COMPARE("bf16 (33,65) x f32 (65,17)", f_matmul, (void *)&mm_cases[0], O(.tol = 10), a, b);
+    RELEASE(a, b);
+    struct rt_tensor *x, *w, *bias;
+    conv_operands(&conv_cases[8], RT_BF16, &x, &w, &bias);
+    struct conv_ctx ck = conv_cases[8].k;
+    COMPARE("conv2d of bf16 input, weight and bias", f_conv, &ck, O(.tol = 10), x, w, bias);
+    RELEASE(x, w, bias);
 }
 
 enum { P_MAX, P_AVG, P_ADAPTIVE };
@@ -2348,6 +2431,7 @@ int main(void)
     RUN(test_random);
     RUN(test_dropout);
     RUN(test_conv2d);
+    RUN(test_bf16_products);
     RUN(test_pool);
     RUN(test_batch_norm);
     RUN(test_cross_entropy);

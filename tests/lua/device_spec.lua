@@ -192,6 +192,37 @@ describe("moving tensors and modules", function()
       assert.is_true((a - b):abs():max():item() < 1e-9)
    end)
 
+   local bf16_it = has_cuda and retort.bf16Info().available and it or pending
+   bf16_it("trains under bf16 autocast on the GPU as on the CPU (tensor cores against the CPU's bf16 unit)", function()
+      local function run(device)
+         retort.manualSeed(7)
+         local nn = retort.nn
+         local net = nn.Sequential{nn.Conv2d(1, 4, 3, {padding = 1}), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10)}
+         local opt = retort.optim.SGD(net:parameters(), {lr = 0.05, momentum = 0.9})
+         local x, y = retort.randn(16, 1, 6, 6), retort.randint(1, 10, 16)
+         if device == "cuda" then net:cuda() end
+         x, y = x:to(device), y:to(device)
+         local losses = {}
+         for i = 1, 4 do
+            local loss = retort.autocast("bf16", function()
+               return retort.loss.crossEntropy(net:forward(x), y)
+            end)
+            opt:zeroGrad(); loss:backward(); opt:step()
+            losses[i] = loss:item()
+         end
+         return net:parameters(), losses
+      end
+      local pc, lc = run("cpu")
+      local pg, lg = run("cuda")
+      -- the same bf16 values multiplied exactly, summed in f32 in another order: a rounding to bf16
+      -- further on may land one step apart (2^-8 relative), hence 1e-3, not f32's 1e-6
+      for i = 1, #lc do assert.is_true(math.abs(lc[i] - lg[i]) < 1e-3 * math.max(1, math.abs(lc[i]))) end
+      for i, p in ipairs(pc) do
+         assert.are.equal("cuda", pg[i]:device())
+         assert.is_true((p - pg[i]:cpu()):abs():max():item() < 1e-3)
+      end
+   end)
+
    -- The work each loss queues, counted (kernels, cuBLAS calls and copies; the emulated device runs
    -- CPU kernels and counts none). The numbers are the kernels each op is built from: a regression
    -- guard for the launch overhead that bounds a small batch on a GPU.

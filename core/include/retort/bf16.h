@@ -6,7 +6,8 @@
  *
  * Autocast works as PyTorch's CPU autocast, with f32 master weights: while it is on (a per-thread
  * mode, like grad mode), rt_matmul/rt_bmm/rt_linear and rt_conv2d round their f32 operands to bf16
- * copies, multiply on the CPU's bf16 unit (oneDNN: AMX or AVX512-BF16) and accumulate in f32; their
+ * copies, multiply on the CPU's bf16 unit (oneDNN: AMX or AVX512-BF16) or a GPU's tensor cores
+ * (cuBLAS; convolutions as im2col in bf16 + those products) and accumulate in f32; their
  * backward GEMMs/convolutions take the incoming gradient as bf16 too and write f32 gradients. Their
  * OUTPUT IS F32 (not bf16 as in PyTorch): every op after them (softmax, losses, norms, reductions)
  * then runs in f32 unchanged, and nothing downstream needs to learn bf16 promotion rules; the
@@ -43,8 +44,8 @@ void rt_bf16_from_f32_n(int64_t n, const float *src, uint16_t *dst);
 void rt_bf16_to_f32_n(int64_t n, const uint16_t *src, float *dst);
 
 /* Autocast mode of the calling thread: RT_F32 (off, the default) or RT_BF16. rt_autocast_set
- * returns the previous mode; it refuses bf16 (RT_ERR_DEVICE, saying why) on a CPU without a bf16
- * unit (rt_bf16_unit) and any dtype other than f32/bf16 (RT_ERR_ARG). */
+ * returns the previous mode; it refuses bf16 (RT_ERR_DEVICE, saying why) where neither the CPU has a
+ * bf16 unit (rt_bf16_unit) nor a GPU is available, and any dtype other than f32/bf16 (RT_ERR_ARG). */
 enum rt_status rt_autocast_set(enum rt_dtype mode, enum rt_dtype *previous);
 enum rt_dtype rt_autocast_get(void);
 

@@ -157,7 +157,8 @@ struct rt_accumulate_args {
     X(ALL, dropout, (enum rt_dtype dt, int64_t n, uint64_t seed, uint64_t base, double keep, double scale,             \
         const void *x, void *y, void *mask))                                                                           \
     /* --- neural-network kernels (ops_conv.c, ops_pool.c, ops_norm.c, ops_loss.c) --- */                             \
-    /* col (c*kh*kw, n*oh*ow) from x: row (ci, ki, kj), column (image, oy, ox); zero outside the image */              \
+    /* col (c*kh*kw, n*oh*ow) from x: row (ci, ki, kj), column (image, oy, ox); zero outside the image.                \
+     * f32/f64, and bf16 where the backend has no conv2d_bf16 (CUDA) */                                                \
     X(ALL, im2col, (enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col))                         \
     /* the adjoint: x (the chunk's n images, channels [0, c)) = the sum of the col entries that                        \
      * im2col took from each element, 0 for elements no window covers */                                               \
@@ -169,17 +170,18 @@ struct rt_accumulate_args {
         const void *b, void *y, bool *done))                                                                           \
     X(CPU_ONLY, conv2d_backward, (enum rt_dtype dt, const struct rt_conv2d_shape *s, const void *x, const void *w,     \
         const void *gy, void *gx, void *gw, bool *done))                                                               \
-    /* bf16 (retort/bf16.h; NULL on CUDA, whose ops then refuse bf16): dst = src over two strided views                \
-     * of equal shape where either dtype is bf16 (f32 -> bf16 rounds to nearest even) */                               \
-    X(CPU_ONLY, cast_bf16, (const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,          \
+    /* bf16 (retort/bf16.h): dst = src over two strided views of equal shape where either dtype is bf16                \
+     * (f32 -> bf16 rounds to nearest even; other dtypes pass through f32) */                                          \
+    X(ALL, cast_bf16, (const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,               \
         enum rt_dtype src_dt))                                                                                         \
     /* C (f32)[b] = op(A[b]) op(B[b]) + beta * C[b], A and B bf16, products accumulated in f32; row-major,             \
      * batch strides in elements (as gemm's) */                                                                        \
-    X(CPU_ONLY, gemm_bf16, (bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,             \
+    X(ALL, gemm_bf16, (bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,                  \
         int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b, double beta, void *c, int64_t ldc,             \
         int64_t stride_c, int64_t batch))                                                                              \
     /* conv2d with x and w bf16, b (f32) or NULL, y f32 (accumulated in f32); the backward takes x, w and              \
-     * gy as bf16 and writes gx and/or gw (either may be NULL) in f32 */                                               \
+     * gy as bf16 and writes gx and/or gw (either may be NULL) in f32. NULL on CUDA: ops_conv.c then                   \
+     * runs im2col in bf16 and gemm_bf16 */                                                                            \
     X(CPU_ONLY, conv2d_bf16, (const struct rt_conv2d_shape *s, const void *x, const void *w, const void *b,            \
         void *y))                                                                                                      \
     X(CPU_ONLY, conv2d_backward_bf16, (const struct rt_conv2d_shape *s, const void *x, const void *w,                  \
@@ -345,6 +347,10 @@ int rt_backend_coalesce(int nd, const int64_t *shape, int k, const int64_t *cons
 int64_t rt_backend_copy_geometry(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                                  enum rt_dtype src_dt, enum rt_status *st, int *nd, int64_t *shape,
                                  int64_t (*strides)[RT_MAX_DIMS]);
+/* The same for cast_bf16, whose views have one side bf16 (the other any dtype, bf16 included). */
+int64_t rt_backend_cast_bf16_geometry(const struct rt_strided *dst, enum rt_dtype dst_dt,
+                                      const struct rt_strided *src, enum rt_dtype src_dt, enum rt_status *st, int *nd,
+                                      int64_t *shape, int64_t (*strides)[RT_MAX_DIMS]);
 /* The same for a binary op whose contiguous output has `shape`: strides[0] out's, [1] a's, [2] b's. */
 int64_t rt_backend_binary_geometry(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape,
                                    const int64_t *astride, const int64_t *bstride, enum rt_status *st, int *nd,

@@ -27,11 +27,6 @@ static void setup(void)
     emulated.device = RT_CUDA;
     emulated.available = always;
     emulated.describe = describe;
-    /* bf16 is CPU-only, as on a real GPU: without these a cuda tensor can never be bf16 */
-    emulated.cast_bf16 = NULL;
-    emulated.gemm_bf16 = NULL;
-    emulated.conv2d_bf16 = NULL;
-    emulated.conv2d_backward_bf16 = NULL;
     /* the blocks are the CPU cache's: report them there only */
     emulated.empty_cache = NULL;
     emulated.cache_stats = NULL;

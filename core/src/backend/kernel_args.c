@@ -77,6 +77,22 @@ int rt_backend_coalesce(int nd, const int64_t *shape, int k, const int64_t *cons
     return o;
 }
 
+/* What a copy and a bf16 cast share once their dtypes are checked: equal ranks, then the coalesced dims. */
+static int64_t views_geometry(const char *op, const struct rt_strided *dst, const struct rt_strided *src,
+                              enum rt_status *st, int *nd, int64_t *shape, int64_t (*strides)[RT_MAX_DIMS])
+{
+    if (dst->ndim != src->ndim) {
+        *st = rt_error(RT_ERR_INTERNAL, "%s: views have %d and %d dims", op, dst->ndim, src->ndim);
+        return 0;
+    }
+    int64_t n = numel_of(dst->ndim, dst->shape);
+    if (n > 0) {
+        const int64_t *in[2] = {dst->stride, src->stride};
+        *nd = rt_backend_coalesce(dst->ndim, dst->shape, 2, in, shape, strides);
+    }
+    return n > 0 ? n : 0;
+}
+
 int64_t rt_backend_copy_geometry(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                                  enum rt_dtype src_dt, enum rt_status *st, int *nd, int64_t *shape,
                                  int64_t (*strides)[RT_MAX_DIMS])
@@ -90,16 +106,24 @@ int64_t rt_backend_copy_geometry(const struct rt_strided *dst, enum rt_dtype dst
         *st = rt_backend_bf16_refused("copy");
         return 0;
     }
-    if (dst->ndim != src->ndim) {
-        *st = rt_error(RT_ERR_INTERNAL, "copy: views have %d and %d dims", dst->ndim, src->ndim);
+    return views_geometry("copy", dst, src, st, nd, shape, strides);
+}
+
+int64_t rt_backend_cast_bf16_geometry(const struct rt_strided *dst, enum rt_dtype dst_dt,
+                                      const struct rt_strided *src, enum rt_dtype src_dt, enum rt_status *st, int *nd,
+                                      int64_t *shape, int64_t (*strides)[RT_MAX_DIMS])
+{
+    *st = RT_OK;
+    if ((unsigned)dst_dt >= RT_DTYPE_COUNT || (unsigned)src_dt >= RT_DTYPE_COUNT) {
+        *st = rt_backend_unknown_dtype("cast_bf16", (unsigned)dst_dt >= RT_DTYPE_COUNT ? dst_dt : src_dt);
         return 0;
     }
-    int64_t n = numel_of(dst->ndim, dst->shape);
-    if (n > 0) {
-        const int64_t *in[2] = {dst->stride, src->stride};
-        *nd = rt_backend_coalesce(dst->ndim, dst->shape, 2, in, shape, strides);
+    if (dst_dt != RT_BF16 && src_dt != RT_BF16) {
+        *st = rt_error(RT_ERR_INTERNAL, "cast_bf16: neither side is bf16 (%s <- %s)", rt_dtype_name(dst_dt),
+                       rt_dtype_name(src_dt));
+        return 0;
     }
-    return n > 0 ? n : 0;
+    return views_geometry("cast_bf16", dst, src, st, nd, shape, strides);
 }
 
 int64_t rt_backend_binary_geometry(enum rt_binary_op op, enum rt_dtype dt, int ndim, const int64_t *shape,

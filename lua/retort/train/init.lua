@@ -220,6 +220,15 @@ local function shard_target(loader)
    return nil
 end
 
+-- Whether train.fit's model will train on the GPU (whose tensor cores multiply bf16 whatever the CPU
+-- has): o.device when given, else the model's own device.
+local function trains_on_gpu(o)
+   if o.device ~= nil then
+      return require("retort.cuda").resolveDevice(o.device, "train.fit: option 'device'") == "cuda"
+   end
+   return type(o.model.device) == "function" and o.model:device() == "cuda"
+end
+
 -- fn(...) under the given precision ("f32": as it is; "bf16": under bf16 autocast)
 local function with_precision(precision, fn, ...)
    if precision == "bf16" then return retort.autocast("bf16", fn, ...) end
@@ -345,7 +354,7 @@ function train.fit(o)
          tostring(o.readEvery)), 2)
    end
    local precision = check_precision("train.fit", o.precision, 2)
-   if precision == "bf16" and not retort.bf16Info().available then
+   if precision == "bf16" and not retort.bf16Info().available and not trains_on_gpu(o) then
       error("train.fit: precision = \"bf16\" needs a CPU bf16 unit (AMX or AVX512-BF16): "
             .. retort.bf16Info().reason, 2)
    end

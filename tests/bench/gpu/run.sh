@@ -7,7 +7,7 @@
 #   bash tests/bench/gpu/run.sh lua FILE... # any Lua script through the packed retort
 # Several words run in turn. Logs go to $OUT when it is set (the device tool's output folder).
 set -uo pipefail
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/../../.." || exit 1
 root=/tmp/retort-gpu
 if [ ! -x $root/bin/retort ]; then
   mkdir -p $root && tar -xJf .gpu/retort.tar.xz -C $root || exit 1
@@ -15,6 +15,25 @@ fi
 # PyTorch (the benchmark's reference) must not see the packed libraries: it gets the original path
 python="env LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} python3"
 export LD_LIBRARY_PATH=$root/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# CUDA's side of what retort loads (the runtime, NCCL, and cuBLAS/cuBLASLt, opened at the first
+# product) is not packed, and where the lent machine keeps it is not known here: NCCL, for one, may
+# only be in PyTorch's wheels. Each library the loader cannot find is looked for and its folder added.
+findable() {
+  ldconfig -p | grep -q "[[:space:]]$1 " && return 0
+  local d; for d in ${LD_LIBRARY_PATH//:/ }; do [ -e "$d/$1" ] && return 0; done; return 1
+}
+site=$($python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || true)
+major=$(ldd $root/bin/retort | sed -n 's/^[[:space:]]*libcudart\.so\.\([0-9]*\) .*/\1/p')
+for so in $(ldd $root/bin/retort $root/bin/test_cuda | awk '/not found/ {print $1}' | sort -u) \
+          libcublas.so.$major libcublasLt.so.$major; do
+  findable "$so" && continue
+  lib=$(find /usr/local/cuda*/ ${site:+$site/nvidia} -name "$so" 2>/dev/null | head -1)
+  if [ -n "$lib" ]; then
+    export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:${lib%/*}; echo "run.sh: $so from ${lib%/*}"
+  else
+    echo "run.sh: $so is nowhere on this machine (looked in /usr/local/cuda*/ and ${site:-the packages of python3})"
+  fi
+done
 export RETORT_LUA_PATH=$PWD/lua RETORT_DATA_ROOT=$PWD/.gpu/data
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true

@@ -104,21 +104,12 @@ static inline void store_f(enum rt_dtype dt, char *p, float v)
 enum rt_status rt_cpu_cast_bf16(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                                 enum rt_dtype src_dt)
 {
-    if ((unsigned)dst_dt >= RT_DTYPE_COUNT || (unsigned)src_dt >= RT_DTYPE_COUNT)
-        return rt_backend_unknown_dtype("cast_bf16", (unsigned)dst_dt >= RT_DTYPE_COUNT ? dst_dt : src_dt);
-    if (dst_dt != RT_BF16 && src_dt != RT_BF16)
-        return rt_error(RT_ERR_INTERNAL, "cast_bf16: neither side is bf16 (%s <- %s)", rt_dtype_name(dst_dt),
-                        rt_dtype_name(src_dt));
-    if (dst->ndim != src->ndim)
-        return rt_error(RT_ERR_INTERNAL, "cast_bf16: views have %d and %d dims", dst->ndim, src->ndim);
-    int64_t n = 1;
-    for (int d = 0; d < dst->ndim; d++)
-        n *= dst->shape[d];
-    if (n <= 0)
-        return RT_OK;
+    enum rt_status st;
+    int nd = 0;
     int64_t shape[RT_MAX_DIMS], strides[2][RT_MAX_DIMS];
-    const int64_t *in[2] = {dst->stride, src->stride};
-    int nd = rt_backend_coalesce(dst->ndim, dst->shape, 2, in, shape, strides);
+    int64_t n = rt_backend_cast_bf16_geometry(dst, dst_dt, src, src_dt, &st, &nd, shape, strides);
+    if (n == 0)
+        return st;
     size_t des = rt_dtype_size(dst_dt), ses = rt_dtype_size(src_dt);
     if (nd == 1 && strides[0][0] == 1 && strides[1][0] == 1) {
         if (dst_dt == src_dt) {

@@ -102,6 +102,8 @@ template <typename T> static enum rt_status run_col2im(const struct rt_conv_geom
 
 enum rt_status rt_cuda_im2col(enum rt_dtype dt, const struct rt_conv_geom *g, const void *x, void *col)
 {
+    if (dt == RT_BF16) /* a bf16 convolution's operands (ops_conv.c): the bits move as they are, 0 is +0 */
+        return run_im2col<uint16_t>(g, (const uint16_t *)x, (uint16_t *)col);
     enum rt_status st = RT_OK;
     RT_CUDA_DISPATCH_FLOAT(dt, "im2col", st = run_im2col<T>(g, (const T *)x, (T *)col));
     return st;

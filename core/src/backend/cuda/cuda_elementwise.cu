@@ -193,6 +193,25 @@ static enum rt_status copy_from(enum rt_dtype src_dt, int64_t n, int nd, const i
     return RT_OK; /* not reached: every case returns */
 }
 
+/* Same dtype on both sides: only bits move, so one kernel per element size (a plain device copy
+ * when both views are contiguous). */
+static enum rt_status copy_bits(size_t es, int64_t n, int nd, const int64_t *shape, const int64_t (*st)[RT_MAX_DIMS],
+                                void *dst, const void *src)
+{
+    if (nd == 1 && st[0][0] == 1 && st[1][0] == 1) {
+        if (dst == src) /* self-copy: nothing to move (memcpy may not overlap) */
+            return RT_OK;
+        return api_status(cudaMemcpyAsync(dst, src, (size_t)n * es, cudaMemcpyDeviceToDevice, rt_cuda_stream()),
+                          "cuda copy");
+    }
+    switch (es) {
+    case 1: return copy_launch<uint8_t, uint8_t>(n, nd, shape, st, dst, src);
+    case 2: return copy_launch<uint16_t, uint16_t>(n, nd, shape, st, dst, src);
+    case 4: return copy_launch<uint32_t, uint32_t>(n, nd, shape, st, dst, src);
+    default: return copy_launch<uint64_t, uint64_t>(n, nd, shape, st, dst, src);
+    }
+}
+
 enum rt_status rt_cuda_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                             enum rt_dtype src_dt)
 {
@@ -202,23 +221,30 @@ enum rt_status rt_cuda_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, 
     int64_t n = rt_backend_copy_geometry(dst, dst_dt, src, src_dt, &status, &nd, shape, st);
     if (n == 0)
         return status;
-    if (dst_dt == src_dt) {
-        size_t es = rt_dtype_size(dst_dt);
-        if (nd == 1 && st[0][0] == 1 && st[1][0] == 1) {
-            if (dst->data == src->data) /* self-copy: nothing to move (memcpy may not overlap) */
-                return RT_OK;
-            cudaError_t e = cudaMemcpyAsync(dst->data, src->data, (size_t)n * es, cudaMemcpyDeviceToDevice,
-                                            rt_cuda_stream());
-            return api_status(e, "cuda copy");
-        }
-        /* same dtype: only bits move, so one kernel per element size */
-        if (es == 1)
-            return copy_launch<uint8_t, uint8_t>(n, nd, shape, st, dst->data, src->data);
-        if (es == 4)
-            return copy_launch<uint32_t, uint32_t>(n, nd, shape, st, dst->data, src->data);
-        return copy_launch<uint64_t, uint64_t>(n, nd, shape, st, dst->data, src->data);
-    }
+    if (dst_dt == src_dt)
+        return copy_bits(rt_dtype_size(dst_dt), n, nd, shape, st, dst->data, src->data);
     RT_CUDA_DISPATCH_ALL(dst_dt, "copy", return copy_from<T>(src_dt, n, nd, shape, st, dst->data, src->data));
+    return RT_OK; /* not reached */
+}
+
+/* Casts to and from bf16: the copy kernels with rt_cuda_bf16 on one side, whose conversions round as
+ * the CPU's cast_bf16 does. */
+enum rt_status rt_cuda_cast_bf16(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
+                                 enum rt_dtype src_dt)
+{
+    enum rt_status status;
+    int nd;
+    int64_t shape[RT_MAX_DIMS], st[2][RT_MAX_DIMS];
+    int64_t n = rt_backend_cast_bf16_geometry(dst, dst_dt, src, src_dt, &status, &nd, shape, st);
+    if (n == 0)
+        return status;
+    if (dst_dt == src_dt)
+        return copy_bits(2, n, nd, shape, st, dst->data, src->data);
+    if (dst_dt == RT_BF16)
+        RT_CUDA_DISPATCH_ALL(src_dt, "cast_bf16",
+                             return copy_launch<rt_cuda_bf16, T>(n, nd, shape, st, dst->data, src->data));
+    RT_CUDA_DISPATCH_ALL(dst_dt, "cast_bf16",
+                         return copy_launch<T, rt_cuda_bf16>(n, nd, shape, st, dst->data, src->data));
     return RT_OK; /* not reached */
 }
 

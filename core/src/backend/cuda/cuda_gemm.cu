@@ -1,6 +1,8 @@
 /* Matrix products: f32/f64 through cuBLAS (full-precision math, as PyTorch's default), integers
- * through a plain kernel with the CPU backend's wrapping arithmetic, and a product plus a bias
- * (Linear) through cuBLASLt's bias epilogue in one call. cuBLAS is column-major: a row-major
+ * through a plain kernel with the CPU backend's wrapping arithmetic, a product plus a bias (Linear)
+ * through cuBLASLt's bias epilogue in one call, and bf16 x bf16 -> f32 (autocast's products) on the
+ * tensor cores through cublasGemmStridedBatchedEx_64 (C++ overloads the plain name, so its address is
+ * ambiguous), accumulated in f32. cuBLAS is column-major: a row-major
  * C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the operands swap. */
 #include <dlfcn.h>
 #include <limits.h>
@@ -19,7 +21,8 @@
 #define RT_CUBLAS_FUNCS(X)                                                                                       \
     X(create, cublasCreate) X(set_stream, cublasSetStream) X(destroy, cublasDestroy)                             \
         X(status_string, cublasGetStatusString) X(sgemm, cublasSgemm) X(sgemm_batched, cublasSgemmStridedBatched) \
-            X(dgemm, cublasDgemm) X(dgemm_batched, cublasDgemmStridedBatched)
+            X(dgemm, cublasDgemm) X(dgemm_batched, cublasDgemmStridedBatched)                                    \
+                X(gemm_ex_batched, cublasGemmStridedBatchedEx_64)
 
 static struct {
 #define RT_CUBLAS_FIELD(field, name) decltype(&name) field;
@@ -203,6 +206,25 @@ enum rt_status rt_cuda_gemm(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64
     return blas_status(cb.dgemm_batched(blas, opb, opa, N, M, K, &alpha, (const double *)b, (int)ldb, stride_b,
                                                  (const double *)a, (int)lda, stride_a, &beta, (double *)c, (int)ldc,
                                                  stride_c, (int)batch));
+}
+
+enum rt_status rt_cuda_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                                 int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
+                                 int64_t ldc, int64_t stride_c, int64_t batch)
+{
+    bool empty;
+    /* the geometry checks are gemm's (given as f32: the same element counts and strides) */
+    enum rt_status st = rt_backend_gemm_args(RT_F32, ta, tb, m, n, k, batch, &lda, &ldb, &ldc, &empty);
+    if (st != RT_OK || empty)
+        return st;
+    if (k == 0)
+        lda = ldb = m > n ? m : n;
+    float al = 1.0f, be = (float)beta;
+    cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    return blas_status(cb.gemm_ex_batched(blas, opb, opa, n, m, k, &al, b, CUDA_R_16BF, ldb, stride_b, a, CUDA_R_16BF,
+                                          lda, stride_a, &be, c, CUDA_R_32F, ldc, stride_c, batch, CUBLAS_COMPUTE_32F,
+                                          CUBLAS_GEMM_DEFAULT),
+                       "cuda gemm bf16");
 }
 
 /* --- a product with its bias (cuBLASLt's bias epilogue) --- */

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 extern "C" {
 #include "backend/backend.h"
@@ -187,6 +188,34 @@ template <> struct rt_cuda_cvt_to<uint8_t> {
 template <typename D, typename S> __host__ __device__ static inline D rt_cuda_cvt(S v)
 {
     return rt_cuda_cvt_to<D>::from(v);
+}
+
+/* A bf16 element (retort/bf16.h): f32's upper 16 bits, as a type of its own so that conversions to
+ * and from it round as the CPU's rt_bf16_from_f32 does (nearest even, NaN kept quiet) and every other
+ * dtype passes through f32 on the way, as the CPU's cast_bf16 does. */
+struct rt_cuda_bf16 {
+    uint16_t bits;
+};
+template <> struct rt_cuda_cvt_to<rt_cuda_bf16> {
+    template <typename S> __host__ __device__ static rt_cuda_bf16 from(S v)
+    {
+        float f = (float)v;
+        uint32_t u;
+        memcpy(&u, &f, sizeof u);
+        if ((u & 0x7fffffffu) > 0x7f800000u)
+            return rt_cuda_bf16{(uint16_t)((u >> 16) | 0x0040u)};
+        u += 0x7fffu + ((u >> 16) & 1u);
+        return rt_cuda_bf16{(uint16_t)(u >> 16)};
+    }
+    __host__ __device__ static rt_cuda_bf16 from(rt_cuda_bf16 v) { return v; }
+};
+/* bf16 to any dtype: exactly to f32, then the f32 conversion (chosen over rt_cuda_cvt<D, S> above) */
+template <typename D> __host__ __device__ static inline D rt_cuda_cvt(rt_cuda_bf16 v)
+{
+    uint32_t u = (uint32_t)v.bits << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return rt_cuda_cvt_to<D>::from(f);
 }
 
 template <typename T> __host__ __device__ static inline bool rt_cuda_lt0(T v) { return v < 0; }

@@ -4,7 +4,10 @@
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
+#include <limits.h>
 #include <string.h>
+
+#include <vector>
 
 #include <cblas.h>
 
@@ -63,10 +66,11 @@ bool operand_on_device(const char *call, const char *name, const void *p, size_t
     return false;
 }
 
-template <typename T>
+/* cuBLAS's argument checks, and each operand's extent (bytes: es gives A's, B's and C's element
+ * sizes) in device memory. */
 cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                            const T *a, int lda, long long sa, const T *b, int ldb, long long sb, T *c, int ldc,
-                            long long sc, int batch)
+                            const void *a, int lda, long long sa, const void *b, int ldb, long long sb, void *c,
+                            int ldc, long long sc, int batch, const size_t es[3])
 {
     if (!h)
         return CUBLAS_STATUS_NOT_INITIALIZED;
@@ -84,7 +88,7 @@ cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperat
     } ops[3] = {{a, k ? span(ar, ac, lda) : 0, "A"}, {b, k ? span(br, bc, ldb) : 0, "B"}, {c, span(m, n, ldc), "C"}};
     long long strides[3] = {sa, sb, sc};
     for (int i = 0; i < 3; i++) {
-        size_t extent = ops[i].elems ? ((size_t)(batch - 1) * (size_t)strides[i] + ops[i].elems) * sizeof(T) : 0;
+        size_t extent = ops[i].elems ? ((size_t)(batch - 1) * (size_t)strides[i] + ops[i].elems) * es[i] : 0;
         if (!operand_on_device("cuBLAS gemm", ops[i].name, ops[i].p, extent))
             return CUBLAS_STATUS_EXECUTION_FAILED;
     }
@@ -109,7 +113,8 @@ cublasStatus_t gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             const T *alpha, const T *a, int lda, long long sa, const T *b, int ldb, long long sb,
                             const T *beta, T *c, int ldc, long long sc, int batch)
 {
-    cublasStatus_t s = gemm_checked(h, ta, tb, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, batch);
+    const size_t es[3] = {sizeof(T), sizeof(T), sizeof(T)};
+    cublasStatus_t s = gemm_checked(h, ta, tb, m, n, k, a, lda, sa, b, ldb, sb, c, ldc, sc, batch, es);
     if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0)
         return s;
     for (int i = 0; i < batch; i++)
@@ -144,6 +149,46 @@ cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          int ldc, long long stride_c, int batch)
 {
     return gemm_batched(h, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch);
+}
+
+/* The mixed-precision product autocast uses: A and B bf16, C f32, f32 scalars and accumulation.
+ * Each batch's operands are widened to f32 (exactly) and multiplied by sgemm. */
+cublasStatus_t cublasGemmStridedBatchedEx_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
+                                             int64_t n, int64_t k, const void *alpha, const void *a, cudaDataType a_type,
+                                             int64_t lda, long long stride_a, const void *b, cudaDataType b_type,
+                                             int64_t ldb, long long stride_b, const void *beta, void *c,
+                                             cudaDataType c_type, int64_t ldc, long long stride_c, int64_t batch,
+                                             cublasComputeType_t compute, cublasGemmAlgo_t algo)
+{
+    (void)algo;
+    if (a_type != CUDA_R_16BF || b_type != CUDA_R_16BF || c_type != CUDA_R_32F || compute != CUBLAS_COMPUTE_32F)
+        return CUBLAS_STATUS_NOT_SUPPORTED; /* the one combination the backend asks for */
+    const int64_t lim = INT_MAX; /* sizes past int are the real library's; the simulator computes with int */
+    if (m > lim || n > lim || k > lim || lda > lim || ldb > lim || ldc > lim || batch > lim)
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    const size_t es[3] = {2, 2, 4};
+    cublasStatus_t s = gemm_checked(h, ta, tb, (int)m, (int)n, (int)k, a, (int)lda, stride_a, b, (int)ldb, stride_b, c,
+                                    (int)ldc, stride_c, (int)batch, es);
+    if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0)
+        return s;
+    int ar = (int)(ta == CUBLAS_OP_N ? m : k), ac = (int)(ta == CUBLAS_OP_N ? k : m);
+    int br = (int)(tb == CUBLAS_OP_N ? k : n), bc = (int)(tb == CUBLAS_OP_N ? n : k);
+    size_t na = k ? span(ar, ac, (int)lda) : 0, nb = k ? span(br, bc, (int)ldb) : 0;
+    std::vector<float> fa(na), fb(nb);
+    auto widen = [](const void *src, size_t n, std::vector<float> &dst) {
+        const uint16_t *p = (const uint16_t *)src;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)p[i] << 16;
+            memcpy(&dst[i], &u, sizeof u);
+        }
+    };
+    for (int64_t i = 0; i < batch; i++) {
+        widen((const uint16_t *)a + i * stride_a, na, fa);
+        widen((const uint16_t *)b + i * stride_b, nb, fb);
+        gemm_run(ta, tb, (int)m, (int)n, (int)k, *(const float *)alpha, fa.data(), (int)lda, fb.data(), (int)ldb,
+                 *(const float *)beta, (float *)c + i * stride_c, (int)ldc);
+    }
+    return CUBLAS_STATUS_SUCCESS;
 }
 
 /* --- cuBLASLt: D = alpha op(A) op(B) + beta C, then the bias epilogue (bias[i] added to row i) --- */

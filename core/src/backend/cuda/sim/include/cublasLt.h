@@ -10,9 +10,6 @@
 
 #include <cublas_v2.h>
 
-typedef enum { CUDA_R_32F = 0, CUDA_R_64F = 1 } cudaDataType_t;
-typedef cudaDataType_t cudaDataType;
-typedef enum { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_64F = 70 } cublasComputeType_t;
 
 typedef enum {
     CUBLASLT_MATMUL_DESC_TRANSA = 3,

@@ -15,6 +15,10 @@ typedef enum {
 } cublasStatus_t;
 
 typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
+typedef enum { CUDA_R_32F = 0, CUDA_R_64F = 1, CUDA_R_16BF = 14 } cudaDataType_t;
+typedef cudaDataType_t cudaDataType;
+typedef enum { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_64F = 70 } cublasComputeType_t;
+typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
 typedef struct rt_sim_cublas *cublasHandle_t;
 
 cublasStatus_t cublasCreate(cublasHandle_t *h);
@@ -35,5 +39,12 @@ cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          int k, const double *alpha, const double *a, int lda, long long stride_a,
                                          const double *b, int ldb, long long stride_b, const double *beta, double *c,
                                          int ldc, long long stride_c, int batch);
+
+cublasStatus_t cublasGemmStridedBatchedEx_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
+                                             int64_t n, int64_t k, const void *alpha, const void *a, cudaDataType a_type,
+                                             int64_t lda, long long stride_a, const void *b, cudaDataType b_type,
+                                             int64_t ldb, long long stride_b, const void *beta, void *c,
+                                             cudaDataType c_type, int64_t ldc, long long stride_c, int64_t batch,
+                                             cublasComputeType_t compute, cublasGemmAlgo_t algo);
 
 #endif
