@@ -33,6 +33,7 @@
 #include <hdf5.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,7 +289,11 @@ enum rt_status rt_h5_create(const char *path, struct rt_h5 **out)
         h5_free(f);
         return h5_error(RT_ERR_OOM, "rt_h5_create: out of memory");
     }
-    snprintf(f->tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    /* a temporary of its own for each file created (path.tmp-PID-N): a handle left open (an interrupt
+     * between its creation and its close; it is closed when collected) then never shares its file with
+     * the next save of the same path, which libhdf5 would refuse as "already open" */
+    static atomic_uint created;
+    snprintf(f->tmp, n, "%s.tmp-%ld-%u", path, (long)getpid(), atomic_fetch_add(&created, 1u));
     /* a plain open first, for an errno message HDF5 would not give */
     FILE *probe = fopen(f->tmp, "wb");
     if (!probe) {

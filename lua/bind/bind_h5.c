@@ -1,6 +1,6 @@
 /* HDF5 files from Lua (the core API is retort/h5.h): the userdata "retort.H5File".
  *
- *   local f <close> = retort.core.h5Create("ckpt.h5")   -- writes ckpt.h5.tmp-<pid>
+ *   local f <close> = retort.core.h5Create("ckpt.h5")   -- writes ckpt.h5.tmp-<pid>-<n>
  *   f:createGroup("/model/fc1"); f:write("/model/fc1/weight", w)
  *   f:setAttr("/", "version", 1)                         -- integer -> int64, float -> double,
  *   f:close()                                            -- string, boolean -> h5py-style bool,

@@ -124,6 +124,22 @@ describe("retort.save / retort.load", function()
       os.remove(p)
    end)
 
+   it("saves past a handle an interrupt left open: each file written has a temporary of its own", function()
+      -- a Ctrl-C landing between a save's h5Create and its protected writes leaves that handle open
+      -- until it is collected; the interrupted run's own save of the same path must still work
+      local p = tmp()
+      local leaked = core.h5Create(p)
+      retort.save(p, {epoch = 3})
+      assert.are.equal(3, retort.load(p).epoch)
+      leaked:abort()
+      assert.are.equal(3, retort.load(p).epoch)
+      local dir, base = p:match("^(.*)/([^/]*)$")
+      local h = io.popen("ls -a " .. support.shquote(dir))
+      local listing = h:read("a"); h:close()
+      assert.is_nil(listing:find(base .. ".tmp-", 1, true))
+      os.remove(p)
+   end)
+
    it("writes atomically: a failed save leaves the previous file and no temporary behind", function()
       local p = tmp()
       retort.save(p, {epoch = 1})

@@ -80,7 +80,8 @@ describe("retort.outputs", function()
 
    it("removes temporaries of dead writers only (checkpoints in a run directory, a cache's output)", function()
       local dead, alive = dead_pid(), 1 -- init: alive, and not this process (whose own temporaries are its saves)
-      for _, name in ipairs{"last.h5.tmp-" .. dead, "best.h5.tmp-" .. alive, "notes.tmp-x"} do
+      for _, name in ipairs{"last.h5.tmp-" .. dead, "last.h5.tmp-" .. dead .. "-7", "best.h5.tmp-" .. alive .. "-0",
+                            "best.h5.tmp-" .. alive, "notes.tmp-x"} do
          local f = assert(io.open(dir .. "/" .. name, "w")); f:write("x"); f:close()
       end
       local net = retort.nn.Sequential():add("fc", retort.nn.Linear(2, 3))
@@ -91,7 +92,9 @@ describe("retort.outputs", function()
       local has = {}
       for _, n in ipairs(names) do has[n] = true end
       assert.is_nil(has["last.h5.tmp-" .. dead])
+      assert.is_nil(has["last.h5.tmp-" .. dead .. "-7"])
       assert.is_true(has["best.h5.tmp-" .. alive])
+      assert.is_true(has["best.h5.tmp-" .. alive .. "-0"])
       assert.is_true(has["notes.tmp-x"])
       -- a cache build removes its own output's stale temporaries (an assembly that was killed)
       local f = assert(io.open(dir .. "/c.h5.tmp-" .. dead, "w")); f:write("x"); f:close()

@@ -3,7 +3,7 @@
  * a dataset inside nested groups.
  *
  *   struct rt_h5 *f;
- *   rt_h5_create("ckpt.h5", &f);             // writes ckpt.h5.tmp-<pid>
+ *   rt_h5_create("ckpt.h5", &f);             // writes ckpt.h5.tmp-<pid>-<n>
  *   rt_h5_group_create(f, "/model/fc1");     // parents are created as needed
  *   rt_h5_write(f, "/model/fc1/weight", w);  // any dtype; chunked + deflate when large
  *   rt_h5_attr_set_string(f, "/", "format", "retort.checkpoint");
@@ -11,7 +11,7 @@
  *
  * Atomicity: rt_h5_create never touches <path> itself. rt_h5_close renames the finished temporary
  * file over <path>; rt_h5_abort (or a failed close) removes it. A crash leaves at most a stray
- * <path>.tmp-<pid>, never a half-written file under the real name.
+ * <path>.tmp-<pid>-<n>, never a half-written file under the real name.
  *
  * On-disk types (readable by h5py and h5dump): f32/f64 -> IEEE little-endian floats, i64 -> 64-bit
  * signed LE, u8 -> 8-bit unsigned. Reading accepts any float (2 or 4 -> f32, 8 -> f64 bytes) and any
@@ -37,7 +37,7 @@
  *
  * Writing goes through a file driver that records the first write error (libhdf5 1.10 drops chunk
  * write errors: a full disk would give a file of zeros): rt_h5_write / rt_h5_close then fail with the
- * OS error, "rt_h5_close: cannot write ckpt.h5.tmp-12: No space left on device (ckpt.h5 was not
+ * OS error, "rt_h5_close: cannot write ckpt.h5.tmp-12-0: No space left on device (ckpt.h5 was not
  * changed; the partial file was removed)", and the process exits cleanly.
  *
  * Errors: HDF5's own error printing is switched off; failures return a status and a message that
@@ -94,7 +94,8 @@ struct rt_h5_member {
 };
 
 /* --- files --- */
-/* New file written to "<path>.tmp-<pid>", renamed over path by rt_h5_close. */
+/* New file written to "<path>.tmp-<pid>-<n>" (n: the files this process has created before),
+ * renamed over path by rt_h5_close. */
 enum rt_status rt_h5_create(const char *path, struct rt_h5 **out);
 /* Existing file. Missing/unreadable -> RT_ERR_IO; not HDF5, truncated or corrupt -> RT_ERR_FORMAT. */
 enum rt_status rt_h5_open(const char *path, enum rt_h5_mode mode, struct rt_h5 **out);
