@@ -88,10 +88,41 @@ static enum rt_status fill_bias_rows(const struct rt_backend *be, struct rt_tens
 }
 
 /* out = op(a) @ op(b) [+ bias broadcast over rows] for 2-D or 3-D (batched; a 2-D side is shared by
- * every batch). The bias is written into out first and GEMM adds to it (beta = 1), which saves the
- * separate pass over the output that adding it afterwards costs. No autograd. */
+ * every batch; product_into says how the bias goes in). No autograd. */
 static enum rt_status gemm_nd_bias(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
                                    struct rt_tensor *bias, struct rt_tensor **out);
+
+/* c = op(A) op(B) [+ bias rows] for the operands' dtype dt (RT_BF16: gemm_bf16, c f32): the bias in
+ * the backend's GEMM epilogue where it takes it (one call), else written into c first and the product
+ * added to it (beta 1), which saves the separate pass that adding it afterwards costs. With k == 0, c
+ * is the bias rows, or zeros. */
+static enum rt_status product_into(const struct rt_backend *be, enum rt_dtype dt, const struct gemm_operand *oa,
+                                   const struct gemm_operand *ob, int64_t batch, bool batched,
+                                   const struct rt_tensor *bias, struct rt_tensor *c)
+{
+    int64_t m = oa->rows, n = ob->cols, k = oa->cols;
+    if (m * n == 0)
+        return RT_OK;
+    bool written = false;
+    if (bias && be->gemm_bias && !batched && k > 0 && bias->stride[0] == 1 && bias->dtype == c->dtype) {
+        enum rt_status st = be->gemm_bias(dt, oa->trans, ob->trans, m, n, k, oa->ptr, oa->ld, ob->ptr, ob->ld,
+                                          rt__ptr(bias), rt__ptr(c), n, &written);
+        if (st != RT_OK || written)
+            return st;
+    }
+    double beta = 0.0;
+    if (bias) {
+        enum rt_status st = fill_bias_rows(be, c, bias);
+        if (st != RT_OK)
+            return st;
+        beta = 1.0;
+    }
+    if (dt == RT_BF16)
+        return be->gemm_bf16(oa->trans, ob->trans, m, n, k, oa->ptr, oa->ld, oa->bstride, ob->ptr, ob->ld,
+                             ob->bstride, beta, rt__ptr(c), n, m * n, batch);
+    return be->gemm(dt, oa->trans, ob->trans, m, n, k, 1.0, oa->ptr, oa->ld, oa->bstride, ob->ptr, ob->ld,
+                    ob->bstride, beta, rt__ptr(c), n, m * n, batch);
+}
 
 /* A bf16 copy of an f32 (or bf16) operand, without autograd (new ref). */
 static enum rt_status to_bf16(const char *name, struct rt_tensor *t, struct rt_tensor **out)
@@ -110,7 +141,7 @@ static enum rt_status to_bf16(const char *name, struct rt_tensor *t, struct rt_t
     return st;
 }
 
-/* The bf16 product: both operands as bf16, C f32 (= bias rows first when bias is given). */
+/* The bf16 product: both operands as bf16, C f32 (with the bias as product_into adds it). */
 static enum rt_status gemm_bf16(const char *name, struct rt_tensor *a, bool ta, struct rt_tensor *b, bool tb,
                                 struct rt_tensor *bias, struct rt_tensor **out)
 {
@@ -124,15 +155,9 @@ static enum rt_status gemm_bf16(const char *name, struct rt_tensor *a, bool ta, 
     RT_TRY(operand(bb, tb, &ob));
     RT_TRY(check_inner(name, a, b, &oa, &ob));
     int64_t batch = oa.batch > ob.batch ? oa.batch : ob.batch;
-    RT_TRY(product_out(RT_F32, a, a->ndim == 3 || b->ndim == 3, batch, &oa, &ob, &c));
-    double beta = 0.0;
-    if (bias && oa.rows * ob.cols > 0) { /* c[i, :] = bias, then C += A B */
-        RT_TRY(fill_bias_rows(be, c, bias));
-        beta = 1.0;
-    }
-    if (oa.rows * ob.cols > 0)
-        RT_TRY(be->gemm_bf16(oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, oa.ptr, oa.ld, oa.bstride, ob.ptr, ob.ld,
-                             ob.bstride, beta, rt__ptr(c), ob.cols, oa.rows * ob.cols, batch));
+    bool batched = a->ndim == 3 || b->ndim == 3;
+    RT_TRY(product_out(RT_F32, a, batched, batch, &oa, &ob, &c));
+    RT_TRY(product_into(be, RT_BF16, &oa, &ob, batch, batched, bias, c));
     *out = c, c = NULL;
 done:
     rt_tensor_release(oa.held);
@@ -164,20 +189,7 @@ static enum rt_status gemm_nd_bias(const char *name, struct rt_tensor *a, bool t
     int64_t batch = oa.batch > ob.batch ? oa.batch : ob.batch;
     bool batched = a->ndim == 3 || b->ndim == 3;
     RT_TRY(product_out(a->dtype, a, batched, batch, &oa, &ob, &c));
-    double beta = 0.0;
-    bool written = false; /* the product is written */
-    const struct rt_backend *be = rt__backend(c);
-    if (bias && be->gemm_bias && !batched && oa.cols > 0 && oa.rows * ob.cols > 0 && bias->stride[0] == 1 &&
-        bias->dtype == c->dtype) /* the bias in the product's epilogue: one call */
-        RT_TRY(be->gemm_bias(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, oa.ptr, oa.ld, ob.ptr, ob.ld,
-                             rt__ptr(bias), rt__ptr(c), ob.cols, &written));
-    if (!written && bias && oa.rows * ob.cols > 0) {
-        RT_TRY(fill_bias_rows(be, c, bias));
-        beta = 1.0;
-    }
-    if (!written && oa.rows * ob.cols > 0) /* with k == 0: C = bias rows, or zeros */
-        RT_TRY(be->gemm(a->dtype, oa.trans, ob.trans, oa.rows, ob.cols, oa.cols, 1.0, oa.ptr, oa.ld, oa.bstride,
-                        ob.ptr, ob.ld, ob.bstride, beta, rt__ptr(c), ob.cols, oa.rows * ob.cols, batch));
+    RT_TRY(product_into(rt__backend(c), a->dtype, &oa, &ob, batch, batched, bias, c));
     *out = c, c = NULL;
 done:
     rt_tensor_release(oa.held);

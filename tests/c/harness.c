@@ -64,8 +64,25 @@ bool h_fail(const char *file, int line, const char *fmt, ...)
     return false;
 }
 
+/* RETORT_TEST_ONLY=name,name,... runs only those tests of a program (a GPU's sanitizers, a bisection). */
+static bool selected(const char *name)
+{
+    const char *only = getenv("RETORT_TEST_ONLY");
+    size_t n = strlen(name);
+    for (const char *p = only && *only ? only : NULL; p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return !only || !*only;
+}
+
 void run(const char *name, h_test_fn fn)
 {
+    if (!selected(name))
+        return;
     cur_name = name;
     cur_failures = 0;
     rt_error_clear();

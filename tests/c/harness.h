@@ -38,6 +38,7 @@
 
 /* --- running --- */
 typedef void (*h_test_fn)(void);
+/* Runs one test (skipped unless named in RETORT_TEST_ONLY=name,name,... when that is set). */
 void run(const char *name, h_test_fn fn);
 #define RUN(fn) run(#fn, fn)
 /* Prints "N passed, M failed"; returns the exit status for main (0 or 1). */

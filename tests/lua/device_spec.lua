@@ -250,5 +250,8 @@ describe("moving tensors and modules", function()
       -- a product with its bias added in the GEMM's epilogue (cuBLASLt)
       local fc = retort.nn.Linear(5, 3):cuda()
       assert.are.equal(1, launches(function() fc:forward(t) end))
+      -- under bf16 autocast: the input's and the weight's bf16 copies (2), the product with its f32 bias
+      -- in the epilogue (1)
+      assert.are.equal(3, launches(function() retort.autocast("bf16", fc.forward, fc, t) end))
    end)
 end)

@@ -116,8 +116,9 @@ struct rt_accumulate_args {
         int64_t lda, int64_t stride_a, const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,             \
         int64_t ldc, int64_t stride_c, int64_t batch))                                                                 \
     /* C (m, n) = op(A) op(B) + bias, bias (n, contiguous) added to every row, in one call (a GPU's                    \
-     * GEMM epilogue; NULL where the backend has none). *done = false with RT_OK when it cannot take                   \
-     * this product: the caller then fills C with the bias and runs gemm with beta 1. */                               \
+     * GEMM epilogue; NULL where the backend has none). dt RT_BF16: A and B bf16, C and the bias f32                   \
+     * (gemm_bf16's). *done = false with RT_OK when it cannot take this product: the caller then fills                 \
+     * C with the bias and runs gemm (gemm_bf16) with beta 1. */                                                       \
     X(CUDA_ONLY, gemm_bias, (enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,       \
         int64_t lda, const void *b, int64_t ldb, const void *bias, void *c, int64_t ldc, bool *done))                  \
     /* softmax(x * inv_t) over n in (outer, n, inner); log selects log-softmax */                                      \

@@ -261,19 +261,20 @@ static void plan_clear(lt_plan *p)
  * the caller checks. */
 static bool plan_make(lt_plan *p, const void *bias)
 {
-    bool f32 = p->dt == RT_F32;
-    cudaDataType_t t = f32 ? CUDA_R_32F : CUDA_R_64F;
+    bool f64 = p->dt == RT_F64;
+    /* t: C, D, the bias and the scalars; ab: the operands (bf16 for a bf16 product, whose C is f32) */
+    cudaDataType_t t = f64 ? CUDA_R_64F : CUDA_R_32F, ab = p->dt == RT_BF16 ? CUDA_R_16BF : t;
     int32_t opa = p->tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = p->ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     uint64_t m = (uint64_t)p->m, n = (uint64_t)p->n, k = (uint64_t)p->k;
-    bool ok = lt.desc_create(&p->desc, f32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F, t) == CUBLAS_STATUS_SUCCESS &&
+    bool ok = lt.desc_create(&p->desc, f64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F, t) == CUBLAS_STATUS_SUCCESS &&
               lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa) == CUBLAS_STATUS_SUCCESS &&
               lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb) == CUBLAS_STATUS_SUCCESS &&
               lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue) ==
                   CUBLAS_STATUS_SUCCESS &&
               lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) == CUBLAS_STATUS_SUCCESS &&
-              lt.layout_create(&p->la, t, p->tb ? k : n, p->tb ? n : k, p->ldb) == CUBLAS_STATUS_SUCCESS &&
-              lt.layout_create(&p->lb, t, p->ta ? m : k, p->ta ? k : m, p->lda) == CUBLAS_STATUS_SUCCESS &&
+              lt.layout_create(&p->la, ab, p->tb ? k : n, p->tb ? n : k, p->ldb) == CUBLAS_STATUS_SUCCESS &&
+              lt.layout_create(&p->lb, ab, p->ta ? m : k, p->ta ? k : m, p->lda) == CUBLAS_STATUS_SUCCESS &&
               lt.layout_create(&p->lc, t, n, m, p->ldc) == CUBLAS_STATUS_SUCCESS;
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t result;
@@ -315,9 +316,10 @@ enum rt_status rt_cuda_gemm_bias(enum rt_dtype dt, bool ta, bool tb, int64_t m, 
 {
     *done = false;
     bool empty;
-    enum rt_status st = rt_backend_gemm_args(dt, ta, tb, m, n, k, 1, &lda, &ldb, &ldc, &empty);
-    if (st != RT_OK || empty || !lt_handle || (dt != RT_F32 && dt != RT_F64) || k == 0 || !aligned(a) ||
-        !aligned(b) || !aligned(bias) || !aligned(c))
+    /* a bf16 product's geometry is checked as f32's: the same element counts and strides */
+    enum rt_status st = rt_backend_gemm_args(dt == RT_BF16 ? RT_F32 : dt, ta, tb, m, n, k, 1, &lda, &ldb, &ldc, &empty);
+    if (st != RT_OK || empty || !lt_handle || (dt != RT_F32 && dt != RT_F64 && dt != RT_BF16) || k == 0 ||
+        !aligned(a) || !aligned(b) || !aligned(bias) || !aligned(c))
         return st;
     lt_plan *p = plan_for(dt, ta, tb, m, n, k, lda, ldb, ldc, bias);
     if (!p->ok)
@@ -325,10 +327,10 @@ enum rt_status rt_cuda_gemm_bias(enum rt_dtype dt, bool ta, bool tb, int64_t m, 
     cublasStatus_t s = lt.desc_set(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
     float one_f = 1, zero_f = 0;
     double one_d = 1, zero_d = 0;
-    bool f32 = dt == RT_F32;
+    bool f64 = dt == RT_F64;
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = lt.matmul(lt_handle, p->desc, f32 ? (const void *)&one_f : (const void *)&one_d, b, p->la, a, p->lb,
-                      f32 ? (const void *)&zero_f : (const void *)&zero_d, c, p->lc, c, p->lc, &p->algo, NULL, 0,
+        s = lt.matmul(lt_handle, p->desc, f64 ? (const void *)&one_d : (const void *)&one_f, b, p->la, a, p->lb,
+                      f64 ? (const void *)&zero_d : (const void *)&zero_f, c, p->lc, c, p->lc, &p->algo, NULL, 0,
                       blas_stream);
     if (s == CUBLAS_STATUS_NOT_SUPPORTED) { /* this shape takes the two-call path from now on */
         p->ok = false;

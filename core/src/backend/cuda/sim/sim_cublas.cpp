@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include <type_traits>
 #include <vector>
 
 #include <cblas.h>
@@ -55,6 +56,17 @@ namespace {
 
 /* Elements a column-major rows x cols operand with leading dimension ld spans. */
 size_t span(int rows, int cols, int ld) { return rows == 0 || cols == 0 ? 0 : (size_t)(cols - 1) * ld + rows; }
+
+/* n bf16 values at src as f32 (exact: bf16 is f32's upper half) */
+void widen_bf16(const void *src, size_t n, std::vector<float> &dst)
+{
+    const uint16_t *p = (const uint16_t *)src;
+    dst.resize(n);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)p[i] << 16;
+        memcpy(&dst[i], &u, sizeof u);
+    }
+}
 
 /* Whether operand `name` of `call`, [p, p + bytes), is device memory (nothing to check when bytes is 0);
  * the simulator says so when it is not. */
@@ -153,12 +165,12 @@ cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
 
 /* The mixed-precision product autocast uses: A and B bf16, C f32, f32 scalars and accumulation.
  * Each batch's operands are widened to f32 (exactly) and multiplied by sgemm. */
-cublasStatus_t cublasGemmStridedBatchedEx_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
-                                             int64_t n, int64_t k, const void *alpha, const void *a, cudaDataType a_type,
-                                             int64_t lda, long long stride_a, const void *b, cudaDataType b_type,
-                                             int64_t ldb, long long stride_b, const void *beta, void *c,
-                                             cudaDataType c_type, int64_t ldc, long long stride_c, int64_t batch,
-                                             cublasComputeType_t compute, cublasGemmAlgo_t algo)
+cublasStatus_t cublasGemmStridedBatchedEx_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
+                                             int64_t m, int64_t n, int64_t k, const void *alpha, const void *a,
+                                             cudaDataType a_type, int64_t lda, long long stride_a, const void *b,
+                                             cudaDataType b_type, int64_t ldb, long long stride_b, const void *beta,
+                                             void *c, cudaDataType c_type, int64_t ldc, long long stride_c,
+                                             int64_t batch, cublasComputeType_t compute, cublasGemmAlgo_t algo)
 {
     (void)algo;
     if (a_type != CUDA_R_16BF || b_type != CUDA_R_16BF || c_type != CUDA_R_32F || compute != CUBLAS_COMPUTE_32F)
@@ -174,17 +186,10 @@ cublasStatus_t cublasGemmStridedBatchedEx_64(cublasHandle_t h, cublasOperation_t
     int ar = (int)(ta == CUBLAS_OP_N ? m : k), ac = (int)(ta == CUBLAS_OP_N ? k : m);
     int br = (int)(tb == CUBLAS_OP_N ? k : n), bc = (int)(tb == CUBLAS_OP_N ? n : k);
     size_t na = k ? span(ar, ac, (int)lda) : 0, nb = k ? span(br, bc, (int)ldb) : 0;
-    std::vector<float> fa(na), fb(nb);
-    auto widen = [](const void *src, size_t n, std::vector<float> &dst) {
-        const uint16_t *p = (const uint16_t *)src;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t u = (uint32_t)p[i] << 16;
-            memcpy(&dst[i], &u, sizeof u);
-        }
-    };
+    std::vector<float> fa, fb;
     for (int64_t i = 0; i < batch; i++) {
-        widen((const uint16_t *)a + i * stride_a, na, fa);
-        widen((const uint16_t *)b + i * stride_b, nb, fb);
+        widen_bf16((const uint16_t *)a + i * stride_a, na, fa);
+        widen_bf16((const uint16_t *)b + i * stride_b, nb, fb);
         gemm_run(ta, tb, (int)m, (int)n, (int)k, *(const float *)alpha, fa.data(), (int)lda, fb.data(), (int)ldb,
                  *(const float *)beta, (float *)c + i * stride_c, (int)ldc);
     }
@@ -283,13 +288,15 @@ cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p)
 namespace {
 
 /* Whether the simulator computes this product: f32 or f64 throughout (compute, scale and every
- * layout), no epilogue or a bias, and the shapes of op(A) (m x k), op(B) (k x n), C and D (m x n). */
+ * layout), or bf16 A and B with f32 for the rest; no epilogue or a bias (of D's type); and the shapes
+ * of op(A) (m x k), op(B) (k x n), C and D (m x n). */
 bool lt_supported(const rt_sim_lt_desc *d, const rt_sim_lt_layout *a, const rt_sim_lt_layout *b,
                   const rt_sim_lt_layout *c, const rt_sim_lt_layout *dl)
 {
     cudaDataType_t t = d->compute == CUBLAS_COMPUTE_32F ? CUDA_R_32F : CUDA_R_64F;
-    if ((d->compute != CUBLAS_COMPUTE_32F && d->compute != CUBLAS_COMPUTE_64F) || d->scale != t || a->type != t ||
-        b->type != t || c->type != t || dl->type != t)
+    cudaDataType_t ab = t == CUDA_R_32F && a->type == CUDA_R_16BF ? CUDA_R_16BF : t;
+    if ((d->compute != CUBLAS_COMPUTE_32F && d->compute != CUBLAS_COMPUTE_64F) || d->scale != t || a->type != ab ||
+        b->type != ab || c->type != t || dl->type != t)
         return false;
     if (d->epilogue != CUBLASLT_EPILOGUE_DEFAULT && d->epilogue != CUBLASLT_EPILOGUE_BIAS)
         return false;
@@ -298,11 +305,13 @@ bool lt_supported(const rt_sim_lt_desc *d, const rt_sim_lt_layout *a, const rt_s
     return k == kb && c->rows == m && c->cols == n && dl->rows == m && dl->cols == n;
 }
 
+/* A and B are T, or bf16 (a->type CUDA_R_16BF, T float): widened to f32 for the product. */
 template <typename T>
-cublasStatus_t lt_run(const rt_sim_lt_desc *d, T alpha, const T *A, const rt_sim_lt_layout *a, const T *B,
+cublasStatus_t lt_run(const rt_sim_lt_desc *d, T alpha, const void *A, const rt_sim_lt_layout *a, const void *B,
                       const rt_sim_lt_layout *b, T beta, const T *C, const rt_sim_lt_layout *c, T *D,
                       const rt_sim_lt_layout *dl)
 {
+    size_t ab_size = a->type == CUDA_R_16BF ? 2 : sizeof(T);
     cublasOperation_t ta = (cublasOperation_t)d->transa, tb = (cublasOperation_t)d->transb;
     int m = (int)dl->rows, n = (int)dl->cols, k = (int)(ta == CUBLAS_OP_N ? a->cols : a->rows);
     struct {
@@ -314,15 +323,25 @@ cublasStatus_t lt_run(const rt_sim_lt_desc *d, T alpha, const T *A, const rt_sim
                 {C, beta != 0 ? span(m, n, (int)c->ld) : 0, "C"},
                 {D, span(m, n, (int)dl->ld), "D"},
                 {d->bias, d->epilogue == CUBLASLT_EPILOGUE_BIAS ? (size_t)m : 0, "bias"}};
-    for (const auto &o : ops)
-        if (!operand_on_device("cuBLASLt matmul", o.name, o.p, o.elems * sizeof(T)))
+    for (int i = 0; i < 5; i++)
+        if (!operand_on_device("cuBLASLt matmul", ops[i].name, ops[i].p,
+                               ops[i].elems * (i < 2 ? ab_size : sizeof(T))))
             return CUBLAS_STATUS_EXECUTION_FAILED;
     if (m == 0 || n == 0)
         return CUBLAS_STATUS_SUCCESS;
+    const T *pa = (const T *)A, *pb = (const T *)B;
+    std::vector<float> wa, wb;
+    if constexpr (std::is_same<T, float>::value) {
+        if (a->type == CUDA_R_16BF) {
+            widen_bf16(A, ops[0].elems, wa);
+            widen_bf16(B, ops[1].elems, wb);
+            pa = wa.data(), pb = wb.data();
+        }
+    }
     if (beta != 0 && C != D)
         for (int j = 0; j < n; j++)
             memmove(D + (size_t)j * dl->ld, C + (size_t)j * c->ld, (size_t)m * sizeof(T));
-    gemm_run(ta, tb, m, n, k, alpha, A, (int)a->ld, B, (int)b->ld, beta, D, (int)dl->ld);
+    gemm_run(ta, tb, m, n, k, alpha, pa, (int)a->ld, pb, (int)b->ld, beta, D, (int)dl->ld);
     if (d->epilogue == CUBLASLT_EPILOGUE_BIAS)
         for (int j = 0; j < n; j++)
             for (int i = 0; i < m; i++)
@@ -361,8 +380,6 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
     if (!lt_supported(d, a, b, c, dl))
         return CUBLAS_STATUS_NOT_SUPPORTED;
     if (d->compute == CUBLAS_COMPUTE_32F)
-        return lt_run(d, *(const float *)alpha, (const float *)A, a, (const float *)B, b, *(const float *)beta,
-                      (const float *)C, c, (float *)D, dl);
-    return lt_run(d, *(const double *)alpha, (const double *)A, a, (const double *)B, b, *(const double *)beta,
-                  (const double *)C, c, (double *)D, dl);
+        return lt_run(d, *(const float *)alpha, A, a, B, b, *(const float *)beta, (const float *)C, c, (float *)D, dl);
+    return lt_run(d, *(const double *)alpha, A, a, B, b, *(const double *)beta, (const double *)C, c, (double *)D, dl);
 }

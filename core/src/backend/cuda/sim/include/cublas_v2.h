@@ -40,11 +40,11 @@ cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          const double *b, int ldb, long long stride_b, const double *beta, double *c,
                                          int ldc, long long stride_c, int batch);
 
-cublasStatus_t cublasGemmStridedBatchedEx_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
-                                             int64_t n, int64_t k, const void *alpha, const void *a, cudaDataType a_type,
-                                             int64_t lda, long long stride_a, const void *b, cudaDataType b_type,
-                                             int64_t ldb, long long stride_b, const void *beta, void *c,
-                                             cudaDataType c_type, int64_t ldc, long long stride_c, int64_t batch,
-                                             cublasComputeType_t compute, cublasGemmAlgo_t algo);
+cublasStatus_t cublasGemmStridedBatchedEx_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
+                                             int64_t m, int64_t n, int64_t k, const void *alpha, const void *a,
+                                             cudaDataType a_type, int64_t lda, long long stride_a, const void *b,
+                                             cudaDataType b_type, int64_t ldb, long long stride_b, const void *beta,
+                                             void *c, cudaDataType c_type, int64_t ldc, long long stride_c,
+                                             int64_t batch, cublasComputeType_t compute, cublasGemmAlgo_t algo);
 
 #endif
