@@ -365,6 +365,9 @@ enum rt_status rt_backend_reduce_args(enum rt_reduce_op op, enum rt_dtype dt, in
  * *empty: m, n or batch is 0 (nothing to write). With k == 0 lda and ldb are left unchecked. */
 enum rt_status rt_backend_gemm_args(enum rt_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t batch,
                                     int64_t *lda, int64_t *ldb, int64_t *ldc, bool *empty);
+/* The same for gemm_bf16 (and gemm_bias of bf16 operands): f32's element counts and strides. */
+enum rt_status rt_backend_gemm_bf16_args(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t batch,
+                                         int64_t *lda, int64_t *ldb, int64_t *ldc, bool *empty);
 
 /* Is the switch `name` (RETORT_CUDA_SYNC, ...) set in the environment to anything but "" or "0"? */
 bool rt_backend_env_flag(const char *name);

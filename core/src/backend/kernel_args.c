@@ -244,3 +244,9 @@ enum rt_status rt_backend_gemm_args(enum rt_dtype dt, bool ta, bool tb, int64_t 
     *ldb = ld_fix(*ldb, tb ? n : k, tb ? k : n);
     return RT_OK;
 }
+
+enum rt_status rt_backend_gemm_bf16_args(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t batch,
+                                         int64_t *lda, int64_t *ldb, int64_t *ldc, bool *empty)
+{
+    return rt_backend_gemm_args(RT_F32, ta, tb, m, n, k, batch, lda, ldb, ldc, empty);
+}

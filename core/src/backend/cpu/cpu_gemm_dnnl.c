@@ -181,8 +181,7 @@ enum rt_status rt_cpu_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t 
                                 int64_t ldc, int64_t stride_c, int64_t batch)
 {
     bool empty;
-    /* the geometry checks are gemm's (given as f32: the same element counts and strides) */
-    enum rt_status st = rt_backend_gemm_args(RT_F32, ta, tb, m, n, k, batch, &lda, &ldb, &ldc, &empty);
+    enum rt_status st = rt_backend_gemm_bf16_args(ta, tb, m, n, k, batch, &lda, &ldb, &ldc, &empty);
     if (st != RT_OK || empty)
         return st;
     if (k == 0) { /* nothing to multiply: C = beta * C */

@@ -213,8 +213,7 @@ enum rt_status rt_cuda_gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t
                                  int64_t ldc, int64_t stride_c, int64_t batch)
 {
     bool empty;
-    /* the geometry checks are gemm's (given as f32: the same element counts and strides) */
-    enum rt_status st = rt_backend_gemm_args(RT_F32, ta, tb, m, n, k, batch, &lda, &ldb, &ldc, &empty);
+    enum rt_status st = rt_backend_gemm_bf16_args(ta, tb, m, n, k, batch, &lda, &ldb, &ldc, &empty);
     if (st != RT_OK || empty)
         return st;
     if (k == 0)
@@ -316,8 +315,8 @@ enum rt_status rt_cuda_gemm_bias(enum rt_dtype dt, bool ta, bool tb, int64_t m, 
 {
     *done = false;
     bool empty;
-    /* a bf16 product's geometry is checked as f32's: the same element counts and strides */
-    enum rt_status st = rt_backend_gemm_args(dt == RT_BF16 ? RT_F32 : dt, ta, tb, m, n, k, 1, &lda, &ldb, &ldc, &empty);
+    enum rt_status st = dt == RT_BF16 ? rt_backend_gemm_bf16_args(ta, tb, m, n, k, 1, &lda, &ldb, &ldc, &empty)
+                                      : rt_backend_gemm_args(dt, ta, tb, m, n, k, 1, &lda, &ldb, &ldc, &empty);
     if (st != RT_OK || empty || !lt_handle || (dt != RT_F32 && dt != RT_F64 && dt != RT_BF16) || k == 0 ||
         !aligned(a) || !aligned(b) || !aligned(bias) || !aligned(c))
         return st;
