@@ -93,7 +93,8 @@ static enum rt_status conv_setup_as(struct rt_tensor *x, struct rt_tensor *w, st
     c->OH = (ph - eh) / stride[0] + 1, c->OW = (pw - ew) / stride[1] + 1;
     c->Cg = c->C / groups, c->Og = c->O / groups;
     c->K = c->Cg * c->kh * c->kw, c->L = c->OH * c->OW;
-    int64_t per = c->K * c->L * (int64_t)rt_dtype_size(bf16 ? RT_BF16 : x->dtype); /* a column's bytes */
+    /* a column's bytes, in the wider of the operand and result dtypes (bf16's dcol is f32) */
+    int64_t per = c->K * c->L * (int64_t)rt_dtype_size(bf16 ? RT_F32 : x->dtype);
     c->nb = per > 0 ? (int64_t)(RT_CONV_CHUNK_BYTES / (size_t)per) : c->N;
     c->nb = c->nb < 1 ? 1 : c->nb > c->N ? c->N : c->nb;
     c->geom = (struct rt_conv_geom){.c = c->Cg, .h = c->H, .w = c->W, .kh = c->kh, .kw = c->kw, .sh = stride[0],

@@ -1675,6 +1675,14 @@ static void test_bf16_products(void)
         COMPARE(fmt("autocast conv2d case %zu", t), f_autocast, &k, O(.grad = ck.bias ? 7 : 3, .tol = 10), x, w, b);
         RELEASE(x, w, b);
     }
+    /* two chunks of one image each (a column buffer over RT_CONV_CHUNK_BYTES): dW accumulates over them */
+    static const struct conv_case big = {2, 64, 128, 128, 2, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, true, V_NONE}};
+    struct conv_ctx bk = big.k;
+    struct autocast_ctx k2 = {f_conv, &bk};
+    struct rt_tensor *bx, *bw, *bb;
+    conv_operands(&big, RT_F32, &bx, &bw, &bb);
+    COMPARE("autocast conv2d, (2,64,128,128) in two chunks", f_autocast, &k2, O(.grad = 7, .tol = 10), bx, bw, bb);
+    RELEASE(bx, bw, bb);
     /* a bf16 tensor times an f32 one, no autocast: the same kernel, an f32 result */
     struct rt_tensor *a = RND(RT_BF16, -2, 2, 33, 65), *b = RNDN(RT_F32, 0, 1, 65, 17);
     COMPARE("bf16 (33,65) x f32 (65,17)", f_matmul, (void *)&mm_cases[0], O(.tol = 10), a, b);
