@@ -10,7 +10,8 @@
  *
  * Tolerances: |got - want| <= rtol * |want| + atol with atol = rtol * max(1, max |want|):
  *   f64 rtol 1e-10, f32 rtol 1e-5 (TOL_F64, TOL_F32);
- *   i64 and u8 results, casts, copies, fills, rt_uniform_ and rt_bernoulli_: exact;
+ *   i64 and u8 results, casts (bf16's included), copies, fills, rt_uniform_ and rt_bernoulli_: exact;
+ *   bf16 products and convolutions: f32's x 10 (the same exact products summed in another order);
  *   rt_normal_: about one ulp (f32 rtol 2^-23, f64 rtol 1e-12; atol 0).
  *
  * Without a usable GPU, main prints "test_cuda: skipped: <why>" and exits 77 (CTest: skipped).
@@ -53,7 +54,7 @@
             goto done;                                                                                            \
     } while (0)
 #define FOR_FLOAT(dt) for (enum rt_dtype dt = RT_F32; dt <= RT_F64; dt++)
-/* the dtypes ops compute in: all but bf16 (the last one, a storage dtype: test_casts and test_autocast) */
+/* the dtypes ops compute in: all but bf16 (the last one, a storage dtype: test_casts, test_bf16_products) */
 #define FOR_DTYPE(dt) for (enum rt_dtype dt = RT_F32; dt < RT_BF16; dt++)
 #define FOR_STORED_DTYPE(dt) for (enum rt_dtype dt = RT_F32; dt <= RT_BF16; dt++)
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -1583,16 +1584,16 @@ static const struct conv_case {
     int64_t n, c, h, w, o, kh, kw;
     struct conv_ctx k;
 } conv_cases[] = {
-        {2, 3, 5, 6, 4, 3, 3, {{1, 1}, {0, 0}, {1, 1}, 1, true, V_NONE}},
-        {2, 3, 5, 6, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, false, V_NONE}},
-        {1, 2, 7, 6, 3, 3, 2, {{2, 3}, {1, 0}, {1, 1}, 1, true, V_NONE}},
-        {2, 2, 7, 7, 2, 3, 3, {{1, 1}, {2, 1}, {2, 3}, 1, true, V_NONE}},
-        {2, 4, 5, 5, 6, 3, 3, {{1, 2}, {1, 1}, {1, 1}, 2, true, V_NONE}},
-        {1, 4, 4, 5, 4, 1, 1, {{1, 1}, {0, 0}, {1, 1}, 4, false, V_NONE}}, /* depthwise 1x1 */
-        {3, 6, 6, 4, 3, 2, 2, {{2, 1}, {1, 1}, {1, 1}, 3, true, V_NONE}},
-        {2, 3, 6, 5, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, true, V_TLAST}}, /* input (2,3,5,6) */
-        {4, 16, 12, 12, 32, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, true, V_NONE}},
-        {2, 8, 9, 9, 8, 5, 5, {{2, 2}, {2, 2}, {1, 1}, 8, true, V_NONE}}, /* depthwise 5x5 */
+    {2, 3, 5, 6, 4, 3, 3, {{1, 1}, {0, 0}, {1, 1}, 1, true, V_NONE}},
+    {2, 3, 5, 6, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, false, V_NONE}},
+    {1, 2, 7, 6, 3, 3, 2, {{2, 3}, {1, 0}, {1, 1}, 1, true, V_NONE}},
+    {2, 2, 7, 7, 2, 3, 3, {{1, 1}, {2, 1}, {2, 3}, 1, true, V_NONE}},
+    {2, 4, 5, 5, 6, 3, 3, {{1, 2}, {1, 1}, {1, 1}, 2, true, V_NONE}},
+    {1, 4, 4, 5, 4, 1, 1, {{1, 1}, {0, 0}, {1, 1}, 4, false, V_NONE}}, /* depthwise 1x1 */
+    {3, 6, 6, 4, 3, 2, 2, {{2, 1}, {1, 1}, {1, 1}, 3, true, V_NONE}},
+    {2, 3, 6, 5, 4, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, true, V_TLAST}}, /* input (2,3,5,6) */
+    {4, 16, 12, 12, 32, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1, true, V_NONE}},
+    {2, 8, 9, 9, 8, 5, 5, {{2, 2}, {2, 2}, {1, 1}, 8, true, V_NONE}}, /* depthwise 5x5 */
 };
 
 /* a case's random input, weight and bias in dt (bf16: f32 values rounded) */
