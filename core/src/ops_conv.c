@@ -326,15 +326,14 @@ static enum rt_status vjp_conv2d_bf16(struct rt_node *n, struct rt_tensor *g, st
         RT_TRY((work ? rt_tensor_empty : rt_tensor_new)(RT_F32, rt_tensor_device(xb), 4, xb->shape, &dx));
     if (need_w)
         RT_TRY((work ? rt_tensor_empty : rt_tensor_new)(RT_F32, rt_tensor_device(xb), 4, wb->shape, &dw));
-    if (work) {
-        struct rt_conv2d_shape s = direct_shape(&c);
+    if (work)
         RT_TRY(contig_as(gc, RT_BF16, &gb));
-        if (be->conv2d_backward_bf16)
-            RT_TRY(be->conv2d_backward_bf16(&s, rt__ptr(xb), rt__ptr(wb), rt__ptr(gb), dx ? rt__ptr(dx) : NULL,
-                                            dw ? rt__ptr(dw) : NULL));
-        else
-            RT_TRY(im2col_backward(be, &c, (struct lowering){RT_BF16, RT_F32}, xb, wb, gb, dx, dw));
-    }
+    if (work && be->conv2d_backward_bf16) {
+        struct rt_conv2d_shape s = direct_shape(&c);
+        RT_TRY(be->conv2d_backward_bf16(&s, rt__ptr(xb), rt__ptr(wb), rt__ptr(gb), dx ? rt__ptr(dx) : NULL,
+                                        dw ? rt__ptr(dw) : NULL));
+    } else if (work)
+        RT_TRY(im2col_backward(be, &c, (struct lowering){RT_BF16, RT_F32}, xb, wb, gb, dx, dw));
     gin[0] = dx, dx = NULL;
     gin[1] = dw, dw = NULL;
 done:

@@ -51,12 +51,6 @@ local function setup(kind, batch)
    return net, opt, x:cuda(), retort.randint(1, 10, batch):cuda(), teacher
 end
 
--- fn() under the precision's autocast (f32: as it is)
-local function under(precision, fn)
-   if precision == "bf16" then return retort.autocast("bf16", fn) end
-   return fn()
-end
-
 local function retort_rate(kind, batch, iters, precision)
    local net, opt, x, y, teacher = setup(kind, batch)
    local function forward_loss()
@@ -69,7 +63,7 @@ local function retort_rate(kind, batch, iters, precision)
    end
    local function step()
       opt:zeroGrad()
-      local loss = under(precision, forward_loss)
+      local loss = retort.autocast(precision, forward_loss) -- "f32": autocast off
       loss:backward()
       opt:step()
    end

@@ -212,6 +212,21 @@ static enum rt_status copy_bits(size_t es, int64_t n, int nd, const int64_t *sha
     }
 }
 
+/* dst = src over views already coalesced (n elements, nd dims): a same-dtype copy moves bits; bf16 on
+ * either side converts through rt_cuda_bf16, which rounds as the CPU's cast_bf16 does. */
+static enum rt_status copy_coalesced(enum rt_dtype dst_dt, enum rt_dtype src_dt, int64_t n, int nd,
+                                     const int64_t *shape, const int64_t (*st)[RT_MAX_DIMS], void *dst, const void *src)
+{
+    if (dst_dt == src_dt)
+        return copy_bits(rt_dtype_size(dst_dt), n, nd, shape, st, dst, src);
+    if (dst_dt == RT_BF16)
+        RT_CUDA_DISPATCH_ALL(src_dt, "cast_bf16", return copy_launch<rt_cuda_bf16, T>(n, nd, shape, st, dst, src));
+    if (src_dt == RT_BF16)
+        RT_CUDA_DISPATCH_ALL(dst_dt, "cast_bf16", return copy_launch<T, rt_cuda_bf16>(n, nd, shape, st, dst, src));
+    RT_CUDA_DISPATCH_ALL(dst_dt, "copy", return copy_from<T>(src_dt, n, nd, shape, st, dst, src));
+    return RT_OK; /* not reached: every case returns */
+}
+
 enum rt_status rt_cuda_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                             enum rt_dtype src_dt)
 {
@@ -219,16 +234,9 @@ enum rt_status rt_cuda_copy(const struct rt_strided *dst, enum rt_dtype dst_dt, 
     int nd;
     int64_t shape[RT_MAX_DIMS], st[2][RT_MAX_DIMS];
     int64_t n = rt_backend_copy_geometry(dst, dst_dt, src, src_dt, &status, &nd, shape, st);
-    if (n == 0)
-        return status;
-    if (dst_dt == src_dt)
-        return copy_bits(rt_dtype_size(dst_dt), n, nd, shape, st, dst->data, src->data);
-    RT_CUDA_DISPATCH_ALL(dst_dt, "copy", return copy_from<T>(src_dt, n, nd, shape, st, dst->data, src->data));
-    return RT_OK; /* not reached */
+    return n == 0 ? status : copy_coalesced(dst_dt, src_dt, n, nd, shape, st, dst->data, src->data);
 }
 
-/* Casts to and from bf16: the copy kernels with rt_cuda_bf16 on one side, whose conversions round as
- * the CPU's cast_bf16 does. */
 enum rt_status rt_cuda_cast_bf16(const struct rt_strided *dst, enum rt_dtype dst_dt, const struct rt_strided *src,
                                  enum rt_dtype src_dt)
 {
@@ -236,16 +244,7 @@ enum rt_status rt_cuda_cast_bf16(const struct rt_strided *dst, enum rt_dtype dst
     int nd;
     int64_t shape[RT_MAX_DIMS], st[2][RT_MAX_DIMS];
     int64_t n = rt_backend_cast_bf16_geometry(dst, dst_dt, src, src_dt, &status, &nd, shape, st);
-    if (n == 0)
-        return status;
-    if (dst_dt == src_dt)
-        return copy_bits(2, n, nd, shape, st, dst->data, src->data);
-    if (dst_dt == RT_BF16)
-        RT_CUDA_DISPATCH_ALL(src_dt, "cast_bf16",
-                             return copy_launch<rt_cuda_bf16, T>(n, nd, shape, st, dst->data, src->data));
-    RT_CUDA_DISPATCH_ALL(dst_dt, "cast_bf16",
-                         return copy_launch<T, rt_cuda_bf16>(n, nd, shape, st, dst->data, src->data));
-    return RT_OK; /* not reached */
+    return n == 0 ? status : copy_coalesced(dst_dt, src_dt, n, nd, shape, st, dst->data, src->data);
 }
 
 /* ---- fill ---- */

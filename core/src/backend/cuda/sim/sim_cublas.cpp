@@ -79,10 +79,10 @@ bool operand_on_device(const char *call, const char *name, const void *p, size_t
 }
 
 /* cuBLAS's argument checks, and each operand's extent (bytes: es gives A's, B's and C's element
- * sizes) in device memory. */
+ * sizes) in device memory. *elems_ab (may be NULL) gets the elements one batch of A and of B spans. */
 cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                             const void *a, int lda, long long sa, const void *b, int ldb, long long sb, void *c,
-                            int ldc, long long sc, int batch, const size_t es[3])
+                            int ldc, long long sc, int batch, const size_t es[3], size_t *elems_ab = nullptr)
 {
     if (!h)
         return CUBLAS_STATUS_NOT_INITIALIZED;
@@ -98,6 +98,8 @@ cublasStatus_t gemm_checked(cublasHandle_t h, cublasOperation_t ta, cublasOperat
         size_t elems;
         const char *name;
     } ops[3] = {{a, k ? span(ar, ac, lda) : 0, "A"}, {b, k ? span(br, bc, ldb) : 0, "B"}, {c, span(m, n, ldc), "C"}};
+    if (elems_ab)
+        elems_ab[0] = ops[0].elems, elems_ab[1] = ops[1].elems;
     long long strides[3] = {sa, sb, sc};
     for (int i = 0; i < 3; i++) {
         size_t extent = ops[i].elems ? ((size_t)(batch - 1) * (size_t)strides[i] + ops[i].elems) * es[i] : 0;
@@ -179,17 +181,15 @@ cublasStatus_t cublasGemmStridedBatchedEx_64(cublasHandle_t h, cublasOperation_t
     if (m > lim || n > lim || k > lim || lda > lim || ldb > lim || ldc > lim || batch > lim)
         return CUBLAS_STATUS_NOT_SUPPORTED;
     const size_t es[3] = {2, 2, 4};
+    size_t elems[2] = {0, 0}; /* of one batch of A and of B */
     cublasStatus_t s = gemm_checked(h, ta, tb, (int)m, (int)n, (int)k, a, (int)lda, stride_a, b, (int)ldb, stride_b, c,
-                                    (int)ldc, stride_c, (int)batch, es);
+                                    (int)ldc, stride_c, (int)batch, es, elems);
     if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0)
         return s;
-    int ar = (int)(ta == CUBLAS_OP_N ? m : k), ac = (int)(ta == CUBLAS_OP_N ? k : m);
-    int br = (int)(tb == CUBLAS_OP_N ? k : n), bc = (int)(tb == CUBLAS_OP_N ? n : k);
-    size_t na = k ? span(ar, ac, (int)lda) : 0, nb = k ? span(br, bc, (int)ldb) : 0;
     std::vector<float> fa, fb;
     for (int64_t i = 0; i < batch; i++) {
-        widen_bf16((const uint16_t *)a + i * stride_a, na, fa);
-        widen_bf16((const uint16_t *)b + i * stride_b, nb, fb);
+        widen_bf16((const uint16_t *)a + i * stride_a, elems[0], fa);
+        widen_bf16((const uint16_t *)b + i * stride_b, elems[1], fb);
         gemm_run(ta, tb, (int)m, (int)n, (int)k, *(const float *)alpha, fa.data(), (int)lda, fb.data(), (int)ldb,
                  *(const float *)beta, (float *)c + i * stride_c, (int)ldc);
     }
